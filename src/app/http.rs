@@ -1,0 +1,61 @@
+//! HTTP routing: method and path in, status and body out. The `entry` glue converts to and
+//! from workers-rs types; everything here is plain data.
+
+use super::App;
+use crate::storage;
+use serde_json::json;
+
+/// The parts of an HTTP request the routes look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: String,
+    /// The URL path, without the query string.
+    pub path: String,
+}
+
+/// A complete HTTP response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Response {
+    fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self {
+            status,
+            content_type: "application/json",
+            body: body.to_string(),
+        }
+    }
+
+    /// The legacy answer to every request no route takes (legacy §2.1).
+    fn method_not_allowed() -> Self {
+        Self {
+            status: 405,
+            content_type: "text/plain;charset=UTF-8",
+            body: "Method not allowed".into(),
+        }
+    }
+}
+
+impl App {
+    /// Routes one request.
+    pub async fn handle(&self, request: &Request) -> Response {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/healthz") => self.healthz().await,
+            _ => Response::method_not_allowed(),
+        }
+    }
+
+    /// 200 with whether each store answered a trivial request.
+    async fn healthz(&self) -> Response {
+        let health = storage::probe(self.platform()).await;
+        let ok = health.d1 && health.kv;
+        if !ok {
+            tracing::warn!(d1 = health.d1, kv = health.kv, "health check found a store not answering");
+        }
+        Response::json(200, &json!({ "ok": ok, "d1": health.d1, "kv": health.kv }))
+    }
+}

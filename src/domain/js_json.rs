@@ -1,0 +1,130 @@
+//! `JSON.stringify` byte for byte: the legacy bot's KV values must be reproduced exactly
+//! (legacy §4.2), and serde_json writes numbers differently (`400.0`, `1e21`).
+
+use serde_json::Value;
+
+/// ECMAScript `Number::toString(x)` for a double: shortest round-trip digits, plain notation
+/// for exponents in (-7, 21], otherwise `d.ddde±n`.
+pub fn js_number_to_string(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if x == 0.0 {
+        return "0".into(); // -0 too
+    }
+    if x < 0.0 {
+        return format!("-{}", js_number_to_string(-x));
+    }
+    // Rust's `{:e}` prints the shortest digits that round-trip, as `d.ddde<exp>`.
+    let sci = format!("{x:e}");
+    let (mantissa, exponent) = sci.split_once('e').expect("`{:e}` always writes an exponent");
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let exponent: i32 = exponent.parse().expect("`{:e}` writes a decimal exponent");
+    let k = digits.len() as i32;
+    let n = exponent + 1; // value = 0.<digits> × 10^n
+    if k <= n && n <= 21 {
+        format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+        let (int, frac) = digits.split_at(n as usize);
+        format!("{int}.{frac}")
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+        let sign = if n - 1 >= 0 { '+' } else { '-' };
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        format!("{first}{dot}{rest}e{sign}{}", (n - 1).abs())
+    }
+}
+
+/// `JSON.stringify(value)`: compact, keys in insertion order, JavaScript number formatting.
+pub fn js_stringify(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value);
+    out
+}
+
+fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // JavaScript holds every number as a double, so integers beyond 2^53 round as it would.
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if x.is_finite() => out.push_str(&js_number_to_string(x)),
+            _ => out.push_str("null"),
+        },
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, key);
+                out.push(':');
+                write_value(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// serde_json escapes strings exactly as `JSON.stringify` does (`\"`, `\\`, `\b\f\n\r\t`,
+/// other controls as lower-case `\u00xx`, everything else raw).
+fn write_string(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).expect("a str always serialises"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_follow_ecmascript_number_to_string() {
+        let cases: &[(f64, &str)] = &[
+            (400.0, "400"),
+            (400.5, "400.5"),
+            (1705276800000.0, "1705276800000"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (0.000001, "0.000001"),
+            (1e-7, "1e-7"),
+            (1e21, "1e+21"),
+            (1.5e21, "1.5e+21"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-2203891200000.0, "-2203891200000"),
+            (-0.0, "0"),
+            (0.05, "0.05"),
+            (f64::INFINITY, "Infinity"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(js_number_to_string(*x), *want, "for {x:e}");
+        }
+    }
+
+    #[test]
+    fn stringify_matches_json_stringify() {
+        let v = json!([{"signalType":"BUY","ticker":"SPY","executionPrice":400.0,"executionDate":1705276800000_i64}]);
+        assert_eq!(
+            js_stringify(&v),
+            r#"[{"signalType":"BUY","ticker":"SPY","executionPrice":400,"executionDate":1705276800000}]"#
+        );
+        assert_eq!(js_stringify(&json!(["a\"\\\n\u{1}/é"])), "[\"a\\\"\\\\\\n\\u0001/é\"]");
+        assert_eq!(js_stringify(&json!({"x": null, "y": 1e21})), r#"{"x":null,"y":1e+21}"#);
+    }
+}

@@ -1,0 +1,51 @@
+//! JavaScript's notion of whitespace and trimming, which the legacy bot's parsing and
+//! watchlist normalisation follow (it differs from Rust's: U+FEFF is whitespace, U+0085 is not).
+
+/// `true` for the ECMAScript WhiteSpace and LineTerminator code points (legacy §3.2).
+pub fn is_js_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0009}'
+            | '\u{000A}'
+            | '\u{000B}'
+            | '\u{000C}'
+            | '\u{000D}'
+            | '\u{0020}'
+            | '\u{00A0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200A}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202F}'
+            | '\u{205F}'
+            | '\u{3000}'
+            | '\u{FEFF}'
+    )
+}
+
+/// JavaScript's `String.prototype.trim`.
+pub fn js_trim(s: &str) -> &str {
+    s.trim_matches(is_js_whitespace)
+}
+
+/// Trim and upper-case with full Unicode case mapping, as the legacy bot stores tickers.
+pub fn normalize_ticker(s: &str) -> String {
+    js_trim(s).to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_the_ecmascript_whitespace_set_only() {
+        assert_eq!(js_trim("\u{FEFF} spy\u{3000}"), "spy");
+        assert_eq!(js_trim("\u{0085}spy"), "\u{0085}spy");
+    }
+
+    #[test]
+    fn normalizes_with_full_case_mapping() {
+        assert_eq!(normalize_ticker(" spaß "), "SPASS");
+        assert_eq!(normalize_ticker("brk.b"), "BRK.B");
+    }
+}

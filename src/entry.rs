@@ -1,0 +1,83 @@
+//! The `#[event]` glue: the only code that reads `worker::Env`. It builds the platform from
+//! the bindings, converts requests and responses, and hands everything else to `App`.
+
+use crate::app::{http, App};
+use crate::platform::workerd::{WorkerClock, WorkerD1, WorkerKv};
+use crate::platform::Platform;
+use std::rc::Rc;
+use worker::{event, Context, Env, ScheduleContext, ScheduledEvent};
+
+const D1_BINDING: &str = "FEAR_GREED_D1";
+const KV_BINDING: &str = "FEAR_GREED_KV";
+
+/// A binding `wrangler.toml` should declare is missing.
+#[derive(Debug, thiserror::Error)]
+enum ConfigError {
+    #[error("binding {0} is not configured")]
+    MissingBinding(&'static str),
+}
+
+fn platform_from_env(env: &Env) -> Result<Platform, ConfigError> {
+    let kv = env
+        .kv(KV_BINDING)
+        .map_err(|_| ConfigError::MissingBinding(KV_BINDING))?;
+    let db = env
+        .d1(D1_BINDING)
+        .map_err(|_| ConfigError::MissingBinding(D1_BINDING))?;
+    Ok(Platform {
+        kv: Rc::new(WorkerKv(kv)),
+        db: Rc::new(WorkerD1(db)),
+        clock: Rc::new(WorkerClock),
+    })
+}
+
+/// Installs JSON logging through `tracing-web`, once per isolate.
+#[event(start)]
+fn start() {
+    use tracing_subscriber::fmt::format::Pretty;
+    use tracing_subscriber::fmt::time::UtcTime;
+    use tracing_subscriber::prelude::*;
+    use tracing_web::{performance_layer, MakeConsoleWriter};
+
+    let fmt_layer = tracing_subscriber::fmt::layer()
+        .json()
+        .with_ansi(false)
+        .with_timer(UtcTime::rfc_3339())
+        .with_writer(MakeConsoleWriter);
+    let perf_layer = performance_layer().with_details_from_fields(Pretty::default());
+    tracing_subscriber::registry()
+        .with(fmt_layer)
+        .with(perf_layer)
+        .init();
+}
+
+#[event(fetch)]
+async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+    let platform = match platform_from_env(&env) {
+        Ok(platform) => platform,
+        Err(e) => {
+            tracing::error!(error = %e, "worker misconfigured");
+            return worker::Response::error("Internal server error", 500);
+        }
+    };
+    let request = http::Request {
+        method: req.method().to_string(),
+        path: req.path(),
+    };
+    let response = App::new(platform).handle(&request).await;
+    let headers = worker::Headers::new();
+    headers.set("Content-Type", response.content_type)?;
+    Ok(worker::Response::ok(response.body)?
+        .with_status(response.status)
+        .with_headers(headers))
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match platform_from_env(&env) {
+        Ok(platform) => {
+            App::new(platform).on_cron(&event.cron()).await;
+        }
+        Err(e) => tracing::error!(error = %e, cron = %event.cron(), "worker misconfigured"),
+    }
+}

@@ -1,0 +1,25 @@
+//! The Fear and Greed Telegram bot as a Cloudflare Worker, and the machinery that moves its
+//! storage from Workers KV to D1 while it keeps serving users.
+//!
+//! # Layout
+//!
+//! - [`domain`]: plain data and rules that know nothing of storage: `ChatId`, `Execution`,
+//!   `Position`, `CacheEntry`, and JavaScript's number formatting for byte-exact KV values.
+//! - [`storage`]: the five repository traits the rest of the code talks to, each with two
+//!   implementations: `storage::kv` (the legacy KV keys and JSON bytes) and `storage::d1` (the
+//!   SQL schema in `migrations/`), plus the one error type and its classifier.
+//! - [`platform`]: the thin seam between the repositories and the runtime: `KvStore`,
+//!   `SqlDatabase` and `Clock` traits, with workerd implementations (wasm only) and native ones
+//!   (in-memory KV, SQLite) so everything above runs in plain `cargo test`.
+//! - [`app`]: the request and cron dispatch, written against the platform traits.
+//! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
+//! - [`schema`]: the D1 migrations, embedded so native tests apply exactly what wrangler applies.
+
+pub mod app;
+pub mod domain;
+pub mod platform;
+pub mod schema;
+pub mod storage;
+
+#[cfg(target_arch = "wasm32")]
+mod entry;

@@ -1,0 +1,119 @@
+//! The seam between the repositories and the runtime: a KV namespace, a SQL database and a
+//! clock, each a small trait. `workerd` implements them on the worker's bindings (wasm only);
+//! `native` implements them in memory and on SQLite, so every layer above runs in `cargo test`.
+//!
+//! Futures here are not `Send`: workerd is single-threaded and its bindings are JS objects.
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+#[cfg(target_arch = "wasm32")]
+pub mod workerd;
+
+use async_trait::async_trait;
+use std::rc::Rc;
+
+/// Most keys one KV `list` call may return (the Workers KV limit).
+pub const KV_LIST_LIMIT: usize = 1000;
+
+/// A failure reported by the platform, carrying the runtime's own message; the storage layer
+/// classifies it (`storage::StorageError`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlatformError(pub String);
+
+/// One page of a KV `list`: key names in lexicographic order, and the cursor to pass for the
+/// next page (`None` once the listing is complete).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KvPage {
+    pub keys: Vec<String>,
+    pub cursor: Option<String>,
+}
+
+/// A Workers KV namespace: string values, eventually consistent, listable by prefix.
+#[async_trait(?Send)]
+pub trait KvStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, PlatformError>;
+    async fn put(&self, key: &str, value: &str) -> Result<(), PlatformError>;
+    async fn delete(&self, key: &str) -> Result<(), PlatformError>;
+    /// Keys starting with `prefix`, after `cursor`, at most `limit` (1..=[`KV_LIST_LIMIT`]).
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KvPage, PlatformError>;
+}
+
+/// A value bound to a SQL parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl From<i64> for SqlValue {
+    fn from(v: i64) -> Self {
+        Self::Integer(v)
+    }
+}
+
+impl From<&str> for SqlValue {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<String> for SqlValue {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl From<Option<f64>> for SqlValue {
+    fn from(v: Option<f64>) -> Self {
+        v.map_or(Self::Null, Self::Real)
+    }
+}
+
+/// A SQL statement and its bound parameters. The text is `&'static str`: SQL is always a
+/// constant in the source, so nothing a user sends can ever be concatenated into it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: &'static str,
+    pub params: Vec<SqlValue>,
+}
+
+impl Statement {
+    pub fn new(sql: &'static str, params: Vec<SqlValue>) -> Self {
+        Self { sql, params }
+    }
+}
+
+/// A result row: column name to value (integers, reals, text or null).
+pub type Row = serde_json::Map<String, serde_json::Value>;
+
+/// A D1 database: SQLite semantics, one round trip per call, `batch` atomic.
+#[async_trait(?Send)]
+pub trait SqlDatabase {
+    /// Runs a read and returns its rows.
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, PlatformError>;
+    /// Runs one write and returns how many rows it changed.
+    async fn execute(&self, statement: &Statement) -> Result<u64, PlatformError>;
+    /// Runs writes in one transaction (all or nothing); returns rows changed per statement.
+    async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, PlatformError>;
+}
+
+/// Wall-clock time in milliseconds since the epoch (UTC).
+pub trait Clock {
+    fn now_ms(&self) -> i64;
+}
+
+/// Everything the application needs from its runtime.
+#[derive(Clone)]
+pub struct Platform {
+    pub kv: Rc<dyn KvStore>,
+    pub db: Rc<dyn SqlDatabase>,
+    pub clock: Rc<dyn Clock>,
+}

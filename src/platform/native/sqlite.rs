@@ -1,0 +1,153 @@
+//! D1 on real SQLite (D1 *is* SQLite): the same SQL, constraints, foreign keys and error texts,
+//! `batch` as one transaction. Counts round trips so tests can assert them.
+
+use crate::platform::{PlatformError, Row, SqlDatabase, SqlValue, Statement};
+use crate::schema::MIGRATIONS;
+use async_trait::async_trait;
+use rusqlite::types::{Value as SqliteValue, ValueRef};
+use rusqlite::Connection;
+use serde_json::Value;
+use std::cell::{Cell, RefCell};
+
+/// A SQLite database standing in for D1 in native tests.
+pub struct SqliteDatabase {
+    conn: RefCell<Connection>,
+    round_trips: Cell<u64>,
+}
+
+fn platform_error(e: rusqlite::Error) -> PlatformError {
+    PlatformError(e.to_string())
+}
+
+impl SqliteDatabase {
+    /// An empty in-memory database with foreign keys enforced, as D1 enforces them.
+    pub fn open_in_memory() -> Result<Self, PlatformError> {
+        let conn = Connection::open_in_memory().map_err(platform_error)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(platform_error)?;
+        Ok(Self {
+            conn: RefCell::new(conn),
+            round_trips: Cell::new(0),
+        })
+    }
+
+    /// An in-memory database with every migration in `migrations/` applied.
+    pub fn migrated() -> Result<Self, PlatformError> {
+        let db = Self::open_in_memory()?;
+        db.apply_migrations()?;
+        Ok(db)
+    }
+
+    /// Applies every migration in order, as `wrangler d1 migrations apply` does.
+    pub fn apply_migrations(&self) -> Result<(), PlatformError> {
+        MIGRATIONS
+            .iter()
+            .try_for_each(|migration| self.run_script(migration.sql))
+    }
+
+    /// Runs raw SQL outside the repositories: test set-up and sabotage (e.g. `DROP TABLE`).
+    pub fn run_script(&self, sql: &str) -> Result<(), PlatformError> {
+        self.conn
+            .borrow()
+            .execute_batch(sql)
+            .map_err(platform_error)
+    }
+
+    /// How many calls (`query`, `execute`, `batch`) the database has served.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.get()
+    }
+
+    pub fn reset_round_trips(&self) {
+        self.round_trips.set(0);
+    }
+
+    /// The `EXPLAIN QUERY PLAN` details of a statement, one line per plan step.
+    pub fn query_plan(&self, statement: &Statement) -> Result<Vec<String>, PlatformError> {
+        let conn = self.conn.borrow();
+        let sql = format!("EXPLAIN QUERY PLAN {}", statement.sql);
+        let mut stmt = conn.prepare(&sql).map_err(platform_error)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(bind(statement)), |row| {
+                row.get::<_, String>(3)
+            })
+            .map_err(platform_error)?;
+        rows.collect::<Result<_, _>>().map_err(platform_error)
+    }
+
+    fn count_round_trip(&self) {
+        self.round_trips.set(self.round_trips.get() + 1);
+    }
+}
+
+fn bind(statement: &Statement) -> impl Iterator<Item = SqliteValue> + '_ {
+    statement.params.iter().map(|param| match param {
+        SqlValue::Null => SqliteValue::Null,
+        SqlValue::Integer(i) => SqliteValue::Integer(*i),
+        SqlValue::Real(f) => SqliteValue::Real(*f),
+        SqlValue::Text(s) => SqliteValue::Text(s.clone()),
+    })
+}
+
+fn json_of(value: ValueRef<'_>) -> Result<Value, rusqlite::Error> {
+    Ok(match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::from(i),
+        ValueRef::Real(f) => Value::from(f),
+        ValueRef::Text(bytes) => Value::from(String::from_utf8_lossy(bytes).into_owned()),
+        ValueRef::Blob(_) => {
+            return Err(rusqlite::Error::InvalidColumnType(
+                0,
+                "blob".into(),
+                rusqlite::types::Type::Blob,
+            ))
+        }
+    })
+}
+
+fn run_query(conn: &Connection, statement: &Statement) -> Result<Vec<Row>, rusqlite::Error> {
+    let mut stmt = conn.prepare(statement.sql)?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(bind(statement)))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut map = Row::new();
+        for (i, name) in names.iter().enumerate() {
+            map.insert(name.clone(), json_of(row.get_ref(i)?)?);
+        }
+        out.push(map);
+    }
+    Ok(out)
+}
+
+fn run_execute(conn: &Connection, statement: &Statement) -> Result<u64, rusqlite::Error> {
+    let changed = conn.execute(statement.sql, rusqlite::params_from_iter(bind(statement)))?;
+    Ok(changed as u64)
+}
+
+#[async_trait(?Send)]
+impl SqlDatabase for SqliteDatabase {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, PlatformError> {
+        self.count_round_trip();
+        run_query(&self.conn.borrow(), statement).map_err(platform_error)
+    }
+
+    async fn execute(&self, statement: &Statement) -> Result<u64, PlatformError> {
+        self.count_round_trip();
+        run_execute(&self.conn.borrow(), statement).map_err(platform_error)
+    }
+
+    async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, PlatformError> {
+        self.count_round_trip();
+        let mut conn = self.conn.borrow_mut();
+        // Dropping the transaction on the error path rolls it back, as a failed D1 batch does.
+        let tx = conn.transaction().map_err(platform_error)?;
+        let changed = statements
+            .iter()
+            .map(|statement| run_execute(&tx, statement))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(platform_error)?;
+        tx.commit().map_err(platform_error)?;
+        Ok(changed)
+    }
+}

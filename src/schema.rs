@@ -1,0 +1,20 @@
+//! The D1 schema, embedded from `migrations/` so native tests apply exactly the files that
+//! `wrangler d1 migrations apply` applies (a test checks this list against the directory).
+
+/// One migration file.
+pub struct Migration {
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Every migration, in the order wrangler applies them (by file name).
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_storage_tables.sql",
+        sql: include_str!("../migrations/0001_storage_tables.sql"),
+    },
+    Migration {
+        name: "0002_migration_control.sql",
+        sql: include_str!("../migrations/0002_migration_control.sql"),
+    },
+];

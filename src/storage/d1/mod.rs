@@ -1,0 +1,129 @@
+//! The repositories on D1, in the tables of `migrations/`. Every value is a bound parameter,
+//! every multi-statement change is one atomic `batch()`, every list has an explicit `ORDER BY`
+//! reproducing the KV order, and a chat that never subscribed gets a `users` row (status 0) on
+//! its first write so foreign keys hold (legacy §10.6).
+
+mod cache;
+mod executions;
+mod positions;
+mod subscriptions;
+mod watchlists;
+
+pub use cache::D1Cache;
+pub(crate) use executions::D1Executions;
+pub(crate) use positions::D1Positions;
+pub(crate) use subscriptions::D1Subscriptions;
+pub(crate) use watchlists::D1Watchlists;
+
+use super::error::{classify, D1Call};
+use super::{Operation, StorageError, StorageResult};
+use crate::domain::ChatId;
+use crate::platform::{Clock, Platform, Row, SqlDatabase, Statement};
+use serde::de::DeserializeOwned;
+use std::rc::Rc;
+
+/// Creates the chat's `users` row if it has none, without subscribing it.
+const ENSURE_USER: &str = "INSERT OR IGNORE INTO users (chat_id, subscription_status, created_at, updated_at) VALUES (?1, 0, ?2, ?2)";
+const PING: &str = "SELECT 1 AS ok";
+
+/// A D1 database with the error classification and row decoding every D1 repository needs.
+#[derive(Clone)]
+pub struct Sql {
+    db: Rc<dyn SqlDatabase>,
+    clock: Rc<dyn Clock>,
+}
+
+impl Sql {
+    pub fn new(platform: &Platform) -> Self {
+        Self {
+            db: platform.db.clone(),
+            clock: platform.clock.clone(),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub(crate) async fn ping(&self) -> StorageResult<()> {
+        self.query(&Operation::new("d1.ping"), Statement::new(PING, vec![]))
+            .await
+            .map(drop)
+    }
+
+    async fn query(&self, op: &Operation, statement: Statement) -> StorageResult<Vec<Row>> {
+        self.db
+            .query(&statement)
+            .await
+            .map_err(|e| classify(op.clone(), D1Call::Single, e))
+    }
+
+    /// Runs a query and decodes each row into `T`.
+    async fn query_as<T: DeserializeOwned>(
+        &self,
+        op: &Operation,
+        statement: Statement,
+    ) -> StorageResult<Vec<T>> {
+        let table = statement.sql;
+        self.query(op, statement)
+            .await?
+            .into_iter()
+            .map(|row| {
+                serde_json::from_value(serde_json::Value::Object(row)).map_err(|e| {
+                    StorageError::Decode {
+                        operation: op.clone(),
+                        key: table.to_owned(),
+                        message: e.to_string(),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    async fn execute(&self, op: &Operation, statement: Statement) -> StorageResult<u64> {
+        self.db
+            .execute(&statement)
+            .await
+            .map_err(|e| classify(op.clone(), D1Call::Single, e))
+    }
+
+    /// Runs statements atomically; returns the rows each changed.
+    async fn batch(&self, op: &Operation, statements: Vec<Statement>) -> StorageResult<Vec<u64>> {
+        self.db
+            .batch(&statements)
+            .await
+            .map_err(|e| classify(op.clone(), D1Call::Batch, e))
+    }
+
+    /// The statement that gives `chat` its `users` row before a per-chat write.
+    fn ensure_user(&self, chat: ChatId) -> Statement {
+        Statement::new(ENSURE_USER, vec![chat_param(chat), self.now().into()])
+    }
+}
+
+/// Chat ids are `TEXT` in D1: the decimal form, `-` kept.
+fn chat_param(chat: ChatId) -> crate::platform::SqlValue {
+    chat.to_string().into()
+}
+
+/// Every SQL statement the repositories run, for the query-plan tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
+    let chat = || chat_param(ChatId::new(1));
+    vec![
+        ("subscribers", Statement::new(subscriptions::SUBSCRIBERS, vec![])),
+        ("watchlist", Statement::new(watchlists::SELECT, vec![chat()])),
+        ("history", Statement::new(executions::HISTORY, vec![chat()])),
+        (
+            "history_for_ticker",
+            Statement::new(executions::HISTORY_FOR_TICKER, vec![chat(), "SPY".into()]),
+        ),
+        ("latest", Statement::new(executions::LATEST, vec![chat()])),
+        ("position", Statement::new(positions::SELECT, vec![chat()])),
+        (
+            "cache",
+            Statement::new(cache::SELECT_FRESH, vec!["k".into(), 0.into()]),
+        ),
+        ("cache_purge", Statement::new(cache::PURGE, vec![0.into()])),
+    ]
+}

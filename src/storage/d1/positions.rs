@@ -1,0 +1,66 @@
+//! `active_positions`: at most one row per chat (a unique index on `chat_id` enforces it); a
+//! new position replaces the old one inside one batch.
+
+use super::{chat_param, Sql};
+use crate::domain::{ChatId, Position};
+use crate::platform::Statement;
+use crate::storage::{Operation, PositionRepo, StorageResult};
+use async_trait::async_trait;
+use serde::Deserialize;
+
+pub(super) const SELECT: &str =
+    "SELECT ticker, entry_price FROM active_positions WHERE chat_id = ?1";
+const DELETE: &str = "DELETE FROM active_positions WHERE chat_id = ?1";
+const INSERT: &str = "INSERT INTO active_positions \
+     (chat_id, ticker, entry_price, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)";
+
+pub(crate) struct D1Positions(pub(crate) Sql);
+
+#[derive(Deserialize)]
+struct PositionRow {
+    ticker: String,
+    entry_price: Option<f64>,
+}
+
+#[async_trait(?Send)]
+impl PositionRepo for D1Positions {
+    async fn position(&self, chat: ChatId) -> StorageResult<Option<Position>> {
+        let op = Operation::new("positions.position").chat(chat);
+        let rows: Vec<PositionRow> = self
+            .0
+            .query_as(&op, Statement::new(SELECT, vec![chat_param(chat)]))
+            .await?;
+        Ok(rows.into_iter().next().map(|row| Position {
+            ticker: row.ticker,
+            entry_price: row.entry_price,
+        }))
+    }
+
+    async fn set_position(&self, chat: ChatId, position: &Position) -> StorageResult<()> {
+        let op = Operation::new("positions.set_position")
+            .chat(chat)
+            .ticker(&position.ticker);
+        let statements = vec![
+            self.0.ensure_user(chat),
+            Statement::new(DELETE, vec![chat_param(chat)]),
+            Statement::new(
+                INSERT,
+                vec![
+                    chat_param(chat),
+                    position.ticker.clone().into(),
+                    position.entry_price.into(),
+                    self.0.now().into(),
+                ],
+            ),
+        ];
+        self.0.batch(&op, statements).await.map(drop)
+    }
+
+    async fn clear_position(&self, chat: ChatId) -> StorageResult<()> {
+        let op = Operation::new("positions.clear_position").chat(chat);
+        self.0
+            .execute(&op, Statement::new(DELETE, vec![chat_param(chat)]))
+            .await
+            .map(drop)
+    }
+}

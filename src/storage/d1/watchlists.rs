@@ -1,0 +1,93 @@
+//! `watchlists`: one row per ticker, ordered by `id` (insertion order). Every change is one
+//! batch that first gives the chat its `users` row and its default SPY row if it has no rows,
+//! exactly the state the KV read-then-write reaches, in a single round trip.
+
+use super::{chat_param, Sql};
+use crate::domain::{normalize_ticker, ChatId, DEFAULT_TICKER};
+use crate::platform::Statement;
+use crate::storage::{AddTicker, Operation, RemoveTicker, StorageResult, WatchlistRepo};
+use async_trait::async_trait;
+use serde::Deserialize;
+
+pub(super) const SELECT: &str = "SELECT ticker FROM watchlists WHERE chat_id = ?1 ORDER BY id";
+const INSERT_DEFAULT_IF_EMPTY: &str = "INSERT INTO watchlists (chat_id, ticker, created_at) \
+     SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM watchlists WHERE chat_id = ?1)";
+const INSERT: &str =
+    "INSERT OR IGNORE INTO watchlists (chat_id, ticker, created_at) VALUES (?1, ?2, ?3)";
+const DELETE: &str = "DELETE FROM watchlists WHERE chat_id = ?1 AND ticker = ?2";
+
+pub(crate) struct D1Watchlists(pub(crate) Sql);
+
+#[derive(Deserialize)]
+struct TickerRow {
+    ticker: String,
+}
+
+impl D1Watchlists {
+    /// `[users row, SPY if the chat has no rows]`: the prelude of every change.
+    fn with_default(&self, chat: ChatId) -> Vec<Statement> {
+        vec![self.0.ensure_user(chat), self.insert_default(chat)]
+    }
+
+    fn insert_default(&self, chat: ChatId) -> Statement {
+        Statement::new(
+            INSERT_DEFAULT_IF_EMPTY,
+            vec![chat_param(chat), DEFAULT_TICKER.into(), self.0.now().into()],
+        )
+    }
+}
+
+#[async_trait(?Send)]
+impl WatchlistRepo for D1Watchlists {
+    async fn watchlist(&self, chat: ChatId) -> StorageResult<Vec<String>> {
+        let op = Operation::new("watchlists.watchlist").chat(chat);
+        let rows: Vec<TickerRow> = self
+            .0
+            .query_as(&op, Statement::new(SELECT, vec![chat_param(chat)]))
+            .await?;
+        if rows.is_empty() {
+            self.0.batch(&op, self.with_default(chat)).await?;
+            return Ok(vec![DEFAULT_TICKER.to_owned()]);
+        }
+        Ok(rows.into_iter().map(|row| row.ticker).collect())
+    }
+
+    async fn ensure_default(&self, chat: ChatId) -> StorageResult<()> {
+        let op = Operation::new("watchlists.ensure_default").chat(chat);
+        self.0.batch(&op, self.with_default(chat)).await.map(drop)
+    }
+
+    async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {
+        let ticker = normalize_ticker(ticker);
+        let op = Operation::new("watchlists.add").chat(chat).ticker(&ticker);
+        let mut statements = self.with_default(chat);
+        statements.push(Statement::new(
+            INSERT,
+            vec![chat_param(chat), ticker.into(), self.0.now().into()],
+        ));
+        let changed = self.0.batch(&op, statements).await?;
+        Ok(if changed[2] > 0 {
+            AddTicker::Added
+        } else {
+            AddTicker::AlreadyPresent
+        })
+    }
+
+    async fn remove(&self, chat: ChatId, ticker: &str) -> StorageResult<RemoveTicker> {
+        let ticker = normalize_ticker(ticker);
+        let op = Operation::new("watchlists.remove").chat(chat).ticker(&ticker);
+        let mut statements = self.with_default(chat);
+        statements.push(Statement::new(
+            DELETE,
+            vec![chat_param(chat), ticker.into()],
+        ));
+        statements.push(self.insert_default(chat));
+        // changed = [users row, default before, delete, default after]
+        let changed = self.0.batch(&op, statements).await?;
+        Ok(match (changed[2], changed[3]) {
+            (0, _) => RemoveTicker::NotPresent,
+            (_, 0) => RemoveTicker::Removed,
+            _ => RemoveTicker::RemovedDefaultRestored,
+        })
+    }
+}

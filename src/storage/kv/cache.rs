@@ -1,0 +1,39 @@
+//! `fear_greed_cache`: `{"data":…,"timestamp":<ms>}` (legacy §4.8); fresh for 5 minutes, and
+//! stale entries are ignored, not deleted.
+
+use super::Kv;
+use crate::domain::CacheEntry;
+use crate::storage::{CacheRepo, Operation, StorageResult};
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub(crate) struct KvCache(pub(crate) Kv);
+
+/// The stored shape; readers accept any key order.
+#[derive(Deserialize)]
+struct Stored {
+    data: Value,
+    /// `Date.now()` at write time; read leniently as a double, as JavaScript would.
+    timestamp: f64,
+}
+
+#[async_trait(?Send)]
+impl CacheRepo for KvCache {
+    async fn fresh(&self, key: &str, now_ms: i64) -> StorageResult<Option<CacheEntry>> {
+        let op = Operation::new("cache.fresh");
+        let stored: Option<Stored> = self.0.get_json(&op, key).await?;
+        Ok(stored
+            .map(|stored| CacheEntry {
+                data: stored.data,
+                written_at: stored.timestamp as i64,
+            })
+            .filter(|entry| entry.is_fresh(now_ms)))
+    }
+
+    async fn store(&self, key: &str, entry: &CacheEntry) -> StorageResult<()> {
+        let op = Operation::new("cache.store");
+        let value = json!({ "data": entry.data, "timestamp": entry.written_at });
+        self.0.put_json(&op, key, &value).await
+    }
+}

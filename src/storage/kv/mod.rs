@@ -1,0 +1,112 @@
+//! The repositories on Workers KV, in the legacy key formats and JSON bytes (legacy §4): what
+//! the legacy bot, or a rollback to it, must find exactly as it would have written it.
+
+mod cache;
+mod executions;
+mod positions;
+mod subscriptions;
+mod watchlists;
+
+pub(crate) use cache::KvCache;
+pub(crate) use executions::KvExecutions;
+pub(crate) use positions::KvPositions;
+pub(crate) use subscriptions::KvSubscriptions;
+pub(crate) use watchlists::KvWatchlists;
+
+use super::{Operation, StorageError, StorageResult};
+use crate::domain::{js_stringify, ChatId};
+use crate::platform::{KvStore, Platform};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::rc::Rc;
+
+/// The subscriber list.
+pub const CHAT_IDS_KEY: &str = "chat_ids";
+pub const WATCHLIST_PREFIX: &str = "watchlist:";
+pub const EXECUTION_HISTORY_PREFIX: &str = "execution_history:";
+pub const ACTIVE_POSITION_PREFIX: &str = "active_position:";
+
+/// `watchlist:<chatId>`, `execution_history:<chatId>`, ...: the id in decimal, `-` kept.
+pub fn chat_key(prefix: &str, chat: ChatId) -> String {
+    format!("{prefix}{chat}")
+}
+
+/// A KV namespace with the error context and JSON handling every KV repository needs.
+#[derive(Clone)]
+pub(crate) struct Kv {
+    store: Rc<dyn KvStore>,
+}
+
+impl Kv {
+    pub(crate) fn new(platform: &Platform) -> Self {
+        Self {
+            store: platform.kv.clone(),
+        }
+    }
+
+    pub(crate) async fn ping(&self) -> StorageResult<()> {
+        let op = Operation::new("kv.ping");
+        self.store
+            .list("", None, 1)
+            .await
+            .map(drop)
+            .map_err(|e| kv_error(op, "", e))
+    }
+
+    async fn get(&self, op: &Operation, key: &str) -> StorageResult<Option<String>> {
+        self.store
+            .get(key)
+            .await
+            .map_err(|e| kv_error(op.clone(), key, e))
+    }
+
+    /// Reads and parses a JSON value; a missing key is `None`, a corrupt one a decode error.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        op: &Operation,
+        key: &str,
+    ) -> StorageResult<Option<T>> {
+        match self.get(op, key).await? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| decode_error(op, key, e)),
+        }
+    }
+
+    /// Writes `value` as `JSON.stringify` would.
+    async fn put_json(&self, op: &Operation, key: &str, value: &Value) -> StorageResult<()> {
+        self.store
+            .put(key, &js_stringify(value))
+            .await
+            .map_err(|e| kv_error(op.clone(), key, e))
+    }
+
+    async fn delete(&self, op: &Operation, key: &str) -> StorageResult<()> {
+        self.store
+            .delete(key)
+            .await
+            .map_err(|e| kv_error(op.clone(), key, e))
+    }
+}
+
+fn kv_error(operation: Operation, key: &str, e: crate::platform::PlatformError) -> StorageError {
+    StorageError::Kv {
+        operation,
+        key: key.to_owned(),
+        message: e.0,
+    }
+}
+
+fn decode_error(operation: &Operation, key: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Decode {
+        operation: operation.clone(),
+        key: key.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// A domain value as JSON, in its declared field order.
+fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("domain values always serialise to JSON")
+}

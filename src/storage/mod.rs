@@ -1,0 +1,134 @@
+//! The repositories: what the rest of the code may ask of storage, and nothing about where it
+//! lives. Each trait has a KV implementation (`kv`, the legacy keys and bytes) and a D1 one
+//! (`d1`, the tables of `migrations/`); a shared contract suite holds them to the same behaviour.
+
+pub mod d1;
+mod error;
+pub mod kv;
+
+pub use error::{Operation, StorageError};
+
+use crate::domain::{CacheEntry, ChatId, Execution, Position};
+use crate::platform::Platform;
+use async_trait::async_trait;
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Who is subscribed to the broadcasts (KV `chat_ids`, D1 `users`).
+#[async_trait(?Send)]
+pub trait SubscriptionRepo {
+    /// Subscribed chats in subscription order: a chat that re-subscribes moves to the end.
+    async fn subscribers(&self) -> StorageResult<Vec<ChatId>>;
+    /// Subscribes `chat`; `true` when it was not subscribed before.
+    async fn subscribe(&self, chat: ChatId) -> StorageResult<bool>;
+    /// Unsubscribes `chat`; `true` when it was subscribed.
+    async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool>;
+}
+
+/// Outcome of adding a ticker to a watchlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddTicker {
+    Added,
+    AlreadyPresent,
+}
+
+/// Outcome of removing a ticker from a watchlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveTicker {
+    Removed,
+    /// The list became empty, so SPY was put back.
+    RemovedDefaultRestored,
+    NotPresent,
+}
+
+/// Each chat's tickers, in the order they were added; never empty (SPY is the default).
+#[async_trait(?Send)]
+pub trait WatchlistRepo {
+    /// The chat's watchlist. Reading can write: a missing or empty list becomes `["SPY"]`, and
+    /// a list that is not normalised (trimmed, upper-case, unique) is stored normalised.
+    async fn watchlist(&self, chat: ChatId) -> StorageResult<Vec<String>>;
+    /// Creates the default `["SPY"]` when the chat has no usable list; otherwise changes nothing.
+    async fn ensure_default(&self, chat: ChatId) -> StorageResult<()>;
+    /// Appends `ticker` (normalised) unless present, comparing case-insensitively.
+    async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker>;
+    /// Removes `ticker`; an emptied list becomes `["SPY"]`.
+    async fn remove(&self, chat: ChatId, ticker: &str) -> StorageResult<RemoveTicker>;
+}
+
+/// Each chat's recorded executions, append-only.
+#[async_trait(?Send)]
+pub trait ExecutionRepo {
+    async fn record(&self, chat: ChatId, execution: &Execution) -> StorageResult<()>;
+    /// Newest first by `execution_date`; equal dates keep insertion order. With a ticker, only
+    /// that ticker's executions (compared upper-case).
+    async fn history(&self, chat: ChatId, ticker: Option<&str>) -> StorageResult<Vec<Execution>>;
+    /// The first entry of [`ExecutionRepo::history`] without a filter.
+    async fn latest(&self, chat: ChatId) -> StorageResult<Option<Execution>>;
+}
+
+/// The single open position of each chat.
+#[async_trait(?Send)]
+pub trait PositionRepo {
+    async fn position(&self, chat: ChatId) -> StorageResult<Option<Position>>;
+    /// Replaces whatever position the chat held.
+    async fn set_position(&self, chat: ChatId, position: &Position) -> StorageResult<()>;
+    async fn clear_position(&self, chat: ChatId) -> StorageResult<()>;
+}
+
+/// Short-lived cached values (the Fear & Greed reading), valid for `CACHE_TTL_MS`.
+#[async_trait(?Send)]
+pub trait CacheRepo {
+    /// The entry under `key` if it is still fresh at `now_ms`.
+    async fn fresh(&self, key: &str, now_ms: i64) -> StorageResult<Option<CacheEntry>>;
+    async fn store(&self, key: &str, entry: &CacheEntry) -> StorageResult<()>;
+}
+
+/// One implementation of every repository: what the bot is handed.
+pub struct Repos {
+    pub subscriptions: Box<dyn SubscriptionRepo>,
+    pub watchlists: Box<dyn WatchlistRepo>,
+    pub executions: Box<dyn ExecutionRepo>,
+    pub positions: Box<dyn PositionRepo>,
+    pub cache: Box<dyn CacheRepo>,
+}
+
+impl Repos {
+    /// Every repository on the legacy KV keys.
+    pub fn kv(platform: &Platform) -> Self {
+        let kv = kv::Kv::new(platform);
+        Self {
+            subscriptions: Box::new(kv::KvSubscriptions(kv.clone())),
+            watchlists: Box::new(kv::KvWatchlists(kv.clone())),
+            executions: Box::new(kv::KvExecutions(kv.clone())),
+            positions: Box::new(kv::KvPositions(kv.clone())),
+            cache: Box::new(kv::KvCache(kv)),
+        }
+    }
+
+    /// Every repository on the D1 tables.
+    pub fn d1(platform: &Platform) -> Self {
+        let sql = d1::Sql::new(platform);
+        Self {
+            subscriptions: Box::new(d1::D1Subscriptions(sql.clone())),
+            watchlists: Box::new(d1::D1Watchlists(sql.clone())),
+            executions: Box::new(d1::D1Executions(sql.clone())),
+            positions: Box::new(d1::D1Positions(sql.clone())),
+            cache: Box::new(d1::D1Cache(sql)),
+        }
+    }
+}
+
+/// Whether each store answered a trivial request (`GET /healthz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    pub d1: bool,
+    pub kv: bool,
+}
+
+/// Asks D1 and KV one trivial question each.
+pub async fn probe(platform: &Platform) -> Health {
+    Health {
+        d1: d1::Sql::new(platform).ping().await.is_ok(),
+        kv: kv::Kv::new(platform).ping().await.is_ok(),
+    }
+}

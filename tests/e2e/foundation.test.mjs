@@ -1,0 +1,59 @@
+// The foundation in workerd: health, the maintenance cron, and legacy KV bytes read back
+// through the worker's repository path.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "./harness.mjs";
+
+let worker;
+before(async () => {
+  worker = await startWorker();
+});
+after(async () => {
+  await worker?.stop();
+});
+
+test("healthz answers 200 and reports that D1 and KV answered", async () => {
+  const res = await worker.fetch("/healthz");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "application/json");
+  assert.deepEqual(await res.json(), { ok: true, d1: true, kv: true });
+});
+
+test("every other route keeps the legacy 405 plain-text answer", async () => {
+  for (const [method, path] of [["GET", "/"], ["PUT", "/"], ["GET", "/deploy-notify"], ["POST", "/healthz"]]) {
+    const res = await worker.fetch(path, { method });
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.equal(res.headers.get("content-type"), "text/plain;charset=UTF-8");
+    assert.equal(await res.text(), "Method not allowed");
+  }
+});
+
+test("migrations created every table, with foreign keys enforced by D1", async () => {
+  const { results } = await (await worker.d1()).prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
+  const names = results.map((r) => r.name);
+  for (const table of ["users", "watchlists", "executions", "active_positions", "cache", "settings", "settings_history", "_migration_status"]) {
+    assert.ok(names.includes(table), `missing table ${table}: ${names}`);
+  }
+  await assert.rejects(
+    (await worker.d1()).prepare("INSERT INTO watchlists (chat_id, ticker, created_at) VALUES ('404', 'SPY', 0)").run(),
+    /FOREIGN KEY constraint failed/,
+  );
+});
+
+test("the maintenance cron purges expired cache rows and keeps fresh ones", async () => {
+  const now = Date.now();
+  const db = await worker.d1();
+  await db.batch([
+    db.prepare("INSERT INTO cache (cache_key, cache_value, expires_at, updated_at) VALUES ('stale', '{}', ?1, ?2)").bind(now - 1000, now - 301000),
+    db.prepare("INSERT INTO cache (cache_key, cache_value, expires_at, updated_at) VALUES ('fresh', '{}', ?1, ?2)").bind(now + 299000, now - 1000),
+  ]);
+  await worker.cron("*/5 * * * *");
+  const { results } = await db.prepare("SELECT cache_key FROM cache ORDER BY cache_key").all();
+  assert.deepEqual(results.map((r) => r.cache_key), ["fresh"]);
+});
+
+test("a broadcast cron runs without touching storage or the network", async () => {
+  const before = worker.outboundRequests.length;
+  await worker.cron("0 9 * * 1-5");
+  assert.equal(worker.outboundRequests.length, before);
+});

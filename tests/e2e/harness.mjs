@@ -1,0 +1,68 @@
+// Shared Miniflare set-up for the workerd suite: the real wasm build from build/, D1 migrated
+// from migrations/ by wrangler itself, real KV, and every outbound fetch answered here.
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
+
+/** Applies every migration in migrations/ to a fresh local D1 under `dir`, as a deploy would. */
+function applyMigrations(dir) {
+  execFileSync(WRANGLER, ["d1", "migrations", "apply", "FEAR_GREED_D1", "--local", "--persist-to", dir], {
+    cwd: ROOT,
+    env: { ...process.env, CI: "true", SKIP_WORKER_BUILD: "1" },
+    stdio: "pipe",
+  });
+}
+
+/**
+ * Starts the worker. `outbound(request)` answers every fetch the worker makes; by default it
+ * fails the test, so no request can leave unnoticed. Returns the Miniflare instance and helpers.
+ */
+export async function startWorker({ outbound, vars = {} } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
+  applyMigrations(dir);
+  const outboundRequests = [];
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      rootPath: ROOT,
+      modulesRoot: "build",
+      modules: [
+        { type: "ESModule", path: "build/index.js" },
+        { type: "CompiledWasm", path: "build/index_bg.wasm" },
+      ],
+      compatibilityDate: "2026-11-01",
+      kvNamespaces: { FEAR_GREED_KV: "local-dev-namespace-id" },
+      d1Databases: { FEAR_GREED_D1: "local-dev-database-id" },
+      resourcePersistencePath: join(dir, "v3"),
+      bindings: {
+        STORAGE_PHASE_DEFAULT: "kv_only",
+        TELEGRAM_API_BASE_URL: "http://telegram.stand-in",
+        CNN_BASE_URL: "http://cnn.stand-in",
+        YAHOO_BASE_URL: "http://yahoo.stand-in",
+        ...vars,
+      },
+      outboundService: async (request) => {
+        outboundRequests.push(request);
+        if (outbound) return outbound(request);
+        return new Response(`unexpected outbound request to ${request.url}`, { status: 599 });
+      },
+    }),
+  );
+  await mf.ready;
+  return {
+    mf,
+    outboundRequests,
+    kv: () => mf.getKVNamespace("FEAR_GREED_KV"),
+    d1: () => mf.getD1Database("FEAR_GREED_D1"),
+    fetch: (path, init) => mf.dispatchFetch(`http://localhost${path}`, init),
+    cron: async (cron) => (await mf.getWorker()).scheduled({ cron }),
+    async stop() {
+      await mf.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -101,7 +101,7 @@ impl StorageError {
 
 /// Which kind of D1 call failed: a failed batch was rolled back as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum D1Call {
+pub enum D1Call {
     Single,
     Batch,
 }
@@ -109,7 +109,7 @@ pub(crate) enum D1Call {
 /// Turns a D1 failure into a [`StorageError`]: a constraint violation names its constraint
 /// (inside a batch too: it is the more useful fact, and the batch was rolled back either way);
 /// any other batch failure is a transaction error; anything else a plain D1 error.
-pub(crate) fn classify(operation: Operation, call: D1Call, error: PlatformError) -> StorageError {
+pub fn classify(operation: Operation, call: D1Call, error: PlatformError) -> StorageError {
     let message = error.0;
     match (constraint_name(&message), call) {
         (Some(constraint), _) => StorageError::D1Constraint {

@@ -6,7 +6,7 @@ pub mod d1;
 mod error;
 pub mod kv;
 
-pub use error::{Operation, StorageError};
+pub use error::{classify, D1Call, Operation, StorageError};
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position};
 use crate::platform::Platform;

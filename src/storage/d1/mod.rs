@@ -15,8 +15,7 @@ pub(crate) use positions::D1Positions;
 pub(crate) use subscriptions::D1Subscriptions;
 pub(crate) use watchlists::D1Watchlists;
 
-use super::error::{classify, D1Call};
-use super::{Operation, StorageError, StorageResult};
+use super::{classify, D1Call, Operation, StorageError, StorageResult};
 use crate::domain::ChatId;
 use crate::platform::{Clock, Platform, Row, SqlDatabase, Statement};
 use serde::de::DeserializeOwned;

@@ -1,0 +1,9 @@
+//! Native integration tests, one module per surface. Everything runs on real SQLite and the
+//! in-memory KV through the same platform traits the worker uses in workerd.
+
+mod app;
+mod contract;
+mod d1_schema;
+mod helpers;
+mod kv_format;
+mod properties;

@@ -13,7 +13,12 @@ pub enum Job {
 }
 
 /// The broadcast crons of the legacy bot, in UTC.
-pub const BROADCAST_CRONS: [&str; 4] = ["0 9 * * 1-5", "30 14 * * 1-5", "0 21 * * 1-5", "0 1 * * 2-6"];
+pub const BROADCAST_CRONS: [&str; 4] = [
+    "0 9 * * 1-5",
+    "30 14 * * 1-5",
+    "0 21 * * 1-5",
+    "0 1 * * 2-6",
+];
 pub const MAINTENANCE_CRON: &str = "*/5 * * * *";
 
 impl Job {
@@ -35,7 +40,9 @@ pub enum CronOutcome {
     UnknownCron,
     /// The broadcast job is not part of this build yet (it comes with the bot's commands).
     BroadcastNotBuilt,
-    Maintained { expired_cache_rows: u64 },
+    Maintained {
+        expired_cache_rows: u64,
+    },
     Failed(String),
 }
 

@@ -54,7 +54,11 @@ impl App {
         let health = storage::probe(self.platform()).await;
         let ok = health.d1 && health.kv;
         if !ok {
-            tracing::warn!(d1 = health.d1, kv = health.kv, "health check found a store not answering");
+            tracing::warn!(
+                d1 = health.d1,
+                kv = health.kv,
+                "health check found a store not answering"
+            );
         }
         Response::json(200, &json!({ "ok": ok, "d1": health.d1, "kv": health.kv }))
     }

@@ -20,7 +20,9 @@ pub fn js_number_to_string(x: f64) -> String {
     }
     // Rust's `{:e}` prints the shortest digits that round-trip, as `d.ddde<exp>`.
     let sci = format!("{x:e}");
-    let (mantissa, exponent) = sci.split_once('e').expect("`{:e}` always writes an exponent");
+    let (mantissa, exponent) = sci
+        .split_once('e')
+        .expect("`{:e}` always writes an exponent");
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let exponent: i32 = exponent.parse().expect("`{:e}` writes a decimal exponent");
     let k = digits.len() as i32;
@@ -33,7 +35,7 @@ pub fn js_number_to_string(x: f64) -> String {
     } else if -6 < n && n <= 0 {
         format!("0.{}{digits}", "0".repeat((-n) as usize))
     } else {
-        let sign = if n - 1 >= 0 { '+' } else { '-' };
+        let sign = if n > 0 { '+' } else { '-' };
         let (first, rest) = digits.split_at(1);
         let dot = if rest.is_empty() { "" } else { "." };
         format!("{first}{dot}{rest}e{sign}{}", (n - 1).abs())
@@ -124,7 +126,13 @@ mod tests {
             js_stringify(&v),
             r#"[{"signalType":"BUY","ticker":"SPY","executionPrice":400,"executionDate":1705276800000}]"#
         );
-        assert_eq!(js_stringify(&json!(["a\"\\\n\u{1}/é"])), "[\"a\\\"\\\\\\n\\u0001/é\"]");
-        assert_eq!(js_stringify(&json!({"x": null, "y": 1e21})), r#"{"x":null,"y":1e+21}"#);
+        assert_eq!(
+            js_stringify(&json!(["a\"\\\n\u{1}/é"])),
+            "[\"a\\\"\\\\\\n\\u0001/é\"]"
+        );
+        assert_eq!(
+            js_stringify(&json!({"x": null, "y": 1e21})),
+            r#"{"x":null,"y":1e+21}"#
+        );
     }
 }

@@ -53,7 +53,11 @@ impl KvStore for WorkerKv {
         let page = list.execute().await.map_err(platform_error)?;
         Ok(KvPage {
             keys: page.keys.into_iter().map(|key| key.name).collect(),
-            cursor: if page.list_complete { None } else { page.cursor },
+            cursor: if page.list_complete {
+                None
+            } else {
+                page.cursor
+            },
         })
     }
 }
@@ -74,7 +78,10 @@ impl WorkerD1 {
                 SqlValue::Text(s) => JsValue::from_str(s),
             })
             .collect();
-        self.0.prepare(statement.sql).bind(&params).map_err(d1_error)
+        self.0
+            .prepare(statement.sql)
+            .bind(&params)
+            .map_err(d1_error)
     }
 }
 

@@ -26,7 +26,12 @@ fn chats(ids: &[i64]) -> Vec<ChatId> {
 #[test]
 fn subscribers_start_empty() {
     contract(async |f| {
-        assert_eq!(f.repos.subscriptions.subscribers().await.unwrap(), vec![], "{:?}", f.backend);
+        assert_eq!(
+            f.repos.subscriptions.subscribers().await.unwrap(),
+            vec![],
+            "{:?}",
+            f.backend
+        );
     });
 }
 
@@ -37,8 +42,15 @@ fn subscribe_reports_only_new_subscriptions_and_keeps_subscription_order() {
         assert!(subs.subscribe(ChatId::new(3)).await.unwrap());
         assert!(subs.subscribe(GROUP).await.unwrap());
         assert!(subs.subscribe(ChatId::new(1)).await.unwrap());
-        assert!(!subs.subscribe(ChatId::new(3)).await.unwrap(), "{:?}", f.backend);
-        assert_eq!(subs.subscribers().await.unwrap(), vec![ChatId::new(3), GROUP, ChatId::new(1)]);
+        assert!(
+            !subs.subscribe(ChatId::new(3)).await.unwrap(),
+            "{:?}",
+            f.backend
+        );
+        assert_eq!(
+            subs.subscribers().await.unwrap(),
+            vec![ChatId::new(3), GROUP, ChatId::new(1)]
+        );
     });
 }
 
@@ -52,7 +64,12 @@ fn a_chat_that_resubscribes_moves_to_the_end() {
         assert!(subs.unsubscribe(ChatId::new(1)).await.unwrap());
         assert_eq!(subs.subscribers().await.unwrap(), chats(&[2, 3]));
         assert!(subs.subscribe(ChatId::new(1)).await.unwrap());
-        assert_eq!(subs.subscribers().await.unwrap(), chats(&[2, 3, 1]), "{:?}", f.backend);
+        assert_eq!(
+            subs.subscribers().await.unwrap(),
+            chats(&[2, 3, 1]),
+            "{:?}",
+            f.backend
+        );
     });
 }
 
@@ -62,7 +79,11 @@ fn unsubscribing_a_chat_that_is_not_subscribed_reports_false() {
         assert!(!f.repos.subscriptions.unsubscribe(CHAT).await.unwrap());
         f.repos.subscriptions.subscribe(CHAT).await.unwrap();
         assert!(f.repos.subscriptions.unsubscribe(CHAT).await.unwrap());
-        assert!(!f.repos.subscriptions.unsubscribe(CHAT).await.unwrap(), "{:?}", f.backend);
+        assert!(
+            !f.repos.subscriptions.unsubscribe(CHAT).await.unwrap(),
+            "{:?}",
+            f.backend
+        );
         assert_eq!(f.repos.subscriptions.subscribers().await.unwrap(), vec![]);
     });
 }
@@ -70,17 +91,36 @@ fn unsubscribing_a_chat_that_is_not_subscribed_reports_false() {
 #[test]
 fn a_missing_watchlist_reads_as_spy_and_stays() {
     contract(async |f| {
-        assert_eq!(f.repos.watchlists.watchlist(CHAT).await.unwrap(), vec!["SPY"]);
-        assert_eq!(f.repos.watchlists.add(CHAT, "AAPL").await.unwrap(), AddTicker::Added);
-        assert_eq!(f.repos.watchlists.watchlist(CHAT).await.unwrap(), vec!["SPY", "AAPL"], "{:?}", f.backend);
+        assert_eq!(
+            f.repos.watchlists.watchlist(CHAT).await.unwrap(),
+            vec!["SPY"]
+        );
+        assert_eq!(
+            f.repos.watchlists.add(CHAT, "AAPL").await.unwrap(),
+            AddTicker::Added
+        );
+        assert_eq!(
+            f.repos.watchlists.watchlist(CHAT).await.unwrap(),
+            vec!["SPY", "AAPL"],
+            "{:?}",
+            f.backend
+        );
     });
 }
 
 #[test]
 fn adding_to_a_missing_watchlist_keeps_the_default_first() {
     contract(async |f| {
-        assert_eq!(f.repos.watchlists.add(GROUP, "aapl").await.unwrap(), AddTicker::Added);
-        assert_eq!(f.repos.watchlists.watchlist(GROUP).await.unwrap(), vec!["SPY", "AAPL"], "{:?}", f.backend);
+        assert_eq!(
+            f.repos.watchlists.add(GROUP, "aapl").await.unwrap(),
+            AddTicker::Added
+        );
+        assert_eq!(
+            f.repos.watchlists.watchlist(GROUP).await.unwrap(),
+            vec!["SPY", "AAPL"],
+            "{:?}",
+            f.backend
+        );
     });
 }
 
@@ -89,8 +129,16 @@ fn adding_normalises_and_refuses_duplicates_case_insensitively() {
     contract(async |f| {
         let w = &f.repos.watchlists;
         assert_eq!(w.add(CHAT, " brk.b ").await.unwrap(), AddTicker::Added);
-        assert_eq!(w.add(CHAT, "BRK.B").await.unwrap(), AddTicker::AlreadyPresent);
-        assert_eq!(w.add(CHAT, "spy").await.unwrap(), AddTicker::AlreadyPresent, "{:?}", f.backend);
+        assert_eq!(
+            w.add(CHAT, "BRK.B").await.unwrap(),
+            AddTicker::AlreadyPresent
+        );
+        assert_eq!(
+            w.add(CHAT, "spy").await.unwrap(),
+            AddTicker::AlreadyPresent,
+            "{:?}",
+            f.backend
+        );
         assert_eq!(w.watchlist(CHAT).await.unwrap(), vec!["SPY", "BRK.B"]);
     });
 }
@@ -100,10 +148,18 @@ fn removing_reports_each_outcome_and_restores_spy_when_emptied() {
     contract(async |f| {
         let w = &f.repos.watchlists;
         w.add(CHAT, "AAPL").await.unwrap();
-        assert_eq!(w.remove(CHAT, "MSFT").await.unwrap(), RemoveTicker::NotPresent);
+        assert_eq!(
+            w.remove(CHAT, "MSFT").await.unwrap(),
+            RemoveTicker::NotPresent
+        );
         assert_eq!(w.remove(CHAT, "spy").await.unwrap(), RemoveTicker::Removed);
         assert_eq!(w.watchlist(CHAT).await.unwrap(), vec!["AAPL"]);
-        assert_eq!(w.remove(CHAT, "AAPL").await.unwrap(), RemoveTicker::RemovedDefaultRestored, "{:?}", f.backend);
+        assert_eq!(
+            w.remove(CHAT, "AAPL").await.unwrap(),
+            RemoveTicker::RemovedDefaultRestored,
+            "{:?}",
+            f.backend
+        );
         assert_eq!(w.watchlist(CHAT).await.unwrap(), vec!["SPY"]);
     });
 }
@@ -117,7 +173,10 @@ fn removing_spy_from_a_missing_watchlist_restores_it() {
             "{:?}",
             f.backend
         );
-        assert_eq!(f.repos.watchlists.watchlist(CHAT).await.unwrap(), vec!["SPY"]);
+        assert_eq!(
+            f.repos.watchlists.watchlist(CHAT).await.unwrap(),
+            vec!["SPY"]
+        );
     });
 }
 
@@ -130,7 +189,12 @@ fn a_removed_and_readded_ticker_goes_to_the_end() {
         }
         w.remove(CHAT, "AAPL").await.unwrap();
         w.add(CHAT, "AAPL").await.unwrap();
-        assert_eq!(w.watchlist(CHAT).await.unwrap(), vec!["SPY", "MSFT", "AAPL"], "{:?}", f.backend);
+        assert_eq!(
+            w.watchlist(CHAT).await.unwrap(),
+            vec!["SPY", "MSFT", "AAPL"],
+            "{:?}",
+            f.backend
+        );
     });
 }
 
@@ -143,15 +207,28 @@ fn ensure_default_creates_spy_only_for_a_chat_without_a_list() {
         w.add(GROUP, "AAPL").await.unwrap();
         w.remove(GROUP, "SPY").await.unwrap();
         w.ensure_default(GROUP).await.unwrap();
-        assert_eq!(w.watchlist(GROUP).await.unwrap(), vec!["AAPL"], "{:?}", f.backend);
+        assert_eq!(
+            w.watchlist(GROUP).await.unwrap(),
+            vec!["AAPL"],
+            "{:?}",
+            f.backend
+        );
     });
 }
 
 #[test]
 fn history_is_empty_for_a_new_chat() {
     contract(async |f| {
-        assert_eq!(f.repos.executions.history(CHAT, None).await.unwrap(), vec![]);
-        assert_eq!(f.repos.executions.latest(CHAT).await.unwrap(), None, "{:?}", f.backend);
+        assert_eq!(
+            f.repos.executions.history(CHAT, None).await.unwrap(),
+            vec![]
+        );
+        assert_eq!(
+            f.repos.executions.latest(CHAT).await.unwrap(),
+            None,
+            "{:?}",
+            f.backend
+        );
     });
 }
 
@@ -167,7 +244,12 @@ fn history_is_newest_first_with_ties_in_insertion_order() {
             e.record(CHAT, x).await.unwrap();
         }
         let history = e.history(CHAT, None).await.unwrap();
-        assert_eq!(history, vec![b.clone(), a.clone(), c, back_dated], "{:?}", f.backend);
+        assert_eq!(
+            history,
+            vec![b.clone(), a.clone(), c, back_dated],
+            "{:?}",
+            f.backend
+        );
         assert_eq!(e.latest(CHAT).await.unwrap(), Some(b.clone()));
         assert_eq!(e.history(CHAT, Some("spy")).await.unwrap(), vec![b, a]);
         assert_eq!(e.history(GROUP, None).await.unwrap(), vec![]);
@@ -181,7 +263,12 @@ fn executions_keep_a_null_price_and_a_signal_price() {
         x.execution_price = None;
         x.signal_price = Some(399.875);
         f.repos.executions.record(CHAT, &x).await.unwrap();
-        assert_eq!(f.repos.executions.history(CHAT, None).await.unwrap(), vec![x], "{:?}", f.backend);
+        assert_eq!(
+            f.repos.executions.history(CHAT, None).await.unwrap(),
+            vec![x],
+            "{:?}",
+            f.backend
+        );
     });
 }
 
@@ -190,13 +277,24 @@ fn a_chat_holds_at_most_one_position() {
     contract(async |f| {
         let p = &f.repos.positions;
         assert_eq!(p.position(CHAT).await.unwrap(), None);
-        let spy = Position { ticker: "SPY".into(), entry_price: Some(400.5) };
-        let aapl = Position { ticker: "AAPL".into(), entry_price: None };
+        let spy = Position {
+            ticker: "SPY".into(),
+            entry_price: Some(400.5),
+        };
+        let aapl = Position {
+            ticker: "AAPL".into(),
+            entry_price: None,
+        };
         p.set_position(CHAT, &spy).await.unwrap();
         assert_eq!(p.position(CHAT).await.unwrap(), Some(spy.clone()));
         p.set_position(CHAT, &spy).await.unwrap();
         p.set_position(CHAT, &aapl).await.unwrap();
-        assert_eq!(p.position(CHAT).await.unwrap(), Some(aapl), "{:?}", f.backend);
+        assert_eq!(
+            p.position(CHAT).await.unwrap(),
+            Some(aapl),
+            "{:?}",
+            f.backend
+        );
         p.clear_position(CHAT).await.unwrap();
         assert_eq!(p.position(CHAT).await.unwrap(), None);
         p.clear_position(CHAT).await.unwrap();
@@ -206,15 +304,51 @@ fn a_chat_holds_at_most_one_position() {
 #[test]
 fn cache_entries_are_fresh_for_exactly_five_minutes() {
     contract(async |f| {
-        let entry = CacheEntry { data: json!({"rating": "fear", "score": 25.123}), written_at: T0 };
-        assert_eq!(f.repos.cache.fresh("fear_greed_cache", T0).await.unwrap(), None);
-        f.repos.cache.store("fear_greed_cache", &entry).await.unwrap();
-        let fresh = f.repos.cache.fresh("fear_greed_cache", T0 + CACHE_TTL_MS - 1).await.unwrap();
+        let entry = CacheEntry {
+            data: json!({"rating": "fear", "score": 25.123}),
+            written_at: T0,
+        };
+        assert_eq!(
+            f.repos.cache.fresh("fear_greed_cache", T0).await.unwrap(),
+            None
+        );
+        f.repos
+            .cache
+            .store("fear_greed_cache", &entry)
+            .await
+            .unwrap();
+        let fresh = f
+            .repos
+            .cache
+            .fresh("fear_greed_cache", T0 + CACHE_TTL_MS - 1)
+            .await
+            .unwrap();
         assert_eq!(fresh, Some(entry.clone()), "{:?}", f.backend);
-        assert_eq!(f.repos.cache.fresh("fear_greed_cache", T0 + CACHE_TTL_MS).await.unwrap(), None);
-        let newer = CacheEntry { data: json!({"rating": "greed", "score": 70}), written_at: T0 + CACHE_TTL_MS };
-        f.repos.cache.store("fear_greed_cache", &newer).await.unwrap();
-        assert_eq!(f.repos.cache.fresh("fear_greed_cache", T0 + CACHE_TTL_MS).await.unwrap(), Some(newer));
+        assert_eq!(
+            f.repos
+                .cache
+                .fresh("fear_greed_cache", T0 + CACHE_TTL_MS)
+                .await
+                .unwrap(),
+            None
+        );
+        let newer = CacheEntry {
+            data: json!({"rating": "greed", "score": 70}),
+            written_at: T0 + CACHE_TTL_MS,
+        };
+        f.repos
+            .cache
+            .store("fear_greed_cache", &newer)
+            .await
+            .unwrap();
+        assert_eq!(
+            f.repos
+                .cache
+                .fresh("fear_greed_cache", T0 + CACHE_TTL_MS)
+                .await
+                .unwrap(),
+            Some(newer)
+        );
     });
 }
 
@@ -222,11 +356,33 @@ fn cache_entries_are_fresh_for_exactly_five_minutes() {
 fn per_chat_data_works_for_chats_that_never_subscribed() {
     contract(async |f| {
         f.repos.watchlists.add(CHAT, "AAPL").await.unwrap();
-        f.repos.executions.record(CHAT, &execution(SignalType::Buy, "AAPL", 1.0, T0)).await.unwrap();
-        f.repos.positions.set_position(CHAT, &Position { ticker: "AAPL".into(), entry_price: Some(1.0) }).await.unwrap();
-        assert_eq!(f.repos.subscriptions.subscribers().await.unwrap(), vec![], "{:?}", f.backend);
+        f.repos
+            .executions
+            .record(CHAT, &execution(SignalType::Buy, "AAPL", 1.0, T0))
+            .await
+            .unwrap();
+        f.repos
+            .positions
+            .set_position(
+                CHAT,
+                &Position {
+                    ticker: "AAPL".into(),
+                    entry_price: Some(1.0),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            f.repos.subscriptions.subscribers().await.unwrap(),
+            vec![],
+            "{:?}",
+            f.backend
+        );
         assert!(!f.repos.subscriptions.unsubscribe(CHAT).await.unwrap());
         assert!(f.repos.subscriptions.subscribe(CHAT).await.unwrap());
-        assert_eq!(f.repos.subscriptions.subscribers().await.unwrap(), vec![CHAT]);
+        assert_eq!(
+            f.repos.subscriptions.subscribers().await.unwrap(),
+            vec![CHAT]
+        );
     });
 }

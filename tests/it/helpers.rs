@@ -61,7 +61,11 @@ impl Fixture {
             &fear_greed_bot::platform::Statement::new(sql, vec![]),
         ))
         .expect("inspection query runs");
-        rows[0].values().next().and_then(|v| v.as_i64()).expect("a count")
+        rows[0]
+            .values()
+            .next()
+            .and_then(|v| v.as_i64())
+            .expect("a count")
     }
 }
 

@@ -6,4 +6,5 @@ mod contract;
 mod d1_schema;
 mod helpers;
 mod kv_format;
+mod platform;
 mod properties;

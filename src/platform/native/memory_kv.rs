@@ -92,7 +92,9 @@ impl MemoryKv {
             .iter()
             .any(|(failing_op, prefix)| *failing_op == op && key.starts_with(prefix.as_str()));
         if failing {
-            return Err(PlatformError(format!("injected KV {op:?} failure on {key}")));
+            return Err(PlatformError(format!(
+                "injected KV {op:?} failure on {key}"
+            )));
         }
         Ok(())
     }

@@ -41,18 +41,20 @@ impl CacheRepo for D1Cache {
         let op = Operation::new("cache.fresh");
         let rows: Vec<CacheRow> = self
             .0
-            .query_as(&op, Statement::new(SELECT_FRESH, vec![key.into(), now_ms.into()]))
+            .query_as(
+                &op,
+                Statement::new(SELECT_FRESH, vec![key.into(), now_ms.into()]),
+            )
             .await?;
         rows.into_iter()
             .next()
             .map(|row| {
-                let data = serde_json::from_str(&row.cache_value).map_err(|e| {
-                    StorageError::Decode {
+                let data =
+                    serde_json::from_str(&row.cache_value).map_err(|e| StorageError::Decode {
                         operation: op.clone(),
                         key: format!("cache.cache_key={key}"),
                         message: e.to_string(),
-                    }
-                })?;
+                    })?;
                 Ok(CacheEntry {
                     data,
                     written_at: row.updated_at,

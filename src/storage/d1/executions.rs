@@ -11,11 +11,14 @@ use serde::Deserialize;
 const INSERT: &str = "INSERT INTO executions \
      (chat_id, signal_type, ticker, execution_price, signal_price, execution_date, created_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-pub(super) const HISTORY: &str = "SELECT signal_type, ticker, execution_price, signal_price, execution_date \
+pub(super) const HISTORY: &str =
+    "SELECT signal_type, ticker, execution_price, signal_price, execution_date \
      FROM executions WHERE chat_id = ?1 ORDER BY execution_date DESC, id";
-pub(super) const HISTORY_FOR_TICKER: &str = "SELECT signal_type, ticker, execution_price, signal_price, execution_date \
+pub(super) const HISTORY_FOR_TICKER: &str =
+    "SELECT signal_type, ticker, execution_price, signal_price, execution_date \
      FROM executions WHERE chat_id = ?1 AND ticker = ?2 ORDER BY execution_date DESC, id";
-pub(super) const LATEST: &str = "SELECT signal_type, ticker, execution_price, signal_price, execution_date \
+pub(super) const LATEST: &str =
+    "SELECT signal_type, ticker, execution_price, signal_price, execution_date \
      FROM executions WHERE chat_id = ?1 ORDER BY execution_date DESC, id LIMIT 1";
 
 pub(crate) struct D1Executions(pub(crate) Sql);
@@ -80,7 +83,9 @@ impl ExecutionRepo for D1Executions {
         let op = Operation::new("executions.history").chat(chat);
         let statement = match ticker.map(normalize_ticker) {
             None => Statement::new(HISTORY, vec![chat_param(chat)]),
-            Some(ticker) => Statement::new(HISTORY_FOR_TICKER, vec![chat_param(chat), ticker.into()]),
+            Some(ticker) => {
+                Statement::new(HISTORY_FOR_TICKER, vec![chat_param(chat), ticker.into()])
+            }
         };
         self.select(&op, statement).await
     }

@@ -110,8 +110,14 @@ fn chat_param(chat: ChatId) -> crate::platform::SqlValue {
 pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
     let chat = || chat_param(ChatId::new(1));
     vec![
-        ("subscribers", Statement::new(subscriptions::SUBSCRIBERS, vec![])),
-        ("watchlist", Statement::new(watchlists::SELECT, vec![chat()])),
+        (
+            "subscribers",
+            Statement::new(subscriptions::SUBSCRIBERS, vec![]),
+        ),
+        (
+            "watchlist",
+            Statement::new(watchlists::SELECT, vec![chat()]),
+        ),
         ("history", Statement::new(executions::HISTORY, vec![chat()])),
         (
             "history_for_ticker",

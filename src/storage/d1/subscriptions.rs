@@ -12,7 +12,8 @@ pub(super) const SUBSCRIBERS: &str =
     "SELECT chat_id FROM users WHERE subscription_status = 1 ORDER BY subscribed_seq";
 /// Inserts or re-subscribes, moving the chat to the end; changes nothing (0 rows) when the chat
 /// is already subscribed. One statement, so the sequence number cannot be taken twice.
-const SUBSCRIBE: &str = "INSERT INTO users (chat_id, subscription_status, subscribed_seq, created_at, updated_at) \
+const SUBSCRIBE: &str =
+    "INSERT INTO users (chat_id, subscription_status, subscribed_seq, created_at, updated_at) \
      VALUES (?1, 1, (SELECT COALESCE(MAX(subscribed_seq), 0) + 1 FROM users), ?2, ?2) \
      ON CONFLICT(chat_id) DO UPDATE SET subscription_status = 1, \
      subscribed_seq = excluded.subscribed_seq, updated_at = excluded.updated_at \
@@ -48,19 +49,13 @@ impl SubscriptionRepo for D1Subscriptions {
 
     async fn subscribe(&self, chat: ChatId) -> StorageResult<bool> {
         let op = Operation::new("subscriptions.subscribe").chat(chat);
-        let statement = Statement::new(
-            SUBSCRIBE,
-            vec![chat_param(chat), self.0.now().into()],
-        );
+        let statement = Statement::new(SUBSCRIBE, vec![chat_param(chat), self.0.now().into()]);
         Ok(self.0.execute(&op, statement).await? > 0)
     }
 
     async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool> {
         let op = Operation::new("subscriptions.unsubscribe").chat(chat);
-        let statement = Statement::new(
-            UNSUBSCRIBE,
-            vec![chat_param(chat), self.0.now().into()],
-        );
+        let statement = Statement::new(UNSUBSCRIBE, vec![chat_param(chat), self.0.now().into()]);
         Ok(self.0.execute(&op, statement).await? > 0)
     }
 }

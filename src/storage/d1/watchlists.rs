@@ -75,7 +75,9 @@ impl WatchlistRepo for D1Watchlists {
 
     async fn remove(&self, chat: ChatId, ticker: &str) -> StorageResult<RemoveTicker> {
         let ticker = normalize_ticker(ticker);
-        let op = Operation::new("watchlists.remove").chat(chat).ticker(&ticker);
+        let op = Operation::new("watchlists.remove")
+            .chat(chat)
+            .ticker(&ticker);
         let mut statements = self.with_default(chat);
         statements.push(Statement::new(
             DELETE,

@@ -36,8 +36,8 @@ impl ExecutionRepo for KvExecutions {
         if let Some(ticker) = ticker.map(normalize_ticker) {
             executions.retain(|e| e.ticker.to_uppercase() == ticker);
         }
-        // `sort_by` is stable: equal dates keep append order, as the legacy sort does.
-        executions.sort_by(|a, b| b.execution_date.cmp(&a.execution_date));
+        // `sort_by_key` is stable: equal dates keep append order, as the legacy sort does.
+        executions.sort_by_key(|e| std::cmp::Reverse(e.execution_date));
         Ok(executions)
     }
 

@@ -45,7 +45,9 @@ impl SubscriptionRepo for KvSubscriptions {
             return Ok(false);
         }
         ids.push(Value::from(chat.get()));
-        self.0.put_json(&op, CHAT_IDS_KEY, &Value::Array(ids)).await?;
+        self.0
+            .put_json(&op, CHAT_IDS_KEY, &Value::Array(ids))
+            .await?;
         Ok(true)
     }
 
@@ -56,7 +58,9 @@ impl SubscriptionRepo for KvSubscriptions {
             return Ok(false);
         };
         ids.remove(at);
-        self.0.put_json(&op, CHAT_IDS_KEY, &Value::Array(ids)).await?;
+        self.0
+            .put_json(&op, CHAT_IDS_KEY, &Value::Array(ids))
+            .await?;
         Ok(true)
     }
 }

@@ -19,7 +19,11 @@ struct Loaded {
 /// Trim, upper-case, drop empty and non-string elements, keep the first of duplicates.
 fn normalize(stored: &[Value]) -> Vec<String> {
     let mut tickers: Vec<String> = Vec::with_capacity(stored.len());
-    for ticker in stored.iter().filter_map(Value::as_str).map(normalize_ticker) {
+    for ticker in stored
+        .iter()
+        .filter_map(Value::as_str)
+        .map(normalize_ticker)
+    {
         if !ticker.is_empty() && !tickers.contains(&ticker) {
             tickers.push(ticker);
         }
@@ -105,7 +109,9 @@ impl WatchlistRepo for KvWatchlists {
 
     async fn remove(&self, chat: ChatId, ticker: &str) -> StorageResult<RemoveTicker> {
         let ticker = normalize_ticker(ticker);
-        let op = Operation::new("watchlists.remove").chat(chat).ticker(&ticker);
+        let op = Operation::new("watchlists.remove")
+            .chat(chat)
+            .ticker(&ticker);
         let key = chat_key(WATCHLIST_PREFIX, chat);
         let mut loaded = self.load(&op, &key).await?;
         let outcome = match loaded.tickers.iter().position(|t| *t == ticker) {

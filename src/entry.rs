@@ -1,8 +1,9 @@
 //! The `#[event]` glue: the only code that reads `worker::Env`. It builds the platform from
 //! the bindings, converts requests and responses, and hands everything else to `App`.
 
+use crate::app::config::{Config, Secret};
 use crate::app::{http, App};
-use crate::platform::workerd::{WorkerClock, WorkerD1, WorkerKv};
+use crate::platform::workerd::{WorkerClock, WorkerD1, WorkerFetch, WorkerKv};
 use crate::platform::Platform;
 use std::rc::Rc;
 use worker::{event, Context, Env, ScheduleContext, ScheduledEvent};
@@ -28,7 +29,29 @@ fn platform_from_env(env: &Env) -> Result<Platform, ConfigError> {
         kv: Rc::new(WorkerKv(kv)),
         db: Rc::new(WorkerD1(db)),
         clock: Rc::new(WorkerClock),
+        http: Rc::new(WorkerFetch),
     })
+}
+
+/// A var or secret as text; `None` when unset.
+fn text_binding(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+}
+
+fn config_from_env(env: &Env) -> Config {
+    Config {
+        telegram_api_base_url: text_binding(env, "TELEGRAM_API_BASE_URL")
+            .unwrap_or_else(|| "https://api.telegram.org".into()),
+        bot_token: Secret::new(text_binding(env, "TELEGRAM_BOT_TOKEN_SECRET")),
+        webhook_secret: Secret::new(text_binding(env, "TELEGRAM_WEBHOOK_SECRET")),
+    }
+}
+
+fn app_from_env(env: &Env) -> Result<App, ConfigError> {
+    Ok(App::new(platform_from_env(env)?, config_from_env(env)))
 }
 
 /// Installs JSON logging through `tracing-web`, once per isolate.
@@ -52,9 +75,13 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
-    let platform = match platform_from_env(&env) {
-        Ok(platform) => platform,
+async fn fetch(
+    mut req: worker::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<worker::Response> {
+    let app = match app_from_env(&env) {
+        Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "worker misconfigured");
             return worker::Response::error("Internal server error", 500);
@@ -63,8 +90,14 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
     let request = http::Request {
         method: req.method().to_string(),
         path: req.path(),
+        headers: req
+            .headers()
+            .entries()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect(),
+        body: req.bytes().await.unwrap_or_default(),
     };
-    let response = App::new(platform).handle(&request).await;
+    let response = app.handle(&request).await;
     let headers = worker::Headers::new();
     headers.set("Content-Type", response.content_type)?;
     Ok(worker::Response::ok(response.body)?
@@ -74,9 +107,9 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match platform_from_env(&env) {
-        Ok(platform) => {
-            App::new(platform).on_cron(&event.cron()).await;
+    match app_from_env(&env) {
+        Ok(app) => {
+            app.on_cron(&event.cron()).await;
         }
         Err(e) => tracing::error!(error = %e, cron = %event.cron(), "worker misconfigured"),
     }

@@ -8,18 +8,22 @@
 //! - [`storage`]: the five repository traits the rest of the code talks to, each with two
 //!   implementations: `storage::kv` (the legacy KV keys and JSON bytes) and `storage::d1` (the
 //!   SQL schema in `migrations/`), plus the one error type and its classifier.
-//! - [`platform`]: the thin seam between the repositories and the runtime: `KvStore`,
-//!   `SqlDatabase` and `Clock` traits, with workerd implementations (wasm only) and native ones
+//! - [`platform`]: the thin seam between the application and the runtime: `KvStore`,
+//!   `SqlDatabase`, `HttpClient` and `Clock` traits, with workerd implementations (wasm only) and native ones
 //!   (in-memory KV, SQLite) so everything above runs in plain `cargo test`.
-//! - [`app`]: the request and cron dispatch, written against the platform traits.
+//! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
+//! - [`telegram`]: the Bot API client (`sendMessage`).
+//! - [`app`]: the request and cron dispatch and the webhook pipeline, on the platform traits.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
 //! - [`schema`]: the D1 migrations, embedded so native tests apply exactly what wrangler applies.
 
 pub mod app;
+pub mod bot;
 pub mod domain;
 pub mod platform;
 pub mod schema;
 pub mod storage;
+pub mod telegram;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;

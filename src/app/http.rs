@@ -11,6 +11,19 @@ pub struct Request {
     pub method: String,
     /// The URL path, without the query string.
     pub path: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The value of a header, by its lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A complete HTTP response.
@@ -30,6 +43,16 @@ impl Response {
         }
     }
 
+    /// `{"ok":true}`.
+    pub(super) fn ok() -> Self {
+        Self::json(200, &json!({ "ok": true }))
+    }
+
+    /// `{"ok":false,"error":<text>}` (legacy §2.2).
+    pub(super) fn error(status: u16, text: &str) -> Self {
+        Self::json(status, &json!({ "ok": false, "error": text }))
+    }
+
     /// The legacy answer to every request no route takes (legacy §2.1).
     fn method_not_allowed() -> Self {
         Self {
@@ -44,6 +67,7 @@ impl App {
     /// Routes one request.
     pub async fn handle(&self, request: &Request) -> Response {
         match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/") => self.webhook(request).await,
             ("GET", "/healthz") => self.healthz().await,
             _ => Response::method_not_allowed(),
         }

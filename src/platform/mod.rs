@@ -1,5 +1,5 @@
-//! The seam between the repositories and the runtime: a KV namespace, a SQL database and a
-//! clock, each a small trait. `workerd` implements them on the worker's bindings (wasm only);
+//! The seam between the application and the runtime: a KV namespace, a SQL database, outbound
+//! HTTP and a clock, each a small trait. `workerd` implements them on the worker's bindings (wasm only);
 //! `native` implements them in memory and on SQLite, so every layer above runs in `cargo test`.
 //!
 //! Futures here are not `Send`: workerd is single-threaded and its bindings are JS objects.
@@ -105,6 +105,35 @@ pub trait SqlDatabase {
     async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, PlatformError>;
 }
 
+/// An outbound HTTP request (Telegram, CNN, Yahoo).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+}
+
+/// The answer to an [`HttpRequest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Outbound HTTP: `fetch()` in workerd, a scripted stand-in natively.
+#[async_trait(?Send)]
+pub trait HttpClient {
+    /// Sends the request; `Err` only when no response arrived (network failure).
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError>;
+}
+
 /// Wall-clock time in milliseconds since the epoch (UTC).
 pub trait Clock {
     fn now_ms(&self) -> i64;
@@ -116,4 +145,5 @@ pub struct Platform {
     pub kv: Rc<dyn KvStore>,
     pub db: Rc<dyn SqlDatabase>,
     pub clock: Rc<dyn Clock>,
+    pub http: Rc<dyn HttpClient>,
 }

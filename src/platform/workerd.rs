@@ -1,7 +1,10 @@
-//! The platform traits on the worker's real bindings (wasm only): Workers KV, D1 and the
-//! JavaScript clock. The only code besides `entry` that calls `worker`.
+//! The platform traits on the worker's real bindings (wasm only): Workers KV, D1, `fetch()`
+//! and the JavaScript clock. The only code besides `entry` that calls `worker`.
 
-use super::{Clock, KvPage, KvStore, PlatformError, Row, SqlDatabase, SqlValue, Statement};
+use super::{
+    Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, PlatformError, Row, SqlDatabase,
+    SqlValue, Statement,
+};
 use async_trait::async_trait;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -109,6 +112,33 @@ impl SqlDatabase for WorkerD1 {
             .collect::<Result<Vec<_>, _>>()?;
         let results = self.0.batch(prepared).await.map_err(d1_error)?;
         results.iter().map(changes).collect()
+    }
+}
+
+/// Outbound HTTP through the runtime's `fetch()`.
+pub struct WorkerFetch;
+
+#[async_trait(?Send)]
+impl HttpClient for WorkerFetch {
+    async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
+        let headers = worker::Headers::new();
+        for (name, value) in &request.headers {
+            headers.set(name, value).map_err(platform_error)?;
+        }
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::from(request.method.to_owned()))
+            .with_headers(headers)
+            .with_body(request.body.as_deref().map(JsValue::from_str));
+        let outbound =
+            worker::Request::new_with_init(&request.url, &init).map_err(platform_error)?;
+        let mut response = worker::Fetch::Request(outbound)
+            .send()
+            .await
+            .map_err(platform_error)?;
+        Ok(HttpResponse {
+            status: response.status_code(),
+            body: response.text().await.map_err(platform_error)?,
+        })
     }
 }
 

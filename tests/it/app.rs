@@ -9,6 +9,8 @@ fn get(path: &str) -> Request {
     Request {
         method: "GET".into(),
         path: path.into(),
+        headers: vec![],
+        body: vec![],
     }
 }
 
@@ -46,10 +48,13 @@ fn unknown_routes_get_the_legacy_405() {
         ("POST", "/healthz"),
         ("HEAD", "/"),
         ("GET", "/deploy-notify"),
+        ("POST", "/foo"),
     ] {
         let response = run(f.app().handle(&Request {
             method: method.into(),
             path: path.into(),
+            headers: vec![],
+            body: vec![],
         }));
         assert_eq!(
             (

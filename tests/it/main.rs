@@ -2,6 +2,7 @@
 //! in-memory KV through the same platform traits the worker uses in workerd.
 
 mod app;
+mod bot;
 mod contract;
 mod d1_schema;
 mod helpers;

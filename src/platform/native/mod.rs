@@ -1,9 +1,11 @@
 //! Native stand-ins for the worker's bindings, used by `cargo test` and the benches:
-//! an in-memory KV with injectable failures, D1 on real SQLite, and clocks.
+//! an in-memory KV with injectable failures, D1 on real SQLite, scripted HTTP, and clocks.
 
+mod http;
 mod memory_kv;
 mod sqlite;
 
+pub use http::ScriptedHttp;
 pub use memory_kv::{KvOp, KvOpCounts, MemoryKv};
 pub use sqlite::SqliteDatabase;
 

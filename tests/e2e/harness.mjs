@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
+export const BOT_TOKEN = "123:e2e-token";
+export const WEBHOOK_SECRET = "e2e-webhook-secret";
 const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 
 /** Applies every migration in migrations/ to a fresh local D1 under `dir`, as a deploy would. */
@@ -40,6 +42,8 @@ export async function startWorker({ outbound, vars = {} } = {}) {
       resourcePersistencePath: join(dir, "v3"),
       bindings: {
         STORAGE_PHASE_DEFAULT: "kv_only",
+        TELEGRAM_BOT_TOKEN_SECRET: BOT_TOKEN,
+        TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
         TELEGRAM_API_BASE_URL: "http://telegram.stand-in",
         CNN_BASE_URL: "http://cnn.stand-in",
         YAHOO_BASE_URL: "http://yahoo.stand-in",
@@ -60,6 +64,13 @@ export async function startWorker({ outbound, vars = {} } = {}) {
     d1: () => mf.getD1Database("FEAR_GREED_D1"),
     fetch: (path, init) => mf.dispatchFetch(`http://localhost${path}`, init),
     cron: async (cron) => (await mf.getWorker()).scheduled({ cron }),
+    /** Posts a Telegram update carrying `text` from `chat` to the webhook. */
+    say: (chat, text, { secret = WEBHOOK_SECRET, updateId = 1 } = {}) =>
+      mf.dispatchFetch("http://localhost/", {
+        method: "POST",
+        headers: { "X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json" },
+        body: JSON.stringify({ update_id: updateId, message: { chat: { id: chat, type: "private" }, text } }),
+      }),
     async stop() {
       await mf.dispose();
       rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs the worker locally under `wrangler dev` with local D1 and KV kept in .local/state:
-# installs what is missing, builds once, applies the D1 migrations, then serves on
-# http://127.0.0.1:${PORT:-8787}. Crons fire with
+# Runs the bot locally under `wrangler dev` with local D1 and KV kept in .local/state and an
+# offline stand-in for Telegram (scripts/stand-in.mjs, which prints every message the bot
+# sends): installs what is missing, builds once, applies the D1 migrations, then serves on
+# http://127.0.0.1:${PORT:-8787}. Talk to it from another terminal with
+#   node scripts/say.mjs "/watchlist add AAPL"
+# and fire a cron with
 #   curl "http://127.0.0.1:8787/__scheduled?cron=*/5+*+*+*+*"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -15,8 +18,13 @@ mkdir -p "$state"
 export CI=true SKIP_WORKER_BUILD=1
 wrangler d1 migrations apply FEAR_GREED_D1 --local --persist-to "$state"
 
+stand_in="http://127.0.0.1:${STAND_IN_PORT:-8788}"
+node scripts/stand-in.mjs &
+stand_in_pid=$!
+
 # wrangler leaves workerd running when stopped through npx: run it directly and pass signals on.
-wrangler dev --ip 127.0.0.1 --port "${PORT:-8787}" --persist-to "$state" --test-scheduled &
+wrangler dev --ip 127.0.0.1 --port "${PORT:-8787}" --persist-to "$state" --test-scheduled \
+  --var "TELEGRAM_API_BASE_URL:$stand_in" &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+trap 'kill -TERM $pid $stand_in_pid 2>/dev/null; wait $pid' INT TERM
 wait $pid

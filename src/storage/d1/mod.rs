@@ -63,7 +63,7 @@ impl Sql {
         op: &Operation,
         statement: Statement,
     ) -> StorageResult<Vec<T>> {
-        let table = statement.sql;
+        let sql = statement.sql;
         self.query(op, statement)
             .await?
             .into_iter()
@@ -71,7 +71,7 @@ impl Sql {
                 serde_json::from_value(serde_json::Value::Object(row)).map_err(|e| {
                     StorageError::Decode {
                         operation: op.clone(),
-                        key: table.to_owned(),
+                        key: sql.to_owned(),
                         message: e.to_string(),
                     }
                 })
@@ -105,7 +105,8 @@ fn chat_param(chat: ChatId) -> crate::platform::SqlValue {
     chat.to_string().into()
 }
 
-/// Every SQL statement the repositories run, for the query-plan tests.
+/// The statements whose plans matter, for the query-plan tests: every read, and the writes
+/// that search (the subscription sequence, the default-watchlist check, the cache purge).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
     let chat = || chat_param(ChatId::new(1));
@@ -113,6 +114,17 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         (
             "subscribers",
             Statement::new(subscriptions::SUBSCRIBERS, vec![]),
+        ),
+        (
+            "subscribe",
+            Statement::new(subscriptions::SUBSCRIBE, vec![chat(), 0.into()]),
+        ),
+        (
+            "watchlist_default",
+            Statement::new(
+                watchlists::INSERT_DEFAULT_IF_EMPTY,
+                vec![chat(), "SPY".into(), 0.into()],
+            ),
         ),
         (
             "watchlist",

@@ -12,7 +12,7 @@ pub(super) const SUBSCRIBERS: &str =
     "SELECT chat_id FROM users WHERE subscription_status = 1 ORDER BY subscribed_seq";
 /// Inserts or re-subscribes, moving the chat to the end; changes nothing (0 rows) when the chat
 /// is already subscribed. One statement, so the sequence number cannot be taken twice.
-const SUBSCRIBE: &str =
+pub(super) const SUBSCRIBE: &str =
     "INSERT INTO users (chat_id, subscription_status, subscribed_seq, created_at, updated_at) \
      VALUES (?1, 1, (SELECT COALESCE(MAX(subscribed_seq), 0) + 1 FROM users), ?2, ?2) \
      ON CONFLICT(chat_id) DO UPDATE SET subscription_status = 1, \

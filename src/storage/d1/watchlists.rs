@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 pub(super) const SELECT: &str = "SELECT ticker FROM watchlists WHERE chat_id = ?1 ORDER BY id";
-const INSERT_DEFAULT_IF_EMPTY: &str = "INSERT INTO watchlists (chat_id, ticker, created_at) \
+pub(super) const INSERT_DEFAULT_IF_EMPTY: &str =
+    "INSERT INTO watchlists (chat_id, ticker, created_at) \
      SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM watchlists WHERE chat_id = ?1)";
 const INSERT: &str =
     "INSERT OR IGNORE INTO watchlists (chat_id, ticker, created_at) VALUES (?1, ?2, ?3)";

@@ -37,8 +37,9 @@ impl App {
             );
             return Response::error(500, "Internal server error");
         }
+        let telegram = self.telegram();
         for text in &reply.messages {
-            self.telegram().send_message(message.chat, text).await;
+            telegram.send_message(message.chat, text).await;
         }
         Response::ok()
     }

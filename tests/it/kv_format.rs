@@ -137,26 +137,17 @@ fn ensure_default_leaves_an_existing_list_untouched_even_unnormalised() {
 #[test]
 fn watchlist_add_and_remove_read_once_and_write_once() {
     let f = kv();
+    let one_read_one_write = KvOpCounts {
+        get: 1,
+        put: 1,
+        ..Default::default()
+    };
     run(async {
         f.repos.watchlists.add(CHAT, "AAPL").await.unwrap();
-        assert_eq!(
-            f.kv.counts(),
-            KvOpCounts {
-                get: 1,
-                put: 1,
-                ..Default::default()
-            }
-        );
+        assert_eq!(f.kv.counts(), one_read_one_write);
         f.kv.reset_counts();
         f.repos.watchlists.remove(CHAT, "AAPL").await.unwrap();
-        assert_eq!(
-            f.kv.counts(),
-            KvOpCounts {
-                get: 1,
-                put: 1,
-                ..Default::default()
-            }
-        );
+        assert_eq!(f.kv.counts(), one_read_one_write);
     });
     assert_eq!(f.kv.peek("watchlist:123456789").unwrap(), r#"["SPY"]"#);
 }

@@ -1,9 +1,13 @@
 //! Plain data and rules shared by every layer; nothing here knows which store holds it.
 
 mod js_json;
+mod market;
+mod numbers;
 mod text;
 
 pub use js_json::{js_number_to_string, js_stringify};
+pub use market::{Bar, FearGreed, MarketData};
+pub use numbers::fmt2;
 pub use text::{is_js_whitespace, js_trim, normalize_ticker};
 
 use serde::{Deserialize, Serialize};

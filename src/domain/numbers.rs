@@ -23,7 +23,7 @@ pub fn fmt2(x: f64) -> String {
     if eighths.fract() == 0.0 && eighths % 2.0 == 1.0 {
         // |x|·100 = k·25/2 with k odd: half-way between two integers; take the upper one.
         let k = eighths as u128;
-        let n = (k * 25 + 1) / 2;
+        let n = (k * 25).div_ceil(2);
         return format!("{sign}{}.{:02}", n / 100, n % 100);
     }
     format!("{sign}{a:.2}")

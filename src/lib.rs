@@ -12,6 +12,7 @@
 //!   `SqlDatabase`, `HttpClient` and `Clock` traits, with workerd implementations (wasm only) and native ones
 //!   (in-memory KV, SQLite) so everything above runs in plain `cargo test`.
 //! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
+//! - [`signals`]: the legacy signal algorithm (indicators, decision) and its byte-exact texts.
 //! - [`telegram`]: the Bot API client (`sendMessage`).
 //! - [`app`]: the request and cron dispatch and the webhook pipeline, on the platform traits.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
@@ -22,6 +23,7 @@ pub mod bot;
 pub mod domain;
 pub mod platform;
 pub mod schema;
+pub mod signals;
 pub mod storage;
 pub mod telegram;
 

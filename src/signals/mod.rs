@@ -1,0 +1,44 @@
+//! The legacy trading signal (legacy §6): indicators from daily bars, conditions A/B/C, the
+//! BUY/SELL/HOLD decision with its exits, and the byte-exact texts users receive.
+//!
+//! # Layout
+//!
+//! - `indicators`: SMA 20/50/100/200 (short-history fallback), Bollinger bands, the window's ATH.
+//! - `signal`: the [`Signal`] and its parts ([`Action`], [`Conditions`], [`Holding`]).
+//! - `decision`: conditions A/B/C and the decision: [`evaluate`].
+//! - `reasoning`: the `*Reasoning:*` sentences.
+//! - `message`: [`signal_message`] and the two data-unavailable HOLDs.
+//! - `header`: the Fear & Greed [`header`] with its QuickChart [`chart_url`].
+//!
+//! Callers evaluate each ticker, fall back to [`market_unavailable`] on any [`SignalError`],
+//! and prefix [`header`] with [`with_header`] where §3.6 and §8.3 say so.
+
+mod decision;
+mod header;
+mod indicators;
+mod message;
+mod reasoning;
+mod signal;
+
+#[cfg(test)]
+mod dumps;
+#[cfg(test)]
+mod fixtures;
+
+pub use decision::evaluate;
+pub use header::{chart_url, header, with_header};
+pub use indicators::{Indicators, MIN_BARS};
+pub use message::{all_unavailable, market_unavailable, signal_message};
+pub use signal::{Action, Conditions, ExitTrigger, Holding, Signal};
+
+/// Why a ticker could not be evaluated; every variant leads to the data-unavailable HOLD.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SignalError {
+    /// Fewer than [`MIN_BARS`] bars; the legacy error text, with the count.
+    #[error("Insufficient historical data: need at least 20 days for basic indicators, got {0}")]
+    InsufficientData(usize),
+    /// The chat's position in this ticker has a `null` entry price (stored by
+    /// `/execute SPY Infinity`), which the legacy message could not format.
+    #[error("Active position for {ticker} has no entry price")]
+    MissingEntryPrice { ticker: String },
+}

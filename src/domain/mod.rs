@@ -1,13 +1,20 @@
 //! Plain data and rules shared by every layer; nothing here knows which store holds it.
 
+mod calendar;
+mod holidays;
 mod js_json;
 mod market;
 mod numbers;
 mod text;
 
+pub use calendar::{
+    format_execution_date, month_name, next_month_name, parse_date_arg, same_utc_month, Date,
+    DateArg,
+};
+pub use holidays::{holiday_on, holidays_of, is_trading_day, Holiday};
 pub use js_json::{js_number_to_string, js_stringify};
 pub use market::{Bar, FearGreed, MarketData};
-pub use numbers::fmt2;
+pub use numbers::{fmt2, parse_float, valid_price};
 pub use text::{is_js_whitespace, js_trim, normalize_ticker};
 
 use serde::{Deserialize, Serialize};

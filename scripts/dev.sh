@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs the bot locally under `wrangler dev` with local D1 and KV kept in .local/state and an
-# offline stand-in for Telegram (scripts/stand-in.mjs, which prints every message the bot
-# sends): installs what is missing, builds once, applies the D1 migrations, then serves on
-# http://127.0.0.1:${PORT:-8787}. Talk to it from another terminal with
-#   node scripts/say.mjs "/watchlist add AAPL"
-# and fire a cron with
-#   curl "http://127.0.0.1:8787/__scheduled?cron=*/5+*+*+*+*"
+# offline stand-in for Telegram, CNN and Yahoo (scripts/stand-in.mjs: prints every message the
+# bot sends, answers with canned market data): installs what is missing, builds once, applies
+# the D1 migrations, then serves on http://127.0.0.1:${PORT:-8787}. Talk to it from another
+# terminal with
+#   node scripts/say.mjs "/now"
+# switch the index the bot sees with
+#   curl -d '{"rating":"greed","score":71.2}' http://127.0.0.1:8788/__market
+# and fire the broadcast cron with
+#   curl "http://127.0.0.1:8787/__scheduled?cron=0+9+*+*+1-5"
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
@@ -24,7 +27,7 @@ stand_in_pid=$!
 
 # wrangler leaves workerd running when stopped through npx: run it directly and pass signals on.
 wrangler dev --ip 127.0.0.1 --port "${PORT:-8787}" --persist-to "$state" --test-scheduled \
-  --var "TELEGRAM_API_BASE_URL:$stand_in" &
+  --var "TELEGRAM_API_BASE_URL:$stand_in" --var "CNN_BASE_URL:$stand_in" --var "YAHOO_BASE_URL:$stand_in" &
 pid=$!
 trap 'kill -TERM $pid $stand_in_pid 2>/dev/null; wait $pid' INT TERM
 wait $pid

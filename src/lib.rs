@@ -25,6 +25,8 @@ pub mod platform;
 pub mod schema;
 pub mod signals;
 pub mod storage;
+pub mod market;
+pub mod outbound;
 pub mod telegram;
 
 #[cfg(target_arch = "wasm32")]

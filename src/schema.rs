@@ -17,4 +17,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_migration_control.sql",
         sql: include_str!("../migrations/0002_migration_control.sql"),
     },
+    Migration {
+        name: "0003_telegram_updates.sql",
+        sql: include_str!("../migrations/0003_telegram_updates.sql"),
+    },
 ];

@@ -1,51 +1,116 @@
-//! The Telegram Bot API client: `sendMessage` with the legacy body (legacy §5.7).
+//! The Telegram Bot API client (legacy §5.7): `sendMessage` with the legacy body and
+//! `getChat` for `/subscribers`, both through the legacy retry rules of [`crate::outbound`].
 
 use crate::app::config::Secret;
 use crate::domain::{js_stringify, ChatId};
-use crate::platform::{HttpClient, HttpRequest};
-use serde_json::json;
-use std::rc::Rc;
+use crate::outbound::{self, host_of};
+use crate::platform::{HttpRequest, HttpResponse, Platform};
+use serde_json::{json, Value};
 
-/// Sends the bot's messages.
+/// Why a message did not go out. `Display` is the text `/deploy-notify` reports (§8.5).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendFailure {
+    /// Telegram answered, but not with success (blocked, chat not found, bad Markdown...).
+    #[error("Unknown error")]
+    Refused,
+    /// No answer after the retries: the network error's message.
+    #[error("{0}")]
+    Network(String),
+}
+
+/// What `getChat` tells about a chat; the fields `/subscribers` shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatInfo {
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// Sends the bot's messages and looks up chats.
 pub struct Telegram {
-    http: Rc<dyn HttpClient>,
+    platform: Platform,
     base_url: String,
     token: Option<Secret>,
 }
 
 impl Telegram {
-    pub fn new(http: Rc<dyn HttpClient>, base_url: &str, token: Option<Secret>) -> Self {
+    pub fn new(platform: Platform, base_url: &str, token: Option<Secret>) -> Self {
         Self {
-            http,
+            platform,
             base_url: base_url.trim_end_matches('/').to_owned(),
             token,
         }
     }
 
-    /// Sends `text` with legacy Markdown; never fails its caller, reports whether Telegram
-    /// accepted it. Failures are logged without the URL, which holds the token.
-    pub async fn send_message(&self, chat: ChatId, text: &str) -> bool {
-        let Some(token) = &self.token else {
-            tracing::error!(chat = %chat, "cannot send: TELEGRAM_BOT_TOKEN_SECRET is not set");
-            return false;
-        };
+    /// Sends `text` with legacy Markdown. Never fails its caller's request: the outcome is
+    /// returned for those who count it, and failures are logged without the URL (it holds the
+    /// token).
+    pub async fn send_message(&self, chat: ChatId, text: &str) -> Result<(), SendFailure> {
         let body = json!({ "chat_id": chat.get(), "text": text, "parse_mode": "Markdown" });
-        let request = HttpRequest {
-            method: "POST",
-            url: format!("{}/bot{}/sendMessage", self.base_url, token.expose()),
-            headers: vec![("Content-Type", "application/json".into())],
-            body: Some(js_stringify(&body)),
-        };
-        match self.http.send(&request).await {
-            Ok(response) if response.is_success() => true,
+        let outcome = match self.call("sendMessage", &body).await {
+            Ok(response) if response.is_success() && has_boolean_ok(&response) => Ok(()),
             Ok(response) => {
                 tracing::warn!(chat = %chat, status = response.status, "sendMessage refused");
-                false
+                Err(SendFailure::Refused)
             }
-            Err(e) => {
-                tracing::warn!(chat = %chat, error = %e, "sendMessage failed");
-                false
+            Err(message) => {
+                tracing::warn!(chat = %chat, error = %message, "sendMessage failed");
+                Err(SendFailure::Network(message))
             }
-        }
+        };
+        outcome
     }
+
+    /// `getChat`; `None` when the lookup failed in any way (HTTP error, `ok:false`, network).
+    pub async fn get_chat(&self, chat: ChatId) -> Option<ChatInfo> {
+        let response = match self.call("getChat", &json!({ "chat_id": chat.get() })).await {
+            Ok(response) if response.is_success() => response,
+            Ok(response) => {
+                tracing::info!(chat = %chat, status = response.status, "getChat refused");
+                return None;
+            }
+            Err(message) => {
+                tracing::warn!(chat = %chat, error = %message, "getChat failed");
+                return None;
+            }
+        };
+        let body: Value = serde_json::from_str(&response.body).ok()?;
+        if body.get("ok") != Some(&Value::Bool(true)) {
+            return None;
+        }
+        let field = |name: &str| {
+            body["result"][name]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        Some(ChatInfo {
+            username: field("username"),
+            first_name: field("first_name"),
+            last_name: field("last_name"),
+        })
+    }
+
+    async fn call(&self, method: &str, body: &Value) -> Result<HttpResponse, String> {
+        let Some(token) = &self.token else {
+            return Err("TELEGRAM_BOT_TOKEN_SECRET is not set".into());
+        };
+        let request = HttpRequest {
+            method: "POST",
+            url: format!("{}/bot{}/{method}", self.base_url, token.expose()),
+            headers: vec![("Content-Type", "application/json".into())],
+            body: Some(js_stringify(body)),
+        };
+        outbound::send(&self.platform, &request).await.map_err(|e| {
+            // A platform error may quote the URL; keep the token out of every message.
+            let host = host_of(&request.url);
+            e.0.replace(&request.url, host)
+                .replace(token.expose(), "<token>")
+        })
+    }
+}
+
+/// Telegram answers every call with a boolean `ok`; a body without one is not Telegram's.
+fn has_boolean_ok(response: &HttpResponse) -> bool {
+    serde_json::from_str::<Value>(&response.body).is_ok_and(|body| body["ok"].is_boolean())
 }

@@ -45,6 +45,26 @@ pub struct Config {
     /// Must equal the `X-Telegram-Bot-Api-Secret-Token` header; unset means every webhook
     /// call is refused.
     pub webhook_secret: Option<Secret>,
+    /// Chat that gets error notices and may use `/subscribers`; compared as a string.
+    pub admin_chat_id: Option<String>,
+    /// Base of the CNN Fear & Greed API (`<base>/index/fearandgreed/current`).
+    pub cnn_base_url: String,
+    /// Base of the Yahoo chart API (`<base>/v8/finance/chart/<TICKER>`).
+    pub yahoo_base_url: String,
+}
+
+impl Config {
+    /// The production endpoints, no secrets: what a deploy gets before vars and secrets apply.
+    pub fn production() -> Self {
+        Self {
+            telegram_api_base_url: "https://api.telegram.org".into(),
+            bot_token: None,
+            webhook_secret: None,
+            admin_chat_id: None,
+            cnn_base_url: "https://production.dataviz.cnn.io".into(),
+            yahoo_base_url: "https://query1.finance.yahoo.com".into(),
+        }
+    }
 }
 
 #[cfg(test)]

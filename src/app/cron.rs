@@ -1,7 +1,8 @@
 //! Cron dispatch: which job a cron expression from `wrangler.toml` runs.
 
+use super::broadcast::Broadcast;
 use super::App;
-use crate::storage::d1::{D1Cache, Sql};
+use crate::storage::d1::{D1Cache, Sql, UpdateClaims};
 
 /// The jobs the worker's cron triggers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,10 +39,10 @@ impl Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CronOutcome {
     UnknownCron,
-    /// The broadcast job is not part of this build yet (it comes with the bot's commands).
-    BroadcastNotBuilt,
+    Broadcast(Broadcast),
     Maintained {
         expired_cache_rows: u64,
+        forgotten_updates: u64,
     },
     Failed(String),
 }
@@ -51,21 +52,28 @@ impl App {
     pub async fn on_cron(&self, cron: &str) -> CronOutcome {
         let outcome = match Job::for_cron(cron) {
             None => CronOutcome::UnknownCron,
-            Some(Job::Broadcast) => CronOutcome::BroadcastNotBuilt,
+            Some(Job::Broadcast) => CronOutcome::Broadcast(self.broadcast().await),
             Some(Job::Maintenance) => self.maintain().await,
         };
         tracing::info!(cron, outcome = ?outcome, "cron run finished");
         outcome
     }
 
+    /// Purges expired cache rows and update claims past their retention; nothing users see.
     async fn maintain(&self) -> CronOutcome {
-        let cache = D1Cache(Sql::new(self.platform()));
-        match cache.purge_expired(self.platform().clock.now_ms()).await {
-            Ok(expired_cache_rows) => CronOutcome::Maintained { expired_cache_rows },
-            Err(e) => {
-                tracing::error!(error = %e, "maintenance failed");
-                CronOutcome::Failed(e.to_string())
-            }
-        }
+        let sql = Sql::new(self.platform());
+        let now = self.platform().clock.now_ms();
+        let purged = async {
+            let expired_cache_rows = D1Cache(sql.clone()).purge_expired(now).await?;
+            let forgotten_updates = UpdateClaims(sql).purge_old().await?;
+            Ok::<_, crate::storage::StorageError>(CronOutcome::Maintained {
+                expired_cache_rows,
+                forgotten_updates,
+            })
+        };
+        purged.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "maintenance failed");
+            CronOutcome::Failed(e.to_string())
+        })
     }
 }

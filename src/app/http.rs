@@ -35,7 +35,7 @@ pub struct Response {
 }
 
 impl Response {
-    fn json(status: u16, body: &serde_json::Value) -> Self {
+    pub(super) fn json(status: u16, body: &serde_json::Value) -> Self {
         Self {
             status,
             content_type: "application/json",
@@ -67,6 +67,7 @@ impl App {
     /// Routes one request.
     pub async fn handle(&self, request: &Request) -> Response {
         match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/deploy-notify") => self.deploy_notify(request).await,
             ("POST", "/") => self.webhook(request).await,
             ("GET", "/healthz") => self.healthz().await,
             _ => Response::method_not_allowed(),

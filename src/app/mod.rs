@@ -1,13 +1,19 @@
 //! The application behind the worker's two entry points, written against the platform traits
 //! so it runs the same in workerd and in native tests: HTTP routing (`http`), the Telegram
-//! webhook (`webhook`), cron dispatch (`cron`) and configuration (`config`).
+//! webhook (`webhook`), deploy notifications (`deploy`), cron dispatch (`cron`) with the
+//! broadcast (`broadcast`), and configuration (`config`).
 
+pub mod broadcast;
 pub mod config;
 pub mod cron;
+mod deploy;
 pub mod http;
 mod webhook;
 
+use crate::bot::{Bot, Outgoing};
+use crate::market::Market;
 use crate::platform::Platform;
+use crate::storage::Repos;
 use crate::telegram::Telegram;
 use config::Config;
 
@@ -26,11 +32,33 @@ impl App {
         &self.platform
     }
 
-    fn telegram(&self) -> Telegram {
-        Telegram::new(
-            self.platform.http.clone(),
-            &self.config.telegram_api_base_url,
-            self.config.bot_token.clone(),
-        )
+    /// The bot for one update or cron run, on fresh repositories (they remember what this
+    /// run read, never what an earlier one did).
+    fn bot(&self) -> Bot {
+        let platform = self.platform.clone();
+        Bot {
+            repos: Repos::kv(&platform),
+            market: Market::new(
+                platform.clone(),
+                &self.config.cnn_base_url,
+                &self.config.yahoo_base_url,
+            ),
+            telegram: Telegram::new(
+                platform.clone(),
+                &self.config.telegram_api_base_url,
+                self.config.bot_token.clone(),
+            ),
+            clock: platform.clock,
+            admin: self.config.admin_chat_id.clone(),
+        }
+    }
+}
+
+/// Sends messages one after another, in order, as the legacy bot did; failures are logged by
+/// the client and never stop the rest.
+async fn send_all(bot: &Bot, messages: &[Outgoing]) {
+    for message in messages {
+        // Ignoring the outcome: a failed send is logged by the client and shown to nobody.
+        let _ = bot.telegram.send_message(message.chat, &message.text).await;
     }
 }

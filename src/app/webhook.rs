@@ -1,12 +1,13 @@
 //! `POST /`: the Telegram webhook pipeline (legacy §2.3): secret check, JSON, the message,
-//! the command, then every reply sent in order before the HTTP answer.
+//! the claim on the update id (§10.8), the command, then every reply sent in order before the
+//! HTTP answer.
 
 use super::http::{Request, Response};
-use super::App;
+use super::{send_all, App};
 use crate::bot::commands::Command;
 use crate::bot::update::Update;
 use crate::bot::Reply;
-use crate::storage::Repos;
+use crate::storage::d1::{Claim, Sql, UpdateClaims};
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
@@ -25,21 +26,52 @@ impl App {
         let Some(message) = update.message else {
             return Response::ok();
         };
-        let repos = Repos::kv(self.platform());
-        let mut reply = Reply::default();
         let command = Command::from_text(&message.text);
-        if let Err(e) = command.apply(message.chat, &repos, &mut reply).await {
+        if command == Command::Ignored {
+            return Response::ok();
+        }
+        let claims = UpdateClaims(Sql::new(self.platform()));
+        let claimed = match update.update_id {
+            None => None,
+            Some(id) => match claims.claim(id).await {
+                Ok(Claim::Claimed) => Some(id),
+                Ok(Claim::AlreadyDone) => {
+                    tracing::info!(update_id = id, "update already applied; acknowledging");
+                    return Response::ok();
+                }
+                Ok(Claim::InProgress) => {
+                    tracing::info!(update_id = id, "update being applied by another attempt");
+                    return Response::error(503, "Update is being processed");
+                }
+                // Without D1 the update runs unguarded: a lost reply is worse than a rare
+                // duplicate.
+                Err(e) => {
+                    tracing::error!(update_id = id, error = %e, "claiming the update failed; running it anyway");
+                    None
+                }
+            },
+        };
+        let bot = self.bot();
+        let mut reply = Reply::new(message.chat);
+        if let Err(e) = command.apply(message.chat, &bot, &mut reply).await {
             tracing::error!(
                 chat = %message.chat,
                 update_id = ?update.update_id,
                 error = %e,
                 "command failed; answering 500 so Telegram delivers the update again"
             );
+            if let Some(id) = claimed {
+                if let Err(e) = claims.release(id).await {
+                    tracing::error!(update_id = id, error = %e, "releasing the claim failed; it expires on its own");
+                }
+            }
             return Response::error(500, "Internal server error");
         }
-        let telegram = self.telegram();
-        for text in &reply.messages {
-            telegram.send_message(message.chat, text).await;
+        send_all(&bot, &reply.messages).await;
+        if let Some(id) = claimed {
+            if let Err(e) = claims.finish(id).await {
+                tracing::error!(update_id = id, error = %e, "marking the update done failed");
+            }
         }
         Response::ok()
     }

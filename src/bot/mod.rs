@@ -1,18 +1,94 @@
 //! The bot: Telegram updates in, replies out, storage only through the repository traits.
 //! The chain is bytes → [`update::Update`] → [`commands::Command`] → `apply` → [`Reply`].
 
+pub mod alerts;
 pub mod commands;
-mod text;
+pub(crate) mod text;
 pub mod update;
 
-/// The messages a command sends back to its chat, in order.
-#[derive(Debug, Default, Clone, PartialEq)]
+use crate::domain::ChatId;
+use crate::market::Market;
+use crate::platform::Clock;
+use crate::storage::Repos;
+use crate::telegram::Telegram;
+use std::rc::Rc;
+
+/// Everything a command or a broadcast may use, built once per update or cron run.
+pub struct Bot {
+    pub repos: Repos,
+    pub market: Market,
+    pub telegram: Telegram,
+    pub clock: Rc<dyn Clock>,
+    /// `ADMIN_CHAT_ID` as configured: compared with chat ids as strings, like the legacy bot.
+    pub admin: Option<String>,
+}
+
+impl Bot {
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// `String(chatId) === String(ADMIN_CHAT_ID)`, no trimming; nobody without an admin.
+    pub fn is_admin(&self, chat: ChatId) -> bool {
+        self.admin.as_deref() == Some(chat.to_string().as_str())
+    }
+
+    /// The admin's chat, if one is configured (and is a chat id).
+    pub fn admin_chat(&self) -> Option<ChatId> {
+        let admin = self.admin.as_deref()?;
+        match admin.parse() {
+            Ok(chat) => Some(chat),
+            Err(_) => {
+                tracing::error!("ADMIN_CHAT_ID is not a chat id; admin notices are not sent");
+                None
+            }
+        }
+    }
+}
+
+/// One message to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub chat: ChatId,
+    pub text: String,
+}
+
+/// The messages a command sends, in order: replies to its chat and notices to the admin.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    pub messages: Vec<String>,
+    chat: ChatId,
+    pub messages: Vec<Outgoing>,
 }
 
 impl Reply {
-    pub fn send(&mut self, text: impl Into<String>) {
-        self.messages.push(text.into());
+    pub fn new(chat: ChatId) -> Self {
+        Self {
+            chat,
+            messages: Vec::new(),
+        }
     }
+
+    /// A reply to the chat the command came from.
+    pub fn send(&mut self, text: impl Into<String>) {
+        self.send_to(self.chat, text);
+    }
+
+    pub fn send_to(&mut self, chat: ChatId, text: impl Into<String>) {
+        self.messages.push(Outgoing {
+            chat,
+            text: text.into(),
+        });
+    }
+
+    /// `An error occurred: <message>` to the admin, when there is one (§5.8, §10.3).
+    pub fn notify_admin(&mut self, bot: &Bot, error: &str) {
+        if let Some(admin) = bot.admin_chat() {
+            self.send_to(admin, admin_notice(error));
+        }
+    }
+}
+
+/// The admin's error notice; the error text is escaped for legacy Markdown.
+pub fn admin_notice(error: &str) -> String {
+    format!("An error occurred: {}", text::escape_markdown(error))
 }

@@ -1,7 +1,8 @@
 //! Reading command arguments and writing user-visible fragments the legacy way: JavaScript
 //! whitespace splitting, the ticker rule (legacy §3.2, §10.2), Markdown escaping (§10.3).
 
-use crate::domain::{is_js_whitespace, normalize_ticker};
+pub(crate) use crate::domain::valid_ticker;
+use crate::domain::is_js_whitespace;
 
 /// The text split on runs of JavaScript whitespace; `[0]` is the command token.
 pub(crate) fn tokens(text: &str) -> Vec<&str> {
@@ -20,20 +21,6 @@ pub(crate) fn escape_markdown(fragment: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// The normalised ticker if `raw` is valid: 1–10 characters after trimming and upper-casing,
-/// dot-separated groups of ASCII letters and digits.
-pub(crate) fn valid_ticker(raw: &str) -> Option<String> {
-    let ticker = normalize_ticker(raw);
-    let length = ticker.chars().count();
-    let groups_ok = ticker.split('.').all(|group| {
-        !group.is_empty()
-            && group
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    });
-    ((1..=10).contains(&length) && groups_ok).then_some(ticker)
 }
 
 /// The reply to an invalid ticker, with the token echoed as typed (escaped).

@@ -1,6 +1,6 @@
 //! Decoding a Telegram update into the one message the bot acts on (legacy §2.3, steps 2–5).
 
-use crate::domain::{js_trim, ChatId};
+use crate::domain::{js_trim, js_truthy, ChatId};
 use serde_json::Value;
 
 /// The request body was not JSON (answered 400 `Invalid JSON`).
@@ -23,17 +23,6 @@ pub struct Message {
     pub text: String,
 }
 
-/// JavaScript truthiness of a JSON value.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
-}
-
 impl Update {
     pub fn parse(body: &[u8]) -> Result<Self, InvalidJson> {
         let update: Value = serde_json::from_slice(body).map_err(|_| InvalidJson)?;
@@ -49,7 +38,7 @@ impl Update {
 fn message_of(update: &Value) -> Option<Message> {
     let update = update.as_object()?;
     let message = match update.get("message") {
-        Some(m) if truthy(m) => m,
+        Some(m) if js_truthy(m) => m,
         _ => update.get("edited_message")?,
     }
     .as_object()?;

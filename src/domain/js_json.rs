@@ -42,6 +42,17 @@ pub fn js_number_to_string(x: f64) -> String {
     }
 }
 
+/// JavaScript truthiness of a JSON value (`if (value)`).
+pub fn js_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
 /// `JSON.stringify(value)`: compact, keys in insertion order, JavaScript number formatting.
 pub fn js_stringify(value: &Value) -> String {
     let mut out = String::new();

@@ -34,6 +34,20 @@ pub fn normalize_ticker(s: &str) -> String {
     js_trim(s).to_uppercase()
 }
 
+/// The normalised ticker if `raw` is valid: 1–10 characters after trimming and upper-casing,
+/// dot-separated groups of ASCII letters and digits.
+pub fn valid_ticker(raw: &str) -> Option<String> {
+    let ticker = normalize_ticker(raw);
+    let length = ticker.chars().count();
+    let groups_ok = ticker.split('.').all(|group| {
+        !group.is_empty()
+            && group
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    });
+    ((1..=10).contains(&length) && groups_ok).then_some(ticker)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

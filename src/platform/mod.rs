@@ -134,9 +134,12 @@ pub trait HttpClient {
     async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError>;
 }
 
-/// Wall-clock time in milliseconds since the epoch (UTC).
+/// Wall-clock time in milliseconds since the epoch (UTC), and waiting.
+#[async_trait(?Send)]
 pub trait Clock {
     fn now_ms(&self) -> i64;
+    /// Resolves after `ms` milliseconds (a timer in workerd; tests move a manual clock).
+    async fn sleep(&self, ms: u64);
 }
 
 /// Everything the application needs from its runtime.

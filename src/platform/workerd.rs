@@ -142,11 +142,32 @@ impl HttpClient for WorkerFetch {
     }
 }
 
-/// The JavaScript clock (`Date.now()`); `SystemTime` panics on wasm32-unknown-unknown.
-pub struct WorkerClock;
+/// The JavaScript clock (`Date.now()`; `SystemTime` panics on wasm32-unknown-unknown),
+/// optionally shifted so that it reads a chosen instant when created (see `entry`).
+pub struct WorkerClock {
+    offset_ms: i64,
+}
 
+impl WorkerClock {
+    pub fn real() -> Self {
+        Self { offset_ms: 0 }
+    }
+
+    /// A clock that reads `start_ms` now and runs on from there.
+    pub fn starting_at(start_ms: i64) -> Self {
+        Self {
+            offset_ms: start_ms - js_sys::Date::now() as i64,
+        }
+    }
+}
+
+#[async_trait(?Send)]
 impl Clock for WorkerClock {
     fn now_ms(&self) -> i64 {
-        js_sys::Date::now() as i64
+        js_sys::Date::now() as i64 + self.offset_ms
+    }
+
+    async fn sleep(&self, ms: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
     }
 }

@@ -57,6 +57,7 @@ export async function startWorker({ outbound, vars = {} } = {}) {
     }),
   );
   await mf.ready;
+  let nextUpdateId = 1;
   return {
     mf,
     outboundRequests,
@@ -64,12 +65,19 @@ export async function startWorker({ outbound, vars = {} } = {}) {
     d1: () => mf.getD1Database("FEAR_GREED_D1"),
     fetch: (path, init) => mf.dispatchFetch(`http://localhost${path}`, init),
     cron: async (cron) => (await mf.getWorker()).scheduled({ cron }),
-    /** Posts a Telegram update carrying `text` from `chat` to the webhook. */
-    say: (chat, text, { secret = WEBHOOK_SECRET, updateId = 1 } = {}) =>
+    /** Posts a Telegram update carrying `text` from `chat` to the webhook (a new update id each time). */
+    say: (chat, text, { secret = WEBHOOK_SECRET, updateId = nextUpdateId++ } = {}) =>
       mf.dispatchFetch("http://localhost/", {
         method: "POST",
         headers: { "X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json" },
         body: JSON.stringify({ update_id: updateId, message: { chat: { id: chat, type: "private" }, text } }),
+      }),
+    /** Posts any update body to the webhook with the right secret. */
+    update: (update) =>
+      mf.dispatchFetch("http://localhost/", {
+        method: "POST",
+        headers: { "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json" },
+        body: JSON.stringify(update),
       }),
     async stop() {
       await mf.dispose();

@@ -88,22 +88,34 @@ fn each_cron_of_wrangler_toml_maps_to_its_job() {
 }
 
 #[test]
-fn the_maintenance_cron_purges_expired_cache_rows_only() {
+fn the_maintenance_cron_purges_expired_cache_rows_and_old_update_claims_only() {
     let f = Fixture::new(Backend::D1);
+    let two_days_ago = T0 - 48 * 60 * 60 * 1000;
     f.db.run_script(&format!(
-        "INSERT INTO cache VALUES ('old', '{{}}', {}, 0); INSERT INTO cache VALUES ('new', '{{}}', {}, 0);",
+        "INSERT INTO cache VALUES ('old', '{{}}', {}, 0); INSERT INTO cache VALUES ('new', '{{}}', {}, 0);
+         INSERT INTO telegram_updates VALUES (1, 'done', {}, {});
+         INSERT INTO telegram_updates VALUES (2, 'done', {}, {});",
         T0,
-        T0 + 1
+        T0 + 1,
+        two_days_ago - 1,
+        two_days_ago - 1,
+        two_days_ago,
+        two_days_ago
     ))
     .unwrap();
     assert_eq!(
         run(f.app().on_cron("*/5 * * * *")),
         CronOutcome::Maintained {
-            expired_cache_rows: 1
+            expired_cache_rows: 1,
+            forgotten_updates: 1
         }
     );
     assert_eq!(
         f.count("SELECT COUNT(*) FROM cache WHERE cache_key = 'new'"),
+        1
+    );
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM telegram_updates WHERE update_id = 2"),
         1
     );
     f.db.run_script("DROP TABLE cache").unwrap();

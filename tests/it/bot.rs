@@ -14,19 +14,13 @@ fn bot() -> Fixture {
 
 /// Sends `text` and returns the replies it produced (and clears them).
 fn say(f: &Fixture, text: &str) -> Vec<String> {
-    let response = f.send_text(CHAT, text);
-    assert_eq!(
-        (response.status, response.body.as_str()),
-        (200, r#"{"ok":true}"#),
-        "{text}"
-    );
-    let replies = f.sent_messages().into_iter().map(|(chat, text)| {
-        assert_eq!(chat, CHAT);
-        text
-    });
-    let replies = replies.collect();
-    f.http.clear();
-    replies
+    f.converse(CHAT, text)
+        .into_iter()
+        .map(|(chat, text)| {
+            assert_eq!(chat, CHAT);
+            text
+        })
+        .collect()
 }
 
 #[test]
@@ -143,6 +137,7 @@ fn start_confirms_even_when_storage_fails() {
 fn help_is_sent_verbatim_for_trimmed_and_edited_messages() {
     let f = bot();
     assert_eq!(say(&f, "  /help  "), vec![HELP]);
+    f.http.clear();
     let edited = br#"{"edited_message":{"chat":{"id":123456789},"text":"/help"}}"#;
     run(f
         .app()
@@ -200,6 +195,7 @@ fn a_failed_watchlist_read_gets_its_reply_and_a_failed_change_gets_500_and_no_re
         say(&f, "/watchlist"),
         vec!["❌ Failed to retrieve watchlist. Please try again."]
     );
+    f.http.clear();
     let response = f.send_text(CHAT, "/watchlist add AAPL");
     assert_eq!(
         (response.status, response.body.as_str()),

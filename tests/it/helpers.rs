@@ -5,8 +5,10 @@ use fear_greed_bot::app::config::{Config, Secret};
 use fear_greed_bot::app::http::Request;
 use fear_greed_bot::app::App;
 use fear_greed_bot::platform::native::{ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
-use fear_greed_bot::platform::Platform;
+use fear_greed_bot::platform::{HttpRequest, HttpResponse, Platform, PlatformError};
 use fear_greed_bot::storage::Repos;
+use serde_json::{json, Value};
+use std::cell::Cell;
 use std::rc::Rc;
 
 /// The webhook secret and bot token the fixture's app is configured with.
@@ -15,6 +17,14 @@ pub const BOT_TOKEN: &str = "123:test-token";
 
 /// 2024-01-15T00:00:00Z, a Monday.
 pub const T0: i64 = 1_705_276_800_000;
+
+/// `ADMIN_CHAT_ID` of the fixture's app (legacy §9).
+pub const ADMIN: i64 = 999_999_999;
+
+/// The stand-in base URLs of the fixture's app.
+pub const TELEGRAM: &str = "http://telegram.test";
+pub const CNN: &str = "http://cnn.test";
+pub const YAHOO: &str = "http://yahoo.test";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -31,6 +41,7 @@ pub struct Fixture {
     pub http: Rc<ScriptedHttp>,
     pub platform: Platform,
     pub repos: Repos,
+    next_update_id: Cell<i64>,
 }
 
 impl Fixture {
@@ -39,6 +50,7 @@ impl Fixture {
         let db = Rc::new(SqliteDatabase::migrated().expect("migrations apply"));
         let clock = Rc::new(ManualClock::new(T0));
         let http = Rc::new(ScriptedHttp::new());
+        http.answer_with(|request| Ok(telegram_ok(request)));
         let platform = Platform {
             kv: kv.clone(),
             db: db.clone(),
@@ -57,38 +69,54 @@ impl Fixture {
             http,
             platform,
             repos,
+            next_update_id: Cell::new(1),
         }
     }
 
     pub fn app(&self) -> App {
         let config = Config {
-            telegram_api_base_url: "http://telegram.test".into(),
+            telegram_api_base_url: TELEGRAM.into(),
             bot_token: Secret::new(Some(BOT_TOKEN.into())),
             webhook_secret: Secret::new(Some(WEBHOOK_SECRET.into())),
+            admin_chat_id: Some(ADMIN.to_string()),
+            cnn_base_url: CNN.into(),
+            yahoo_base_url: YAHOO.into(),
         };
         App::new(self.platform.clone(), config)
     }
 
-    /// Posts a message from `chat` to the webhook, with the right secret.
+    /// Posts a message from `chat` to the webhook, with the right secret and a new update id.
     pub fn send_text(&self, chat: i64, text: &str) -> fear_greed_bot::app::http::Response {
-        let body =
-            serde_json::json!({"update_id": 1, "message": {"chat": {"id": chat}, "text": text}});
+        let update_id = self.next_update_id.get();
+        self.next_update_id.set(update_id + 1);
+        let body = json!({"update_id": update_id, "message": {"chat": {"id": chat}, "text": text}});
         run(self.app().handle(&webhook_request(
             Some(WEBHOOK_SECRET),
             body.to_string().as_bytes(),
         )))
     }
 
+    /// Sends `text` from `chat`, expects the webhook's 200 `{"ok":true}`, and returns every
+    /// message sent meanwhile with its chat; `http.sent()` then holds this update's requests.
+    pub fn converse(&self, chat: i64, text: &str) -> Vec<(i64, String)> {
+        self.http.clear();
+        let response = self.send_text(chat, text);
+        assert_eq!(
+            (response.status, response.body.as_str()),
+            (200, r#"{"ok":true}"#),
+            "{text}"
+        );
+        self.sent_messages()
+    }
+
     /// The texts of every `sendMessage` so far, with the chat each went to.
     pub fn sent_messages(&self) -> Vec<(i64, String)> {
+        let send_message = format!("{TELEGRAM}/bot{BOT_TOKEN}/sendMessage");
         self.http
             .sent()
             .iter()
+            .filter(|request| request.url == send_message)
             .map(|request| {
-                assert_eq!(
-                    request.url,
-                    format!("http://telegram.test/bot{BOT_TOKEN}/sendMessage")
-                );
                 let body: serde_json::Value =
                     serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
                 assert_eq!(body["parse_mode"], "Markdown");
@@ -98,6 +126,10 @@ impl Fixture {
                 )
             })
             .collect()
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        fear_greed_bot::platform::Clock::now_ms(self.clock.as_ref())
     }
 
     /// Count of rows a SQL query returns, for inspecting D1 state directly.
@@ -113,6 +145,78 @@ impl Fixture {
             .and_then(|v| v.as_i64())
             .expect("a count")
     }
+}
+
+/// What the fixture's outside world answers: Telegram accepts everything (and `getChat` finds
+/// `user<id>`), CNN reads `rating`/`score`, Yahoo has the spec's linear series at `price` for
+/// every ticker.
+pub fn answer_market(f: &Fixture, rating: &str, score: f64, price: f64) {
+    let fear_greed = json!({"rating": rating, "score": score});
+    let chart = linear_chart(price);
+    f.http.answer_with(move |request| {
+        Ok(if request.url.starts_with(CNN) {
+            ok_json(&fear_greed)
+        } else if request.url.starts_with(YAHOO) {
+            ok_json(&chart)
+        } else {
+            telegram_ok(request)
+        })
+    });
+}
+
+/// Telegram's success answer to `sendMessage` and `getChat`.
+pub fn telegram_ok(request: &HttpRequest) -> HttpResponse {
+    if request.url.ends_with("/getChat") {
+        let body: Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
+        let id = body["chat_id"].as_i64().unwrap();
+        return ok_json(&json!({"ok": true, "result": {"id": id, "username": format!("user{id}")}}));
+    }
+    ok_json(&json!({"ok": true, "result": {}}))
+}
+
+pub fn ok_json(body: &Value) -> HttpResponse {
+    respond(200, body)
+}
+
+pub fn respond(status: u16, body: &Value) -> HttpResponse {
+    HttpResponse {
+        status,
+        body: body.to_string(),
+    }
+}
+
+/// A failed connection, as the platform reports it.
+pub fn network_error() -> Result<HttpResponse, PlatformError> {
+    Err(PlatformError("network connection lost".into()))
+}
+
+/// A Yahoo chart answer for `closes` (oldest first) with `high = close × 1.01` unless `highs`
+/// says otherwise, and `price` as the current price.
+pub fn chart_body(price: f64, closes: &[f64], highs: Option<&[f64]>) -> Value {
+    let n = closes.len();
+    let timestamps: Vec<i64> = (0..n as i64).map(|i| 1_700_000_000 + i * 86_400).collect();
+    let highs: Vec<f64> = match highs {
+        Some(h) => h.to_vec(),
+        None => closes.iter().map(|c| c * 1.01).collect(),
+    };
+    json!({"chart": {"result": [{
+        "meta": {"regularMarketPrice": price},
+        "timestamp": timestamps,
+        "indicators": {"quote": [{
+            "open": closes.iter().map(|c| c * 0.999).collect::<Vec<_>>(),
+            "high": highs,
+            "low": closes.iter().map(|c| c * 0.99).collect::<Vec<_>>(),
+            "close": closes,
+            "volume": vec![1e6; n],
+        }]}
+    }], "error": null}})
+}
+
+/// The spec's linear series (legacy §9.10): 200 closes `400 - (200 - i)·0.5`, with `price` as
+/// the current price (the dumps of Appendix A use 380).
+pub fn linear_chart(price: f64) -> Value {
+    let closes: Vec<f64> = (0..200).map(|i| 400.0 - f64::from(200 - i) * 0.5).collect();
+    chart_body(price, &closes, None)
 }
 
 /// A `POST /` with an optional secret header and a raw body.

@@ -4,7 +4,7 @@
 use crate::helpers::{run, Backend, Fixture, T0};
 use fear_greed_bot::domain::{CacheEntry, ChatId, Execution, Position, SignalType};
 use fear_greed_bot::platform::native::{KvOp, KvOpCounts};
-use fear_greed_bot::storage::StorageError;
+use fear_greed_bot::storage::{Repos, StorageError};
 use serde_json::json;
 
 const CHAT: ChatId = ChatId::new(123_456_789);
@@ -146,10 +146,25 @@ fn watchlist_add_and_remove_read_once_and_write_once() {
         f.repos.watchlists.add(CHAT, "AAPL").await.unwrap();
         assert_eq!(f.kv.counts(), one_read_one_write);
         f.kv.reset_counts();
-        f.repos.watchlists.remove(CHAT, "AAPL").await.unwrap();
+        // Repositories are built per update; a new update reads the key again.
+        let next_update = Repos::kv(&f.platform);
+        next_update.watchlists.remove(CHAT, "AAPL").await.unwrap();
         assert_eq!(f.kv.counts(), one_read_one_write);
     });
     assert_eq!(f.kv.peek("watchlist:123456789").unwrap(), r#"["SPY"]"#);
+}
+
+#[test]
+fn within_one_update_a_key_is_read_once_and_sees_its_own_writes() {
+    let f = kv();
+    run(async {
+        f.repos.watchlists.add(CHAT, "AAPL").await.unwrap();
+        assert_eq!(f.repos.watchlists.watchlist(CHAT).await.unwrap(), ["SPY", "AAPL"]);
+        f.repos.watchlists.remove(CHAT, "SPY").await.unwrap();
+        assert_eq!(f.repos.watchlists.watchlist(CHAT).await.unwrap(), ["AAPL"]);
+    });
+    assert_eq!(f.kv.counts().get, 1);
+    assert_eq!(f.kv.peek("watchlist:123456789").unwrap(), r#"["AAPL"]"#);
 }
 
 #[test]

@@ -3,9 +3,16 @@
 
 mod app;
 mod bot;
+mod broadcast;
 mod contract;
 mod d1_schema;
+mod deploy;
+mod execute;
 mod helpers;
 mod kv_format;
+mod now;
+mod outbound;
 mod platform;
 mod properties;
+mod redelivery;
+mod subscribers;

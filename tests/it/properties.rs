@@ -218,6 +218,7 @@ fn properties_22_to_26_repository_queries_use_indexes() {
             plan.contains("USING INDEX")
                 || plan.contains("USING COVERING INDEX")
                 || plan.contains("USING PRIMARY KEY")
+                || plan.contains("USING INTEGER PRIMARY KEY")
                 || plan.contains("sqlite_autoindex"),
             "{name}: {plan}"
         );

@@ -1,16 +1,25 @@
 //! The commands, one module each, and the dispatch from a message's text (legacy §3.1):
-//! case-sensitive, exact for `/start`, `/stop` and `/help`, by prefix for `/watchlist`.
+//! case-sensitive, exact for `/start`, `/stop`, `/help` and `/subscribers`, by prefix for
+//! `/now`, `/execute`, `/executions` and `/watchlist`, in that order.
 
+mod execute;
+mod executions;
 mod help;
+mod now;
 mod start;
 mod stop;
+mod subscribers;
 mod watchlist;
 
+pub use execute::Execute;
+pub use executions::Executions;
+pub use now::Now;
+pub use subscribers::{CHAT_IDS_UNREADABLE, LOOKUP_BATCH, LOOKUP_PAUSE_MS};
 pub use watchlist::Watchlist;
 
-use super::Reply;
+use super::{Bot, Reply};
 use crate::domain::ChatId;
-use crate::storage::{Repos, StorageError};
+use crate::storage::StorageError;
 
 /// A command the bot understood, or `Ignored` for any other text.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,36 +27,44 @@ pub enum Command {
     Start,
     Stop,
     Help,
+    Now(Now),
+    Execute(Execute),
+    Executions(Executions),
     Watchlist(Watchlist),
+    Subscribers,
     /// Text the bot does not answer.
     Ignored,
 }
 
 impl Command {
-    /// Dispatches on the trimmed text, in the legacy order.
+    /// Dispatches on the trimmed text, in the legacy order. `/executions` does not start with
+    /// `/execute` (its eighth character is `i`), so both are reachable.
     pub fn from_text(text: &str) -> Self {
         match text {
             "/start" => Self::Start,
             "/stop" => Self::Stop,
             "/help" => Self::Help,
+            _ if text.starts_with("/now") => Self::Now(Now::parse(text)),
+            _ if text.starts_with("/execute") => Self::Execute(Execute::parse(text)),
+            _ if text.starts_with("/executions") => Self::Executions(Executions::parse(text)),
             _ if text.starts_with("/watchlist") => Self::Watchlist(Watchlist::parse(text)),
+            "/subscribers" => Self::Subscribers,
             _ => Self::Ignored,
         }
     }
 
     /// Runs the command for `chat`. An `Err` is a storage failure the legacy bot let escape
     /// (HTTP 500, no reply, Telegram delivers the update again).
-    pub async fn apply(
-        self,
-        chat: ChatId,
-        repos: &Repos,
-        reply: &mut Reply,
-    ) -> Result<(), StorageError> {
+    pub async fn apply(self, chat: ChatId, bot: &Bot, reply: &mut Reply) -> Result<(), StorageError> {
         match self {
-            Self::Start => start::apply(chat, repos, reply).await,
-            Self::Stop => stop::apply(chat, repos, reply).await,
+            Self::Start => start::apply(chat, &bot.repos, reply).await,
+            Self::Stop => stop::apply(chat, &bot.repos, reply).await,
             Self::Help => help::apply(reply),
-            Self::Watchlist(command) => command.apply(chat, repos, reply).await?,
+            Self::Now(command) => command.apply(chat, bot, reply).await,
+            Self::Execute(command) => command.apply(chat, bot, reply).await?,
+            Self::Executions(command) => command.apply(chat, bot, reply).await,
+            Self::Watchlist(command) => command.apply(chat, &bot.repos, reply).await?,
+            Self::Subscribers => subscribers::apply(chat, bot, reply).await,
             Self::Ignored => {}
         }
         Ok(())
@@ -60,15 +77,26 @@ mod tests {
 
     #[test]
     fn dispatch_is_exact_or_by_prefix_as_in_legacy() {
+        let now = |t: Option<&str>| Command::Now(Now { ticker: t.map(Into::into) });
         let cases = [
             ("/start", Command::Start),
             ("/stop", Command::Stop),
             ("/help", Command::Help),
+            ("/subscribers", Command::Subscribers),
             ("/start@MyBot", Command::Ignored),
             ("/START", Command::Ignored),
+            ("/STOP", Command::Ignored),
             ("/start now", Command::Ignored),
             ("/help@MyBot", Command::Ignored),
+            ("/subscribers@MyBot", Command::Ignored),
             ("hello", Command::Ignored),
+            ("/unknown", Command::Ignored),
+            ("/nowhere", now(None)),
+            ("/nowSPY", now(None)),
+            ("/now@MyBot SPY", now(Some("SPY"))),
+            ("/executeAll", Command::Execute(Execute::BadFormat)),
+            ("/executions@Bot", Command::Executions(Executions { ticker: None })),
+            ("/executions spy", Command::Executions(Executions { ticker: Some("spy".into()) })),
             ("/watchlistfoo", Command::Watchlist(Watchlist::Show)),
         ];
         for (text, want) in cases {

@@ -10,11 +10,13 @@ pub use memory_kv::{KvOp, KvOpCounts, MemoryKv};
 pub use sqlite::SqliteDatabase;
 
 use super::Clock;
-use std::cell::Cell;
+use async_trait::async_trait;
+use std::cell::{Cell, RefCell};
 
 /// The machine's clock.
 pub struct SystemClock;
 
+#[async_trait(?Send)]
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
         let since_epoch = std::time::SystemTime::now()
@@ -22,27 +24,49 @@ impl Clock for SystemClock {
             .expect("the system clock is after 1970");
         since_epoch.as_millis() as i64
     }
+
+    async fn sleep(&self, ms: u64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
-/// A clock that only moves when told to, for tests of time-dependent rules.
-pub struct ManualClock(Cell<i64>);
+/// A clock that only moves when told to, for tests of time-dependent rules. Sleeping moves
+/// it at once and is recorded, so retry back-offs cost no real time.
+pub struct ManualClock {
+    now: Cell<i64>,
+    sleeps: RefCell<Vec<u64>>,
+}
 
 impl ManualClock {
     pub fn new(now_ms: i64) -> Self {
-        Self(Cell::new(now_ms))
+        Self {
+            now: Cell::new(now_ms),
+            sleeps: RefCell::new(Vec::new()),
+        }
     }
 
     pub fn set(&self, now_ms: i64) {
-        self.0.set(now_ms);
+        self.now.set(now_ms);
     }
 
     pub fn advance(&self, ms: i64) {
-        self.0.set(self.0.get() + ms);
+        self.now.set(self.now.get() + ms);
+    }
+
+    /// Every sleep so far, in milliseconds, in order.
+    pub fn sleeps(&self) -> Vec<u64> {
+        self.sleeps.borrow().clone()
     }
 }
 
+#[async_trait(?Send)]
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
-        self.0.get()
+        self.now.get()
+    }
+
+    async fn sleep(&self, ms: u64) {
+        self.sleeps.borrow_mut().push(ms);
+        self.advance(ms as i64);
     }
 }

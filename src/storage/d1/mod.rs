@@ -7,12 +7,14 @@ mod cache;
 mod executions;
 mod positions;
 mod subscriptions;
+mod updates;
 mod watchlists;
 
 pub use cache::D1Cache;
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;
 pub(crate) use subscriptions::D1Subscriptions;
+pub use updates::{Claim, UpdateClaims};
 pub(crate) use watchlists::D1Watchlists;
 
 use super::{classify, D1Call, Operation, StorageError, StorageResult};
@@ -142,5 +144,10 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
             Statement::new(cache::SELECT_FRESH, vec!["k".into(), 0.into()]),
         ),
         ("cache_purge", Statement::new(cache::PURGE, vec![0.into()])),
+        (
+            "update_state",
+            Statement::new(updates::STATE, vec![1.into()]),
+        ),
+        ("update_purge", Statement::new(updates::PURGE, vec![0.into()])),
     ]
 }

@@ -18,6 +18,8 @@ use crate::domain::{js_stringify, ChatId};
 use crate::platform::{KvStore, Platform};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The subscriber list.
@@ -32,15 +34,22 @@ pub fn chat_key(prefix: &str, chat: ChatId) -> String {
 }
 
 /// A KV namespace with the error context and JSON handling every KV repository needs.
+///
+/// It remembers what it read and wrote, so one update (or one cron run) reads each key at most
+/// once however many repositories look at it: a `/execute` checks the history for the monthly
+/// limit and then appends to it with one `get`. Clones share the memory; a new `Kv` (one per
+/// update) starts empty, so nothing is remembered across requests.
 #[derive(Clone)]
 pub(crate) struct Kv {
     store: Rc<dyn KvStore>,
+    seen: Rc<RefCell<HashMap<String, Option<String>>>>,
 }
 
 impl Kv {
     pub(crate) fn new(platform: &Platform) -> Self {
         Self {
             store: platform.kv.clone(),
+            seen: Rc::default(),
         }
     }
 
@@ -54,10 +63,16 @@ impl Kv {
     }
 
     async fn get(&self, op: &Operation, key: &str) -> StorageResult<Option<String>> {
-        self.store
+        if let Some(value) = self.seen.borrow().get(key) {
+            return Ok(value.clone());
+        }
+        let value = self
+            .store
             .get(key)
             .await
-            .map_err(|e| kv_error(op.clone(), key, e))
+            .map_err(|e| kv_error(op.clone(), key, e))?;
+        self.seen.borrow_mut().insert(key.to_owned(), value.clone());
+        Ok(value)
     }
 
     /// Reads and parses a JSON value; a missing key is `None`, a corrupt one a decode error.
@@ -76,17 +91,30 @@ impl Kv {
 
     /// Writes `value` as `JSON.stringify` would.
     async fn put_json(&self, op: &Operation, key: &str, value: &Value) -> StorageResult<()> {
-        self.store
-            .put(key, &js_stringify(value))
-            .await
+        let text = js_stringify(value);
+        self.remember(key, self.store.put(key, &text).await, Some(text))
             .map_err(|e| kv_error(op.clone(), key, e))
     }
 
     async fn delete(&self, op: &Operation, key: &str) -> StorageResult<()> {
-        self.store
-            .delete(key)
-            .await
+        self.remember(key, self.store.delete(key).await, None)
             .map_err(|e| kv_error(op.clone(), key, e))
+    }
+
+    /// After a write: a success is what later reads see; after a failure the stored value is
+    /// unknown, so the next read asks KV again.
+    fn remember(
+        &self,
+        key: &str,
+        outcome: Result<(), crate::platform::PlatformError>,
+        value: Option<String>,
+    ) -> Result<(), crate::platform::PlatformError> {
+        let mut seen = self.seen.borrow_mut();
+        match &outcome {
+            Ok(()) => seen.insert(key.to_owned(), value),
+            Err(_) => seen.remove(key),
+        };
+        outcome
     }
 }
 

@@ -1,0 +1,89 @@
+//! `POST /deploy-notify` (legacy §2.4, §8.4, §8.5): the deploy pipeline tells every
+//! subscriber about a new version. The credential is the bot token, from the bearer header or
+//! the body; the answer reports each failed send.
+
+use super::http::{Request, Response};
+use super::App;
+use crate::bot::commands::{CHAT_IDS_UNREADABLE, LOOKUP_BATCH, LOOKUP_PAUSE_MS};
+use crate::domain::{js_truthy, ChatId};
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+impl App {
+    pub(super) async fn deploy_notify(&self, request: &Request) -> Response {
+        // The body is parsed first: without JSON, even a request without credentials gets 500.
+        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+            return Response::error(500, "Internal server error");
+        };
+        let token = match request.header("authorization") {
+            Some(header) if header.starts_with("Bearer ") => Some(&header["Bearer ".len()..]),
+            _ => body.get("token").and_then(Value::as_str),
+        };
+        let authorised = match (&self.config.bot_token, token) {
+            (Some(secret), Some(token)) => secret.matches(token),
+            _ => false,
+        };
+        if !authorised {
+            return Response::error(401, "Invalid token");
+        }
+        let field = |name: &str| body.get(name).filter(|v| js_truthy(v)).map(js_text);
+        let (Some(hash), Some(message), Some(url)) = (
+            field("commitHash"),
+            field("commitMessage"),
+            field("commitUrl"),
+        ) else {
+            return Response::error(400, "Missing required fields: commitHash, commitMessage, commitUrl");
+        };
+        let first_line = message.split('\n').next().unwrap_or_default();
+        // The commit message comes from the operator, not a user: it is sent unescaped (§10.3).
+        let text = format!(
+            "🚀 New version deployed!\n\nCommit: `{hash}`\nMessage: {first_line}\n\n🔗 [View on GitHub]({url})"
+        );
+        let broadcast = self.notify_subscribers(&text).await;
+        Response::json(200, &json!({ "success": true, "broadcast": broadcast }))
+    }
+
+    /// Sends `text` to every subscriber, 30 at a time with a second between batches; the
+    /// legacy report of who failed.
+    async fn notify_subscribers(&self, text: &str) -> Value {
+        let bot = self.bot();
+        let subscribers = match bot.repos.subscriptions.subscribers().await {
+            Ok(subscribers) => subscribers,
+            Err(e) => {
+                tracing::error!(error = %e, "deploy notification: subscriber list unreadable");
+                return json!({
+                    "totalSubscribers": 0, "successful": 0, "failed": 0,
+                    "errors": [{ "chatId": "unknown", "error": CHAT_IDS_UNREADABLE }],
+                });
+            }
+        };
+        let mut errors = Vec::new();
+        for (i, batch) in subscribers.chunks(LOOKUP_BATCH).enumerate() {
+            if i > 0 {
+                bot.clock.sleep(LOOKUP_PAUSE_MS).await;
+            }
+            let sends = join_all(batch.iter().map(|&chat| bot.telegram.send_message(chat, text))).await;
+            for (&chat, outcome) in batch.iter().zip(sends) {
+                if let Err(failure) = outcome {
+                    errors.push(json!({ "chatId": ChatId::get(chat), "error": failure.to_string() }));
+                }
+            }
+        }
+        let total = subscribers.len();
+        json!({
+            "totalSubscribers": total,
+            "successful": total - errors.len(),
+            "failed": errors.len(),
+            "errors": errors,
+        })
+    }
+}
+
+/// A field as JavaScript's template literal shows it: strings as they are, anything else in
+/// its JSON form.
+fn js_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => crate::domain::js_stringify(other),
+    }
+}

@@ -1,0 +1,100 @@
+//! `/subscribers` (§3.11), admin only: every subscriber's display name from Telegram's
+//! `getChat`, looked up 30 at a time; a chat whose lookup fails is unsubscribed and left out.
+
+use crate::bot::text::escape_markdown;
+use crate::bot::{Bot, Reply};
+use crate::domain::ChatId;
+use crate::telegram::ChatInfo;
+use futures_util::future::join_all;
+
+/// How many `getChat` calls run at once, and the pause between such batches.
+pub const LOOKUP_BATCH: usize = 30;
+pub const LOOKUP_PAUSE_MS: u64 = 1_000;
+
+/// The text every storage failure reading the list shows (§3.11, §10.3).
+pub const CHAT_IDS_UNREADABLE: &str = "Failed to get chat IDs";
+
+pub(super) async fn apply(chat: ChatId, bot: &Bot, reply: &mut Reply) {
+    if !bot.is_admin(chat) {
+        return;
+    }
+    let subscribers = match bot.repos.subscriptions.subscribers().await {
+        Ok(subscribers) => subscribers,
+        Err(e) => {
+            tracing::error!(error = %e, "subscriber list unreadable");
+            return reply.send(format!(
+                "Error retrieving subscriber list: {}",
+                escape_markdown(CHAT_IDS_UNREADABLE)
+            ));
+        }
+    };
+    if subscribers.is_empty() {
+        return reply.send("Total subscribers: 0\n\nNo subscribers found.");
+    }
+    let mut names = Vec::new();
+    for (i, batch) in subscribers.chunks(LOOKUP_BATCH).enumerate() {
+        if i > 0 {
+            bot.clock.sleep(LOOKUP_PAUSE_MS).await;
+        }
+        let lookups = join_all(batch.iter().map(|&id| bot.telegram.get_chat(id))).await;
+        for (&id, info) in batch.iter().zip(lookups) {
+            match info {
+                Some(info) => names.push(display_name(id, &info)),
+                None => prune(bot, id).await,
+            }
+        }
+    }
+    if names.is_empty() {
+        return reply.send("Total subscribers: 0\n\nNo active subscribers found.");
+    }
+    let lines: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{}. {name}", i + 1))
+        .collect();
+    reply.send(format!("Total subscribers: {}\n\n{}", names.len(), lines.join("\n")).trim());
+}
+
+/// A chat that failed its lookup is unsubscribed (legacy fired this off unawaited; awaiting it
+/// removes the same chats without racing the other removals).
+async fn prune(bot: &Bot, chat: ChatId) {
+    match bot.repos.subscriptions.unsubscribe(chat).await {
+        Ok(_) => tracing::info!(chat = %chat, "unsubscribed a chat whose getChat failed"),
+        Err(e) => tracing::warn!(chat = %chat, error = %e, "pruning an unreachable chat failed"),
+    }
+}
+
+/// `@username`, else first and last name, else `User <id>`; escaped for legacy Markdown.
+fn display_name(chat: ChatId, info: &ChatInfo) -> String {
+    let name = match (&info.username, &info.first_name, &info.last_name) {
+        (Some(username), _, _) => format!("@{username}"),
+        (None, Some(first), Some(last)) => format!("{first} {last}"),
+        (None, Some(first), None) => first.clone(),
+        (None, None, _) => format!("User {chat}"),
+    };
+    escape_markdown(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_fall_back_and_are_escaped() {
+        let chat = ChatId::new(42);
+        let info = |u: Option<&str>, f: Option<&str>, l: Option<&str>| ChatInfo {
+            username: u.map(Into::into),
+            first_name: f.map(Into::into),
+            last_name: l.map(Into::into),
+        };
+        let cases = [
+            (info(Some("user_with_username"), Some("A"), None), r"@user\_with\_username"),
+            (info(None, Some("Jane"), Some("Doe")), "Jane Doe"),
+            (info(None, Some("Bob"), None), "Bob"),
+            (info(None, None, Some("Doe")), "User 42"),
+        ];
+        for (info, want) in cases {
+            assert_eq!(display_name(chat, &info), want);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Outbound HTTP the way the legacy client made it (legacy §5.1): every attempt times out
+//! after 10 s, and up to three retries follow 1, 2 and 4 s apart when the answer is 408, 429
+//! or 5xx-gateway, or when no answer came at all. Telegram, CNN and Yahoo all go through here.
+
+use crate::platform::{HttpRequest, HttpResponse, Platform, PlatformError};
+use futures_util::future::{select, Either};
+
+/// How long one attempt may take.
+pub const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
+
+/// The pauses before the second, third and fourth attempt.
+pub const RETRY_DELAYS_MS: [u64; 3] = [1_000, 2_000, 4_000];
+
+/// Statuses worth another attempt; any other answer is returned at once.
+fn retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Sends `request`, retrying as the legacy client did. On the last attempt a retryable answer
+/// is returned as it is and a failure is returned as the error.
+pub async fn send(platform: &Platform, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
+    let mut delays = RETRY_DELAYS_MS.iter();
+    loop {
+        let result = attempt(platform, request).await;
+        let again = match &result {
+            Ok(response) => retryable(response.status),
+            Err(_) => true,
+        };
+        match delays.next() {
+            Some(&delay) if again => {
+                tracing::debug!(
+                    host = host_of(&request.url),
+                    outcome = ?result.as_ref().map(|r| r.status),
+                    delay_ms = delay,
+                    "retrying an outbound request"
+                );
+                platform.clock.sleep(delay).await;
+            }
+            _ => return result,
+        }
+    }
+}
+
+/// One attempt, raced against the timeout.
+async fn attempt(platform: &Platform, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
+    let response = platform.http.send(request);
+    let timeout = platform.clock.sleep(ATTEMPT_TIMEOUT_MS);
+    match select(response, timeout).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(PlatformError(format!(
+            "Request timeout after {ATTEMPT_TIMEOUT_MS}ms"
+        ))),
+    }
+}
+
+/// The host of a URL, for logs: Telegram URLs carry the bot token in their path.
+pub fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// The standard reason phrase of a status, as `Response.statusText` shows it (legacy §5.3).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        410 => "Gone",
+        418 => "I'm a teapot",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}

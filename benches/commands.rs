@@ -103,7 +103,9 @@ impl Bench {
 }
 
 fn main() {
-    println!("Per webhook command (KV storage, Fear & Greed `Fear`, a chat with a 2-ticker watchlist):");
+    println!(
+        "Per webhook command (KV storage, Fear & Greed `Fear`, a chat with a 2-ticker watchlist):"
+    );
     println!(
         "{:<28} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9}",
         "command", "kv get", "kv put", "kv del", "d1 trips", "outbound", "telegram"
@@ -135,7 +137,10 @@ fn main() {
         bench.say(text);
         let kv = bench.kv.counts();
         let sent = bench.http.sent();
-        let telegram = sent.iter().filter(|r| r.url.contains("telegram.bench")).count();
+        let telegram = sent
+            .iter()
+            .filter(|r| r.url.contains("telegram.bench"))
+            .count();
         println!(
             "{label:<28} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9}",
             kv.get,
@@ -156,7 +161,9 @@ fn main() {
     for rating in ["Fear", "Greed"] {
         let bench = Bench::new(rating);
         let ids: Vec<i64> = (1..=1000).collect();
-        bench.kv.seed("chat_ids", &serde_json::to_string(&ids).unwrap());
+        bench
+            .kv
+            .seed("chat_ids", &serde_json::to_string(&ids).unwrap());
         for id in &ids {
             let list = match id % 3 {
                 0 => r#"["SPY"]"#,
@@ -171,8 +178,14 @@ fn main() {
         let wall = started.elapsed().as_millis();
         let kv = bench.kv.counts();
         let sent = bench.http.sent();
-        let charts = sent.iter().filter(|r| r.url.contains("/v8/finance/chart/")).count();
-        let messages = sent.iter().filter(|r| r.url.ends_with("/sendMessage")).count();
+        let charts = sent
+            .iter()
+            .filter(|r| r.url.contains("/v8/finance/chart/"))
+            .count();
+        let messages = sent
+            .iter()
+            .filter(|r| r.url.ends_with("/sendMessage"))
+            .count();
         println!(
             "{rating:<10} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>10}",
             kv.get,

@@ -21,12 +21,12 @@
 pub mod app;
 pub mod bot;
 pub mod domain;
+pub mod market;
+pub mod outbound;
 pub mod platform;
 pub mod schema;
 pub mod signals;
 pub mod storage;
-pub mod market;
-pub mod outbound;
 pub mod telegram;
 
 #[cfg(target_arch = "wasm32")]

@@ -18,7 +18,10 @@ fn retryable(status: u16) -> bool {
 
 /// Sends `request`, retrying as the legacy client did. On the last attempt a retryable answer
 /// is returned as it is and a failure is returned as the error.
-pub async fn send(platform: &Platform, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
+pub async fn send(
+    platform: &Platform,
+    request: &HttpRequest,
+) -> Result<HttpResponse, PlatformError> {
     let mut delays = RETRY_DELAYS_MS.iter();
     loop {
         let result = attempt(platform, request).await;
@@ -42,7 +45,10 @@ pub async fn send(platform: &Platform, request: &HttpRequest) -> Result<HttpResp
 }
 
 /// One attempt, raced against the timeout.
-async fn attempt(platform: &Platform, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
+async fn attempt(
+    platform: &Platform,
+    request: &HttpRequest,
+) -> Result<HttpResponse, PlatformError> {
     let response = platform.http.send(request);
     let timeout = platform.clock.sleep(ATTEMPT_TIMEOUT_MS);
     match select(response, timeout).await {

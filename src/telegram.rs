@@ -63,7 +63,10 @@ impl Telegram {
 
     /// `getChat`; `None` when the lookup failed in any way (HTTP error, `ok:false`, network).
     pub async fn get_chat(&self, chat: ChatId) -> Option<ChatInfo> {
-        let response = match self.call("getChat", &json!({ "chat_id": chat.get() })).await {
+        let response = match self
+            .call("getChat", &json!({ "chat_id": chat.get() }))
+            .await
+        {
             Ok(response) if response.is_success() => response,
             Ok(response) => {
                 tracing::info!(chat = %chat, status = response.status, "getChat refused");

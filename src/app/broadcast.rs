@@ -13,12 +13,20 @@ use crate::signals::header;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Broadcast {
     /// Saturday or Sunday by the wall clock at run time.
-    NotWeekday { weekday: u32 },
-    Holiday { name: &'static str, date: String },
+    NotWeekday {
+        weekday: u32,
+    },
+    Holiday {
+        name: &'static str,
+        date: String,
+    },
     /// The index or the subscriber list could not be read; the admin was told.
     Failed(String),
     /// Ran; `sent` messages went out (none unless the rating is fear).
-    Ran { subscribers: usize, sent: usize },
+    Ran {
+        subscribers: usize,
+        sent: usize,
+    },
 }
 
 impl App {

@@ -32,7 +32,10 @@ impl App {
             field("commitMessage"),
             field("commitUrl"),
         ) else {
-            return Response::error(400, "Missing required fields: commitHash, commitMessage, commitUrl");
+            return Response::error(
+                400,
+                "Missing required fields: commitHash, commitMessage, commitUrl",
+            );
         };
         let first_line = message.split('\n').next().unwrap_or_default();
         // The commit message comes from the operator, not a user: it is sent unescaped (§10.3).
@@ -62,10 +65,16 @@ impl App {
             if i > 0 {
                 bot.clock.sleep(LOOKUP_PAUSE_MS).await;
             }
-            let sends = join_all(batch.iter().map(|&chat| bot.telegram.send_message(chat, text))).await;
+            let sends = join_all(
+                batch
+                    .iter()
+                    .map(|&chat| bot.telegram.send_message(chat, text)),
+            )
+            .await;
             for (&chat, outcome) in batch.iter().zip(sends) {
                 if let Err(failure) = outcome {
-                    errors.push(json!({ "chatId": ChatId::get(chat), "error": failure.to_string() }));
+                    errors
+                        .push(json!({ "chatId": ChatId::get(chat), "error": failure.to_string() }));
                 }
             }
         }

@@ -56,9 +56,16 @@ impl<'a> Alerts<'a> {
         messages
     }
 
-    async fn signal(&self, ticker: &str, fear_greed: &FearGreed, position: Option<&Position>) -> String {
+    async fn signal(
+        &self,
+        ticker: &str,
+        fear_greed: &FearGreed,
+        position: Option<&Position>,
+    ) -> String {
         let evaluated = match self.chart(ticker).await {
-            Ok(market) => evaluate(ticker, &market, fear_greed, position).map_err(|e| e.to_string()),
+            Ok(market) => {
+                evaluate(ticker, &market, fear_greed, position).map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.0),
         };
         match evaluated {

@@ -1,8 +1,8 @@
 //! Reading command arguments and writing user-visible fragments the legacy way: JavaScript
 //! whitespace splitting, the ticker rule (legacy §3.2, §10.2), Markdown escaping (§10.3).
 
-pub(crate) use crate::domain::valid_ticker;
 use crate::domain::is_js_whitespace;
+pub(crate) use crate::domain::valid_ticker;
 
 /// The text split on runs of JavaScript whitespace; `[0]` is the command token.
 pub(crate) fn tokens(text: &str) -> Vec<&str> {

@@ -25,7 +25,9 @@ impl Market {
         match cache.fresh(FEAR_GREED_CACHE_KEY, now).await {
             Ok(Some(entry)) => match reading(&entry.data) {
                 Some(reading) => return Ok(reading),
-                None => tracing::warn!("cached Fear & Greed reading has the wrong shape; refetching"),
+                None => {
+                    tracing::warn!("cached Fear & Greed reading has the wrong shape; refetching")
+                }
             },
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "Fear & Greed cache read failed; fetching"),
@@ -92,7 +94,11 @@ pub fn normalise(body: &Value) -> Option<Value> {
 /// The rating and score of a normalised (or cached) reading, whatever its key order.
 fn reading(data: &Value) -> Option<FearGreed> {
     Some(FearGreed {
-        rating: data.get("rating")?.as_str().filter(|r| !r.is_empty())?.to_owned(),
+        rating: data
+            .get("rating")?
+            .as_str()
+            .filter(|r| !r.is_empty())?
+            .to_owned(),
         score: data.get("score")?.as_f64()?,
     })
 }

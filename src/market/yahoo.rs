@@ -53,15 +53,21 @@ pub(crate) fn parse_chart(body: &Value, ticker: &str) -> Result<MarketData, Mark
     };
     let price = &result["meta"]["regularMarketPrice"];
     let quote = &result["indicators"]["quote"][0];
-    let (Some(current_price), Some(timestamps), true) =
-        (price.as_f64(), result["timestamp"].as_array(), quote.is_object())
-    else {
+    let (Some(current_price), Some(timestamps), true) = (
+        price.as_f64(),
+        result["timestamp"].as_array(),
+        quote.is_object(),
+    ) else {
         return Err(MarketError(MISSING_FIELDS.into()));
     };
     if !js_truthy(price) {
         return Err(MarketError(MISSING_FIELDS.into()));
     }
-    let column = |name: &str| quote[name].as_array().ok_or_else(|| MarketError(MISSING_FIELDS.into()));
+    let column = |name: &str| {
+        quote[name]
+            .as_array()
+            .ok_or_else(|| MarketError(MISSING_FIELDS.into()))
+    };
     let columns = [
         column("open")?,
         column("high")?,
@@ -127,10 +133,7 @@ mod tests {
     #[test]
     fn answers_without_price_or_columns_are_errors() {
         let no_price = chart(json!(0), json!([1]), json!([1.0]));
-        assert_eq!(
-            parse_chart(&no_price, "SPY").unwrap_err().0,
-            MISSING_FIELDS
-        );
+        assert_eq!(parse_chart(&no_price, "SPY").unwrap_err().0, MISSING_FIELDS);
         let errored = json!({"chart": {"result": null, "error": {"code": "Not Found", "description": "No data found"}}});
         assert!(parse_chart(&errored, "SPY").is_err());
         let empty = json!({"chart": {"result": [], "error": null}});

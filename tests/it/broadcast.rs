@@ -1,7 +1,9 @@
 //! The broadcast crons (legacy §8.1–§8.3, §9.7): weekdays only, never on a holiday, messages
 //! only in fear, one per subscriber and watchlist ticker, in order.
 
-use crate::helpers::{answer_market, respond, run, telegram_ok, Backend, Fixture, ADMIN, CNN, YAHOO};
+use crate::helpers::{
+    answer_market, respond, run, telegram_ok, Backend, Fixture, ADMIN, CNN, YAHOO,
+};
 use fear_greed_bot::app::broadcast::Broadcast;
 use fear_greed_bot::app::cron::CronOutcome;
 use fear_greed_bot::platform::native::KvOp;
@@ -22,7 +24,11 @@ fn broadcast(f: &Fixture) -> Broadcast {
 }
 
 fn outbound_to(f: &Fixture, base: &str) -> usize {
-    f.http.sent().iter().filter(|r| r.url.starts_with(base)).count()
+    f.http
+        .sent()
+        .iter()
+        .filter(|r| r.url.starts_with(base))
+        .count()
 }
 
 #[test]
@@ -32,13 +38,25 @@ fn in_fear_each_subscriber_gets_one_message_per_ticker_in_order() {
     answer_market(&f, "Fear", 25.0, 380.0);
     f.kv.seed("chat_ids", "[1,2,3]");
     f.kv.seed("watchlist:2", r#"["AAPL","MSFT"]"#);
-    assert_eq!(broadcast(&f), Broadcast::Ran { subscribers: 3, sent: 4 });
+    assert_eq!(
+        broadcast(&f),
+        Broadcast::Ran {
+            subscribers: 3,
+            sent: 4
+        }
+    );
     let sent = f.sent_messages();
     let order: Vec<i64> = sent.iter().map(|(chat, _)| *chat).collect();
     assert_eq!(order, vec![1, 2, 2, 3]);
     for (chat, text) in &sent {
-        assert!(text.starts_with("⚠️ The current [Fear and Greed Index](https://quickchart.io/chart?"), "{chat}");
-        assert!(text.contains("rating is 25.00% (*FEAR*).\n\n🟢 *Trading Signal: BUY*"), "{text}");
+        assert!(
+            text.starts_with("⚠️ The current [Fear and Greed Index](https://quickchart.io/chart?"),
+            "{chat}"
+        );
+        assert!(
+            text.contains("rating is 25.00% (*FEAR*).\n\n🟢 *Trading Signal: BUY*"),
+            "{text}"
+        );
     }
     assert!(sent[1].1.contains("[AAPL Price]") && sent[2].1.contains("[MSFT Price]"));
     // Chats without a watchlist got the default one.
@@ -58,7 +76,10 @@ fn each_subscriber_is_evaluated_with_its_own_position() {
     broadcast(&f);
     let sent = f.sent_messages();
     assert!(sent[0].1.contains("🟢 *Trading Signal: BUY*"));
-    assert!(sent[1].1.contains("🟡 *Trading Signal: HOLD*") && sent[1].1.contains("📈 Entry Price: $500.00\n"));
+    assert!(
+        sent[1].1.contains("🟡 *Trading Signal: HOLD*")
+            && sent[1].1.contains("📈 Entry Price: $500.00\n")
+    );
 }
 
 #[test]
@@ -67,18 +88,43 @@ fn outside_fear_nothing_is_sent_and_no_chart_is_fetched() {
     f.clock.set(TUESDAY_2024_03_05_1400);
     answer_market(&f, "Greed", 75.0, 380.0);
     f.kv.seed("chat_ids", "[1,2,3]");
-    assert_eq!(broadcast(&f), Broadcast::Ran { subscribers: 3, sent: 0 });
+    assert_eq!(
+        broadcast(&f),
+        Broadcast::Ran {
+            subscribers: 3,
+            sent: 0
+        }
+    );
     assert!(f.sent_messages().is_empty());
     assert_eq!(outbound_to(&f, YAHOO), 0);
-    assert_eq!(f.kv.peek("watchlist:3").unwrap(), r#"["SPY"]"#, "defaults are still created");
+    assert_eq!(
+        f.kv.peek("watchlist:3").unwrap(),
+        r#"["SPY"]"#,
+        "defaults are still created"
+    );
 }
 
 #[test]
 fn weekends_and_holidays_fetch_nothing() {
     let cases = [
-        (SATURDAY_2024_01_06_0900, Broadcast::NotWeekday { weekday: 6 }),
-        (CHRISTMAS_2024_0900, Broadcast::Holiday { name: "Christmas Day", date: "2024-12-25".into() }),
-        (THANKSGIVING_2025_1430, Broadcast::Holiday { name: "Thanksgiving Day", date: "2025-11-27".into() }),
+        (
+            SATURDAY_2024_01_06_0900,
+            Broadcast::NotWeekday { weekday: 6 },
+        ),
+        (
+            CHRISTMAS_2024_0900,
+            Broadcast::Holiday {
+                name: "Christmas Day",
+                date: "2024-12-25".into(),
+            },
+        ),
+        (
+            THANKSGIVING_2025_1430,
+            Broadcast::Holiday {
+                name: "Thanksgiving Day",
+                date: "2025-11-27".into(),
+            },
+        ),
     ];
     for (now, want) in cases {
         let f = Fixture::new(Backend::Kv);
@@ -97,7 +143,14 @@ fn the_1am_run_after_christmas_and_new_years_eve_2021_are_trading_days() {
         f.clock.set(now);
         answer_market(&f, "Fear", 25.0, 380.0);
         f.kv.seed("chat_ids", "[1]");
-        assert_eq!(broadcast(&f), Broadcast::Ran { subscribers: 1, sent: 1 }, "{now}");
+        assert_eq!(
+            broadcast(&f),
+            Broadcast::Ran {
+                subscribers: 1,
+                sent: 1
+            },
+            "{now}"
+        );
     }
 }
 
@@ -119,7 +172,11 @@ fn a_cnn_failure_tells_only_the_admin() {
     );
     assert_eq!(
         f.sent_messages(),
-        vec![(ADMIN, "An error occurred: Failed to fetch Fear & Greed Index: 503 Service Unavailable".to_owned())]
+        vec![(
+            ADMIN,
+            "An error occurred: Failed to fetch Fear & Greed Index: 503 Service Unavailable"
+                .to_owned()
+        )]
     );
     // 503 is retried: four attempts.
     assert_eq!(outbound_to(&f, CNN), 4);
@@ -134,7 +191,10 @@ fn an_unreadable_subscriber_list_tells_the_admin() {
     broadcast(&f);
     assert_eq!(
         f.sent_messages(),
-        vec![(ADMIN, "An error occurred: Failed to get chat IDs".to_owned())]
+        vec![(
+            ADMIN,
+            "An error occurred: Failed to get chat IDs".to_owned()
+        )]
     );
 }
 

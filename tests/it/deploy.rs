@@ -31,10 +31,16 @@ fn every_subscriber_gets_the_first_line_and_the_link() {
     let response = post(&f, Some(&bearer()), BODY);
     assert_eq!(
         (response.status, response.body.as_str()),
-        (200, r#"{"success":true,"broadcast":{"totalSubscribers":2,"successful":2,"failed":0,"errors":[]}}"#)
+        (
+            200,
+            r#"{"success":true,"broadcast":{"totalSubscribers":2,"successful":2,"failed":0,"errors":[]}}"#
+        )
     );
     let text = "🚀 New version deployed!\n\nCommit: `abc1234`\nMessage: Test commit\n\n🔗 [View on GitHub](https://github.com/o/r/commit/abc1234)";
-    assert_eq!(f.sent_messages(), vec![(1, text.to_owned()), (2, text.to_owned())]);
+    assert_eq!(
+        f.sent_messages(),
+        vec![(1, text.to_owned()), (2, text.to_owned())]
+    );
 }
 
 #[test]
@@ -48,7 +54,10 @@ fn the_token_may_come_in_the_body_but_a_wrong_bearer_wins() {
         (401, r#"{"ok":false,"error":"Invalid token"}"#)
     );
     let none = post(&f, None, "{}");
-    assert_eq!((none.status, none.body.as_str()), (401, r#"{"ok":false,"error":"Invalid token"}"#));
+    assert_eq!(
+        (none.status, none.body.as_str()),
+        (401, r#"{"ok":false,"error":"Invalid token"}"#)
+    );
     assert!(f.sent_messages().is_empty());
 }
 
@@ -60,10 +69,17 @@ fn json_is_checked_before_credentials_and_fields_after() {
         (garbage.status, garbage.body.as_str()),
         (500, r#"{"ok":false,"error":"Internal server error"}"#)
     );
-    let missing = post(&f, Some(&bearer()), r#"{"commitHash":"abc1234","commitMessage":""}"#);
+    let missing = post(
+        &f,
+        Some(&bearer()),
+        r#"{"commitHash":"abc1234","commitMessage":""}"#,
+    );
     assert_eq!(
         (missing.status, missing.body.as_str()),
-        (400, r#"{"ok":false,"error":"Missing required fields: commitHash, commitMessage, commitUrl"}"#)
+        (
+            400,
+            r#"{"ok":false,"error":"Missing required fields: commitHash, commitMessage, commitUrl"}"#
+        )
     );
 }
 
@@ -83,7 +99,10 @@ fn refused_and_failed_sends_are_reported_per_chat() {
     f.http.answer_with(|request| {
         let body = request.body.as_deref().unwrap_or("");
         if body.contains("222222222") {
-            Ok(respond(400, &json!({"ok": false, "description": "Bad Request: chat not found"})))
+            Ok(respond(
+                400,
+                &json!({"ok": false, "description": "Bad Request: chat not found"}),
+            ))
         } else if body.contains("333333333") {
             network_error()
         } else {
@@ -113,8 +132,14 @@ fn thirty_one_subscribers_are_sent_in_two_batches() {
     let f = Fixture::new(Backend::Kv);
     let ids: Vec<i64> = (1..=31).collect();
     f.kv.seed("chat_ids", &serde_json::to_string(&ids).unwrap());
-    assert!(post(&f, Some(&bearer()), BODY).body.contains(r#""successful":31"#));
+    assert!(post(&f, Some(&bearer()), BODY)
+        .body
+        .contains(r#""successful":31"#));
     assert_eq!(f.clock.sleeps(), vec![1_000]);
-    let chats: Vec<i64> = f.sent_messages().into_iter().map(|(chat, _)| chat).collect();
+    let chats: Vec<i64> = f
+        .sent_messages()
+        .into_iter()
+        .map(|(chat, _)| chat)
+        .collect();
     assert_eq!(chats, ids);
 }

@@ -26,9 +26,14 @@ fn a_first_buy_is_recorded_opens_the_position_and_watches_the_ticker() {
     assert_eq!(say(&f, "/execute SPY 400.50"), BUY_SPY_400_50);
     assert_eq!(
         f.kv.peek(HISTORY_KEY).unwrap(),
-        format!(r#"[{{"signalType":"BUY","ticker":"SPY","executionPrice":400.5,"executionDate":{T0}}}]"#)
+        format!(
+            r#"[{{"signalType":"BUY","ticker":"SPY","executionPrice":400.5,"executionDate":{T0}}}]"#
+        )
     );
-    assert_eq!(f.kv.peek(POSITION_KEY).unwrap(), r#"{"ticker":"SPY","entryPrice":400.5}"#);
+    assert_eq!(
+        f.kv.peek(POSITION_KEY).unwrap(),
+        r#"{"ticker":"SPY","entryPrice":400.5}"#
+    );
     assert_eq!(f.kv.peek("watchlist:123456789").unwrap(), r#"["SPY"]"#);
 }
 
@@ -51,7 +56,8 @@ fn the_execution_flow_of_a9_in_november() {
 fn validation_errors_reply_in_order_and_store_nothing() {
     let f = Fixture::new(Backend::Kv);
     let format = "❌ Invalid format. Use: /execute TICKER PRICE [DATE]\nExample: /execute SPY 400.50\nExample: /execute SPY 400.50 2024-01-15";
-    let invalid_price = |raw: &str| format!("❌ Invalid price: \"{raw}\". Please provide a positive number.");
+    let invalid_price =
+        |raw: &str| format!("❌ Invalid price: \"{raw}\". Please provide a positive number.");
     let cases = [
         ("/execute SPY".to_owned(), format.to_owned()),
         ("/execute".to_owned(), format.to_owned()),
@@ -88,9 +94,15 @@ fn prices_are_read_like_parse_float() {
         // One execution per month: move the clock a month on each time.
         f.clock.set(T0 + month as i64 * 31 * 86_400_000);
         let reply = say(&f, text);
-        assert!(reply.contains(&format!("*Price:* {shown}\n")), "{text}: {reply}");
+        assert!(
+            reply.contains(&format!("*Price:* {shown}\n")),
+            "{text}: {reply}"
+        );
         let history = f.kv.peek(HISTORY_KEY).unwrap();
-        assert!(history.contains(&format!(r#""executionPrice":{stored},"#)), "{text}: {history}");
+        assert!(
+            history.contains(&format!(r#""executionPrice":{stored},"#)),
+            "{text}: {history}"
+        );
     }
 }
 
@@ -98,10 +110,18 @@ fn prices_are_read_like_parse_float() {
 fn a_dated_execution_is_stored_at_midnight_utc() {
     let f = Fixture::new(Backend::Kv);
     say(&f, "/execute SPY 400.50 2024-01-15");
-    assert!(f.kv.peek(HISTORY_KEY).unwrap().contains(r#""executionDate":1705276800000}"#));
+    assert!(f
+        .kv
+        .peek(HISTORY_KEY)
+        .unwrap()
+        .contains(r#""executionDate":1705276800000}"#));
     let g = Fixture::new(Backend::Kv);
     say(&g, "/execute SPY 1 1900-03-01");
-    assert!(g.kv.peek(HISTORY_KEY).unwrap().contains(r#""executionDate":-2203891200000}"#));
+    assert!(g
+        .kv
+        .peek(HISTORY_KEY)
+        .unwrap()
+        .contains(r#""executionDate":-2203891200000}"#));
 }
 
 #[test]
@@ -113,7 +133,11 @@ fn holding_the_ticker_makes_it_a_sell_that_closes_the_position() {
         "🔴 *Execution Recorded*\n\n*Signal:* SELL\n*Ticker:* SPY\n*Price:* $450.00\n\n✅ All open positions for SPY have been closed.\n\nExecution has been recorded in your history."
     );
     assert_eq!(f.kv.peek(POSITION_KEY), None);
-    assert_eq!(f.kv.peek("watchlist:123456789"), None, "a SELL leaves the watchlist alone");
+    assert_eq!(
+        f.kv.peek("watchlist:123456789"),
+        None,
+        "a SELL leaves the watchlist alone"
+    );
 }
 
 #[test]
@@ -122,8 +146,14 @@ fn buying_another_ticker_replaces_the_position() {
     f.kv.seed(POSITION_KEY, r#"{"ticker":"SPY","entryPrice":400}"#);
     let reply = say(&f, "/execute AAPL 150");
     assert!(reply.starts_with("🟢 *Execution Recorded*\n\n*Signal:* BUY\n*Ticker:* AAPL\n"));
-    assert_eq!(f.kv.peek(POSITION_KEY).unwrap(), r#"{"ticker":"AAPL","entryPrice":150}"#);
-    assert_eq!(f.kv.peek("watchlist:123456789").unwrap(), r#"["SPY","AAPL"]"#);
+    assert_eq!(
+        f.kv.peek(POSITION_KEY).unwrap(),
+        r#"{"ticker":"AAPL","entryPrice":150}"#
+    );
+    assert_eq!(
+        f.kv.peek("watchlist:123456789").unwrap(),
+        r#"["SPY","AAPL"]"#
+    );
 }
 
 #[test]
@@ -157,8 +187,15 @@ fn a_december_execution_points_to_january() {
 fn infinity_is_accepted_stored_as_null_and_breaks_the_history() {
     let f = Fixture::new(Backend::Kv);
     assert!(say(&f, "/execute SPY Infinity").contains("*Price:* $Infinity\n"));
-    assert!(f.kv.peek(HISTORY_KEY).unwrap().contains(r#""executionPrice":null,"#));
-    assert_eq!(f.kv.peek(POSITION_KEY).unwrap(), r#"{"ticker":"SPY","entryPrice":null}"#);
+    assert!(f
+        .kv
+        .peek(HISTORY_KEY)
+        .unwrap()
+        .contains(r#""executionPrice":null,"#));
+    assert_eq!(
+        f.kv.peek(POSITION_KEY).unwrap(),
+        r#"{"ticker":"SPY","entryPrice":null}"#
+    );
     assert_eq!(
         say(&f, "/executions"),
         "❌ Failed to retrieve execution history. Please try again."
@@ -170,11 +207,17 @@ fn a_failed_position_read_is_a_500_and_a_failed_write_says_so() {
     let f = Fixture::new(Backend::Kv);
     f.kv.fail(KvOp::Get, "active_position:");
     let response = f.send_text(CHAT, "/execute SPY 1");
-    assert_eq!((response.status, response.body.as_str()), (500, r#"{"ok":false,"error":"Internal server error"}"#));
+    assert_eq!(
+        (response.status, response.body.as_str()),
+        (500, r#"{"ok":false,"error":"Internal server error"}"#)
+    );
     assert!(f.sent_messages().is_empty());
     f.kv.heal();
     f.kv.fail(KvOp::Put, "execution_history:");
-    assert_eq!(say(&f, "/execute SPY 1"), "❌ Failed to record execution. Please try again.");
+    assert_eq!(
+        say(&f, "/execute SPY 1"),
+        "❌ Failed to record execution. Please try again."
+    );
     assert_eq!(f.kv.peek(POSITION_KEY), None);
 }
 
@@ -193,7 +236,8 @@ fn history_lists_newest_first_with_signal_part_and_dates() {
         say(&f, "/executions aapl"),
         "*Execution History for AAPL:*\n\nNo executions recorded."
     );
-    assert!(say(&f, "/executions spy").starts_with("*Execution History for SPY:*\n\n*Execution History (2 entries):*\n"));
+    assert!(say(&f, "/executions spy")
+        .starts_with("*Execution History for SPY:*\n\n*Execution History (2 entries):*\n"));
     assert_eq!(
         say(&f, "/executions BAD_T"),
         "❌ Invalid ticker symbol: \"BAD\\_T\". Please use a valid ticker (1-10 characters, e.g., SPY, TUI1.DE)."
@@ -203,7 +247,10 @@ fn history_lists_newest_first_with_signal_part_and_dates() {
 #[test]
 fn an_empty_history_and_a_losing_signal_part() {
     let f = Fixture::new(Backend::Kv);
-    assert_eq!(say(&f, "/executions"), "*Your Execution History:*\n\nNo executions recorded.");
+    assert_eq!(
+        say(&f, "/executions"),
+        "*Your Execution History:*\n\nNo executions recorded."
+    );
     f.kv.seed(
         HISTORY_KEY,
         r#"[{"signalType":"BUY","ticker":"SPY","executionPrice":390,"executionDate":1705276800000,"signalPrice":400}]"#,

@@ -169,7 +169,9 @@ pub fn telegram_ok(request: &HttpRequest) -> HttpResponse {
     if request.url.ends_with("/getChat") {
         let body: Value = serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
         let id = body["chat_id"].as_i64().unwrap();
-        return ok_json(&json!({"ok": true, "result": {"id": id, "username": format!("user{id}")}}));
+        return ok_json(
+            &json!({"ok": true, "result": {"id": id, "username": format!("user{id}")}}),
+        );
     }
     ok_json(&json!({"ok": true, "result": {}}))
 }

@@ -159,7 +159,10 @@ fn within_one_update_a_key_is_read_once_and_sees_its_own_writes() {
     let f = kv();
     run(async {
         f.repos.watchlists.add(CHAT, "AAPL").await.unwrap();
-        assert_eq!(f.repos.watchlists.watchlist(CHAT).await.unwrap(), ["SPY", "AAPL"]);
+        assert_eq!(
+            f.repos.watchlists.watchlist(CHAT).await.unwrap(),
+            ["SPY", "AAPL"]
+        );
         f.repos.watchlists.remove(CHAT, "SPY").await.unwrap();
         assert_eq!(f.repos.watchlists.watchlist(CHAT).await.unwrap(), ["AAPL"]);
     });

@@ -6,7 +6,8 @@ use crate::helpers::{answer_market, ok_json, respond, telegram_ok, Backend, Fixt
 use serde_json::json;
 
 const CHAT: i64 = 123_456_789;
-const CHART_PREFIX: &str = "https://quickchart.io/chart?c=%7Btype%3A%27gauge%27%2Cdata%3A%7Bdatasets%3A%5B%7Bvalue%3A%27";
+const CHART_PREFIX: &str =
+    "https://quickchart.io/chart?c=%7Btype%3A%27gauge%27%2Cdata%3A%7Bdatasets%3A%5B%7Bvalue%3A%27";
 const CHART_SUFFIX: &str = "%27%2Cdata%3A%5B25%2C45%2C55%2C75%2C100%5D%2CbackgroundColor%3A%5B%27%23f06c00ff%27%2C%27%23ffb9a180%27%2C%27%23e6e6e6%27%2C%27%23b9ede9%27%2C%27%238cd6c3%27%5D%2CborderWidth%3A0%7D%5D%7D%2Coptions%3A%7BvalueLabel%3A%7BfontSize%3A22%2CbackgroundColor%3A%27transparent%27%2Ccolor%3A%27%23000%27%2Cformatter%3Afunction+%28value%29+%7B%0A++return+value+%2B+%22%25%22%3B%0A%7D%2CbottomMarginPercentage%3A10%7D%7D%7D&w=400&h=250&ref=qc-js&bkg=%23ffffff&f=png&v=2.9.4";
 
 fn header(score: &str, rating: &str) -> String {
@@ -20,6 +21,14 @@ fn linear_380_body(ticker: &str, signal: &str, c: &str, index: &str, reasoning: 
 
 const BUY_REASONING: &str = "BUY signal triggered. Entry condition met: Price within 1% of SMA20 (394.75) AND within 1% of BB lower (388.98) OR Price within 1% of SMA50 (387.25). Fear & Greed Index indicates fear/extreme fear.";
 
+/// A fixture whose clock reads Tuesday 2024-01-16 (the fixture's Monday is Martin Luther King
+/// Jr. Day, when `/now` adds the "Market Closed" notice).
+fn trading_day() -> Fixture {
+    let f = Fixture::new(Backend::Kv);
+    f.clock.advance(24 * 60 * 60 * 1000);
+    f
+}
+
 fn texts(f: &Fixture, text: &str) -> Vec<String> {
     f.converse(CHAT, text)
         .into_iter()
@@ -32,21 +41,32 @@ fn texts(f: &Fixture, text: &str) -> Vec<String> {
 
 #[test]
 fn in_fear_every_watchlist_ticker_gets_header_and_signal_a1() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     answer_market(&f, "Fear", 25.123, 380.0);
     f.kv.seed("watchlist:123456789", r#"["SPY","AAPL"]"#);
     let messages = texts(&f, "/now");
     let header = header("25.12", "FEAR");
     let expected: Vec<String> = ["SPY", "AAPL"]
         .iter()
-        .map(|t| format!("{header}\n\n{}", linear_380_body(t, "🟢 *Trading Signal: BUY*", "✅", "Fear (25.12%)", BUY_REASONING)))
+        .map(|t| {
+            format!(
+                "{header}\n\n{}",
+                linear_380_body(
+                    t,
+                    "🟢 *Trading Signal: BUY*",
+                    "✅",
+                    "Fear (25.12%)",
+                    BUY_REASONING
+                )
+            )
+        })
         .collect();
     assert_eq!(messages, expected);
 }
 
 #[test]
 fn outside_fear_the_watchlist_gets_bodies_and_an_explicit_ticker_the_header_a2() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     answer_market(&f, "Greed", 70.0, 380.0);
     let body = linear_380_body(
         "SPY",
@@ -56,13 +76,16 @@ fn outside_fear_the_watchlist_gets_bodies_and_an_explicit_ticker_the_header_a2()
         "HOLD - Entry conditions not met. Fear & Greed Index is not in fear/extreme fear.",
     );
     assert_eq!(texts(&f, "/now"), vec![body.clone()]);
-    assert_eq!(texts(&f, "/now spy"), vec![format!("{}\n\n{body}", header("70.00", "GREED"))]);
+    assert_eq!(
+        texts(&f, "/now spy"),
+        vec![format!("{}\n\n{body}", header("70.00", "GREED"))]
+    );
     assert_eq!(f.kv.peek("watchlist:123456789").unwrap(), r#"["SPY"]"#);
 }
 
 #[test]
 fn an_explicit_ticker_still_creates_the_default_watchlist() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     answer_market(&f, "Neutral", 50.0, 400.0);
     assert_eq!(texts(&f, "/now AAPL").len(), 1);
     assert_eq!(f.kv.peek("watchlist:123456789").unwrap(), r#"["SPY"]"#);
@@ -70,7 +93,7 @@ fn an_explicit_ticker_still_creates_the_default_watchlist() {
 
 #[test]
 fn an_invalid_ticker_gets_one_reply_and_nothing_is_fetched() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     answer_market(&f, "Neutral", 50.0, 400.0);
     assert_eq!(
         texts(&f, "/now INVALID-TICKER!"),
@@ -81,12 +104,15 @@ fn an_invalid_ticker_gets_one_reply_and_nothing_is_fetched() {
 
 #[test]
 fn a_yahoo_404_gives_the_market_unavailable_hold_a7() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     f.http.answer_with(|request| {
         Ok(if request.url.starts_with(CNN) {
             ok_json(&json!({"rating": "Neutral", "score": 50}))
         } else if request.url.contains("/v8/finance/chart/") {
-            respond(404, &json!({"chart": {"result": null, "error": {"code": "Not Found"}}}))
+            respond(
+                404,
+                &json!({"chart": {"result": null, "error": {"code": "Not Found"}}}),
+            )
         } else {
             telegram_ok(request)
         })
@@ -99,7 +125,7 @@ fn a_yahoo_404_gives_the_market_unavailable_hold_a7() {
 
 #[test]
 fn a_cnn_failure_gives_every_ticker_the_all_unavailable_hold_and_tells_the_admin_a8() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     f.http.answer_with(|request| {
         Ok(if request.url.starts_with(CNN) {
             respond(418, &json!({}))
@@ -119,7 +145,7 @@ fn a_cnn_failure_gives_every_ticker_the_all_unavailable_hold_and_tells_the_admin
 
 #[test]
 fn on_a_holiday_the_market_closed_notice_follows_the_signals() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     answer_market(&f, "Neutral", 50.0, 400.0);
     f.clock.set(1_735_084_800_000 + 3_600_000); // 2024-12-25T01:00Z
     let messages = texts(&f, "/now");
@@ -133,12 +159,21 @@ fn on_a_holiday_the_market_closed_notice_follows_the_signals() {
 
 #[test]
 fn the_fear_and_greed_reading_is_cached_for_five_minutes() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     answer_market(&f, "Neutral", 50.0, 400.0);
-    let cnn_calls = |f: &Fixture| f.http.sent().iter().filter(|r| r.url.starts_with(CNN)).count();
+    let cnn_calls = |f: &Fixture| {
+        f.http
+            .sent()
+            .iter()
+            .filter(|r| r.url.starts_with(CNN))
+            .count()
+    };
     texts(&f, "/now");
     let cached = f.kv.peek("fear_greed_cache").unwrap();
-    assert!(cached.starts_with(r#"{"data":{"rating":"Neutral","score":50},"timestamp":"#), "{cached}");
+    assert!(
+        cached.starts_with(r#"{"data":{"rating":"Neutral","score":50},"timestamp":"#),
+        "{cached}"
+    );
     f.clock.advance(299_999);
     f.http.clear();
     texts(&f, "/now");
@@ -152,7 +187,7 @@ fn the_fear_and_greed_reading_is_cached_for_five_minutes() {
 
 #[test]
 fn now_reads_each_key_once_and_makes_one_request_per_source() {
-    let f = Fixture::new(Backend::Kv);
+    let f = trading_day();
     answer_market(&f, "Fear", 25.0, 380.0);
     f.kv.seed("watchlist:123456789", r#"["SPY","AAPL"]"#);
     f.kv.reset_counts();

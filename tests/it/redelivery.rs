@@ -9,7 +9,10 @@ const CHAT: i64 = 123_456_789;
 
 fn deliver(f: &Fixture, update_id: i64, text: &str) -> (u16, String) {
     let body = serde_json::json!({"update_id": update_id, "message": {"chat": {"id": CHAT}, "text": text}});
-    let response = run(f.app().handle(&webhook_request(Some(WEBHOOK_SECRET), body.to_string().as_bytes())));
+    let response = run(f.app().handle(&webhook_request(
+        Some(WEBHOOK_SECRET),
+        body.to_string().as_bytes(),
+    )));
     (response.status, response.body)
 }
 
@@ -17,13 +20,18 @@ fn deliver(f: &Fixture, update_id: i64, text: &str) -> (u16, String) {
 fn a_redelivered_update_is_acknowledged_and_not_applied_again() {
     let f = Fixture::new(Backend::Kv);
     assert_eq!(deliver(&f, 7, "/execute SPY 400").0, 200);
-    assert_eq!(deliver(&f, 7, "/execute SPY 400"), (200, r#"{"ok":true}"#.into()));
+    assert_eq!(
+        deliver(&f, 7, "/execute SPY 400"),
+        (200, r#"{"ok":true}"#.into())
+    );
     assert_eq!(f.sent_messages().len(), 1, "one reply only");
     let history = f.kv.peek("execution_history:123456789").unwrap();
     assert_eq!(history.matches("signalType").count(), 1);
     // An edit is a new update and runs (here it meets the monthly limit).
     assert_eq!(deliver(&f, 8, "/execute SPY 400").0, 200);
-    assert!(f.sent_messages()[1].1.starts_with("❌ Trading frequency limit"));
+    assert!(f.sent_messages()[1]
+        .1
+        .starts_with("❌ Trading frequency limit"));
 }
 
 #[test]
@@ -33,7 +41,10 @@ fn an_attempt_that_failed_with_500_runs_again_when_redelivered() {
     assert_eq!(deliver(&f, 9, "/watchlist add AAPL").0, 500);
     f.kv.heal();
     assert_eq!(deliver(&f, 9, "/watchlist add AAPL").0, 200);
-    assert_eq!(f.sent_messages(), vec![(CHAT, "✅ Added AAPL to your watchlist.".to_owned())]);
+    assert_eq!(
+        f.sent_messages(),
+        vec![(CHAT, "✅ Added AAPL to your watchlist.".to_owned())]
+    );
 }
 
 #[test]
@@ -47,7 +58,10 @@ fn a_running_claim_holds_off_duplicates_until_it_expires() {
     run(f.db.execute(&claim)).unwrap();
     assert_eq!(
         deliver(&f, 11, "/help"),
-        (503, r#"{"ok":false,"error":"Update is being processed"}"#.into())
+        (
+            503,
+            r#"{"ok":false,"error":"Update is being processed"}"#.into()
+        )
     );
     assert!(f.sent_messages().is_empty());
     f.clock.advance(5 * 60 * 1000);

@@ -25,9 +25,15 @@ fn only_the_admin_gets_an_answer() {
 #[test]
 fn an_empty_list_and_an_unreadable_one() {
     let f = Fixture::new(Backend::Kv);
-    assert_eq!(admin_says(&f), "Total subscribers: 0\n\nNo subscribers found.");
+    assert_eq!(
+        admin_says(&f),
+        "Total subscribers: 0\n\nNo subscribers found."
+    );
     f.kv.fail(KvOp::Get, "chat_ids");
-    assert_eq!(admin_says(&f), "Error retrieving subscriber list: Failed to get chat IDs");
+    assert_eq!(
+        admin_says(&f),
+        "Error retrieving subscriber list: Failed to get chat IDs"
+    );
 }
 
 #[test]
@@ -35,11 +41,18 @@ fn failed_lookups_are_pruned_and_left_out() {
     let f = Fixture::new(Backend::Kv);
     f.kv.seed("chat_ids", "[111111111,222222222,333333333]");
     f.http.answer_with(|request| {
-        Ok(if request.body.as_deref().unwrap_or("").contains("222222222") && request.url.ends_with("/getChat") {
-            respond(400, &json!({"ok": false, "description": "Bad Request: chat not found"}))
-        } else {
-            telegram_ok(request)
-        })
+        Ok(
+            if request.body.as_deref().unwrap_or("").contains("222222222")
+                && request.url.ends_with("/getChat")
+            {
+                respond(
+                    400,
+                    &json!({"ok": false, "description": "Bad Request: chat not found"}),
+                )
+            } else {
+                telegram_ok(request)
+            },
+        )
     });
     assert_eq!(
         admin_says(&f),
@@ -59,7 +72,10 @@ fn no_resolved_chat_reads_no_active_subscribers() {
             telegram_ok(request)
         })
     });
-    assert_eq!(admin_says(&f), "Total subscribers: 0\n\nNo active subscribers found.");
+    assert_eq!(
+        admin_says(&f),
+        "Total subscribers: 0\n\nNo active subscribers found."
+    );
     assert_eq!(f.kv.peek("chat_ids").unwrap(), "[]");
 }
 

@@ -5,8 +5,8 @@
 use crate::bot::text::{escape_markdown, invalid_ticker, tokens, valid_ticker};
 use crate::bot::{Bot, Reply};
 use crate::domain::{
-    fmt2, month_name, next_month_name, parse_date_arg, same_utc_month, stored_price,
-    valid_price, ChatId, Date, DateArg, Execution, Position, SignalType,
+    fmt2, month_name, next_month_name, parse_date_arg, same_utc_month, stored_price, valid_price,
+    ChatId, Date, DateArg, Execution, Position, SignalType,
 };
 use crate::storage::StorageError;
 
@@ -37,8 +37,18 @@ impl Execute {
     }
 
     /// An `Err` is a failed position read, which the legacy bot let escape (HTTP 500).
-    pub(super) async fn apply(self, chat: ChatId, bot: &Bot, reply: &mut Reply) -> Result<(), StorageError> {
-        let Self::Record { ticker, price, date } = self else {
+    pub(super) async fn apply(
+        self,
+        chat: ChatId,
+        bot: &Bot,
+        reply: &mut Reply,
+    ) -> Result<(), StorageError> {
+        let Self::Record {
+            ticker,
+            price,
+            date,
+        } = self
+        else {
             reply.send(FORMAT);
             return Ok(());
         };

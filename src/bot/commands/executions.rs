@@ -28,7 +28,10 @@ impl Executions {
             },
         };
         let history = bot.repos.executions.history(chat, ticker.as_deref()).await;
-        let formatted = match history.map_err(|e| e.to_string()).and_then(|h| format_history(&h)) {
+        let formatted = match history
+            .map_err(|e| e.to_string())
+            .and_then(|h| format_history(&h))
+        {
             Ok(formatted) => formatted,
             Err(error) => {
                 tracing::error!(chat = %chat, error = %error, "execution history unavailable");

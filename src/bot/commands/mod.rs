@@ -55,7 +55,12 @@ impl Command {
 
     /// Runs the command for `chat`. An `Err` is a storage failure the legacy bot let escape
     /// (HTTP 500, no reply, Telegram delivers the update again).
-    pub async fn apply(self, chat: ChatId, bot: &Bot, reply: &mut Reply) -> Result<(), StorageError> {
+    pub async fn apply(
+        self,
+        chat: ChatId,
+        bot: &Bot,
+        reply: &mut Reply,
+    ) -> Result<(), StorageError> {
         match self {
             Self::Start => start::apply(chat, &bot.repos, reply).await,
             Self::Stop => stop::apply(chat, &bot.repos, reply).await,
@@ -77,7 +82,11 @@ mod tests {
 
     #[test]
     fn dispatch_is_exact_or_by_prefix_as_in_legacy() {
-        let now = |t: Option<&str>| Command::Now(Now { ticker: t.map(Into::into) });
+        let now = |t: Option<&str>| {
+            Command::Now(Now {
+                ticker: t.map(Into::into),
+            })
+        };
         let cases = [
             ("/start", Command::Start),
             ("/stop", Command::Stop),
@@ -95,8 +104,16 @@ mod tests {
             ("/nowSPY", now(None)),
             ("/now@MyBot SPY", now(Some("SPY"))),
             ("/executeAll", Command::Execute(Execute::BadFormat)),
-            ("/executions@Bot", Command::Executions(Executions { ticker: None })),
-            ("/executions spy", Command::Executions(Executions { ticker: Some("spy".into()) })),
+            (
+                "/executions@Bot",
+                Command::Executions(Executions { ticker: None }),
+            ),
+            (
+                "/executions spy",
+                Command::Executions(Executions {
+                    ticker: Some("spy".into()),
+                }),
+            ),
             ("/watchlistfoo", Command::Watchlist(Watchlist::Show)),
         ];
         for (text, want) in cases {

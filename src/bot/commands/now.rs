@@ -34,7 +34,12 @@ impl Now {
             tracing::error!(chat = %chat, error = %error, "/now failed; sending the data-unavailable HOLD");
             let tickers = match explicit {
                 Some(ticker) => vec![ticker],
-                None => bot.repos.watchlists.watchlist(chat).await.unwrap_or_default(),
+                None => bot
+                    .repos
+                    .watchlists
+                    .watchlist(chat)
+                    .await
+                    .unwrap_or_default(),
             };
             for ticker in &tickers {
                 reply.send(all_unavailable(ticker));
@@ -51,7 +56,12 @@ impl Now {
 }
 
 /// Steps a–d of §3.6; an `Err` (no Fear & Greed reading, no watchlist) is the error path.
-async fn signals(chat: ChatId, bot: &Bot, explicit: Option<&str>, reply: &mut Reply) -> Result<(), String> {
+async fn signals(
+    chat: ChatId,
+    bot: &Bot,
+    explicit: Option<&str>,
+    reply: &mut Reply,
+) -> Result<(), String> {
     let fear_greed = bot
         .market
         .fear_greed(bot.repos.cache.as_ref())

@@ -88,7 +88,10 @@ mod tests {
             last_name: l.map(Into::into),
         };
         let cases = [
-            (info(Some("user_with_username"), Some("A"), None), r"@user\_with\_username"),
+            (
+                info(Some("user_with_username"), Some("A"), None),
+                r"@user\_with\_username",
+            ),
             (info(None, Some("Jane"), Some("Doe")), "Jane Doe"),
             (info(None, Some("Bob"), None), "Bob"),
             (info(None, None, Some("Doe")), "User 42"),

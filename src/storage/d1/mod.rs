@@ -148,6 +148,9 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
             "update_state",
             Statement::new(updates::STATE, vec![1.into()]),
         ),
-        ("update_purge", Statement::new(updates::PURGE, vec![0.into()])),
+        (
+            "update_purge",
+            Statement::new(updates::PURGE, vec![0.into()]),
+        ),
     ]
 }

@@ -63,7 +63,10 @@ impl UpdateClaims {
     pub async fn finish(&self, update_id: i64) -> StorageResult<()> {
         let op = Operation::new("updates.finish");
         let params = vec![update_id.into(), self.0.now().into()];
-        self.0.execute(&op, Statement::new(FINISH, params)).await.map(drop)
+        self.0
+            .execute(&op, Statement::new(FINISH, params))
+            .await
+            .map(drop)
     }
 
     /// Gives the update up after a failed attempt, so its redelivery runs it again.

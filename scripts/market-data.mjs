@@ -50,7 +50,7 @@ export function chartBody(ticker, price, bars) {
 export function linearBars(endSec = Math.floor(Date.now() / 1000)) {
   return Array.from({ length: 200 }, (_, i) => {
     const close = 400 - (200 - i) * 0.5;
-    return { timestamp: endSec - (199 - i) * DAY, open: close * 0.999, high: close * 1.01, low: close * 0.99, volume: 1e6 };
+    return { timestamp: endSec - (199 - i) * DAY, open: close * 0.999, close, high: close * 1.01, low: close * 0.99, volume: 1e6 };
   });
 }
 

@@ -159,7 +159,7 @@ test("a SELL closes the position a chat holds", async () => {
   assert.equal(await kv.get(`active_position:${seller}`), null);
   assert.equal(
     (await say(seller, "/executions"))[0][1].split("\n\n").slice(0, 3).join("|"),
-    "*Your Execution History:*|*Execution History (2 entries):*\n|🔴 *SELL* SPY at $450.00\n   📅 Nov 24, 2026, 12:04 AM",
+    "*Your Execution History:*|*Execution History (2 entries):*|\n🔴 *SELL* SPY at $450.00\n   📅 Nov 24, 2026, 12:04 AM",
   );
 });
 

@@ -52,8 +52,3 @@ test("the maintenance cron purges expired cache rows and keeps fresh ones", asyn
   assert.deepEqual(results.map((r) => r.cache_key), ["fresh"]);
 });
 
-test("a broadcast cron runs without touching storage or the network", async () => {
-  const before = worker.outboundRequests.length;
-  await worker.cron("0 9 * * 1-5");
-  assert.equal(worker.outboundRequests.length, before);
-});

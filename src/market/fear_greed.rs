@@ -4,7 +4,6 @@
 
 use super::{Market, MarketError};
 use crate::domain::{CacheEntry, FearGreed, FEAR_GREED_CACHE_KEY};
-use crate::outbound::reason_phrase;
 use crate::storage::CacheRepo;
 use serde_json::{Map, Value};
 
@@ -33,14 +32,7 @@ impl Market {
             Err(e) => tracing::warn!(error = %e, "Fear & Greed cache read failed; fetching"),
         }
         let url = format!("{}/index/fearandgreed/current", self.cnn_base_url);
-        let response = self.get(url).await?;
-        if !response.is_success() {
-            return Err(MarketError(format!(
-                "Failed to fetch Fear & Greed Index: {} {}",
-                response.status,
-                reason_phrase(response.status)
-            )));
-        }
+        let response = self.get(url, "Fear & Greed Index").await?;
         let data = serde_json::from_str::<Value>(&response.body)
             .ok()
             .and_then(|body| normalise(&body))

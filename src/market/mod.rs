@@ -4,6 +4,7 @@
 mod fear_greed;
 mod yahoo;
 
+use crate::outbound::reason_phrase;
 use crate::platform::{HttpRequest, HttpResponse, Platform};
 
 pub use fear_greed::normalise as normalise_fear_greed;
@@ -53,8 +54,9 @@ impl Market {
         }
     }
 
-    /// A GET with the browser headers, through the legacy retry rules.
-    async fn get(&self, url: String) -> Result<HttpResponse, MarketError> {
+    /// A GET with the browser headers, through the legacy retry rules; an answer that is not
+    /// 2xx is the legacy `Failed to fetch <what>: <status> <reason>`.
+    async fn get(&self, url: String, what: &str) -> Result<HttpResponse, MarketError> {
         let request = HttpRequest {
             method: "GET",
             url,
@@ -64,8 +66,16 @@ impl Market {
                 .collect(),
             body: None,
         };
-        crate::outbound::send(&self.platform, &request)
+        let response = crate::outbound::send(&self.platform, &request)
             .await
-            .map_err(|e| MarketError(e.0))
+            .map_err(|e| MarketError(e.0))?;
+        if !response.is_success() {
+            return Err(MarketError(format!(
+                "Failed to fetch {what}: {} {}",
+                response.status,
+                reason_phrase(response.status)
+            )));
+        }
+        Ok(response)
     }
 }

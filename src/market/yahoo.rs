@@ -3,7 +3,6 @@
 
 use super::{Market, MarketError};
 use crate::domain::{js_truthy, valid_ticker, Bar, MarketData};
-use crate::outbound::reason_phrase;
 use serde_json::Value;
 
 /// ceil(200 × 1.5) calendar days, about 206 trading days.
@@ -24,14 +23,7 @@ impl Market {
             "{}/v8/finance/chart/{ticker}?period1={start}&period2={end}&interval=1d&events=history",
             self.yahoo_base_url
         );
-        let response = self.get(url).await?;
-        if !response.is_success() {
-            return Err(MarketError(format!(
-                "Failed to fetch market data for {ticker}: {} {}",
-                response.status,
-                reason_phrase(response.status)
-            )));
-        }
+        let response = self.get(url, &format!("market data for {ticker}")).await?;
         let body: Value = serde_json::from_str(&response.body)
             .map_err(|_| MarketError(format!("Invalid market data response for {ticker}")))?;
         parse_chart(&body, &ticker)

@@ -109,6 +109,17 @@ impl Fixture {
         self.sent_messages()
     }
 
+    /// [`Fixture::converse`] for replies that all go back to `chat`: their texts, in order.
+    pub fn replies(&self, chat: i64, text: &str) -> Vec<String> {
+        self.converse(chat, text)
+            .into_iter()
+            .map(|(to, reply)| {
+                assert_eq!(to, chat, "a reply to {text:?} went elsewhere");
+                reply
+            })
+            .collect()
+    }
+
     /// The texts of every `sendMessage` so far, with the chat each went to.
     pub fn sent_messages(&self) -> Vec<(i64, String)> {
         let send_message = format!("{TELEGRAM}/bot{BOT_TOKEN}/sendMessage");

@@ -30,13 +30,7 @@ fn trading_day() -> Fixture {
 }
 
 fn texts(f: &Fixture, text: &str) -> Vec<String> {
-    f.converse(CHAT, text)
-        .into_iter()
-        .map(|(chat, text)| {
-            assert_eq!(chat, CHAT);
-            text
-        })
-        .collect()
+    f.replies(CHAT, text)
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use super::http::{Request, Response};
 use super::App;
 use crate::bot::commands::{CHAT_IDS_UNREADABLE, LOOKUP_BATCH, LOOKUP_PAUSE_MS};
-use crate::domain::{js_truthy, ChatId};
+use crate::domain::{js_truthy, Subscriber};
+use crate::telegram::SendFailure;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
@@ -50,8 +51,8 @@ impl App {
     /// legacy report of who failed.
     async fn notify_subscribers(&self, text: &str) -> Value {
         let bot = self.bot();
-        let subscribers = match bot.repos.subscriptions.subscribers().await {
-            Ok(subscribers) => subscribers,
+        let entries = match bot.repos.subscriptions.entries().await {
+            Ok(entries) => entries,
             Err(e) => {
                 tracing::error!(error = %e, "deploy notification: subscriber list unreadable");
                 return json!({
@@ -61,24 +62,30 @@ impl App {
             }
         };
         let mut errors = Vec::new();
-        for (i, batch) in subscribers.chunks(LOOKUP_BATCH).enumerate() {
+        for (i, batch) in entries.chunks(LOOKUP_BATCH).enumerate() {
             if i > 0 {
                 bot.clock.sleep(LOOKUP_PAUSE_MS).await;
             }
-            let sends = join_all(
-                batch
-                    .iter()
-                    .map(|&chat| bot.telegram.send_message(chat, text)),
-            )
+            let telegram = &bot.telegram;
+            let sends = join_all(batch.iter().map(|entry| async move {
+                match entry {
+                    Subscriber::Chat(chat) => telegram.send_message(*chat, text).await,
+                    // Telegram refuses a chat id that is none (legacy sent it and got a 400).
+                    Subscriber::Stray(_) => Err(SendFailure::Refused),
+                }
+            }))
             .await;
-            for (&chat, outcome) in batch.iter().zip(sends) {
+            for (entry, outcome) in batch.iter().zip(sends) {
                 if let Err(failure) = outcome {
-                    errors
-                        .push(json!({ "chatId": ChatId::get(chat), "error": failure.to_string() }));
+                    let chat_id = match entry {
+                        Subscriber::Chat(chat) => json!(chat.get()),
+                        Subscriber::Stray(stored) => stored.clone(),
+                    };
+                    errors.push(json!({ "chatId": chat_id, "error": failure.to_string() }));
                 }
             }
         }
-        let total = subscribers.len();
+        let total = entries.len();
         json!({
             "totalSubscribers": total,
             "successful": total - errors.len(),

@@ -57,6 +57,16 @@ impl std::str::FromStr for ChatId {
     }
 }
 
+/// One element of the stored subscriber list. The legacy list may hold elements that are not
+/// chat ids (legacy §4.4, §9.6: a string such as `"blocked_user"`); they are kept verbatim until
+/// `/subscribers` finds them unreachable and drops them. Only the KV list can hold strays.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subscriber {
+    Chat(ChatId),
+    /// The element as stored.
+    Stray(serde_json::Value),
+}
+
 /// The side of a recorded execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SignalType {

@@ -8,7 +8,7 @@ pub mod kv;
 
 pub use error::{classify, D1Call, Operation, StorageError};
 
-use crate::domain::{CacheEntry, ChatId, Execution, Position};
+use crate::domain::{CacheEntry, ChatId, Execution, Position, Subscriber};
 use crate::platform::Platform;
 use async_trait::async_trait;
 
@@ -23,6 +23,19 @@ pub trait SubscriptionRepo {
     async fn subscribe(&self, chat: ChatId) -> StorageResult<bool>;
     /// Unsubscribes `chat`; `true` when it was subscribed.
     async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool>;
+    /// Every element of the list in order, strays included (only KV can hold strays).
+    async fn entries(&self) -> StorageResult<Vec<Subscriber>> {
+        let chats = self.subscribers().await?;
+        Ok(chats.into_iter().map(Subscriber::Chat).collect())
+    }
+    /// Removes one element: a chat is unsubscribed, a stray's first occurrence dropped; `true`
+    /// when something was removed.
+    async fn forget(&self, entry: &Subscriber) -> StorageResult<bool> {
+        match entry {
+            Subscriber::Chat(chat) => self.unsubscribe(*chat).await,
+            Subscriber::Stray(_) => Ok(false),
+        }
+    }
 }
 
 /// Outcome of adding a ticker to a watchlist.

@@ -165,7 +165,7 @@ test("a SELL closes the position a chat holds", async () => {
 
 test("/subscribers answers the admin only and prunes chats Telegram cannot find", async () => {
   const kv = await worker.kv();
-  await kv.put("chat_ids", `[${CHAT},222,333]`);
+  await kv.put("chat_ids", `[${CHAT},222,"blocked_user",333]`);
   world.state.missingChats.add(222);
   assert.deepEqual(await say(CHAT, "/subscribers"), []);
   assert.deepEqual(await say(ADMIN, "/subscribers"), [

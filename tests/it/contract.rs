@@ -2,7 +2,9 @@
 //! repositories and asserts the same observable behaviour (legacy §4, §10.4, §10.6).
 
 use crate::helpers::{contract, T0};
-use fear_greed_bot::domain::{CacheEntry, ChatId, Execution, Position, SignalType, CACHE_TTL_MS};
+use fear_greed_bot::domain::{
+    CacheEntry, ChatId, Execution, Position, SignalType, Subscriber, CACHE_TTL_MS,
+};
 use fear_greed_bot::storage::{AddTicker, RemoveTicker};
 use serde_json::json;
 
@@ -67,6 +69,35 @@ fn a_chat_that_resubscribes_moves_to_the_end() {
         assert_eq!(
             subs.subscribers().await.unwrap(),
             chats(&[2, 3, 1]),
+            "{:?}",
+            f.backend
+        );
+    });
+}
+
+#[test]
+fn entries_are_the_chats_in_order_and_forgetting_one_unsubscribes_it() {
+    contract(async |f| {
+        let subs = &f.repos.subscriptions;
+        for id in [1, 2] {
+            subs.subscribe(ChatId::new(id)).await.unwrap();
+        }
+        let entries = subs.entries().await.unwrap();
+        assert_eq!(
+            entries,
+            vec![
+                Subscriber::Chat(ChatId::new(1)),
+                Subscriber::Chat(ChatId::new(2))
+            ]
+        );
+        assert!(subs.forget(&entries[0]).await.unwrap());
+        assert!(!subs
+            .forget(&Subscriber::Stray(json!("blocked_user")))
+            .await
+            .unwrap());
+        assert_eq!(
+            subs.subscribers().await.unwrap(),
+            chats(&[2]),
             "{:?}",
             f.backend
         );

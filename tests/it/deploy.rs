@@ -118,6 +118,18 @@ fn refused_and_failed_sends_are_reported_per_chat() {
 }
 
 #[test]
+fn a_stray_entry_is_a_failed_send_reported_as_stored() {
+    let f = Fixture::new(Backend::Kv);
+    f.kv.seed("chat_ids", r#"[1,"blocked_user",2]"#);
+    assert_eq!(
+        post(&f, Some(&bearer()), BODY).body,
+        r#"{"success":true,"broadcast":{"totalSubscribers":3,"successful":2,"failed":1,"errors":[{"chatId":"blocked_user","error":"Unknown error"}]}}"#
+    );
+    assert_eq!(f.sent_messages().len(), 2);
+    assert_eq!(f.kv.peek("chat_ids").unwrap(), r#"[1,"blocked_user",2]"#);
+}
+
+#[test]
 fn an_unreadable_subscriber_list_is_reported_as_unknown() {
     let f = Fixture::new(Backend::Kv);
     f.kv.fail(KvOp::Get, "chat_ids");

@@ -61,6 +61,25 @@ fn failed_lookups_are_pruned_and_left_out() {
     assert_eq!(f.kv.peek("chat_ids").unwrap(), "[111111111,333333333]");
 }
 
+/// Legacy §9.6: a stored element that is no chat id is never a subscriber and is dropped; the
+/// other elements stay as they were.
+#[test]
+fn a_stray_entry_like_blocked_user_is_left_out_and_dropped() {
+    let f = Fixture::new(Backend::Kv);
+    f.kv.seed("chat_ids", r#"[111111111,"blocked_user",333333333]"#);
+    assert_eq!(
+        admin_says(&f),
+        "Total subscribers: 2\n\n1. @user111111111\n2. @user333333333"
+    );
+    assert_eq!(f.kv.peek("chat_ids").unwrap(), "[111111111,333333333]");
+    f.kv.seed("chat_ids", r#"["blocked_user"]"#);
+    assert_eq!(
+        admin_says(&f),
+        "Total subscribers: 0\n\nNo active subscribers found."
+    );
+    assert_eq!(f.kv.peek("chat_ids").unwrap(), "[]");
+}
+
 #[test]
 fn no_resolved_chat_reads_no_active_subscribers() {
     let f = Fixture::new(Backend::Kv);

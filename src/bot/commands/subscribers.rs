@@ -1,9 +1,9 @@
 //! `/subscribers` (§3.11), admin only: every subscriber's display name from Telegram's
-//! `getChat`, looked up 30 at a time; a chat whose lookup fails is unsubscribed and left out.
+//! `getChat`, looked up 30 at a time; an entry whose lookup fails is removed and left out.
 
 use crate::bot::text::escape_markdown;
 use crate::bot::{Bot, Reply};
-use crate::domain::ChatId;
+use crate::domain::{ChatId, Subscriber};
 use crate::telegram::ChatInfo;
 use futures_util::future::join_all;
 
@@ -18,8 +18,8 @@ pub(super) async fn apply(chat: ChatId, bot: &Bot, reply: &mut Reply) {
     if !bot.is_admin(chat) {
         return;
     }
-    let subscribers = match bot.repos.subscriptions.subscribers().await {
-        Ok(subscribers) => subscribers,
+    let entries = match bot.repos.subscriptions.entries().await {
+        Ok(entries) => entries,
         Err(e) => {
             tracing::error!(error = %e, "subscriber list unreadable");
             return reply.send(format!(
@@ -28,19 +28,19 @@ pub(super) async fn apply(chat: ChatId, bot: &Bot, reply: &mut Reply) {
             ));
         }
     };
-    if subscribers.is_empty() {
+    if entries.is_empty() {
         return reply.send("Total subscribers: 0\n\nNo subscribers found.");
     }
     let mut names = Vec::new();
-    for (i, batch) in subscribers.chunks(LOOKUP_BATCH).enumerate() {
+    for (i, batch) in entries.chunks(LOOKUP_BATCH).enumerate() {
         if i > 0 {
             bot.clock.sleep(LOOKUP_PAUSE_MS).await;
         }
-        let lookups = join_all(batch.iter().map(|&id| bot.telegram.get_chat(id))).await;
-        for (&id, info) in batch.iter().zip(lookups) {
-            match info {
-                Some(info) => names.push(display_name(id, &info)),
-                None => prune(bot, id).await,
+        let lookups = join_all(batch.iter().map(|entry| lookup(bot, entry))).await;
+        for (entry, found) in batch.iter().zip(lookups) {
+            match found {
+                Some((chat, info)) => names.push(display_name(chat, &info)),
+                None => prune(bot, entry).await,
             }
         }
     }
@@ -55,12 +55,21 @@ pub(super) async fn apply(chat: ChatId, bot: &Bot, reply: &mut Reply) {
     reply.send(format!("Total subscribers: {}\n\n{}", names.len(), lines.join("\n")).trim());
 }
 
-/// A chat that failed its lookup is unsubscribed (legacy fired this off unawaited; awaiting it
-/// removes the same chats without racing the other removals).
-async fn prune(bot: &Bot, chat: ChatId) {
-    match bot.repos.subscriptions.unsubscribe(chat).await {
-        Ok(_) => tracing::info!(chat = %chat, "unsubscribed a chat whose getChat failed"),
-        Err(e) => tracing::warn!(chat = %chat, error = %e, "pruning an unreachable chat failed"),
+/// Telegram's `getChat` for a chat. A stray element is not looked up: it is no chat id, so
+/// Telegram cannot find it (legacy asked and got a 400).
+async fn lookup(bot: &Bot, entry: &Subscriber) -> Option<(ChatId, ChatInfo)> {
+    match entry {
+        Subscriber::Chat(chat) => bot.telegram.get_chat(*chat).await.map(|info| (*chat, info)),
+        Subscriber::Stray(_) => None,
+    }
+}
+
+/// An entry that failed its lookup is removed from the list (legacy fired this off unawaited;
+/// awaiting it removes the same entries without racing the other removals).
+async fn prune(bot: &Bot, entry: &Subscriber) {
+    match bot.repos.subscriptions.forget(entry).await {
+        Ok(_) => tracing::info!(entry = ?entry, "unsubscribed a chat whose getChat failed"),
+        Err(e) => tracing::warn!(entry = ?entry, error = %e, "pruning an unreachable chat failed"),
     }
 }
 

@@ -2,7 +2,7 @@
 //! they do not touch verbatim, strings included.
 
 use super::{Kv, CHAT_IDS_KEY};
-use crate::domain::ChatId;
+use crate::domain::{ChatId, Subscriber};
 use crate::storage::{Operation, StorageResult, SubscriptionRepo};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -13,6 +13,24 @@ impl KvSubscriptions {
     async fn load(&self, op: &Operation) -> StorageResult<Vec<Value>> {
         Ok(self.0.get_json(op, CHAT_IDS_KEY).await?.unwrap_or_default())
     }
+
+    /// Removes the first element that `matches` (legacy `indexOf` + `splice`); `true` when one
+    /// was there.
+    async fn remove_first(
+        &self,
+        op: &Operation,
+        matches: impl Fn(&Value) -> bool,
+    ) -> StorageResult<bool> {
+        let mut ids = self.load(op).await?;
+        let Some(at) = ids.iter().position(matches) else {
+            return Ok(false);
+        };
+        ids.remove(at);
+        self.0
+            .put_json(op, CHAT_IDS_KEY, &Value::Array(ids))
+            .await?;
+        Ok(true)
+    }
 }
 
 /// JavaScript strict equality between a stored element and a chat id: numbers only, so the
@@ -21,21 +39,43 @@ fn is_chat(value: &Value, chat: ChatId) -> bool {
     value.as_f64() == Some(chat.get() as f64)
 }
 
+/// A stored element as a subscriber: integral numbers are chats, anything else a stray.
+fn entry(value: &Value) -> Subscriber {
+    match value.as_i64() {
+        Some(id) => Subscriber::Chat(ChatId::new(id)),
+        None => Subscriber::Stray(value.clone()),
+    }
+}
+
 #[async_trait(?Send)]
 impl SubscriptionRepo for KvSubscriptions {
     async fn subscribers(&self) -> StorageResult<Vec<ChatId>> {
-        let op = Operation::new("subscriptions.subscribers");
-        let ids = self.load(&op).await?;
-        Ok(ids
-            .iter()
-            .filter_map(|value| match value.as_i64() {
-                Some(id) => Some(ChatId::new(id)),
-                None => {
+        let entries = self.entries().await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| match entry {
+                Subscriber::Chat(chat) => Some(chat),
+                Subscriber::Stray(value) => {
                     tracing::warn!(key = CHAT_IDS_KEY, element = %value, "skipping a chat_ids element that is not a chat id");
                     None
                 }
             })
             .collect())
+    }
+
+    async fn entries(&self) -> StorageResult<Vec<Subscriber>> {
+        let op = Operation::new("subscriptions.entries");
+        Ok(self.load(&op).await?.iter().map(entry).collect())
+    }
+
+    async fn forget(&self, entry: &Subscriber) -> StorageResult<bool> {
+        match entry {
+            Subscriber::Chat(chat) => self.unsubscribe(*chat).await,
+            Subscriber::Stray(stray) => {
+                let op = Operation::new("subscriptions.forget");
+                self.remove_first(&op, |value| value == stray).await
+            }
+        }
     }
 
     async fn subscribe(&self, chat: ChatId) -> StorageResult<bool> {
@@ -53,14 +93,6 @@ impl SubscriptionRepo for KvSubscriptions {
 
     async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool> {
         let op = Operation::new("subscriptions.unsubscribe").chat(chat);
-        let mut ids = self.load(&op).await?;
-        let Some(at) = ids.iter().position(|value| is_chat(value, chat)) else {
-            return Ok(false);
-        };
-        ids.remove(at);
-        self.0
-            .put_json(&op, CHAT_IDS_KEY, &Value::Array(ids))
-            .await?;
-        Ok(true)
+        self.remove_first(&op, |value| is_chat(value, chat)).await
     }
 }

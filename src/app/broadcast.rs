@@ -66,24 +66,14 @@ async fn run(bot: &Bot, notices: &mut Reply) -> Broadcast {
             return failed(bot, notices, CHAT_IDS_UNREADABLE);
         }
     };
-    if !fear_greed.is_fear() {
-        // Nothing is sent outside fear, but every subscriber still gets its default watchlist.
-        // (The legacy bot also fetched every chart here, for messages it never sent.)
-        for &chat in &subscribers {
-            if let Err(e) = bot.repos.watchlists.ensure_default(chat).await {
-                tracing::warn!(chat = %chat, error = %e, "default watchlist failed");
-            }
-        }
-        return Broadcast::Ran {
-            subscribers: subscribers.len(),
-            sent: 0,
-        };
-    }
-    let header = header(&fear_greed);
+    // Outside fear nothing is sent; the legacy bot still fetched every chart, for messages it
+    // never sent, and those fetches are skipped.
+    let header = fear_greed.is_fear().then(|| header(&fear_greed));
     let alerts = Alerts::new(bot);
     let mut sent = 0;
     for &chat in &subscribers {
-        // Reading the watchlist creates the default one, as the legacy initialisation did.
+        // Reading the watchlist creates the default one (and stores a non-normalised one
+        // normalised) for every subscriber, as the legacy run did, in fear or not.
         let tickers = match bot.repos.watchlists.watchlist(chat).await {
             Ok(tickers) => tickers,
             Err(e) => {
@@ -91,8 +81,9 @@ async fn run(bot: &Bot, notices: &mut Reply) -> Broadcast {
                 continue;
             }
         };
+        let Some(header) = &header else { continue };
         for text in alerts
-            .messages(chat, &tickers, &fear_greed, Some(&header))
+            .messages(chat, &tickers, &fear_greed, Some(header))
             .await
         {
             if bot.telegram.send_message(chat, &text).await.is_ok() {

@@ -60,8 +60,6 @@ pub trait WatchlistRepo {
     /// The chat's watchlist. Reading can write: a missing or empty list becomes `["SPY"]`, and
     /// a list that is not normalised (trimmed, upper-case, unique) is stored normalised.
     async fn watchlist(&self, chat: ChatId) -> StorageResult<Vec<String>>;
-    /// Creates the default `["SPY"]` when the chat has no usable list; otherwise changes nothing.
-    async fn ensure_default(&self, chat: ChatId) -> StorageResult<()>;
     /// Appends `ticker` (normalised) unless present, comparing case-insensitively.
     async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker>;
     /// Removes `ticker`; an emptied list becomes `["SPY"]`.

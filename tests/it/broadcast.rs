@@ -88,6 +88,7 @@ fn outside_fear_nothing_is_sent_and_no_chart_is_fetched() {
     f.clock.set(TUESDAY_2024_03_05_1400);
     answer_market(&f, "Greed", 75.0, 380.0);
     f.kv.seed("chat_ids", "[1,2,3]");
+    f.kv.seed("watchlist:2", r#"[" aapl","spy","AAPL"]"#);
     assert_eq!(
         broadcast(&f),
         Broadcast::Ran {
@@ -101,6 +102,11 @@ fn outside_fear_nothing_is_sent_and_no_chart_is_fetched() {
         f.kv.peek("watchlist:3").unwrap(),
         r#"["SPY"]"#,
         "defaults are still created"
+    );
+    assert_eq!(
+        f.kv.peek("watchlist:2").unwrap(),
+        r#"["AAPL","SPY"]"#,
+        "lists are still read, and so stored normalised"
     );
 }
 

@@ -230,24 +230,6 @@ fn a_removed_and_readded_ticker_goes_to_the_end() {
 }
 
 #[test]
-fn ensure_default_creates_spy_only_for_a_chat_without_a_list() {
-    contract(async |f| {
-        let w = &f.repos.watchlists;
-        w.ensure_default(CHAT).await.unwrap();
-        assert_eq!(w.watchlist(CHAT).await.unwrap(), vec!["SPY"]);
-        w.add(GROUP, "AAPL").await.unwrap();
-        w.remove(GROUP, "SPY").await.unwrap();
-        w.ensure_default(GROUP).await.unwrap();
-        assert_eq!(
-            w.watchlist(GROUP).await.unwrap(),
-            vec!["AAPL"],
-            "{:?}",
-            f.backend
-        );
-    });
-}
-
-#[test]
 fn history_is_empty_for_a_new_chat() {
     contract(async |f| {
         assert_eq!(

@@ -105,7 +105,6 @@ fn every_change_is_one_round_trip() {
     one_round_trip!("unsubscribe", repos.subscriptions.unsubscribe(CHAT));
     one_round_trip!("watchlist add", repos.watchlists.add(CHAT, "AAPL"));
     one_round_trip!("watchlist remove", repos.watchlists.remove(CHAT, "AAPL"));
-    one_round_trip!("ensure default", repos.watchlists.ensure_default(CHAT));
     one_round_trip!("read watchlist", repos.watchlists.watchlist(CHAT));
     one_round_trip!(
         "record execution",
@@ -129,7 +128,7 @@ fn a_first_watchlist_read_costs_a_read_and_one_batch() {
 #[test]
 fn row_timestamps_come_from_the_platform_clock() {
     let f = d1();
-    run(f.repos.watchlists.ensure_default(CHAT)).unwrap();
+    run(f.repos.watchlists.watchlist(CHAT)).unwrap();
     f.clock.advance(60_000);
     run(f.repos.subscriptions.subscribe(CHAT)).unwrap();
     assert_eq!(f.count("SELECT created_at FROM users"), T0);

@@ -126,15 +126,6 @@ fn a_watchlist_that_is_not_json_is_an_error_and_left_alone() {
 }
 
 #[test]
-fn ensure_default_leaves_an_existing_list_untouched_even_unnormalised() {
-    let f = kv();
-    f.kv.seed("watchlist:-100", r#"["aapl","aapl"]"#);
-    run(f.repos.watchlists.ensure_default(ChatId::new(-100))).unwrap();
-    assert_eq!(f.kv.peek("watchlist:-100").unwrap(), r#"["aapl","aapl"]"#);
-    assert_eq!(f.kv.counts().put, 0);
-}
-
-#[test]
 fn watchlist_add_and_remove_read_once_and_write_once() {
     let f = kv();
     let one_read_one_write = KvOpCounts {

@@ -53,11 +53,6 @@ impl WatchlistRepo for D1Watchlists {
         Ok(rows.into_iter().map(|row| row.ticker).collect())
     }
 
-    async fn ensure_default(&self, chat: ChatId) -> StorageResult<()> {
-        let op = Operation::new("watchlists.ensure_default").chat(chat);
-        self.0.batch(&op, self.with_default(chat)).await.map(drop)
-    }
-
     async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {
         let ticker = normalize_ticker(ticker);
         let op = Operation::new("watchlists.add").chat(chat).ticker(&ticker);

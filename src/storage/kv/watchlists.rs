@@ -76,19 +76,6 @@ impl WatchlistRepo for KvWatchlists {
         Ok(loaded.tickers)
     }
 
-    async fn ensure_default(&self, chat: ChatId) -> StorageResult<()> {
-        let op = Operation::new("watchlists.ensure_default").chat(chat);
-        let key = chat_key(WATCHLIST_PREFIX, chat);
-        let usable = matches!(
-            self.0.get_json::<Value>(&op, &key).await?,
-            Some(Value::Array(items)) if !items.is_empty()
-        );
-        if !usable {
-            self.save(&op, &key, &default_list()).await?;
-        }
-        Ok(())
-    }
-
     async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {
         let ticker = normalize_ticker(ticker);
         let op = Operation::new("watchlists.add").chat(chat).ticker(&ticker);

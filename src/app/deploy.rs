@@ -5,7 +5,7 @@
 use super::http::{Request, Response};
 use super::App;
 use crate::bot::commands::{CHAT_IDS_UNREADABLE, LOOKUP_BATCH, LOOKUP_PAUSE_MS};
-use crate::domain::{js_truthy, Subscriber};
+use crate::domain::{js_string, js_truthy, Subscriber};
 use crate::telegram::SendFailure;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
@@ -16,8 +16,10 @@ impl App {
         let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
             return Response::error(500, "Internal server error");
         };
+        // Reading a property of a JSON `null` body threw in the legacy bot: 500.
         let token = match request.header("authorization") {
             Some(header) if header.starts_with("Bearer ") => Some(&header["Bearer ".len()..]),
+            _ if body.is_null() => return Response::error(500, "Internal server error"),
             _ => body.get("token").and_then(Value::as_str),
         };
         let authorised = match (&self.config.bot_token, token) {
@@ -27,7 +29,10 @@ impl App {
         if !authorised {
             return Response::error(401, "Invalid token");
         }
-        let field = |name: &str| body.get(name).filter(|v| js_truthy(v)).map(js_text);
+        if body.is_null() {
+            return Response::error(500, "Internal server error");
+        }
+        let field = |name: &str| body.get(name).filter(|v| js_truthy(v));
         let (Some(hash), Some(message), Some(url)) = (
             field("commitHash"),
             field("commitMessage"),
@@ -38,6 +43,11 @@ impl App {
                 "Missing required fields: commitHash, commitMessage, commitUrl",
             );
         };
+        // `commitMessage.split` threw for anything but a string: 500.
+        let Some(message) = message.as_str() else {
+            return Response::error(500, "Internal server error");
+        };
+        let (hash, url) = (js_string(hash), js_string(url));
         let first_line = message.split('\n').next().unwrap_or_default();
         // The commit message comes from the operator, not a user: it is sent unescaped (§10.3).
         let text = format!(
@@ -92,14 +102,5 @@ impl App {
             "failed": errors.len(),
             "errors": errors,
         })
-    }
-}
-
-/// A field as JavaScript's template literal shows it: strings as they are, anything else in
-/// its JSON form.
-fn js_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => crate::domain::js_stringify(other),
     }
 }

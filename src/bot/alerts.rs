@@ -14,10 +14,11 @@ use std::rc::Rc;
 ///
 /// A chart depends on the ticker only, so it is fetched once per run and shared by every chat
 /// that watches the ticker; the legacy bot fetched it per chat and ticker, and §10.7 allows
-/// caching as long as every message stays the same.
+/// caching as long as every message stays the same. A failed fetch is not remembered: the next
+/// chat watching the ticker asks again, as legacy did.
 pub struct Alerts<'a> {
     bot: &'a Bot,
-    charts: RefCell<HashMap<String, Result<Rc<MarketData>, MarketError>>>,
+    charts: RefCell<HashMap<String, Rc<MarketData>>>,
 }
 
 impl<'a> Alerts<'a> {
@@ -79,12 +80,12 @@ impl<'a> Alerts<'a> {
 
     async fn chart(&self, ticker: &str) -> Result<Rc<MarketData>, MarketError> {
         if let Some(known) = self.charts.borrow().get(ticker) {
-            return known.clone();
+            return Ok(known.clone());
         }
-        let fetched = self.bot.market.chart(ticker).await.map(Rc::new);
+        let fetched = Rc::new(self.bot.market.chart(ticker).await?);
         self.charts
             .borrow_mut()
             .insert(ticker.to_owned(), fetched.clone());
-        fetched
+        Ok(fetched)
     }
 }

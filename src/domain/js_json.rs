@@ -53,6 +53,24 @@ pub fn js_truthy(value: &Value) -> bool {
     }
 }
 
+/// `String(value)`, as a template literal shows a JSON value: arrays joined with commas
+/// (`null` elements empty), objects as `[object Object]`.
+pub fn js_string(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Null => String::new(),
+                other => js_string(other),
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::Object(_) => "[object Object]".into(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => js_stringify(value),
+    }
+}
+
 /// `JSON.stringify(value)`: compact, keys in insertion order, JavaScript number formatting.
 pub fn js_stringify(value: &Value) -> String {
     let mut out = String::new();

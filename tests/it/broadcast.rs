@@ -2,7 +2,8 @@
 //! only in fear, one per subscriber and watchlist ticker, in order.
 
 use crate::helpers::{
-    answer_market, respond, run, telegram_ok, Backend, Fixture, ADMIN, CNN, YAHOO,
+    answer_market, linear_chart, ok_json, respond, run, telegram_ok, Backend, Fixture, ADMIN, CNN,
+    YAHOO,
 };
 use fear_greed_bot::app::broadcast::Broadcast;
 use fear_greed_bot::app::cron::CronOutcome;
@@ -80,6 +81,38 @@ fn each_subscriber_is_evaluated_with_its_own_position() {
         sent[1].1.contains("🟡 *Trading Signal: HOLD*")
             && sent[1].1.contains("📈 Entry Price: $500.00\n")
     );
+}
+
+/// A chart that could not be fetched for one chat is asked for again for the next one: a
+/// passing outage does not spread to every chat watching the ticker.
+#[test]
+fn a_failed_chart_is_fetched_again_for_the_next_chat() {
+    let f = Fixture::new(Backend::Kv);
+    f.clock.set(TUESDAY_2024_03_05_1400);
+    answer_market(&f, "Fear", 25.0, 380.0);
+    f.kv.seed("chat_ids", "[1,2,3]");
+    let chart = linear_chart(380.0);
+    let yahoo_calls = std::cell::Cell::new(0);
+    f.http.answer_with(move |request| {
+        Ok(if request.url.starts_with(YAHOO) {
+            yahoo_calls.set(yahoo_calls.get() + 1);
+            if yahoo_calls.get() == 1 {
+                respond(404, &json!({"chart": {"result": null, "error": null}}))
+            } else {
+                ok_json(&chart)
+            }
+        } else if request.url.starts_with(CNN) {
+            ok_json(&json!({"rating": "Fear", "score": 25.0}))
+        } else {
+            telegram_ok(request)
+        })
+    });
+    broadcast(&f);
+    let sent = f.sent_messages();
+    assert!(sent[0].1.contains("⚠️ *Data Unavailable*"), "{}", sent[0].1);
+    assert!(sent[1].1.contains("🟢 *Trading Signal: BUY*"));
+    assert!(sent[2].1.contains("🟢 *Trading Signal: BUY*"));
+    assert_eq!(outbound_to(&f, YAHOO), 2, "fetched again once, then shared");
 }
 
 #[test]

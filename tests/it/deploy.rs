@@ -83,6 +83,46 @@ fn json_is_checked_before_credentials_and_fields_after() {
     );
 }
 
+/// What threw in the legacy handler answers 500: a `null` body read for its token or fields,
+/// a commit message that is not a string; other fields show as JavaScript's `String()`.
+#[test]
+fn what_threw_in_javascript_is_a_500_and_other_fields_show_as_string() {
+    let f = Fixture::new(Backend::Kv);
+    f.kv.seed("chat_ids", "[1]");
+    let internal = (500, r#"{"ok":false,"error":"Internal server error"}"#);
+    for (authorization, body) in [
+        (None, "null"),
+        (Some(bearer()), "null"),
+        (
+            Some(bearer()),
+            r#"{"commitHash":"a","commitMessage":5,"commitUrl":"u"}"#,
+        ),
+    ] {
+        let response = post(&f, authorization.as_deref(), body);
+        assert_eq!(
+            (response.status, response.body.as_str()),
+            internal,
+            "{body}"
+        );
+    }
+    let wrong = post(&f, Some("Bearer nope"), "null");
+    assert_eq!(wrong.status, 401);
+    assert!(f.sent_messages().is_empty());
+    let odd = post(
+        &f,
+        Some(&bearer()),
+        r#"{"commitHash":[1,null,"b"],"commitMessage":"m","commitUrl":{"a":1}}"#,
+    );
+    assert_eq!(odd.status, 200);
+    assert_eq!(
+        f.sent_messages(),
+        vec![(
+            1,
+            "🚀 New version deployed!\n\nCommit: `1,,b`\nMessage: m\n\n🔗 [View on GitHub]([object Object])".to_owned()
+        )]
+    );
+}
+
 #[test]
 fn no_subscribers_is_an_empty_report() {
     let f = Fixture::new(Backend::Kv);

@@ -4,6 +4,7 @@
 use crate::helpers::{run, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::platform::{SqlDatabase, Statement};
+use fear_greed_bot::storage::d1::CLAIM_EXPIRY_MS;
 
 const CHAT: i64 = 123_456_789;
 
@@ -64,7 +65,9 @@ fn a_running_claim_holds_off_duplicates_until_it_expires() {
         )
     );
     assert!(f.sent_messages().is_empty());
-    f.clock.advance(5 * 60 * 1000);
+    f.clock.advance(CLAIM_EXPIRY_MS - 1);
+    assert_eq!(deliver(&f, 11, "/help").0, 503, "still running");
+    f.clock.advance(1);
     assert_eq!(deliver(&f, 11, "/help").0, 200);
     assert_eq!(f.sent_messages().len(), 1);
 }

@@ -14,7 +14,7 @@ pub use cache::D1Cache;
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;
 pub(crate) use subscriptions::D1Subscriptions;
-pub use updates::{Claim, UpdateClaims};
+pub use updates::{Claim, UpdateClaims, CLAIM_EXPIRY_MS};
 pub(crate) use watchlists::D1Watchlists;
 
 use super::{classify, D1Call, Operation, StorageError, StorageResult};

@@ -6,8 +6,10 @@ use crate::platform::Statement;
 use crate::storage::{Operation, StorageResult};
 use serde::Deserialize;
 
-/// After this long a `running` claim is taken to belong to a crashed attempt.
-pub const CLAIM_EXPIRY_MS: i64 = 5 * 60 * 1000;
+/// After this long a `running` claim is taken to belong to a crashed attempt. An attempt can
+/// legitimately run for minutes: each ticker whose chart keeps failing costs up to 47 s of
+/// timeouts and retry pauses (§5.1).
+pub const CLAIM_EXPIRY_MS: i64 = 15 * 60 * 1000;
 /// How long finished updates are remembered (Telegram retries for up to 24 hours).
 pub const RETENTION_MS: i64 = 48 * 60 * 60 * 1000;
 

@@ -3,6 +3,7 @@
 //! the holiday notice.
 
 use crate::helpers::{answer_market, ok_json, respond, telegram_ok, Backend, Fixture, ADMIN, CNN};
+use fear_greed_bot::platform::native::KvOp;
 use serde_json::json;
 
 const CHAT: i64 = 123_456_789;
@@ -135,6 +136,21 @@ fn a_cnn_failure_gives_every_ticker_the_all_unavailable_hold_and_tells_the_admin
             (ADMIN, "An error occurred: Failed to fetch Fear & Greed Index: 418 I'm a teapot".to_owned()),
         ]
     );
+}
+
+/// The error path reads the watchlist again; when that fails too, the legacy handler threw:
+/// HTTP 500, nothing sent, and Telegram delivers the update again.
+#[test]
+fn an_unreadable_watchlist_on_the_error_path_is_a_500() {
+    let f = trading_day();
+    answer_market(&f, "Fear", 25.0, 380.0);
+    f.kv.fail(KvOp::Get, "watchlist:");
+    let response = f.send_text(CHAT, "/now");
+    assert_eq!(
+        (response.status, response.body.as_str()),
+        (500, r#"{"ok":false,"error":"Internal server error"}"#)
+    );
+    assert!(f.sent_messages().is_empty());
 }
 
 #[test]

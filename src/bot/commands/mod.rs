@@ -65,7 +65,7 @@ impl Command {
             Self::Start => start::apply(chat, &bot.repos, reply).await,
             Self::Stop => stop::apply(chat, &bot.repos, reply).await,
             Self::Help => help::apply(reply),
-            Self::Now(command) => command.apply(chat, bot, reply).await,
+            Self::Now(command) => command.apply(chat, bot, reply).await?,
             Self::Execute(command) => command.apply(chat, bot, reply).await?,
             Self::Executions(command) => command.apply(chat, bot, reply).await,
             Self::Watchlist(command) => command.apply(chat, &bot.repos, reply).await?,

@@ -6,6 +6,7 @@ use crate::bot::text::{invalid_ticker, tokens, valid_ticker};
 use crate::bot::{Bot, Reply};
 use crate::domain::{holiday_on, ChatId, Date};
 use crate::signals::{all_unavailable, header};
+use crate::storage::StorageError;
 
 /// A parsed `/now`: the ticker as typed, if any (the command token itself is discarded, so
 /// `/nowSPY` has none).
@@ -21,12 +22,22 @@ impl Now {
         }
     }
 
-    pub(super) async fn apply(self, chat: ChatId, bot: &Bot, reply: &mut Reply) {
+    /// An `Err` is a failed watchlist re-read on the error path, which the legacy bot let
+    /// escape from its error handler (HTTP 500).
+    pub(super) async fn apply(
+        self,
+        chat: ChatId,
+        bot: &Bot,
+        reply: &mut Reply,
+    ) -> Result<(), StorageError> {
         let explicit = match self.ticker {
             None => None,
             Some(raw) => match valid_ticker(&raw) {
                 Some(ticker) => Some(ticker),
-                None => return reply.send(invalid_ticker(&raw)),
+                None => {
+                    reply.send(invalid_ticker(&raw));
+                    return Ok(());
+                }
             },
         };
         let holiday = holiday_on(Date::from_ms(bot.now_ms()));
@@ -34,12 +45,7 @@ impl Now {
             tracing::error!(chat = %chat, error = %error, "/now failed; sending the data-unavailable HOLD");
             let tickers = match explicit {
                 Some(ticker) => vec![ticker],
-                None => bot
-                    .repos
-                    .watchlists
-                    .watchlist(chat)
-                    .await
-                    .unwrap_or_default(),
+                None => bot.repos.watchlists.watchlist(chat).await?,
             };
             for ticker in &tickers {
                 reply.send(all_unavailable(ticker));
@@ -52,6 +58,7 @@ impl Now {
                 holiday.name
             ));
         }
+        Ok(())
     }
 }
 

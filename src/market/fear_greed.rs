@@ -72,7 +72,8 @@ pub fn normalise(body: &Value) -> Option<Value> {
         Some(t @ (Value::Number(_) | Value::String(_))) => {
             data.insert("timestamp".into(), t.clone());
         }
-        None | Some(Value::Null) => {}
+        None => {}
+        // Optional, but when present a number or a string (§5.3): `null` is neither.
         Some(_) => return None,
     }
     for field in PREVIOUS {
@@ -120,6 +121,7 @@ mod tests {
             json!({"rating": 5, "score": 25}),
             json!(["fear", 25]),
             json!({"rating": "fear", "score": 25, "timestamp": true}),
+            json!({"rating": "fear", "score": 25, "timestamp": null}),
         ] {
             assert_eq!(normalise(&body), None, "{body}");
         }

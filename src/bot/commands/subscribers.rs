@@ -3,7 +3,7 @@
 
 use crate::bot::text::escape_markdown;
 use crate::bot::{Bot, Reply};
-use crate::domain::{ChatId, Subscriber};
+use crate::domain::{js_trim, ChatId, Subscriber};
 use crate::telegram::ChatInfo;
 use futures_util::future::join_all;
 
@@ -52,7 +52,8 @@ pub(super) async fn apply(chat: ChatId, bot: &Bot, reply: &mut Reply) {
         .enumerate()
         .map(|(i, name)| format!("{}. {name}", i + 1))
         .collect();
-    reply.send(format!("Total subscribers: {}\n\n{}", names.len(), lines.join("\n")).trim());
+    let text = format!("Total subscribers: {}\n\n{}", names.len(), lines.join("\n"));
+    reply.send(js_trim(&text));
 }
 
 /// Telegram's `getChat` for a chat. A stray element is not looked up: it is no chat id, so

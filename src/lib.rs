@@ -4,17 +4,22 @@
 //! # Layout
 //!
 //! - [`domain`]: plain data and rules that know nothing of storage: `ChatId`, `Execution`,
-//!   `Position`, `CacheEntry`, and JavaScript's number formatting for byte-exact KV values.
+//!   `Position`, `CacheEntry`, market inputs, the UTC calendar and US market holidays, and
+//!   JavaScript's number parsing and formatting for byte-exact texts and KV values.
 //! - [`storage`]: the five repository traits the rest of the code talks to, each with two
 //!   implementations: `storage::kv` (the legacy KV keys and JSON bytes) and `storage::d1` (the
 //!   SQL schema in `migrations/`), plus the one error type and its classifier.
 //! - [`platform`]: the thin seam between the application and the runtime: `KvStore`,
-//!   `SqlDatabase`, `HttpClient` and `Clock` traits, with workerd implementations (wasm only) and native ones
-//!   (in-memory KV, SQLite) so everything above runs in plain `cargo test`.
-//! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
+//!   `SqlDatabase`, `HttpClient` and `Clock` traits, with workerd implementations (wasm only)
+//!   and native ones (in-memory KV, SQLite, scripted HTTP, manual clock) so everything above
+//!   runs in plain `cargo test`.
 //! - [`signals`]: the legacy signal algorithm (indicators, decision) and its byte-exact texts.
-//! - [`telegram`]: the Bot API client (`sendMessage`).
-//! - [`app`]: the request and cron dispatch and the webhook pipeline, on the platform traits.
+//! - [`market`]: the CNN Fear & Greed and Yahoo chart clients; [`outbound`]: the one timeout
+//!   and retry policy every outbound call follows.
+//! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
+//! - [`telegram`]: the Bot API client (`sendMessage`, `getChat`).
+//! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
+//!   broadcast, on the platform traits.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
 //! - [`schema`]: the D1 migrations, embedded so native tests apply exactly what wrangler applies.
 

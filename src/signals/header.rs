@@ -28,7 +28,7 @@ pub(crate) fn header_score(score: f64) -> String {
 
 /// The QuickChart gauge URL for a raw Fear & Greed score.
 ///
-/// The score is shown as [`header_score`]; an already-rounded score gives the same URL.
+/// The score is shown as `header_score`; an already-rounded score gives the same URL.
 pub fn chart_url(score: f64) -> String {
     format!("{CHART_PREFIX}{}{CHART_SUFFIX}", header_score(score))
 }

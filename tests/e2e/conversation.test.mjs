@@ -67,6 +67,9 @@ test("subscribing, help and the watchlist, with every watchlist error", async ()
     ],
     ["/watchlist add", [FORMAT_WATCHLIST]],
     ["/watchlistfoo", [VIEW("• $SPY")]],
+    ["/stop", ["You've unsubscribed from Fear and Greed Index alerts."]],
+    ["/stop", ["You've unsubscribed from Fear and Greed Index alerts."]],
+    ["/start", ["You've subscribed to Fear and Greed Index alerts."]],
   ]);
   assert.equal(await kv.get("chat_ids"), `[${CHAT}]`);
   assert.equal(await kv.get(`watchlist:${CHAT}`), '["SPY"]');
@@ -157,10 +160,12 @@ test("a SELL closes the position a chat holds", async () => {
     ],
   ]);
   assert.equal(await kv.get(`active_position:${seller}`), null);
-  assert.equal(
-    (await say(seller, "/executions"))[0][1].split("\n\n").slice(0, 3).join("|"),
-    "*Your Execution History:*|*Execution History (2 entries):*|\n🔴 *SELL* SPY at $450.00\n   📅 Nov 24, 2026, 12:04 AM",
-  );
+  assert.deepEqual(await say(seller, "/executions"), [
+    [
+      seller,
+      "*Your Execution History:*\n\n*Execution History (2 entries):*\n\n\n🔴 *SELL* SPY at $450.00\n   📅 Nov 24, 2026, 12:04 AM\n\n🟢 *BUY* SPY at $400.00\n   📅 Jan 15, 2024, 12:00 AM",
+    ],
+  ]);
 });
 
 test("/subscribers answers the admin only and prunes chats Telegram cannot find", async () => {
@@ -199,7 +204,9 @@ test("texts, updates and requests the bot does not act on", async () => {
 test("a redelivered update is acknowledged and not applied twice", async () => {
   const kv = await worker.kv();
   const chat = 777;
-  assert.equal((await say(chat, "/watchlist add TSLA", { updateId: 5000 })).length, 1);
+  assert.deepEqual(await say(chat, "/watchlist add TSLA", { updateId: 5000 }), [
+    [chat, "✅ Added TSLA to your watchlist."],
+  ]);
   assert.deepEqual(await say(chat, "/watchlist add TSLA", { updateId: 5000 }), []);
   assert.equal(await kv.get(`watchlist:${chat}`), '["SPY","TSLA"]');
   const d1 = await worker.d1();
@@ -234,7 +241,7 @@ test("/deploy-notify: success, credentials, fields and failed sends", async () =
     '{"success":true,"broadcast":{"totalSubscribers":2,"successful":1,"failed":1,"errors":[{"chatId":222,"error":"Unknown error"}]}}',
   );
   world.state.refusingChats.clear();
-  world.take();
+  assert.deepEqual(world.take(), [[111, text], [222, text]], "both were attempted");
 
   const cases = [
     [post(commit, "Bearer invalid-token"), 401, '{"ok":false,"error":"Invalid token"}'],

@@ -7,8 +7,10 @@ use crate::helpers::{
 };
 use fear_greed_bot::app::broadcast::Broadcast;
 use fear_greed_bot::app::cron::CronOutcome;
+use fear_greed_bot::domain::{holidays_of, Date};
 use fear_greed_bot::platform::native::KvOp;
 use serde_json::json;
+use std::collections::HashMap;
 
 const TUESDAY_2024_03_05_1400: i64 = 1_709_647_200_000;
 const SATURDAY_2024_01_06_0900: i64 = 1_704_531_600_000;
@@ -173,6 +175,57 @@ fn weekends_and_holidays_fetch_nothing() {
         assert_eq!(broadcast(&f), want);
         assert!(f.http.sent().is_empty(), "{now}");
     }
+}
+
+/// Legacy §9.7: every holiday from 2020 to 2030 skips the run (with its name and date), and
+/// every other weekday runs. A holiday observed on December 31 belongs to the next year's list
+/// and, by the §7.2 quirk, is a trading day.
+#[test]
+fn from_2020_to_2030_exactly_the_holidays_skip() {
+    let f = Fixture::new(Backend::Kv);
+    answer_market(&f, "Greed", 75.0, 380.0);
+    let skipped: HashMap<Date, &str> = (2020..=2030)
+        .flat_map(|year| {
+            // Only a year's own list is consulted (§7.2).
+            holidays_of(year)
+                .into_iter()
+                .filter(move |holiday| holiday.date.year == year)
+        })
+        .map(|holiday| (holiday.date, holiday.name))
+        .collect();
+    let (mut holidays, mut trading_days) = (0, 0);
+    let mut day = Date::from_ms(1_577_836_800_000); // 2020-01-01
+    while day.year <= 2030 {
+        f.clock.set(day.to_ms() + 14 * 3_600_000 + 30 * 60_000);
+        let outcome = broadcast(&f);
+        match (day.weekday(), skipped.get(&day)) {
+            (0 | 6, _) => {}
+            (_, Some(name)) => {
+                holidays += 1;
+                assert_eq!(
+                    outcome,
+                    Broadcast::Holiday {
+                        name,
+                        date: day.to_string()
+                    }
+                );
+            }
+            (_, None) => {
+                trading_days += 1;
+                assert_eq!(
+                    outcome,
+                    Broadcast::Ran {
+                        subscribers: 0,
+                        sent: 0
+                    },
+                    "{day}"
+                );
+            }
+        }
+        day = Date::from_ms(day.to_ms() + 86_400_000);
+    }
+    assert_eq!(holidays, skipped.len());
+    assert!(trading_days > 2_700, "{trading_days}");
 }
 
 #[test]

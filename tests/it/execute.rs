@@ -109,6 +109,8 @@ fn prices_are_read_like_parse_float() {
 #[test]
 fn a_dated_execution_is_stored_at_midnight_utc() {
     let f = Fixture::new(Backend::Kv);
+    // The clock reads a later day and hour, so only the date argument gives this value.
+    f.clock.advance(3 * 86_400_000 + 5 * 3_600_000);
     say(&f, "/execute SPY 400.50 2024-01-15");
     assert!(f
         .kv
@@ -226,18 +228,21 @@ fn history_lists_newest_first_with_signal_part_and_dates() {
     let f = Fixture::new(Backend::Kv);
     f.kv.seed(
         HISTORY_KEY,
-        r#"[{"signalType":"BUY","ticker":"SPY","executionPrice":400.5,"executionDate":1705276800000,"signalPrice":400},{"signalType":"SELL","ticker":"SPY","executionPrice":450,"executionDate":1706969100000}]"#,
+        r#"[{"signalType":"BUY","ticker":"SPY","executionPrice":400.5,"executionDate":1705276800000,"signalPrice":400},{"signalType":"BUY","ticker":"AAPL","executionPrice":150,"executionDate":1705363200000},{"signalType":"SELL","ticker":"SPY","executionPrice":450,"executionDate":1706969100000}]"#,
     );
+    assert_eq!(
+        say(&f, "/executions SPY"),
+        "*Execution History for SPY:*\n\n*Execution History (2 entries):*\n\n\n🔴 *SELL* SPY at $450.00\n   📅 Feb 3, 2024, 02:05 PM\n\n🟢 *BUY* SPY at $400.50 (signal: $400.00, +0.13%)\n   📅 Jan 15, 2024, 12:00 AM"
+    );
+    assert_eq!(
+        say(&f, "/executions msft"),
+        "*Execution History for MSFT:*\n\nNo executions recorded."
+    );
+    assert_eq!(say(&f, "/executions spy"), say(&f, "/executions SPY"));
     assert_eq!(
         say(&f, "/executions"),
-        "*Your Execution History:*\n\n*Execution History (2 entries):*\n\n\n🔴 *SELL* SPY at $450.00\n   📅 Feb 3, 2024, 02:05 PM\n\n🟢 *BUY* SPY at $400.50 (signal: $400.00, +0.13%)\n   📅 Jan 15, 2024, 12:00 AM"
+        "*Your Execution History:*\n\n*Execution History (3 entries):*\n\n\n🔴 *SELL* SPY at $450.00\n   📅 Feb 3, 2024, 02:05 PM\n\n🟢 *BUY* AAPL at $150.00\n   📅 Jan 16, 2024, 12:00 AM\n\n🟢 *BUY* SPY at $400.50 (signal: $400.00, +0.13%)\n   📅 Jan 15, 2024, 12:00 AM"
     );
-    assert_eq!(
-        say(&f, "/executions aapl"),
-        "*Execution History for AAPL:*\n\nNo executions recorded."
-    );
-    assert!(say(&f, "/executions spy")
-        .starts_with("*Execution History for SPY:*\n\n*Execution History (2 entries):*\n"));
     assert_eq!(
         say(&f, "/executions BAD_T"),
         "❌ Invalid ticker symbol: \"BAD\\_T\". Please use a valid ticker (1-10 characters, e.g., SPY, TUI1.DE)."

@@ -2,7 +2,10 @@
 //! for an explicit ticker, one message per ticker, the error path with its admin notice, and
 //! the holiday notice.
 
-use crate::helpers::{answer_market, ok_json, respond, telegram_ok, Backend, Fixture, ADMIN, CNN};
+use crate::helpers::{
+    answer_market, chart_body, ok_json, respond, telegram_ok, Backend, Fixture, ADMIN, CNN, YAHOO,
+};
+use fear_greed_bot::domain::holidays_of;
 use fear_greed_bot::platform::native::KvOp;
 use serde_json::json;
 
@@ -165,6 +168,72 @@ fn on_a_holiday_the_market_closed_notice_follows_the_signals() {
         messages[1],
         "\n\n⚠️ *Market Closed*: US stock markets are closed today for Christmas Day."
     );
+}
+
+/// Legacy §9.2: on every holiday from 2020 to 2030, `/now` ends with the notice naming it.
+#[test]
+fn every_holiday_from_2020_to_2030_gets_its_market_closed_notice() {
+    let f = trading_day();
+    answer_market(&f, "Neutral", 50.0, 400.0);
+    for year in 2020..=2030 {
+        for holiday in holidays_of(year)
+            .into_iter()
+            .filter(|h| h.date.year == year)
+        {
+            f.clock.set(holiday.date.to_ms() + 15 * 3_600_000);
+            let messages = texts(&f, "/now");
+            assert_eq!(messages.len(), 2, "{}", holiday.date);
+            assert_eq!(
+                messages[1],
+                format!(
+                    "\n\n⚠️ *Market Closed*: US stock markets are closed today for {}.",
+                    holiday.name
+                )
+            );
+        }
+    }
+}
+
+/// Appendix A.3 through the webhook: the chat's stored position is read and shown.
+#[test]
+fn a_stored_position_shapes_the_signal_a3() {
+    let f = trading_day();
+    let chart = chart_body(150.0, &[140.0; 40], Some(&[150.0; 40]));
+    f.http.answer_with(move |request| {
+        Ok(if request.url.starts_with(CNN) {
+            ok_json(&json!({"rating": "Neutral", "score": 50}))
+        } else if request.url.starts_with(YAHOO) {
+            ok_json(&chart)
+        } else {
+            telegram_ok(request)
+        })
+    });
+    f.kv.seed(
+        "active_position:123456789",
+        r#"{"ticker":"SPY","entryPrice":220}"#,
+    );
+    let body = "🟡 *Trading Signal: HOLD*\n\n💰 Current [SPY Price](https://www.tradingview.com/chart/?symbol=SPY): $150.00\n\n*Technical Indicators:*\n• SMA 20: $140.00\n• SMA 50: $140.00\n• SMA 100: $140.00\n• SMA 200: $140.00\n• BB Upper: $140.00\n• BB Middle: $140.00\n• BB Lower: $140.00\n\n*Conditions:*\n• Condition A (New BUY formula): ❌\n• Condition B (Price near BB Lower): ❌\n• Condition C (Fear/Extreme Fear): ❌\n\n*Fear & Greed Index:* Neutral (50.00%)\n\n📈 Entry Price: $220.00\n🎯 Sell Target: $150.00\n🎯 BB Upper Target: $141.40\n\n*Reasoning:* HOLD - You have an active position. Price has not reached the sell targets (ATH (within 1%): $148.50 (-1.00% away); BB upper (within 1%): $138.60 (-7.60% away)), currently $150.00. Holding until the position is back in profit (entry $220.00, currently $150.00, down 31.82%).";
+    assert_eq!(
+        texts(&f, "/now SPY"),
+        vec![format!("{}\n\n{body}", header("50.00", "NEUTRAL"))]
+    );
+}
+
+/// Legacy §9.2: `/start`, `/now`, `/stop` in turn; the chat ends unsubscribed.
+#[test]
+fn start_now_stop_leaves_the_chat_unsubscribed() {
+    let f = trading_day();
+    answer_market(&f, "Greed", 70.0, 380.0);
+    assert_eq!(
+        texts(&f, "/start"),
+        vec!["You've subscribed to Fear and Greed Index alerts."]
+    );
+    assert_eq!(texts(&f, "/now").len(), 1);
+    assert_eq!(
+        texts(&f, "/stop"),
+        vec!["You've unsubscribed from Fear and Greed Index alerts."]
+    );
+    assert_eq!(f.kv.peek("chat_ids").unwrap(), "[]");
 }
 
 #[test]

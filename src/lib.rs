@@ -18,6 +18,8 @@
 //!   and retry policy every outbound call follows.
 //! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
 //! - [`telegram`]: the Bot API client (`sendMessage`, `getChat`).
+//! - [`migration`]: the KV → D1 move: phases per repository (the flags, router, comparator
+//!   and admin API build on it).
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
@@ -27,6 +29,7 @@ pub mod app;
 pub mod bot;
 pub mod domain;
 pub mod market;
+pub mod migration;
 pub mod outbound;
 pub mod platform;
 pub mod schema;

@@ -1,0 +1,6 @@
+//! The KV → D1 move (migration.md): the vocabulary every part of it shares — which
+//! repositories move ([`Repository`]) and where each one stands ([`Phase`], [`Phases`]).
+
+mod phase;
+
+pub use phase::{Phase, Phases, Repository, UnknownName};

@@ -1,0 +1,183 @@
+//! Phases and repositories (migration.md §1, §2): parsed once from flag values and admin
+//! requests, then passed around as these types only.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where one repository stands in the move, in order (migration.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Reads and writes on KV only: the legacy bot.
+    KvOnly,
+    /// KV serves; every write goes to KV, then D1.
+    DualWrite,
+    /// D1 serves (KV as a counted fallback) and is compared against KV; writes D1, then KV.
+    Shadow,
+    /// D1 only.
+    D1Only,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 4] = [
+        Phase::KvOnly,
+        Phase::DualWrite,
+        Phase::Shadow,
+        Phase::D1Only,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KvOnly => "kv_only",
+            Self::DualWrite => "dual_write",
+            Self::Shadow => "shadow",
+            Self::D1Only => "d1_only",
+        }
+    }
+
+    /// The phase a forward move goes to, if any.
+    pub fn next(self) -> Option<Phase> {
+        Self::ALL.get(self as usize + 1).copied()
+    }
+
+    /// The phase a rollback goes to, if any.
+    pub fn previous(self) -> Option<Phase> {
+        (self as usize).checked_sub(1).map(|i| Self::ALL[i])
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not a phase or repository; its `Display` is the message for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {name:?}; expected one of: {expected}")]
+pub struct UnknownName {
+    pub kind: &'static str,
+    pub name: String,
+    pub expected: String,
+}
+
+impl FromStr for Phase {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|phase| phase.as_str() == s)
+            .ok_or_else(|| unknown("phase", s, Self::ALL.map(Phase::as_str)))
+    }
+}
+
+/// The five repositories that move, each with its own phase (migration.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Repository {
+    Subscriptions,
+    Watchlists,
+    Executions,
+    Positions,
+    Cache,
+}
+
+impl Repository {
+    pub const ALL: [Repository; 5] = [
+        Repository::Subscriptions,
+        Repository::Watchlists,
+        Repository::Executions,
+        Repository::Positions,
+        Repository::Cache,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscriptions => "subscriptions",
+            Self::Watchlists => "watchlists",
+            Self::Executions => "executions",
+            Self::Positions => "positions",
+            Self::Cache => "cache",
+        }
+    }
+}
+
+impl fmt::Display for Repository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Repository {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|repository| repository.as_str() == s)
+            .ok_or_else(|| unknown("repository", s, Self::ALL.map(Repository::as_str)))
+    }
+}
+
+fn unknown<const N: usize>(kind: &'static str, name: &str, expected: [&str; N]) -> UnknownName {
+    UnknownName {
+        kind,
+        name: name.to_owned(),
+        expected: expected.join(", "),
+    }
+}
+
+/// The phase of every repository at one moment: what one request runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phases([Phase; 5]);
+
+impl Phases {
+    /// Every repository in `phase`.
+    pub fn uniform(phase: Phase) -> Self {
+        Self([phase; 5])
+    }
+
+    pub fn get(&self, repository: Repository) -> Phase {
+        self.0[repository as usize]
+    }
+
+    pub fn set(&mut self, repository: Repository, phase: Phase) {
+        self.0[repository as usize] = phase;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_say_what_is_expected() {
+        for phase in Phase::ALL {
+            assert_eq!(phase.as_str().parse(), Ok(phase));
+        }
+        for repository in Repository::ALL {
+            assert_eq!(repository.as_str().parse(), Ok(repository));
+        }
+        assert_eq!(
+            "d1only".parse::<Phase>().unwrap_err().to_string(),
+            r#"unknown phase "d1only"; expected one of: kv_only, dual_write, shadow, d1_only"#
+        );
+        assert!("Watchlists".parse::<Repository>().is_err());
+    }
+
+    #[test]
+    fn phases_are_ordered_one_step_at_a_time() {
+        assert_eq!(Phase::KvOnly.previous(), None);
+        assert_eq!(Phase::KvOnly.next(), Some(Phase::DualWrite));
+        assert_eq!(Phase::Shadow.previous(), Some(Phase::DualWrite));
+        assert_eq!(Phase::D1Only.next(), None);
+    }
+
+    #[test]
+    fn each_repository_has_its_own_phase() {
+        let mut phases = Phases::uniform(Phase::KvOnly);
+        phases.set(Repository::Cache, Phase::D1Only);
+        assert_eq!(phases.get(Repository::Cache), Phase::D1Only);
+        assert_eq!(phases.get(Repository::Watchlists), Phase::KvOnly);
+    }
+}

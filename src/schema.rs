@@ -21,4 +21,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_telegram_updates.sql",
         sql: include_str!("../migrations/0003_telegram_updates.sql"),
     },
+    Migration {
+        name: "0005_shadow_evidence.sql",
+        sql: include_str!("../migrations/0005_shadow_evidence.sql"),
+    },
 ];

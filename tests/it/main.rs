@@ -7,6 +7,7 @@ mod broadcast;
 mod contract;
 mod d1_schema;
 mod deploy;
+mod evidence;
 mod execute;
 mod helpers;
 mod kv_format;

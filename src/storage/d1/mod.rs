@@ -4,6 +4,7 @@
 //! its first write so foreign keys hold (legacy §10.6).
 
 mod cache;
+mod evidence;
 mod executions;
 mod positions;
 mod subscriptions;
@@ -11,6 +12,7 @@ mod updates;
 mod watchlists;
 
 pub use cache::D1Cache;
+pub use evidence::{Count, Divergence, EvidenceStore, Publication, Written, DIVERGENCE_RING};
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;
 pub(crate) use subscriptions::D1Subscriptions;
@@ -151,6 +153,14 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         (
             "update_purge",
             Statement::new(updates::PURGE, vec![0.into()]),
+        ),
+        (
+            "evidence_written_since",
+            Statement::new(evidence::WRITTEN_SINCE, vec![0.into()]),
+        ),
+        (
+            "evidence_counters_since",
+            Statement::new(evidence::COUNTERS_SINCE, vec![0.into()]),
         ),
     ]
 }

@@ -71,6 +71,7 @@ impl Bench {
             admin_chat_id: Some(CHAT.to_string()),
             cnn_base_url: "http://cnn.bench".into(),
             yahoo_base_url: "http://yahoo.bench".into(),
+            admin_api_token: None,
         };
         Self {
             kv,
@@ -88,6 +89,7 @@ impl Bench {
         let request = Request {
             method: "POST".into(),
             path: "/".into(),
+            query: String::new(),
             headers: vec![("x-telegram-bot-api-secret-token".into(), SECRET.into())],
             body: body.to_string().into_bytes(),
         };

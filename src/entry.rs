@@ -57,6 +57,7 @@ fn config_from_env(env: &Env) -> Config {
         admin_chat_id: text_binding(env, "ADMIN_CHAT_ID").filter(|id| !id.is_empty()),
         cnn_base_url: text_binding(env, "CNN_BASE_URL").unwrap_or(defaults.cnn_base_url),
         yahoo_base_url: text_binding(env, "YAHOO_BASE_URL").unwrap_or(defaults.yahoo_base_url),
+        admin_api_token: Secret::new(text_binding(env, "ADMIN_API_TOKEN")),
     }
 }
 
@@ -100,6 +101,7 @@ async fn fetch(
     let request = http::Request {
         method: req.method().to_string(),
         path: req.path(),
+        query: req.url()?.query().unwrap_or_default().to_owned(),
         headers: req
             .headers()
             .entries()

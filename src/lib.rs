@@ -22,9 +22,11 @@
 //!   and admin API build on it).
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
+//! - [`admin`]: the operators' HTTP API under `/admin/`.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
 //! - [`schema`]: the D1 migrations, embedded so native tests apply exactly what wrangler applies.
 
+pub mod admin;
 pub mod app;
 pub mod bot;
 pub mod domain;

@@ -51,6 +51,8 @@ pub struct Config {
     pub cnn_base_url: String,
     /// Base of the Yahoo chart API (`<base>/v8/finance/chart/<TICKER>`).
     pub yahoo_base_url: String,
+    /// Bearer token of the admin API; unset disables it (every `/admin/` call is a 404).
+    pub admin_api_token: Option<Secret>,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             admin_chat_id: None,
             cnn_base_url: "https://production.dataviz.cnn.io".into(),
             yahoo_base_url: "https://query1.finance.yahoo.com".into(),
+            admin_api_token: None,
         }
     }
 }

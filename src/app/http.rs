@@ -11,12 +11,23 @@ pub struct Request {
     pub method: String,
     /// The URL path, without the query string.
     pub path: String,
+    /// The query string, without the `?`; empty when there is none.
+    pub query: String,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Request {
+    /// The value of a query parameter (`+` and `%XX` decoded); the first if repeated.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| percent_decode(value))
+    }
+
     /// The value of a header, by its lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -24,6 +35,31 @@ impl Request {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value; invalid escapes stay as typed.
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| bytes.get(at).and_then(|b| (*b as char).to_digit(16));
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A complete HTTP response.
@@ -35,7 +71,7 @@ pub struct Response {
 }
 
 impl Response {
-    pub(super) fn json(status: u16, body: &serde_json::Value) -> Self {
+    pub(crate) fn json(status: u16, body: &serde_json::Value) -> Self {
         Self {
             status,
             content_type: "application/json",
@@ -70,6 +106,7 @@ impl App {
             ("POST", "/deploy-notify") => self.deploy_notify(request).await,
             ("POST", "/") => self.webhook(request).await,
             ("GET", "/healthz") => self.healthz().await,
+            (_, path) if path.starts_with("/admin/") => crate::admin::handle(self, request).await,
             _ => Response::method_not_allowed(),
         }
     }

@@ -32,6 +32,10 @@ impl App {
         &self.platform
     }
 
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The bot for one update or cron run, on fresh repositories (they remember what this
     /// run read, never what an earlier one did).
     fn bot(&self) -> Bot {

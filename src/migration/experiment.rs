@@ -50,6 +50,21 @@ pub enum Class {
 }
 
 impl Class {
+    pub const ALL: [Class; 7] = [
+        Class::MissingInD1,
+        Class::MissingInKv,
+        Class::ValueMismatch,
+        Class::KvDecodeError,
+        Class::D1Error,
+        Class::KvError,
+        Class::StaleKvSuspected,
+    ];
+
+    /// The class named `name`, as stored and as the admin API filters by.
+    pub fn parse(name: &str) -> Option<Class> {
+        Self::ALL.into_iter().find(|class| class.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MissingInD1 => "missing_in_d1",

@@ -3,5 +3,6 @@
 
 pub mod experiment;
 mod phase;
+pub mod tally;
 
 pub use phase::{Phase, Phases, Repository, UnknownName};

@@ -9,6 +9,7 @@ fn get(path: &str) -> Request {
     Request {
         method: "GET".into(),
         path: path.into(),
+        query: String::new(),
         headers: vec![],
         body: vec![],
     }
@@ -53,6 +54,7 @@ fn unknown_routes_get_the_legacy_405() {
         let response = run(f.app().handle(&Request {
             method: method.into(),
             path: path.into(),
+            query: String::new(),
             headers: vec![],
             body: vec![],
         }));

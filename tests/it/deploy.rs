@@ -12,6 +12,7 @@ fn post(f: &Fixture, authorization: Option<&str>, body: &str) -> Response {
     let request = Request {
         method: "POST".into(),
         path: "/deploy-notify".into(),
+        query: String::new(),
         headers: authorization
             .map(|a| vec![("authorization".to_owned(), a.to_owned())])
             .unwrap_or_default(),

@@ -56,7 +56,7 @@ fn the_divergence_ring_keeps_the_newest_records() {
     };
     run(store.publish(&publication, 0)).unwrap();
     assert_eq!(f.count("SELECT COUNT(*) FROM divergences"), DIVERGENCE_RING);
-    let latest = run(store.latest_divergences(2)).unwrap();
+    let latest = run(store.latest_divergences(2, None, None)).unwrap();
     assert_eq!(
         latest
             .iter()

@@ -2,7 +2,7 @@
 //! the same contract.
 
 use fear_greed_bot::app::config::{Config, Secret};
-use fear_greed_bot::app::http::Request;
+use fear_greed_bot::app::http::{Request, Response};
 use fear_greed_bot::app::App;
 use fear_greed_bot::platform::native::{ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
 use fear_greed_bot::platform::{HttpRequest, HttpResponse, Platform, PlatformError};
@@ -17,6 +17,9 @@ pub const BOT_TOKEN: &str = "123:test-token";
 
 /// 2024-01-15T00:00:00Z, a Monday.
 pub const T0: i64 = 1_705_276_800_000;
+
+/// `ADMIN_API_TOKEN` of the fixture's app.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// `ADMIN_CHAT_ID` of the fixture's app (legacy §9).
 pub const ADMIN: i64 = 999_999_999;
@@ -74,15 +77,50 @@ impl Fixture {
     }
 
     pub fn app(&self) -> App {
-        let config = Config {
+        App::new(self.platform.clone(), self.config())
+    }
+
+    /// The configuration of [`Fixture::app`].
+    pub fn config(&self) -> Config {
+        Config {
             telegram_api_base_url: TELEGRAM.into(),
             bot_token: Secret::new(Some(BOT_TOKEN.into())),
             webhook_secret: Secret::new(Some(WEBHOOK_SECRET.into())),
             admin_chat_id: Some(ADMIN.to_string()),
             cnn_base_url: CNN.into(),
             yahoo_base_url: YAHOO.into(),
+            admin_api_token: Secret::new(Some(ADMIN_TOKEN.into())),
+        }
+    }
+
+    /// A request to the fixture's app: `method path?query` with a body and headers.
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let request = Request {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
         };
-        App::new(self.platform.clone(), config)
+        run(self.app().handle(&request))
+    }
+
+    /// An admin API call with the right token; the answer's status and JSON body.
+    pub fn admin(&self, method: &str, target: &str, body: &str) -> (u16, Value) {
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        let response = self.request(method, target, &[("authorization", &bearer)], body);
+        let json = serde_json::from_str(&response.body).expect("admin answers are JSON");
+        (response.status, json)
     }
 
     /// Posts a message from `chat` to the webhook, with the right secret and a new update id.
@@ -237,6 +275,7 @@ pub fn webhook_request(secret: Option<&str>, body: &[u8]) -> Request {
     Request {
         method: "POST".into(),
         path: "/".into(),
+        query: String::new(),
         headers: secret
             .map(|s| vec![("x-telegram-bot-api-secret-token".to_owned(), s.to_owned())])
             .unwrap_or_default(),

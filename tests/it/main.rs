@@ -1,6 +1,7 @@
 //! Native integration tests, one module per surface. Everything runs on real SQLite and the
 //! in-memory KV through the same platform traits the worker uses in workerd.
 
+mod admin;
 mod app;
 mod bot;
 mod broadcast;

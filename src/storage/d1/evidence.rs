@@ -3,7 +3,7 @@
 //! one `batch()`, written after the response.
 
 use super::Sql;
-use crate::platform::{Platform, Statement};
+use crate::platform::{Platform, SqlValue, Statement};
 use crate::storage::{Operation, StorageResult};
 use serde::Deserialize;
 
@@ -29,7 +29,8 @@ pub(super) const COUNTERS_SINCE: &str =
      FROM migration_counters WHERE minute >= ?1 ORDER BY minute, repository, operation, outcome";
 pub(super) const LATEST_DIVERGENCES: &str =
     "SELECT id, observed_at, repository, operation, entity_key, class, diff \
-     FROM divergences ORDER BY id DESC LIMIT ?1";
+     FROM divergences WHERE (?2 IS NULL OR repository = ?2) AND (?3 IS NULL OR class = ?3) \
+     ORDER BY id DESC LIMIT ?1";
 
 /// One counter increment.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -145,11 +146,18 @@ impl EvidenceStore {
             .await
     }
 
-    /// The newest divergences, newest first.
-    pub async fn latest_divergences(&self, limit: i64) -> StorageResult<Vec<Divergence>> {
+    /// The newest divergences, newest first, of one repository and class when given.
+    pub async fn latest_divergences(
+        &self,
+        limit: i64,
+        repository: Option<&str>,
+        class: Option<&str>,
+    ) -> StorageResult<Vec<Divergence>> {
         let op = Operation::new("evidence.latest_divergences");
+        let text = |v: Option<&str>| v.map_or(SqlValue::Null, SqlValue::from);
+        let params = vec![limit.into(), text(repository), text(class)];
         self.0
-            .query_as(&op, Statement::new(LATEST_DIVERGENCES, vec![limit.into()]))
+            .query_as(&op, Statement::new(LATEST_DIVERGENCES, params))
             .await
     }
 }

@@ -1,0 +1,84 @@
+//! The admin API's one error type and its JSON shape (migration.md §6):
+//! `{"ok":false,"error":{"code":…,"message":…,"details":[…]}}`. Internal causes are logged,
+//! never sent.
+
+use crate::app::http::Response;
+use serde_json::json;
+
+/// Why an admin request was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminError {
+    /// 404: the admin API is disabled (no token configured) or the path is unknown.
+    NotFound,
+    /// 401: the bearer token is missing or wrong.
+    Unauthorized,
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
+    /// 413: the body is larger than the admin API reads.
+    PayloadTooLarge,
+    /// 400: the request is malformed; the message names the problem. Nothing was changed.
+    BadRequest {
+        message: String,
+        details: Vec<String>,
+    },
+    /// 409: a guard rail refused the change; the details list every unmet condition.
+    Conflict {
+        message: String,
+        details: Vec<String>,
+    },
+    /// 500: storage failed; the cause was logged.
+    Internal,
+}
+
+impl AdminError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let (status, code, message, details) = match self {
+            Self::NotFound => (404, "not_found", "Not found".to_owned(), vec![]),
+            Self::Unauthorized => (
+                401,
+                "unauthorized",
+                "Missing or wrong bearer token".to_owned(),
+                vec![],
+            ),
+            Self::MethodNotAllowed => (
+                405,
+                "method_not_allowed",
+                "Method not allowed".to_owned(),
+                vec![],
+            ),
+            Self::PayloadTooLarge => (
+                413,
+                "payload_too_large",
+                "The body is too large".to_owned(),
+                vec![],
+            ),
+            Self::BadRequest { message, details } => (400, "bad_request", message, details),
+            Self::Conflict { message, details } => (409, "guard_rail", message, details),
+            Self::Internal => (
+                500,
+                "internal",
+                "Internal error; see the worker logs".to_owned(),
+                vec![],
+            ),
+        };
+        Response::json(
+            status,
+            &json!({ "ok": false, "error": { "code": code, "message": message, "details": details } }),
+        )
+    }
+}
+
+/// Storage failures become a logged 500.
+impl From<crate::storage::StorageError> for AdminError {
+    fn from(error: crate::storage::StorageError) -> Self {
+        tracing::error!(error = %error, "admin request failed on storage");
+        Self::Internal
+    }
+}

@@ -1,0 +1,57 @@
+//! The admin API (migration.md §6): operators and on-call read the move's evidence and flip
+//! phases under `/admin/`. Bearer `ADMIN_API_TOKEN`, compared in constant time; without a
+//! configured token every call is a 404. Bodies are JSON, at most [`MAX_BODY_BYTES`].
+
+mod error;
+mod evidence;
+
+pub use error::AdminError;
+
+use crate::app::http::{Request, Response};
+use crate::app::App;
+
+/// The largest body an admin call reads.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Answers one `/admin/` request.
+pub async fn handle(app: &App, request: &Request) -> Response {
+    match route(app, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::warn!(
+                method = %request.method,
+                path = %request.path,
+                refusal = ?error,
+                "admin request refused"
+            );
+            error.into_response()
+        }
+    }
+}
+
+async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
+    authorise(app, request)?;
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(AdminError::PayloadTooLarge);
+    }
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/admin/divergences") => evidence::divergences(app, request).await,
+        ("GET", "/admin/metrics") => evidence::metrics(app, request).await,
+        (_, "/admin/divergences" | "/admin/metrics") => Err(AdminError::MethodNotAllowed),
+        _ => Err(AdminError::NotFound),
+    }
+}
+
+/// 404 when the API is disabled, 401 unless the bearer token matches.
+fn authorise(app: &App, request: &Request) -> Result<(), AdminError> {
+    let Some(token) = &app.config().admin_api_token else {
+        return Err(AdminError::NotFound);
+    };
+    let presented = request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match presented {
+        Some(presented) if token.matches(presented) => Ok(()),
+        _ => Err(AdminError::Unauthorized),
+    }
+}

@@ -8,6 +8,7 @@ mod contract;
 mod d1_schema;
 mod deploy;
 mod execute;
+mod flags;
 mod helpers;
 mod kv_format;
 mod now;

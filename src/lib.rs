@@ -18,8 +18,9 @@
 //!   and retry policy every outbound call follows.
 //! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
 //! - [`telegram`]: the Bot API client (`sendMessage`, `getChat`).
-//! - [`migration`]: the KV → D1 move: phases per repository (the flags, router, comparator
-//!   and admin API build on it).
+//! - [`migration`]: the KV → D1 move: phases per repository, and the runtime flags declared in
+//!   `flags/flags.json` and cached per isolate (the router, comparator and admin API build on
+//!   them).
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - [`admin`]: the operators' HTTP API under `/admin/`.

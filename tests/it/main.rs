@@ -10,6 +10,7 @@ mod d1_schema;
 mod deploy;
 mod evidence;
 mod execute;
+mod flags;
 mod helpers;
 mod kv_format;
 mod now;

@@ -7,6 +7,7 @@ mod cache;
 mod evidence;
 mod executions;
 mod positions;
+mod settings;
 mod subscriptions;
 mod updates;
 mod watchlists;
@@ -15,6 +16,7 @@ pub use cache::D1Cache;
 pub use evidence::{Count, Divergence, EvidenceStore, Publication, Written, DIVERGENCE_RING};
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;
+pub(crate) use settings::{D1Settings, SettingChange, SettingRow};
 pub(crate) use subscriptions::D1Subscriptions;
 pub use updates::{Claim, UpdateClaims, CLAIM_EXPIRY_MS};
 pub(crate) use watchlists::D1Watchlists;
@@ -110,7 +112,8 @@ fn chat_param(chat: ChatId) -> crate::platform::SqlValue {
 }
 
 /// The statements whose plans matter, for the query-plan tests: every read, and the writes
-/// that search (the subscription sequence, the default-watchlist check, the cache purge).
+/// that search (the subscription sequence, the default-watchlist check, the cache purge, the
+/// old value a flag change records).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
     let chat = || chat_param(ChatId::new(1));
@@ -161,6 +164,20 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         (
             "evidence_counters_since",
             Statement::new(evidence::COUNTERS_SINCE, vec![0.into()]),
+        ),
+        (
+            "settings_history_append",
+            Statement::new(
+                settings::APPEND_HISTORY,
+                vec![
+                    "shadow.sample_rate".into(),
+                    "1.0".into(),
+                    0.into(),
+                    "test".into(),
+                    "".into(),
+                    0.into(),
+                ],
+            ),
         ),
     ]
 }

@@ -1,0 +1,191 @@
+//! [`Flags`]: the typed value of every flag at one moment, and where each value came from.
+
+use super::{Flag, FlagValue, Setting};
+use crate::migration::{Phase, Phases, Repository};
+
+/// Where a flag's value in a [`Flags`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A valid row of the `settings` table.
+    Settings,
+    /// No valid row: the declared default, or `STORAGE_PHASE_DEFAULT` for a phase.
+    Default,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Settings => "settings",
+            Self::Default => "default",
+        }
+    }
+}
+
+/// The thresholds of the `shadow → d1_only` guard rails (migration.md §4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GuardThresholds {
+    /// `guard.min_compared`.
+    pub min_compared: u64,
+    /// `guard.max_divergence_rate`.
+    pub max_divergence_rate: f64,
+    /// `guard.max_fallback_rate`.
+    pub max_fallback_rate: f64,
+    /// `guard.window_seconds`, in milliseconds.
+    pub window_ms: i64,
+}
+
+/// Every flag's value at one moment: what one request runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flags {
+    phases: Phases,
+    sample_rate: f64,
+    min_compared: u64,
+    max_divergence_rate: f64,
+    max_fallback_rate: f64,
+    window_seconds: u64,
+    cache_ttl_seconds: u64,
+    sources: [Source; Flag::COUNT],
+}
+
+impl Flags {
+    /// Every flag at its default: each phase is `default_phase` (the `STORAGE_PHASE_DEFAULT`
+    /// var), every other flag its default in `flags.json`.
+    pub fn defaults(default_phase: Phase) -> Self {
+        let mut flags = Self {
+            phases: Phases::uniform(default_phase),
+            // Each of these is overwritten by the loop below: `Flag::ALL` lists every flag.
+            sample_rate: 0.0,
+            min_compared: 0,
+            max_divergence_rate: 0.0,
+            max_fallback_rate: 0.0,
+            window_seconds: 0,
+            cache_ttl_seconds: 0,
+            sources: [Source::Default; Flag::COUNT],
+        };
+        for flag in Flag::ALL {
+            if !matches!(flag, Flag::Phase(_)) {
+                flags.put(flag, flag.definition().default());
+            }
+        }
+        flags
+    }
+
+    /// Takes the value of a valid `settings` row.
+    pub(crate) fn apply(&mut self, setting: Setting) {
+        self.put(setting.flag(), setting.value());
+        self.sources[setting.flag().index()] = Source::Settings;
+    }
+
+    fn put(&mut self, flag: Flag, value: FlagValue) {
+        match (flag, value) {
+            (Flag::Phase(repository), FlagValue::Phase(phase)) => {
+                self.phases.set(repository, phase)
+            }
+            (Flag::ShadowSampleRate, FlagValue::Rate(rate)) => self.sample_rate = rate,
+            (Flag::GuardMinCompared, FlagValue::Count(n)) => self.min_compared = n,
+            (Flag::GuardMaxDivergenceRate, FlagValue::Rate(rate)) => {
+                self.max_divergence_rate = rate
+            }
+            (Flag::GuardMaxFallbackRate, FlagValue::Rate(rate)) => self.max_fallback_rate = rate,
+            (Flag::GuardWindowSeconds, FlagValue::Seconds(s)) => self.window_seconds = s,
+            (Flag::CacheTtlSeconds, FlagValue::Seconds(s)) => self.cache_ttl_seconds = s,
+            // Values are only made by checking them against the flag's definition, and loading
+            // the definitions refuses a declared type other than `Flag::flag_type`.
+            (flag, value) => unreachable!("{flag} cannot hold {value:?}"),
+        }
+    }
+
+    /// The value of `flag`, whatever its type (for listing every flag).
+    pub fn value(&self, flag: Flag) -> FlagValue {
+        match flag {
+            Flag::Phase(repository) => FlagValue::Phase(self.phase(repository)),
+            Flag::ShadowSampleRate => FlagValue::Rate(self.sample_rate),
+            Flag::GuardMinCompared => FlagValue::Count(self.min_compared),
+            Flag::GuardMaxDivergenceRate => FlagValue::Rate(self.max_divergence_rate),
+            Flag::GuardMaxFallbackRate => FlagValue::Rate(self.max_fallback_rate),
+            Flag::GuardWindowSeconds => FlagValue::Seconds(self.window_seconds),
+            Flag::CacheTtlSeconds => FlagValue::Seconds(self.cache_ttl_seconds),
+        }
+    }
+
+    /// Where the value of `flag` came from.
+    pub fn source(&self, flag: Flag) -> Source {
+        self.sources[flag.index()]
+    }
+
+    pub fn phases(&self) -> Phases {
+        self.phases
+    }
+
+    pub fn phase(&self, repository: Repository) -> Phase {
+        self.phases.get(repository)
+    }
+
+    /// `shadow.sample_rate`: the share of shadow reads that are compared.
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
+    pub fn guards(&self) -> GuardThresholds {
+        GuardThresholds {
+            min_compared: self.min_compared,
+            max_divergence_rate: self.max_divergence_rate,
+            max_fallback_rate: self.max_fallback_rate,
+            window_ms: millis(self.window_seconds),
+        }
+    }
+
+    /// `flags.cache_ttl_seconds`, in milliseconds: how long an isolate keeps these flags.
+    pub fn cache_ttl_ms(&self) -> i64 {
+        millis(self.cache_ttl_seconds)
+    }
+}
+
+/// Saturates rather than wraps; the declared maxima keep real values far below the limit.
+fn millis(seconds: u64) -> i64 {
+    i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_take_the_given_phase_and_the_declared_values() {
+        let flags = Flags::defaults(Phase::Shadow);
+        assert_eq!(flags.phases(), Phases::uniform(Phase::Shadow));
+        assert_eq!(flags.sample_rate(), 1.0);
+        assert_eq!(
+            flags.guards(),
+            GuardThresholds {
+                min_compared: 1000,
+                max_divergence_rate: 0.001,
+                max_fallback_rate: 0.001,
+                window_ms: 86_400_000,
+            }
+        );
+        assert_eq!(flags.cache_ttl_ms(), 10_000);
+        assert!(Flag::ALL
+            .into_iter()
+            .all(|flag| flags.source(flag) == Source::Default));
+    }
+
+    #[test]
+    fn applying_a_setting_changes_that_flag_only_and_marks_it_from_settings() {
+        let mut flags = Flags::defaults(Phase::KvOnly);
+        let setting = Setting::from_stored("guard.window_seconds", "3600").unwrap();
+        flags.apply(setting);
+        assert_eq!(flags.guards().window_ms, 3_600_000);
+        assert_eq!(flags.source(Flag::GuardWindowSeconds), Source::Settings);
+        let mut expected = Flags::defaults(Phase::KvOnly);
+        expected.window_seconds = 3600;
+        expected.sources[Flag::GuardWindowSeconds.index()] = Source::Settings;
+        assert_eq!(flags, expected);
+    }
+
+    #[test]
+    fn millis_saturates() {
+        assert_eq!(millis(10), 10_000);
+        assert_eq!(millis(u64::MAX), i64::MAX);
+    }
+}

@@ -1,0 +1,77 @@
+//! `settings` and `settings_history`: the runtime flags (migration.md §3). The rows are text;
+//! `migration::flags` gives them their types. Every change appends its history row in the same
+//! atomic batch, with the old value read inside that batch, so the audit cannot miss or
+//! misstate a change.
+
+use super::Sql;
+use crate::platform::Statement;
+use crate::storage::{Operation, StorageResult};
+use serde::Deserialize;
+
+/// Every row: a handful, read whole. D1 without the Sessions API reads from the primary, so a
+/// flip is seen by the next read after it (§3: no stale replica reads).
+const SELECT_ALL: &str = "SELECT key, value FROM settings";
+/// Runs before [`UPSERT`] in the batch, so its subquery still sees the old value (NULL when
+/// the flag was unset).
+pub(super) const APPEND_HISTORY: &str = "INSERT INTO settings_history \
+     (key, old_value, new_value, changed_at, changed_by, reason, forced) \
+     VALUES (?1, (SELECT value FROM settings WHERE key = ?1), ?2, ?3, ?4, ?5, ?6)";
+const UPSERT: &str = "INSERT INTO settings (key, value, updated_at, updated_by, reason) \
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET value = excluded.value, \
+     updated_at = excluded.updated_at, updated_by = excluded.updated_by, reason = excluded.reason";
+
+/// One `settings` row, as stored.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct SettingRow {
+    pub key: String,
+    pub value: String,
+}
+
+/// One change of one flag, as `settings_history` records it.
+pub(crate) struct SettingChange<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
+    pub by: &'a str,
+    pub reason: &'a str,
+    pub forced: bool,
+}
+
+/// The flags' table and its history.
+pub(crate) struct D1Settings(pub(crate) Sql);
+
+impl D1Settings {
+    pub(crate) async fn all(&self) -> StorageResult<Vec<SettingRow>> {
+        let op = Operation::new("settings.all");
+        self.0
+            .query_as(&op, Statement::new(SELECT_ALL, vec![]))
+            .await
+    }
+
+    /// Sets one flag and appends its history row, atomically; the time is the clock's.
+    pub(crate) async fn write(&self, change: &SettingChange<'_>) -> StorageResult<()> {
+        let op = Operation::new("settings.write");
+        let now = self.0.now();
+        let history = Statement::new(
+            APPEND_HISTORY,
+            vec![
+                change.key.into(),
+                change.value.into(),
+                now.into(),
+                change.by.into(),
+                change.reason.into(),
+                i64::from(change.forced).into(),
+            ],
+        );
+        let upsert = Statement::new(
+            UPSERT,
+            vec![
+                change.key.into(),
+                change.value.into(),
+                now.into(),
+                change.by.into(),
+                change.reason.into(),
+            ],
+        );
+        self.0.batch(&op, vec![history, upsert]).await.map(drop)
+    }
+}

@@ -5,6 +5,7 @@
 pub mod experiment;
 mod flag_cache;
 pub mod flags;
+pub mod guard;
 mod phase;
 pub mod tally;
 

@@ -72,6 +72,7 @@ impl Bench {
             cnn_base_url: "http://cnn.bench".into(),
             yahoo_base_url: "http://yahoo.bench".into(),
             admin_api_token: None,
+            storage_phase_default: fear_greed_bot::migration::Phase::KvOnly,
         };
         Self {
             kv,

@@ -3,6 +3,7 @@
 
 use crate::app::config::{Config, Secret};
 use crate::app::{http, App};
+use crate::migration::{FlagCache, Phase};
 use crate::platform::workerd::{WorkerClock, WorkerD1, WorkerFetch, WorkerKv};
 use crate::platform::Platform;
 use std::rc::Rc;
@@ -58,11 +59,31 @@ fn config_from_env(env: &Env) -> Config {
         cnn_base_url: text_binding(env, "CNN_BASE_URL").unwrap_or(defaults.cnn_base_url),
         yahoo_base_url: text_binding(env, "YAHOO_BASE_URL").unwrap_or(defaults.yahoo_base_url),
         admin_api_token: Secret::new(text_binding(env, "ADMIN_API_TOKEN")),
+        storage_phase_default: storage_phase_default(env),
     }
 }
 
+/// `STORAGE_PHASE_DEFAULT`; an unset or unknown value is logged and means `kv_only`, the
+/// phase that changes nothing.
+fn storage_phase_default(env: &Env) -> Phase {
+    match text_binding(env, "STORAGE_PHASE_DEFAULT").map(|v| v.parse::<Phase>()) {
+        Some(Ok(phase)) => phase,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "STORAGE_PHASE_DEFAULT is not a phase; using kv_only");
+            Phase::KvOnly
+        }
+        None => Phase::KvOnly,
+    }
+}
+
+thread_local! {
+    /// The flags this isolate has read: one cache for every request it serves.
+    static FLAG_CACHE: FlagCache = FlagCache::default();
+}
+
 fn app_from_env(env: &Env) -> Result<App, ConfigError> {
-    Ok(App::new(platform_from_env(env)?, config_from_env(env)))
+    let app = App::new(platform_from_env(env)?, config_from_env(env));
+    Ok(app.with_flag_cache(FLAG_CACHE.with(FlagCache::clone)))
 }
 
 /// Installs JSON logging through `tracing-web`, once per isolate.

@@ -1,5 +1,6 @@
 //! The worker's configuration, decoded once from vars and secrets at the edge.
 
+use crate::migration::Phase;
 use std::fmt;
 
 /// A secret value: never printed (its `Debug` is redacted) and compared in constant time.
@@ -53,6 +54,9 @@ pub struct Config {
     pub yahoo_base_url: String,
     /// Bearer token of the admin API; unset disables it (every `/admin/` call is a 404).
     pub admin_api_token: Option<Secret>,
+    /// The phase of every repository whose flag is unset, or when `settings` is unreadable
+    /// and no flags were ever read (the `STORAGE_PHASE_DEFAULT` var).
+    pub storage_phase_default: Phase,
 }
 
 impl Config {
@@ -66,6 +70,7 @@ impl Config {
             cnn_base_url: "https://production.dataviz.cnn.io".into(),
             yahoo_base_url: "https://query1.finance.yahoo.com".into(),
             admin_api_token: None,
+            storage_phase_default: Phase::KvOnly,
         }
     }
 }

@@ -12,20 +12,37 @@ mod webhook;
 
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
+use crate::migration::FlagCache;
 use crate::platform::Platform;
 use crate::storage::Repos;
 use crate::telegram::Telegram;
 use config::Config;
 
-/// Everything a request or a cron run needs: the platform and the configuration.
+/// Everything a request or a cron run needs: the platform, the configuration and the
+/// isolate's flag cache.
 pub struct App {
     platform: Platform,
     config: Config,
+    flags: FlagCache,
 }
 
 impl App {
+    /// An app with a cache of its own; the worker shares one per isolate
+    /// ([`App::with_flag_cache`]).
     pub fn new(platform: Platform, config: Config) -> Self {
-        Self { platform, config }
+        Self {
+            platform,
+            config,
+            flags: FlagCache::default(),
+        }
+    }
+
+    pub fn with_flag_cache(self, flags: FlagCache) -> Self {
+        Self { flags, ..self }
+    }
+
+    pub(crate) fn flag_cache(&self) -> &FlagCache {
+        &self.flags
     }
 
     pub fn platform(&self) -> &Platform {

@@ -50,17 +50,26 @@ impl FlagCache {
         if let Some(flags) = self.fresh(now) {
             return flags;
         }
-        match D1Settings(Sql::new(platform)).all().await {
-            Ok(rows) => {
-                let flags = from_rows(&rows, default_phase);
-                *self.0.state.borrow_mut() = State {
-                    last_good: Some(flags.clone()),
-                    checked_at: Some(now),
-                };
-                flags
-            }
+        match self.read_now(platform, default_phase).await {
+            Ok(flags) => flags,
             Err(error) => self.unreadable(now, default_phase, &error),
         }
+    }
+
+    /// Reads `settings` now, whatever the cache holds (what an operator's decision needs),
+    /// and caches what it read.
+    pub async fn read_now(
+        &self,
+        platform: &Platform,
+        default_phase: Phase,
+    ) -> StorageResult<Flags> {
+        let rows = D1Settings(Sql::new(platform)).all().await?;
+        let flags = from_rows(&rows, default_phase);
+        *self.0.state.borrow_mut() = State {
+            last_good: Some(flags.clone()),
+            checked_at: Some(platform.clock.now_ms()),
+        };
+        Ok(flags)
     }
 
     /// Writes one flag (its `settings` row and a `settings_history` row, atomically) and drops

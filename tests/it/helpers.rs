@@ -4,6 +4,7 @@
 use fear_greed_bot::app::config::{Config, Secret};
 use fear_greed_bot::app::http::{Request, Response};
 use fear_greed_bot::app::App;
+use fear_greed_bot::migration::Phase;
 use fear_greed_bot::platform::native::{ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
 use fear_greed_bot::platform::{HttpRequest, HttpResponse, Platform, PlatformError};
 use fear_greed_bot::storage::Repos;
@@ -90,6 +91,7 @@ impl Fixture {
             cnn_base_url: CNN.into(),
             yahoo_base_url: YAHOO.into(),
             admin_api_token: Secret::new(Some(ADMIN_TOKEN.into())),
+            storage_phase_default: Phase::KvOnly,
         }
     }
 

@@ -18,8 +18,9 @@
 //!   and retry policy every outbound call follows.
 //! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
 //! - [`telegram`]: the Bot API client (`sendMessage`, `getChat`).
-//! - [`migration`]: the KV → D1 move: phases per repository (the flags, router, comparator
-//!   and admin API build on it).
+//! - [`migration`]: the KV → D1 move: phases per repository, and `router`, which serves each
+//!   repository from KV, D1 or both as its phase says, queues failed second writes for repair
+//!   and collects the shadow reads' evidence (the flags, comparator and admin API build on it).
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.

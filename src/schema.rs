@@ -21,4 +21,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_telegram_updates.sql",
         sql: include_str!("../migrations/0003_telegram_updates.sql"),
     },
+    Migration {
+        name: "0004_repair_queue.sql",
+        sql: include_str!("../migrations/0004_repair_queue.sql"),
+    },
 ];

@@ -18,9 +18,10 @@
 //!   and retry policy every outbound call follows.
 //! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
 //! - [`telegram`]: the Bot API client (`sendMessage`, `getChat`).
-//! - [`migration`]: the KV → D1 move: phases per repository, and the runtime flags declared in
-//!   `flags/flags.json` and cached per isolate (the router, comparator and admin API build on
-//!   them).
+//! - [`migration`]: the KV → D1 move: phases per repository, the runtime flags declared in
+//!   `flags/flags.json` and cached per isolate, the `router` that serves each repository from
+//!   KV, D1 or both as its phase says (queueing failed second writes for repair and collecting
+//!   the shadow reads' evidence), the comparator (`experiment`) and the guard rails.
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - [`admin`]: the operators' HTTP API under `/admin/`.

@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0003_telegram_updates.sql"),
     },
     Migration {
+        name: "0004_repair_queue.sql",
+        sql: include_str!("../migrations/0004_repair_queue.sql"),
+    },
+    Migration {
         name: "0005_shadow_evidence.sql",
         sql: include_str!("../migrations/0005_shadow_evidence.sql"),
     },

@@ -18,4 +18,7 @@ mod outbound;
 mod platform;
 mod properties;
 mod redelivery;
+mod router;
+mod router_model;
+mod router_shadow;
 mod subscribers;

@@ -7,6 +7,7 @@ mod cache;
 mod evidence;
 mod executions;
 mod positions;
+mod repairs;
 mod settings;
 mod subscriptions;
 mod updates;
@@ -16,6 +17,7 @@ pub use cache::D1Cache;
 pub use evidence::{Count, Divergence, EvidenceStore, Publication, Written, DIVERGENCE_RING};
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;
+pub use repairs::{Repair, RepairQueue};
 pub(crate) use settings::{D1Settings, SettingChange, SettingRow};
 pub(crate) use subscriptions::D1Subscriptions;
 pub use updates::{Claim, UpdateClaims, CLAIM_EXPIRY_MS};
@@ -113,7 +115,7 @@ fn chat_param(chat: ChatId) -> crate::platform::SqlValue {
 
 /// The statements whose plans matter, for the query-plan tests: every read, and the writes
 /// that search (the subscription sequence, the default-watchlist check, the cache purge, the
-/// old value a flag change records).
+/// old value a flag change records, the repair-queue lookups).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
     let chat = || chat_param(ChatId::new(1));
@@ -149,6 +151,24 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
             Statement::new(cache::SELECT_FRESH, vec!["k".into(), 0.into()]),
         ),
         ("cache_purge", Statement::new(cache::PURGE, vec![0.into()])),
+        (
+            "repair_depth",
+            Statement::new(repairs::DEPTH, vec!["watchlists".into()]),
+        ),
+        (
+            "repair_pending_for_entity",
+            Statement::new(
+                repairs::PENDING_FOR_ENTITY,
+                vec!["watchlists".into(), "1".into(), "kv".into()],
+            ),
+        ),
+        (
+            "repair_pending_in_repository",
+            Statement::new(
+                repairs::PENDING_IN_REPOSITORY,
+                vec!["subscriptions".into(), "kv".into()],
+            ),
+        ),
         (
             "update_state",
             Statement::new(updates::STATE, vec![1.into()]),

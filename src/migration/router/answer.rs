@@ -1,0 +1,90 @@
+//! Read answers as the comparator sees them: canonical JSON of the domain value (never the
+//! stored bytes, migration.md §2), and whether the answer holds a record at all (the
+//! "D1 has no record where KV has one" half of the fallback rule).
+
+use crate::domain::{CacheEntry, ChatId, Execution, Position};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The answer of a read the router can shadow.
+pub(super) trait Answer {
+    /// The domain value as canonical JSON.
+    fn canonical(&self) -> Value;
+    /// Whether the answer holds no record: an empty list or no value.
+    fn is_absent(&self) -> bool;
+}
+
+fn serialized<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("domain values always serialise to JSON")
+}
+
+/// The subscriber list.
+impl Answer for Vec<ChatId> {
+    fn canonical(&self) -> Value {
+        self.iter().map(|chat| Value::from(chat.get())).collect()
+    }
+
+    fn is_absent(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// A watchlist. Never absent in practice: both stores answer a missing list with the default
+/// `["SPY"]` (and store it), so a chat D1 lacks reads the same as a chat that kept only SPY,
+/// and the difference is the comparator's to find, never a fallback.
+impl Answer for Vec<String> {
+    fn canonical(&self) -> Value {
+        serialized(self)
+    }
+
+    fn is_absent(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// A chat's execution history.
+impl Answer for Vec<Execution> {
+    fn canonical(&self) -> Value {
+        serialized(self)
+    }
+
+    fn is_absent(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+/// A chat's latest execution.
+impl Answer for Option<Execution> {
+    fn canonical(&self) -> Value {
+        serialized(self)
+    }
+
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+}
+
+/// A chat's open position.
+impl Answer for Option<Position> {
+    fn canonical(&self) -> Value {
+        serialized(self)
+    }
+
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+}
+
+/// A fresh cache entry; a stale one is absent in both stores alike.
+impl Answer for Option<CacheEntry> {
+    fn canonical(&self) -> Value {
+        self.as_ref().map_or(
+            Value::Null,
+            |entry| json!({ "data": entry.data, "writtenAt": entry.written_at }),
+        )
+    }
+
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+}

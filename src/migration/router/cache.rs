@@ -1,0 +1,36 @@
+//! `cache` routed: KV `fear_greed_cache` ↔ D1 `cache`, repairs keyed by cache key.
+//!
+//! Both stores apply the same freshness rule to the same `written_at`, so an entry expires in
+//! both at the same instant and "D1 has no fresh entry where KV has one" means D1 missed the
+//! write, as for any other record. A failed second write is queued like any other too; the
+//! drain can drop an entry that expired meanwhile, since the next fetch rewrites it anyway.
+
+use super::Routed;
+use crate::domain::CacheEntry;
+use crate::storage::{CacheRepo, StorageResult};
+use async_trait::async_trait;
+
+#[async_trait(?Send)]
+impl CacheRepo for Routed<dyn CacheRepo> {
+    async fn fresh(&self, key: &str, now_ms: i64) -> StorageResult<Option<CacheEntry>> {
+        self.route
+            .read(
+                "cache.fresh",
+                Some(key),
+                self.kv.fresh(key, now_ms),
+                self.d1.fresh(key, now_ms),
+            )
+            .await
+    }
+
+    async fn store(&self, key: &str, entry: &CacheEntry) -> StorageResult<()> {
+        self.route
+            .write(
+                "cache.store",
+                key,
+                self.kv.store(key, entry),
+                self.d1.store(key, entry),
+            )
+            .await
+    }
+}

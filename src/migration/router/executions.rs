@@ -1,0 +1,44 @@
+//! `executions` routed: KV `execution_history:<id>` ↔ D1 `executions`, repairs keyed by chat
+//! id. A repair re-copies the chat's whole history: an append that missed a store cannot be
+//! replayed on its own without knowing which appends the store did get.
+
+use super::Routed;
+use crate::domain::{ChatId, Execution};
+use crate::storage::{ExecutionRepo, StorageResult};
+use async_trait::async_trait;
+
+#[async_trait(?Send)]
+impl ExecutionRepo for Routed<dyn ExecutionRepo> {
+    async fn record(&self, chat: ChatId, execution: &Execution) -> StorageResult<()> {
+        self.route
+            .write(
+                "executions.record",
+                &chat.to_string(),
+                self.kv.record(chat, execution),
+                self.d1.record(chat, execution),
+            )
+            .await
+    }
+
+    async fn history(&self, chat: ChatId, ticker: Option<&str>) -> StorageResult<Vec<Execution>> {
+        self.route
+            .read(
+                "executions.history",
+                Some(&chat.to_string()),
+                self.kv.history(chat, ticker),
+                self.d1.history(chat, ticker),
+            )
+            .await
+    }
+
+    async fn latest(&self, chat: ChatId) -> StorageResult<Option<Execution>> {
+        self.route
+            .read(
+                "executions.latest",
+                Some(&chat.to_string()),
+                self.kv.latest(chat),
+                self.d1.latest(chat),
+            )
+            .await
+    }
+}

@@ -1,0 +1,109 @@
+//! The phase router: every repository served as its phase says (migration.md §2), behind the
+//! same five traits the bot already uses. It is the only code that knows phases; the bot gets
+//! a [`Repos`] and cannot tell a routed one from a plain one.
+//!
+//! # The phase table
+//!
+//! ```text
+//! phase        reads from          writes, in order   a failed second write
+//! kv_only      KV                  KV                 –
+//! dual_write   KV                  KV, then D1        logged, counted, queued for repair (target d1)
+//! shadow       D1 (+ KV, compared) D1, then KV        logged, counted, queued for repair (target kv)
+//! d1_only      D1                  D1                 –
+//! ```
+//!
+//! # Invariants
+//!
+//! - **The authoritative store decides.** It is the store reads are served from (KV up to
+//!   `dual_write`, D1 from `shadow`). Its write runs first and alone decides whether the call
+//!   succeeds; the user's answer is its answer. So a call that succeeded is in the store the
+//!   next read is served from, and a call that failed wrote nothing anywhere.
+//! - **A second write never fails a request.** When it fails, the stores differ for that
+//!   entity until a repair copies it over; the failure is in the log, in the metrics
+//!   ([`Evidence`]) and in the D1 repair queue, keyed by repository, entity and target.
+//! - **Shadow reads cost no latency and are recorded.** D1 and KV are read concurrently, D1
+//!   answers, and both answers go to the [`Evidence`] sink as an [`Observation`]; the
+//!   comparison runs after the response. KV answers instead only as a counted *fallback*: when
+//!   D1 fails, or when D1 lacks a record KV has and the repair queue does not say KV is stale.
+//! - **Single-store phases touch one store.** `kv_only` never calls D1 (the legacy bot's cost,
+//!   exactly) and `d1_only` never calls KV.
+//!
+//! What the router cannot keep by itself is left to the guard rails (migration.md §4): a move
+//! to `shadow` must wait for the backfill and for an empty `d1` repair queue, or D1 would serve
+//! data it never received; a rollback from `shadow` to `dual_write` while `kv` repairs are
+//! queued would serve the stale KV values until the drain has run.
+//!
+//! # Per request
+//!
+//! [`routed`] is called once per update or cron run, like `Repos::kv`: the KV repositories
+//! remember what they read for the length of one request only, and the phases and evidence
+//! sink are the request's.
+
+mod answer;
+mod cache;
+mod evidence;
+mod executions;
+mod positions;
+mod route;
+mod subscriptions;
+mod watchlists;
+
+pub use evidence::{
+    Collected, Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure,
+};
+
+use crate::migration::{Phases, Repository};
+use crate::platform::Platform;
+use crate::storage::d1::RepairQueue;
+use crate::storage::Repos;
+use route::Route;
+use std::rc::Rc;
+
+/// One repository on both stores, routed by its phase.
+struct Routed<R: ?Sized> {
+    kv: Box<R>,
+    d1: Box<R>,
+    route: Route,
+}
+
+/// Every repository on both stores, each routed by its phase in `phases`; shadow reads,
+/// fallbacks and failed second writes go to `evidence`.
+pub fn routed(platform: &Platform, phases: Phases, evidence: Evidence) -> Repos {
+    let kv = Repos::kv(platform);
+    let d1 = Repos::d1(platform);
+    let repairs = Rc::new(RepairQueue::new(platform));
+    let route = |repository| Route {
+        repository,
+        phase: phases.get(repository),
+        repairs: repairs.clone(),
+        clock: platform.clock.clone(),
+        evidence: evidence.clone(),
+    };
+    Repos {
+        subscriptions: Box::new(Routed {
+            kv: kv.subscriptions,
+            d1: d1.subscriptions,
+            route: route(Repository::Subscriptions),
+        }),
+        watchlists: Box::new(Routed {
+            kv: kv.watchlists,
+            d1: d1.watchlists,
+            route: route(Repository::Watchlists),
+        }),
+        executions: Box::new(Routed {
+            kv: kv.executions,
+            d1: d1.executions,
+            route: route(Repository::Executions),
+        }),
+        positions: Box::new(Routed {
+            kv: kv.positions,
+            d1: d1.positions,
+            route: route(Repository::Positions),
+        }),
+        cache: Box::new(Routed {
+            kv: kv.cache,
+            d1: d1.cache,
+            route: route(Repository::Cache),
+        }),
+    }
+}

@@ -1,0 +1,44 @@
+//! `positions` routed: KV `active_position:<id>` ↔ D1 `active_positions`, repairs keyed by
+//! chat id. A cleared position is the case the shadow read's repair-queue check exists for:
+//! when KV missed the clear, KV still has the position D1 no longer has.
+
+use super::Routed;
+use crate::domain::{ChatId, Position};
+use crate::storage::{PositionRepo, StorageResult};
+use async_trait::async_trait;
+
+#[async_trait(?Send)]
+impl PositionRepo for Routed<dyn PositionRepo> {
+    async fn position(&self, chat: ChatId) -> StorageResult<Option<Position>> {
+        self.route
+            .read(
+                "positions.position",
+                Some(&chat.to_string()),
+                self.kv.position(chat),
+                self.d1.position(chat),
+            )
+            .await
+    }
+
+    async fn set_position(&self, chat: ChatId, position: &Position) -> StorageResult<()> {
+        self.route
+            .write(
+                "positions.set_position",
+                &chat.to_string(),
+                self.kv.set_position(chat, position),
+                self.d1.set_position(chat, position),
+            )
+            .await
+    }
+
+    async fn clear_position(&self, chat: ChatId) -> StorageResult<()> {
+        self.route
+            .write(
+                "positions.clear_position",
+                &chat.to_string(),
+                self.kv.clear_position(chat),
+                self.d1.clear_position(chat),
+            )
+            .await
+    }
+}

@@ -1,0 +1,238 @@
+//! [`Route`]: one repository's phase turned into store calls. Every routed repository hands
+//! each call to [`Route::write`] or [`Route::read`] as a pair of futures, one per store; the
+//! phase decides which of them run, in which order, and what a failure of each means.
+//!
+//! Both futures are built before the phase is looked at, which is free: a future does nothing
+//! until it is awaited, so the store whose future is dropped unawaited is never touched.
+
+use super::answer::Answer;
+use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure};
+use crate::migration::{Phase, Repository, Store};
+use crate::platform::Clock;
+use crate::storage::d1::RepairQueue;
+use crate::storage::{StorageError, StorageResult};
+use futures_util::future::join;
+use std::future::Future;
+use std::rc::Rc;
+
+/// One repository's phase for one request, and what its second writes and shadow reads need.
+pub(super) struct Route {
+    pub(super) repository: Repository,
+    pub(super) phase: Phase,
+    pub(super) repairs: Rc<RepairQueue>,
+    pub(super) clock: Rc<dyn Clock>,
+    pub(super) evidence: Evidence,
+}
+
+impl Route {
+    /// Runs a write in the phase's order and answers with the authoritative store's result.
+    ///
+    /// Invariant: the authoritative write completes before the second one starts, and only its
+    /// error fails the call. So an acknowledged write is always in the store that serves the
+    /// next read, and a failed call has changed neither store (the second write never ran).
+    pub(super) async fn write<T>(
+        &self,
+        operation: &'static str,
+        entity_key: &str,
+        kv: impl Future<Output = StorageResult<T>>,
+        d1: impl Future<Output = StorageResult<T>>,
+    ) -> StorageResult<T> {
+        match self.phase {
+            Phase::KvOnly => kv.await,
+            Phase::D1Only => d1.await,
+            Phase::DualWrite => {
+                let answer = kv.await?;
+                self.mirror(operation, entity_key, Store::D1, d1).await;
+                Ok(answer)
+            }
+            Phase::Shadow => {
+                let answer = d1.await?;
+                self.mirror(operation, entity_key, Store::Kv, kv).await;
+                Ok(answer)
+            }
+        }
+    }
+
+    /// The second write, after the authoritative one succeeded: its outcome is not the user's
+    /// business. A failure is logged, counted and queued for repair towards `target`; when
+    /// even the enqueue fails (D1 down while D1 is the target) it is logged as an error and the
+    /// difference is left to validation to find. Nothing here can fail the call.
+    pub(super) async fn mirror<T>(
+        &self,
+        operation: &'static str,
+        entity_key: &str,
+        target: Store,
+        write: impl Future<Output = StorageResult<T>>,
+    ) {
+        let Err(error) = write.await else { return };
+        tracing::warn!(
+            repository = %self.repository,
+            phase = %self.phase,
+            operation,
+            entity_key,
+            target = %target,
+            error = %error,
+            "second write failed; queueing a repair"
+        );
+        let queued = self
+            .repairs
+            .enqueue(self.repository, entity_key, target, &error.to_string())
+            .await;
+        if let Err(enqueue_error) = &queued {
+            tracing::error!(
+                repository = %self.repository,
+                phase = %self.phase,
+                operation,
+                entity_key,
+                target = %target,
+                error = %enqueue_error,
+                "repair could not be queued; the stores differ until a validation finds it"
+            );
+        }
+        self.evidence.write_failed(WriteFailure {
+            repository: self.repository,
+            operation,
+            entity_key: entity_key.to_owned(),
+            target,
+            error: error.to_string(),
+            queued: queued.is_ok(),
+        });
+    }
+
+    /// Runs a read on the phase's store; in shadow on both (see [`Route::shadow`]).
+    /// `entity_key` is `None` for a read of the whole repository.
+    pub(super) async fn read<T: Answer>(
+        &self,
+        operation: &'static str,
+        entity_key: Option<&str>,
+        kv: impl Future<Output = StorageResult<T>>,
+        d1: impl Future<Output = StorageResult<T>>,
+    ) -> StorageResult<T> {
+        match self.phase {
+            Phase::KvOnly | Phase::DualWrite => kv.await,
+            Phase::D1Only => d1.await,
+            Phase::Shadow => self.shadow(operation, entity_key, kv, d1).await,
+        }
+    }
+
+    /// The shadow read: D1 (control) and KV (candidate) at once, so KV adds no latency; the
+    /// user gets D1's answer, except for a *fallback* to KV's when
+    ///
+    /// - D1 failed and KV answered, or
+    /// - D1 has no record where KV has one, and no queued repair says KV missed a write.
+    ///
+    /// That last condition matters: in shadow a failed KV write leaves KV with a record D1 no
+    /// longer has (a cleared position, a last unsubscribe), and serving it would undo a write
+    /// the user saw succeed. The repair queue is consulted only on this rare path, so the
+    /// common read costs no extra query. If the lookup itself fails, D1 is failing, and the
+    /// read falls back as it would on a D1 error.
+    ///
+    /// Either way the pair is recorded as an [`Observation`] for the comparator.
+    async fn shadow<T: Answer>(
+        &self,
+        operation: &'static str,
+        entity_key: Option<&str>,
+        kv: impl Future<Output = StorageResult<T>>,
+        d1: impl Future<Output = StorageResult<T>>,
+    ) -> StorageResult<T> {
+        let clock = self.clock.as_ref();
+        let started = clock.now_ms();
+        let ((control, d1_ms), (candidate, kv_ms)) =
+            join(timed(clock, started, d1), timed(clock, started, kv)).await;
+        let control_value = canonical(&control);
+        let candidate_value = canonical(&candidate);
+
+        let (answer, served) = match (control, candidate) {
+            (Ok(d1), Ok(kv)) if d1.is_absent() && !kv.is_absent() => {
+                if self.kv_known_stale(operation, entity_key).await {
+                    (Ok(d1), Store::D1)
+                } else {
+                    self.fall_back(operation, entity_key, FallbackCause::MissingInD1);
+                    (Ok(kv), Store::Kv)
+                }
+            }
+            (Ok(d1), _) => (Ok(d1), Store::D1),
+            (Err(error), Ok(kv)) => {
+                self.fall_back(
+                    operation,
+                    entity_key,
+                    FallbackCause::D1Error(error.to_string()),
+                );
+                (Ok(kv), Store::Kv)
+            }
+            // Nothing to fall back to: the user sees the authoritative store's error.
+            (Err(error), Err(_)) => (Err(error), Store::D1),
+        };
+        self.evidence.observe(Observation {
+            repository: self.repository,
+            operation,
+            entity_key: entity_key.map(str::to_owned),
+            control: Measurement {
+                store: Store::D1,
+                value: control_value,
+                elapsed_ms: d1_ms,
+            },
+            candidate: Measurement {
+                store: Store::Kv,
+                value: candidate_value,
+                elapsed_ms: kv_ms,
+            },
+            served,
+        });
+        answer
+    }
+
+    /// Whether a repair towards KV is queued for the entity (for the whole repository when the
+    /// read covers it all); a failed lookup counts as "not known".
+    async fn kv_known_stale(&self, operation: &'static str, entity_key: Option<&str>) -> bool {
+        match self
+            .repairs
+            .has_pending(self.repository, entity_key, Store::Kv)
+            .await
+        {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(
+                    repository = %self.repository,
+                    operation,
+                    entity_key,
+                    error = %error,
+                    "repair queue unreadable; treating KV as current"
+                );
+                false
+            }
+        }
+    }
+
+    fn fall_back(&self, operation: &'static str, entity_key: Option<&str>, cause: FallbackCause) {
+        tracing::warn!(
+            repository = %self.repository,
+            phase = %self.phase,
+            operation,
+            entity_key,
+            cause = cause.as_str(),
+            detail = ?cause,
+            "shadow read answered from KV"
+        );
+        self.evidence.fell_back(Fallback {
+            repository: self.repository,
+            operation,
+            entity_key: entity_key.map(str::to_owned),
+            cause,
+        });
+    }
+}
+
+/// Awaits `future` and notes how long after `started` it finished, so each store of a
+/// concurrent pair gets its own elapsed time.
+async fn timed<T>(clock: &dyn Clock, started: i64, future: impl Future<Output = T>) -> (T, i64) {
+    let output = future.await;
+    (output, clock.now_ms() - started)
+}
+
+fn canonical<T: Answer>(result: &StorageResult<T>) -> Result<serde_json::Value, String> {
+    result
+        .as_ref()
+        .map(Answer::canonical)
+        .map_err(StorageError::to_string)
+}

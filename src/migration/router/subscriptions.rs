@@ -1,0 +1,70 @@
+//! `subscriptions` routed: KV `chat_ids` ↔ D1 `users`, repairs keyed by chat id.
+//!
+//! The legacy list may hold stray elements that are no chat id (legacy §9.6). They exist only
+//! in KV (D1 has no place for them, and the backfill skips them), so they are KV's alone: in
+//! `kv_only` and `dual_write` [`SubscriptionRepo::entries`] lists them and
+//! [`SubscriptionRepo::forget`] removes them from KV, as the legacy bot does. From `shadow` on,
+//! entries are the served subscriber list, chats only, exactly what `d1_only` will answer: a
+//! stray is neither shown nor compared (it would be a divergence by construction), and
+//! forgetting one is a no-op.
+
+use super::Routed;
+use crate::domain::{ChatId, Subscriber};
+use crate::migration::Phase;
+use crate::storage::{StorageResult, SubscriptionRepo};
+use async_trait::async_trait;
+
+#[async_trait(?Send)]
+impl SubscriptionRepo for Routed<dyn SubscriptionRepo> {
+    async fn subscribers(&self) -> StorageResult<Vec<ChatId>> {
+        self.route
+            .read(
+                "subscriptions.subscribers",
+                None,
+                self.kv.subscribers(),
+                self.d1.subscribers(),
+            )
+            .await
+    }
+
+    async fn subscribe(&self, chat: ChatId) -> StorageResult<bool> {
+        self.route
+            .write(
+                "subscriptions.subscribe",
+                &chat.to_string(),
+                self.kv.subscribe(chat),
+                self.d1.subscribe(chat),
+            )
+            .await
+    }
+
+    async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool> {
+        self.route
+            .write(
+                "subscriptions.unsubscribe",
+                &chat.to_string(),
+                self.kv.unsubscribe(chat),
+                self.d1.unsubscribe(chat),
+            )
+            .await
+    }
+
+    async fn entries(&self) -> StorageResult<Vec<Subscriber>> {
+        match self.route.phase {
+            Phase::KvOnly | Phase::DualWrite => self.kv.entries().await,
+            Phase::Shadow | Phase::D1Only => {
+                let chats = self.subscribers().await?;
+                Ok(chats.into_iter().map(Subscriber::Chat).collect())
+            }
+        }
+    }
+
+    async fn forget(&self, entry: &Subscriber) -> StorageResult<bool> {
+        match (entry, self.route.phase) {
+            (Subscriber::Chat(chat), _) => self.unsubscribe(*chat).await,
+            // KV is the only store a stray is in, so this is not a dual write.
+            (Subscriber::Stray(_), Phase::KvOnly | Phase::DualWrite) => self.kv.forget(entry).await,
+            (Subscriber::Stray(_), Phase::Shadow | Phase::D1Only) => Ok(false),
+        }
+    }
+}

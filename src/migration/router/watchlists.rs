@@ -1,0 +1,65 @@
+//! `watchlists` routed: KV `watchlist:<id>` ↔ D1 `watchlists`, repairs keyed by chat id.
+
+use super::Routed;
+use crate::domain::{ChatId, DEFAULT_TICKER};
+use crate::migration::{Phase, Store};
+use crate::storage::{AddTicker, RemoveTicker, StorageResult, WatchlistRepo};
+use async_trait::async_trait;
+
+#[async_trait(?Send)]
+impl WatchlistRepo for Routed<dyn WatchlistRepo> {
+    /// Reading a watchlist can write (a missing or empty list is stored as `["SPY"]`, an
+    /// un-normalised one rewritten), so in `dual_write` the read has a second half.
+    ///
+    /// Only the default can be new to D1 here: any other list KV holds was written by a change
+    /// that was itself dual-written (or is the backfill's to copy), and a normalising rewrite
+    /// only restores, in KV, the form D1 always stores. So when KV answers exactly `["SPY"]`,
+    /// D1's own read runs too, creating the default there if it has no rows (a no-op read
+    /// otherwise); its failure is a failed second write like any other. Any other answer leaves
+    /// D1 alone: a default planted under a list D1 has not received yet would be a D1 record
+    /// newer than KV's, which the backfill must not overwrite.
+    ///
+    /// In `shadow` both reads run anyway, and each creates its own default.
+    async fn watchlist(&self, chat: ChatId) -> StorageResult<Vec<String>> {
+        const OPERATION: &str = "watchlists.watchlist";
+        let key = chat.to_string();
+        if self.route.phase == Phase::DualWrite {
+            let tickers = self.kv.watchlist(chat).await?;
+            if tickers == [DEFAULT_TICKER] {
+                let d1 = self.d1.watchlist(chat);
+                self.route.mirror(OPERATION, &key, Store::D1, d1).await;
+            }
+            return Ok(tickers);
+        }
+        self.route
+            .read(
+                OPERATION,
+                Some(&key),
+                self.kv.watchlist(chat),
+                self.d1.watchlist(chat),
+            )
+            .await
+    }
+
+    async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {
+        self.route
+            .write(
+                "watchlists.add",
+                &chat.to_string(),
+                self.kv.add(chat, ticker),
+                self.d1.add(chat, ticker),
+            )
+            .await
+    }
+
+    async fn remove(&self, chat: ChatId, ticker: &str) -> StorageResult<RemoveTicker> {
+        self.route
+            .write(
+                "watchlists.remove",
+                &chat.to_string(),
+                self.kv.remove(chat, ticker),
+                self.d1.remove(chat, ticker),
+            )
+            .await
+    }
+}

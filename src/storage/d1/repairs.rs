@@ -1,0 +1,158 @@
+//! `repair_queue`: the entities whose second write failed (migration.md §2), one row per
+//! repository, entity and target store. The phase router fills it and asks it whether an
+//! entity's KV value is known to be stale; the repair drain (maintenance cron, admin API)
+//! empties it. It lives in D1, so it is only as available as D1: a failed enqueue is logged
+//! by the caller and left to validation to find.
+
+use super::Sql;
+use crate::migration::{Repository, Store};
+use crate::platform::{Platform, Statement};
+use crate::storage::{Operation, StorageError, StorageResult};
+use serde::Deserialize;
+
+/// Queues a repair, or refreshes the reason and time of the one already queued.
+const ENQUEUE: &str =
+    "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
+     reason = excluded.reason, enqueued_at = excluded.enqueued_at";
+pub(super) const DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue WHERE repository = ?1";
+pub(super) const PENDING_FOR_ENTITY: &str = "SELECT 1 AS pending FROM repair_queue \
+     WHERE repository = ?1 AND entity_key = ?2 AND target = ?3";
+pub(super) const PENDING_IN_REPOSITORY: &str =
+    "SELECT 1 AS pending FROM repair_queue WHERE repository = ?1 AND target = ?2 LIMIT 1";
+/// Oldest first; not in the plan check, since it scans by design (in index order, bounded by
+/// the limit, no sort).
+const OLDEST: &str = "SELECT repository, entity_key, target, reason, enqueued_at, attempts \
+     FROM repair_queue ORDER BY enqueued_at, rowid LIMIT ?1";
+
+/// The D1 queue of entities one store missed a write for.
+pub struct RepairQueue(Sql);
+
+/// One queued repair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    pub repository: Repository,
+    /// The chat id (decimal) or the cache key.
+    pub entity_key: String,
+    /// The store that missed the write, to be re-copied from the other one.
+    pub target: Store,
+    /// The failed write's error.
+    pub reason: String,
+    /// Milliseconds since the epoch of the latest failure.
+    pub enqueued_at: i64,
+    pub attempts: i64,
+}
+
+#[derive(Deserialize)]
+struct RepairRow {
+    repository: String,
+    entity_key: String,
+    target: String,
+    reason: String,
+    enqueued_at: i64,
+    attempts: i64,
+}
+
+#[derive(Deserialize)]
+struct DepthRow {
+    depth: i64,
+}
+
+impl RepairQueue {
+    pub fn new(platform: &Platform) -> Self {
+        Self(Sql::new(platform))
+    }
+
+    /// Records that `target` missed a write of `entity_key`; idempotent per entity and target.
+    pub async fn enqueue(
+        &self,
+        repository: Repository,
+        entity_key: &str,
+        target: Store,
+        reason: &str,
+    ) -> StorageResult<()> {
+        let op = Operation::new("repairs.enqueue");
+        let params = vec![
+            repository.as_str().into(),
+            entity_key.into(),
+            target.as_str().into(),
+            reason.into(),
+            self.0.now().into(),
+        ];
+        self.0
+            .execute(&op, Statement::new(ENQUEUE, params))
+            .await
+            .map(drop)
+    }
+
+    /// How many repairs are queued for `repository` (either target).
+    pub async fn depth(&self, repository: Repository) -> StorageResult<u64> {
+        let op = Operation::new("repairs.depth");
+        let rows: Vec<DepthRow> = self
+            .0
+            .query_as(&op, Statement::new(DEPTH, vec![repository.as_str().into()]))
+            .await?;
+        // COUNT(*) always yields one row, and never a negative count.
+        Ok(rows.first().map_or(0, |row| row.depth.unsigned_abs()))
+    }
+
+    /// Whether a repair towards `target` is queued for `entity_key`, or with `None` for any
+    /// entity of `repository`.
+    pub async fn has_pending(
+        &self,
+        repository: Repository,
+        entity_key: Option<&str>,
+        target: Store,
+    ) -> StorageResult<bool> {
+        let op = Operation::new("repairs.has_pending");
+        let statement = match entity_key {
+            Some(key) => Statement::new(
+                PENDING_FOR_ENTITY,
+                vec![
+                    repository.as_str().into(),
+                    key.into(),
+                    target.as_str().into(),
+                ],
+            ),
+            None => Statement::new(
+                PENDING_IN_REPOSITORY,
+                vec![repository.as_str().into(), target.as_str().into()],
+            ),
+        };
+        Ok(!self.0.query(&op, statement).await?.is_empty())
+    }
+
+    /// Up to `limit` queued repairs, oldest failure first: what one drain step works on.
+    pub async fn pending(&self, limit: u32) -> StorageResult<Vec<Repair>> {
+        let op = Operation::new("repairs.pending");
+        let rows: Vec<RepairRow> = self
+            .0
+            .query_as(&op, Statement::new(OLDEST, vec![i64::from(limit).into()]))
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let decode = |column: &str, value: &str, e: crate::migration::UnknownName| {
+                    StorageError::Decode {
+                        operation: op.clone(),
+                        key: format!("repair_queue.{column}={value}"),
+                        message: e.to_string(),
+                    }
+                };
+                Ok(Repair {
+                    repository: row
+                        .repository
+                        .parse()
+                        .map_err(|e| decode("repository", &row.repository, e))?,
+                    target: row
+                        .target
+                        .parse()
+                        .map_err(|e| decode("target", &row.target, e))?,
+                    entity_key: row.entity_key,
+                    reason: row.reason,
+                    enqueued_at: row.enqueued_at,
+                    attempts: row.attempts,
+                })
+            })
+            .collect()
+    }
+}

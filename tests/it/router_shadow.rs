@@ -1,0 +1,171 @@
+//! Shadow reads (migration.md §2): D1 and KV read together, the user answered from D1, KV's
+//! answer served instead only as a counted fallback (D1 failed, or D1 lacks a record KV has and
+//! no queued repair marks KV stale), and every read left behind as an observation.
+
+use crate::helpers::{run, T0};
+use crate::router::{buy, position, routed_in, seed_different_positions, stores, CHAT};
+use fear_greed_bot::domain::{ChatId, Subscriber};
+use fear_greed_bot::migration::router::FallbackCause;
+use fear_greed_bot::migration::{Phase, Repository, Store};
+use fear_greed_bot::platform::native::KvOp;
+use fear_greed_bot::storage::Repos;
+use serde_json::json;
+#[test]
+fn shadow_read_returns_d1_value_and_records_the_observation() {
+    let f = stores();
+    seed_different_positions(&f);
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+    let got = run(repos.positions.position(CHAT)).unwrap();
+    assert_eq!(got, Some(position("D1", 2.0)));
+
+    let collected = evidence.take();
+    assert_eq!(collected.fallbacks, vec![]);
+    let [observation] = collected.observations.as_slice() else {
+        panic!("one observation: {collected:?}")
+    };
+    assert_eq!(observation.repository, Repository::Positions);
+    assert_eq!(observation.operation, "positions.position");
+    assert_eq!(observation.entity_key.as_deref(), Some("1"));
+    assert_eq!(observation.served, Store::D1);
+    assert_eq!(
+        (observation.control.store, &observation.control.value),
+        (Store::D1, &Ok(json!({"ticker": "D1", "entryPrice": 2.0})))
+    );
+    assert_eq!(
+        (observation.candidate.store, &observation.candidate.value),
+        (Store::Kv, &Ok(json!({"ticker": "KV", "entryPrice": 1.0})))
+    );
+    // The manual clock does not move during a read.
+    assert_eq!(
+        (
+            observation.control.elapsed_ms,
+            observation.candidate.elapsed_ms
+        ),
+        (0, 0)
+    );
+    assert_eq!(evidence.take(), Default::default(), "take empties the sink");
+}
+
+#[test]
+fn shadow_read_returns_kv_value_when_d1_lacks_the_record() {
+    let f = stores();
+    let kv = Repos::kv(&f.platform);
+    run(kv.executions.record(CHAT, &buy("SPY", 1.0, T0))).unwrap();
+    run(kv.subscriptions.subscribe(CHAT)).unwrap();
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+
+    assert_eq!(
+        run(repos.executions.latest(CHAT)).unwrap(),
+        Some(buy("SPY", 1.0, T0))
+    );
+    assert_eq!(run(repos.subscriptions.subscribers()).unwrap(), vec![CHAT]);
+
+    let collected = evidence.take();
+    assert_eq!(collected.fallback_count(Repository::Executions), 1);
+    assert_eq!(collected.fallback_count(Repository::Subscriptions), 1);
+    assert!(collected
+        .fallbacks
+        .iter()
+        .all(|fallback| fallback.cause == FallbackCause::MissingInD1));
+    assert!(collected.observations.iter().all(|o| o.served == Store::Kv));
+    assert_eq!(collected.fallbacks[1].entity_key, None, "the whole list");
+}
+
+#[test]
+fn shadow_read_returns_kv_value_when_d1_errors() {
+    let f = stores();
+    run(Repos::kv(&f.platform)
+        .positions
+        .set_position(CHAT, &position("SPY", 1.0)))
+    .unwrap();
+    f.db.run_script("DROP TABLE active_positions").unwrap();
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+    assert_eq!(
+        run(repos.positions.position(CHAT)).unwrap(),
+        Some(position("SPY", 1.0))
+    );
+    let collected = evidence.take();
+    assert_eq!(collected.fallback_count(Repository::Positions), 1);
+    assert_eq!(collected.fallbacks[0].cause.as_str(), "d1_error");
+    let observation = &collected.observations[0];
+    assert!(observation.control.value.is_err());
+    assert_eq!(observation.served, Store::Kv);
+}
+
+#[test]
+fn shadow_read_when_both_stores_fail_returns_the_d1_error() {
+    let f = stores();
+    f.db.run_script("DROP TABLE active_positions").unwrap();
+    f.kv.fail(KvOp::Get, "active_position:");
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+    let error = run(repos.positions.position(CHAT)).unwrap_err();
+    assert!(error.to_string().contains("no such table"), "{error}");
+    let collected = evidence.take();
+    assert_eq!(collected.fallbacks, vec![]);
+    assert_eq!(collected.observations.len(), 1);
+}
+
+#[test]
+fn shadow_read_does_not_fall_back_to_kv_known_to_be_stale() {
+    let f = stores();
+    let (repos, _) = routed_in(&f, Phase::Shadow);
+    run(repos.positions.set_position(CHAT, &position("SPY", 1.0))).unwrap();
+    run(repos.subscriptions.subscribe(CHAT)).unwrap();
+    // The clear and the unsubscribe reach D1 only: KV still has what the user removed.
+    f.kv.fail(KvOp::Delete, "active_position:");
+    f.kv.fail(KvOp::Put, "chat_ids");
+    run(repos.positions.clear_position(CHAT)).unwrap();
+    run(repos.subscriptions.unsubscribe(CHAT)).unwrap();
+    f.kv.heal();
+    assert!(f.kv.peek("active_position:1").is_some());
+
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+    assert_eq!(run(repos.positions.position(CHAT)).unwrap(), None);
+    assert_eq!(run(repos.subscriptions.subscribers()).unwrap(), vec![]);
+    let collected = evidence.take();
+    assert_eq!(collected.fallbacks, vec![]);
+    assert!(collected.observations.iter().all(|o| o.served == Store::D1));
+}
+
+#[test]
+fn strays_are_kv_only_up_to_dual_write_and_invisible_from_shadow() {
+    let stray = Subscriber::Stray(json!("blocked_user"));
+    let chats = || {
+        vec![
+            Subscriber::Chat(ChatId::new(1)),
+            Subscriber::Chat(ChatId::new(2)),
+        ]
+    };
+    let seeded = || {
+        let f = stores();
+        f.kv.seed("chat_ids", r#"[1,"blocked_user",2]"#);
+        let d1 = Repos::d1(&f.platform);
+        for id in [1, 2] {
+            run(d1.subscriptions.subscribe(ChatId::new(id))).unwrap();
+        }
+        f.db.reset_round_trips();
+        f
+    };
+
+    let f = seeded();
+    let (repos, _) = routed_in(&f, Phase::DualWrite);
+    let entries = run(repos.subscriptions.entries()).unwrap();
+    assert_eq!(entries[1], stray);
+    assert!(run(repos.subscriptions.forget(&stray)).unwrap());
+    assert_eq!(f.kv.peek("chat_ids").as_deref(), Some("[1,2]"));
+    assert_eq!(f.db.round_trips(), 0, "D1 never held the stray");
+
+    let f = seeded();
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+    assert_eq!(run(repos.subscriptions.entries()).unwrap(), chats());
+    assert!(!run(repos.subscriptions.forget(&stray)).unwrap());
+    assert_eq!(
+        f.kv.peek("chat_ids").as_deref(),
+        Some(r#"[1,"blocked_user",2]"#)
+    );
+    let observation = &evidence.take().observations[0];
+    assert_eq!(
+        observation.control.value, observation.candidate.value,
+        "a stray is not a divergence"
+    );
+}

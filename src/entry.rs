@@ -110,7 +110,7 @@ fn start() {
 async fn fetch(
     mut req: worker::Request,
     env: Env,
-    _ctx: Context,
+    ctx: Context,
 ) -> worker::Result<worker::Response> {
     let app = match app_from_env(&env) {
         Ok(app) => app,
@@ -131,6 +131,8 @@ async fn fetch(
         body: req.bytes().await.unwrap_or_default(),
     };
     let response = app.handle(&request).await;
+    // Comparing and publishing the shadow evidence is not the user's wait.
+    ctx.wait_until(async move { app.after_response().await });
     let headers = worker::Headers::new();
     headers.set("Content-Type", response.content_type)?;
     Ok(worker::Response::ok(response.body)?
@@ -143,6 +145,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match app_from_env(&env) {
         Ok(app) => {
             app.on_cron(&event.cron()).await;
+            app.after_response().await;
         }
         Err(e) => tracing::error!(error = %e, cron = %event.cron(), "worker misconfigured"),
     }

@@ -31,7 +31,7 @@ pub enum Broadcast {
 
 impl App {
     pub(super) async fn broadcast(&self) -> Broadcast {
-        let bot = self.bot();
+        let bot = self.bot().await;
         let today = Date::from_ms(bot.now_ms());
         let weekday = today.weekday();
         if !(1..=5).contains(&weekday) {

@@ -12,11 +12,13 @@ mod webhook;
 
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
+use crate::migration::publish::publish;
+use crate::migration::router::{self, Evidence};
 use crate::migration::FlagCache;
 use crate::platform::Platform;
-use crate::storage::Repos;
 use crate::telegram::Telegram;
 use config::Config;
+use std::cell::Cell;
 
 /// Everything a request or a cron run needs: the platform, the configuration and the
 /// isolate's flag cache.
@@ -24,6 +26,10 @@ pub struct App {
     platform: Platform,
     config: Config,
     flags: FlagCache,
+    /// What this request's routed repositories observed, for [`App::after_response`].
+    evidence: Evidence,
+    /// `shadow.sample_rate` as this request read it.
+    sample_rate: Cell<f64>,
 }
 
 impl App {
@@ -34,6 +40,8 @@ impl App {
             platform,
             config,
             flags: FlagCache::default(),
+            evidence: Evidence::default(),
+            sample_rate: Cell::new(1.0),
         }
     }
 
@@ -45,6 +53,12 @@ impl App {
         &self.flags
     }
 
+    /// What runs after the response (the worker hands it to `wait_until`): the shadow reads
+    /// of this request are compared and everything it observed is published.
+    pub async fn after_response(&self) {
+        publish(&self.platform, self.sample_rate.get(), self.evidence.take()).await;
+    }
+
     pub fn platform(&self) -> &Platform {
         &self.platform
     }
@@ -54,11 +68,17 @@ impl App {
     }
 
     /// The bot for one update or cron run, on fresh repositories (they remember what this
-    /// run read, never what an earlier one did).
-    fn bot(&self) -> Bot {
+    /// run read, never what an earlier one did), each routed to KV, D1 or both as its phase
+    /// flag says.
+    async fn bot(&self) -> Bot {
         let platform = self.platform.clone();
+        let flags = self
+            .flags
+            .current(&platform, self.config.storage_phase_default)
+            .await;
+        self.sample_rate.set(flags.sample_rate());
         Bot {
-            repos: Repos::kv(&platform),
+            repos: router::routed(&platform, flags.phases(), self.evidence.clone()),
             market: Market::new(
                 platform.clone(),
                 &self.config.cnn_base_url,

@@ -51,7 +51,7 @@ impl App {
                 }
             },
         };
-        let bot = self.bot();
+        let bot = self.bot().await;
         let mut reply = Reply::new(message.chat);
         if let Err(e) = command.apply(message.chat, &bot, &mut reply).await {
             tracing::error!(

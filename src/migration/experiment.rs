@@ -4,7 +4,6 @@
 //! compared as canonical domain values, and a mismatch becomes a divergence of one class with a
 //! readable diff.
 
-use super::Repository;
 use serde_json::Value;
 use similar::TextDiff;
 
@@ -19,20 +18,6 @@ pub enum Reading {
     Undecodable(String),
     /// The store did not answer.
     Failed(String),
-}
-
-/// One shadow read: both stores' answers for one entity.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
-    pub repository: Repository,
-    /// The repository operation, e.g. `watchlists.watchlist`.
-    pub operation: &'static str,
-    /// The entity the read was about: a chat id, or the cache key.
-    pub entity_key: String,
-    /// D1, the authoritative store in `shadow`.
-    pub control: Reading,
-    /// KV, the store being retired.
-    pub candidate: Reading,
 }
 
 /// The divergence classes of migration.md §2.
@@ -88,11 +73,12 @@ pub enum Outcome {
 /// How long after a write KV may still show the old value (migration.md §2).
 pub const KV_PROPAGATION_MS: i64 = 60_000;
 
-/// Compares an observation. `recently_written` says whether the entity was written less than
-/// [`KV_PROPAGATION_MS`] ago, which turns a value mismatch into [`Class::StaleKvSuspected`].
-pub fn compare(observation: &Observation, recently_written: bool) -> Outcome {
+/// Compares the control (D1) and candidate (KV) readings of one shadow read.
+/// `recently_written` says whether the entity was written less than [`KV_PROPAGATION_MS`] ago,
+/// which turns a mismatch into [`Class::StaleKvSuspected`].
+pub fn compare(control: &Reading, candidate: &Reading, recently_written: bool) -> Outcome {
     use Reading::*;
-    let class = match (&observation.control, &observation.candidate) {
+    let class = match (control, candidate) {
         (Found(d1), Found(kv)) if canonical(d1) == canonical(kv) => return Outcome::Matched,
         (Missing, Missing) => return Outcome::Matched,
         (Failed(_), _) => Class::D1Error,
@@ -108,7 +94,7 @@ pub fn compare(observation: &Observation, recently_written: bool) -> Outcome {
     };
     Outcome::Mismatched {
         class,
-        diff: diff(&observation.control, &observation.candidate),
+        diff: diff(control, candidate),
     }
 }
 
@@ -165,18 +151,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn observe(control: Reading, candidate: Reading) -> Observation {
-        Observation {
-            repository: Repository::Watchlists,
-            operation: "watchlists.watchlist",
-            entity_key: "123".into(),
-            control,
-            candidate,
-        }
-    }
-
     fn class_of(control: Reading, candidate: Reading, recent: bool) -> Option<Class> {
-        match compare(&observe(control, candidate), recent) {
+        match compare(&control, &candidate, recent) {
             Outcome::Matched => None,
             Outcome::Mismatched { class, .. } => Some(class),
         }
@@ -269,10 +245,8 @@ mod tests {
     #[test]
     fn a_mismatch_carries_a_unified_diff_from_d1_to_kv() {
         let outcome = compare(
-            &observe(
-                Reading::Found(json!(["SPY", "AAPL"])),
-                Reading::Found(json!(["SPY", "MSFT"])),
-            ),
+            &Reading::Found(json!(["SPY", "AAPL"])),
+            &Reading::Found(json!(["SPY", "MSFT"])),
             false,
         );
         let Outcome::Mismatched { class, diff } = outcome else {

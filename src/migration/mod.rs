@@ -8,6 +8,7 @@ mod flag_cache;
 pub mod flags;
 pub mod guard;
 mod phase;
+pub mod publish;
 pub mod router;
 mod store;
 pub mod tally;

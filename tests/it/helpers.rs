@@ -114,7 +114,15 @@ impl Fixture {
                 .collect(),
             body: body.as_bytes().to_vec(),
         };
-        run(self.app().handle(&request))
+        self.handle(&request)
+    }
+
+    /// Handles one request as the worker does: the response, then the work after it.
+    pub fn handle(&self, request: &Request) -> Response {
+        let app = self.app();
+        let response = run(app.handle(request));
+        run(app.after_response());
+        response
     }
 
     /// An admin API call with the right token; the answer's status and JSON body.
@@ -130,10 +138,10 @@ impl Fixture {
         let update_id = self.next_update_id.get();
         self.next_update_id.set(update_id + 1);
         let body = json!({"update_id": update_id, "message": {"chat": {"id": chat}, "text": text}});
-        run(self.app().handle(&webhook_request(
+        self.handle(&webhook_request(
             Some(WEBHOOK_SECRET),
             body.to_string().as_bytes(),
-        )))
+        ))
     }
 
     /// Sends `text` from `chat`, expects the webhook's 200 `{"ok":true}`, and returns every

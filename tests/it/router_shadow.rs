@@ -5,6 +5,7 @@
 use crate::helpers::{run, T0};
 use crate::router::{buy, position, routed_in, seed_different_positions, stores, CHAT};
 use fear_greed_bot::domain::{ChatId, Subscriber};
+use fear_greed_bot::migration::experiment::Reading;
 use fear_greed_bot::migration::router::FallbackCause;
 use fear_greed_bot::migration::{Phase, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
@@ -28,12 +29,18 @@ fn shadow_read_returns_d1_value_and_records_the_observation() {
     assert_eq!(observation.entity_key.as_deref(), Some("1"));
     assert_eq!(observation.served, Store::D1);
     assert_eq!(
-        (observation.control.store, &observation.control.value),
-        (Store::D1, &Ok(json!({"ticker": "D1", "entryPrice": 2.0})))
+        (observation.control.store, &observation.control.reading),
+        (
+            Store::D1,
+            &Reading::Found(json!({"ticker": "D1", "entryPrice": 2.0}))
+        )
     );
     assert_eq!(
-        (observation.candidate.store, &observation.candidate.value),
-        (Store::Kv, &Ok(json!({"ticker": "KV", "entryPrice": 1.0})))
+        (observation.candidate.store, &observation.candidate.reading),
+        (
+            Store::Kv,
+            &Reading::Found(json!({"ticker": "KV", "entryPrice": 1.0}))
+        )
     );
     // The manual clock does not move during a read.
     assert_eq!(
@@ -88,7 +95,7 @@ fn shadow_read_returns_kv_value_when_d1_errors() {
     assert_eq!(collected.fallback_count(Repository::Positions), 1);
     assert_eq!(collected.fallbacks[0].cause.as_str(), "d1_error");
     let observation = &collected.observations[0];
-    assert!(observation.control.value.is_err());
+    assert!(matches!(observation.control.reading, Reading::Failed(_)));
     assert_eq!(observation.served, Store::Kv);
 }
 
@@ -165,7 +172,7 @@ fn strays_are_kv_only_up_to_dual_write_and_invisible_from_shadow() {
     );
     let observation = &evidence.take().observations[0];
     assert_eq!(
-        observation.control.value, observation.candidate.value,
+        observation.control.reading, observation.candidate.reading,
         "a stray is not a divergence"
     );
 }

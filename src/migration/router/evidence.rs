@@ -3,8 +3,8 @@
 //! second write for the metrics. Collecting costs the request nothing but memory; comparing,
 //! classifying and publishing happen later, off the user's critical path.
 
+use crate::migration::experiment::Reading;
 use crate::migration::{Repository, Store};
-use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -27,6 +27,13 @@ impl Evidence {
         self.0.borrow_mut().fallbacks.push(fallback);
     }
 
+    pub(super) fn wrote(&self, repository: Repository, entity_key: &str) {
+        self.0
+            .borrow_mut()
+            .writes
+            .push((repository, entity_key.to_owned()));
+    }
+
     pub(super) fn write_failed(&self, failure: WriteFailure) {
         self.0.borrow_mut().write_failures.push(failure);
     }
@@ -38,6 +45,9 @@ pub struct Collected {
     pub observations: Vec<Observation>,
     pub fallbacks: Vec<Fallback>,
     pub write_failures: Vec<WriteFailure>,
+    /// Entities written while both stores take writes (`dual_write`, `shadow`): KV may show
+    /// their old value for a while, so a mismatch on them soon after is not a divergence.
+    pub writes: Vec<(Repository, String)>,
 }
 
 impl Collected {
@@ -78,8 +88,8 @@ pub struct Observation {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measurement {
     pub store: Store,
-    /// The domain value as canonical JSON, or the error's text.
-    pub value: Result<Value, String>,
+    /// What the store answered.
+    pub reading: Reading,
     /// Milliseconds on the platform clock from the start of the read to this store's answer.
     pub elapsed_ms: i64,
 }

@@ -7,6 +7,7 @@
 
 use super::answer::Answer;
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure};
+use crate::migration::experiment::Reading;
 use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
 use crate::storage::d1::RepairQueue;
@@ -42,11 +43,13 @@ impl Route {
             Phase::D1Only => d1.await,
             Phase::DualWrite => {
                 let answer = kv.await?;
+                self.evidence.wrote(self.repository, entity_key);
                 self.mirror(operation, entity_key, Store::D1, d1).await;
                 Ok(answer)
             }
             Phase::Shadow => {
                 let answer = d1.await?;
+                self.evidence.wrote(self.repository, entity_key);
                 self.mirror(operation, entity_key, Store::Kv, kv).await;
                 Ok(answer)
             }
@@ -139,8 +142,8 @@ impl Route {
         let started = clock.now_ms();
         let ((control, d1_ms), (candidate, kv_ms)) =
             join(timed(clock, started, d1), timed(clock, started, kv)).await;
-        let control_value = canonical(&control);
-        let candidate_value = canonical(&candidate);
+        let control_reading = reading(&control);
+        let candidate_reading = reading(&candidate);
 
         let (answer, served) = match (control, candidate) {
             (Ok(d1), Ok(kv)) if d1.is_absent() && !kv.is_absent() => {
@@ -169,12 +172,12 @@ impl Route {
             entity_key: entity_key.map(str::to_owned),
             control: Measurement {
                 store: Store::D1,
-                value: control_value,
+                reading: control_reading,
                 elapsed_ms: d1_ms,
             },
             candidate: Measurement {
                 store: Store::Kv,
-                value: candidate_value,
+                reading: candidate_reading,
                 elapsed_ms: kv_ms,
             },
             served,
@@ -230,9 +233,13 @@ async fn timed<T>(clock: &dyn Clock, started: i64, future: impl Future<Output = 
     (output, clock.now_ms() - started)
 }
 
-fn canonical<T: Answer>(result: &StorageResult<T>) -> Result<serde_json::Value, String> {
-    result
-        .as_ref()
-        .map(Answer::canonical)
-        .map_err(StorageError::to_string)
+/// A store's answer as the comparator reads it: no record, a domain value, a record that
+/// does not decode, or no answer.
+fn reading<T: Answer>(result: &StorageResult<T>) -> Reading {
+    match result {
+        Ok(answer) if answer.is_absent() => Reading::Missing,
+        Ok(answer) => Reading::Found(answer.canonical()),
+        Err(error @ StorageError::Decode { .. }) => Reading::Undecodable(error.to_string()),
+        Err(error) => Reading::Failed(error.to_string()),
+    }
 }

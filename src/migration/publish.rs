@@ -1,0 +1,153 @@
+//! After the response (migration.md §2, §7): what one request's routed repositories collected
+//! becomes counters, divergence records with their diffs, and log events, written to D1 in one
+//! batch. Nothing here runs on the user's critical path, and nothing here can fail a request:
+//! a failed publication is logged and dropped.
+
+use super::experiment::{compare, sampled, Outcome, KV_PROPAGATION_MS};
+use super::router::Collected;
+use super::tally;
+use crate::platform::Platform;
+use crate::storage::d1::{Count, Divergence, EvidenceStore, Publication, Written};
+use std::collections::{BTreeMap, HashSet};
+
+const MINUTE_MS: i64 = 60_000;
+
+/// Compares the sampled shadow reads (`sample_rate`, 0.0–1.0) and writes everything the
+/// request observed.
+pub async fn publish(platform: &Platform, sample_rate: f64, collected: Collected) {
+    if collected == Collected::default() {
+        return;
+    }
+    let store = EvidenceStore::new(platform);
+    let now = platform.clock.now_ms();
+    let recent = recently_written(&store, now, &collected).await;
+    let publication = tally_up(&collected, now, &recent, || {
+        sampled(sample_rate, rand::random::<f64>())
+    });
+    if let Err(error) = store.publish(&publication, now - KV_PROPAGATION_MS).await {
+        tracing::error!(error = %error, "shadow evidence not published");
+    }
+}
+
+/// Entities written within the KV propagation window, by this request or another.
+async fn recently_written(
+    store: &EvidenceStore,
+    now: i64,
+    collected: &Collected,
+) -> HashSet<(String, String)> {
+    let mut recent: HashSet<(String, String)> = collected
+        .writes
+        .iter()
+        .map(|(repository, key)| (repository.as_str().to_owned(), key.clone()))
+        .collect();
+    if !collected.observations.is_empty() {
+        match store.written_since(now - KV_PROPAGATION_MS).await {
+            Ok(written) => recent.extend(written.into_iter().map(|w| (w.repository, w.entity_key))),
+            // Without it a mismatch on a fresh write reads as a divergence: noisier, not wrong.
+            Err(error) => tracing::warn!(error = %error, "recent writes unreadable"),
+        }
+    }
+    recent
+}
+
+/// The publication for `collected`: every observation counted as a read with each store's
+/// latency, the sampled ones compared; fallbacks and failed second writes counted.
+fn tally_up(
+    collected: &Collected,
+    now: i64,
+    recent: &HashSet<(String, String)>,
+    mut sample: impl FnMut() -> bool,
+) -> Publication {
+    let minute = now - now.rem_euclid(MINUTE_MS);
+    let mut counts: BTreeMap<(String, &'static str, String), (i64, i64)> = BTreeMap::new();
+    let mut add = |repository: &str, operation: &'static str, outcome: String, ms: i64| {
+        let entry = counts
+            .entry((repository.to_owned(), operation, outcome))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += ms;
+    };
+    let mut divergences = Vec::new();
+    for o in &collected.observations {
+        let repository = o.repository.as_str();
+        add(repository, o.operation, tally::READ.into(), 0);
+        for m in [&o.control, &o.candidate] {
+            add(
+                repository,
+                o.operation,
+                tally::latency(m.store.as_str()),
+                m.elapsed_ms,
+            );
+        }
+        if !sample() {
+            continue;
+        }
+        add(repository, o.operation, tally::COMPARED.into(), 0);
+        let key = o.entity_key.clone().unwrap_or_else(|| "*".into());
+        let is_recent = recent.contains(&(repository.to_owned(), key.clone()));
+        match compare(&o.control.reading, &o.candidate.reading, is_recent) {
+            Outcome::Matched => add(repository, o.operation, tally::MATCHED.into(), 0),
+            Outcome::Mismatched { class, diff } => {
+                add(repository, o.operation, tally::divergence(class), 0);
+                tracing::warn!(
+                    repository,
+                    operation = o.operation,
+                    entity_key = %key,
+                    class = class.as_str(),
+                    served = %o.served,
+                    diff = %diff,
+                    "shadow divergence"
+                );
+                divergences.push(Divergence {
+                    id: 0,
+                    observed_at: now,
+                    repository: repository.to_owned(),
+                    operation: o.operation.to_owned(),
+                    entity_key: key,
+                    class: class.as_str().to_owned(),
+                    diff,
+                });
+            }
+        }
+    }
+    for f in &collected.fallbacks {
+        add(
+            f.repository.as_str(),
+            f.operation,
+            tally::fallback(f.cause.as_str()),
+            0,
+        );
+    }
+    for w in &collected.write_failures {
+        add(
+            w.repository.as_str(),
+            w.operation,
+            tally::write_failure(w.target.as_str()),
+            0,
+        );
+    }
+    Publication {
+        counts: counts
+            .into_iter()
+            .map(
+                |((repository, operation, outcome), (count, total_ms))| Count {
+                    minute,
+                    repository,
+                    operation: operation.to_owned(),
+                    outcome,
+                    count,
+                    total_ms,
+                },
+            )
+            .collect(),
+        divergences,
+        writes: collected
+            .writes
+            .iter()
+            .map(|(repository, key)| Written {
+                repository: repository.as_str().to_owned(),
+                entity_key: key.clone(),
+            })
+            .collect(),
+    }
+}

@@ -26,6 +26,11 @@ pub enum AdminError {
         message: String,
         details: Vec<String>,
     },
+    /// 409: the move is never allowed (it skips a phase), forced or not.
+    Forbidden {
+        message: String,
+        details: Vec<String>,
+    },
     /// 500: storage failed; the cause was logged.
     Internal,
 }
@@ -61,6 +66,7 @@ impl AdminError {
             ),
             Self::BadRequest { message, details } => (400, "bad_request", message, details),
             Self::Conflict { message, details } => (409, "guard_rail", message, details),
+            Self::Forbidden { message, details } => (409, "forbidden_transition", message, details),
             Self::Internal => (
                 500,
                 "internal",

@@ -4,6 +4,8 @@
 
 mod error;
 mod evidence;
+mod facts;
+mod flags;
 
 pub use error::AdminError;
 
@@ -35,9 +37,13 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
         return Err(AdminError::PayloadTooLarge);
     }
     match (request.method.as_str(), request.path.as_str()) {
+        ("GET", "/admin/flags") => flags::list(app).await,
+        ("PUT", "/admin/flags") => flags::put(app, request).await,
         ("GET", "/admin/divergences") => evidence::divergences(app, request).await,
         ("GET", "/admin/metrics") => evidence::metrics(app, request).await,
-        (_, "/admin/divergences" | "/admin/metrics") => Err(AdminError::MethodNotAllowed),
+        (_, "/admin/flags" | "/admin/divergences" | "/admin/metrics") => {
+            Err(AdminError::MethodNotAllowed)
+        }
         _ => Err(AdminError::NotFound),
     }
 }

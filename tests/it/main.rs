@@ -2,6 +2,7 @@
 //! in-memory KV through the same platform traits the worker uses in workerd.
 
 mod admin;
+mod admin_flags;
 mod app;
 mod bot;
 mod broadcast;
@@ -21,4 +22,5 @@ mod redelivery;
 mod router;
 mod router_model;
 mod router_shadow;
+mod shadow;
 mod subscribers;

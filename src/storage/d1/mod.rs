@@ -4,6 +4,7 @@
 //! its first write so foreign keys hold (legacy §10.6).
 
 mod cache;
+mod census;
 mod evidence;
 mod executions;
 mod positions;
@@ -14,6 +15,7 @@ mod updates;
 mod watchlists;
 
 pub use cache::D1Cache;
+pub use census::Census;
 pub use evidence::{Count, Divergence, EvidenceStore, Publication, Written, DIVERGENCE_RING};
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;

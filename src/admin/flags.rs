@@ -1,0 +1,154 @@
+//! `GET /admin/flags` and `PUT /admin/flags` (migration.md §3, §4, §6): every flag with its
+//! value, default and source; one flag (or `storage.phase.all`) changed under the guard rails,
+//! audited in `settings_history` and logged.
+
+use super::facts::facts;
+use super::AdminError;
+use crate::app::http::{Request, Response};
+use crate::app::App;
+use crate::migration::flags::{definitions, validate, Flag, FlagValue, Flags, Setting};
+use crate::migration::guard::{verdict, Verdict};
+use crate::migration::Change;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Who `settings_history` says made a change through this API.
+const CHANGED_BY: &str = "admin-api";
+
+/// Every flag, in `flags.json` order.
+pub(super) async fn list(app: &App) -> Result<Response, AdminError> {
+    let default_phase = app.config().storage_phase_default;
+    let flags = app
+        .flag_cache()
+        .read_now(app.platform(), default_phase)
+        .await?;
+    let defaults = Flags::defaults(default_phase);
+    let listed: Vec<Value> = definitions()
+        .iter()
+        .map(|definition| {
+            let flag = definition.flag();
+            json!({
+                "key": flag.name(),
+                "type": flag.flag_type().as_str(),
+                "value": flags.value(flag).to_json(),
+                "default": defaults.value(flag).to_json(),
+                "source": flags.source(flag).as_str(),
+                "description": definition.description(),
+            })
+        })
+        .collect();
+    Ok(Response::json(200, &json!({ "ok": true, "flags": listed })))
+}
+
+/// The body of `PUT /admin/flags`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Put {
+    key: String,
+    value: Value,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    force: bool,
+}
+
+/// One change that passed: the flag, where it was, where it goes, whether a guard was forced.
+struct Planned {
+    setting: Setting,
+    from: FlagValue,
+    forced: bool,
+}
+
+/// Validates, checks every guard rail, then writes; nothing is written unless every change
+/// of the request may be made.
+pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminError> {
+    let put: Put = serde_json::from_slice(&request.body)
+        .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))?;
+    let validated =
+        validate(&put.key, &put.value).map_err(|e| AdminError::bad_request(e.to_string()))?;
+    let reason = put.reason.trim();
+    if put.force && reason.is_empty() {
+        return Err(AdminError::bad_request(
+            "force needs a non-empty reason, recorded with the change",
+        ));
+    }
+    let default_phase = app.config().storage_phase_default;
+    let flags = app
+        .flag_cache()
+        .read_now(app.platform(), default_phase)
+        .await?;
+    let mut planned = Vec::new();
+    let (mut forbidden, mut unmet) = (Vec::new(), Vec::new());
+    for setting in validated.settings() {
+        let flag = setting.flag();
+        let from = flags.value(flag);
+        let (Flag::Phase(repository), FlagValue::Phase(from_phase), FlagValue::Phase(to)) =
+            (flag, from, setting.value())
+        else {
+            if from != setting.value() {
+                planned.push(Planned {
+                    setting,
+                    from,
+                    forced: false,
+                });
+            }
+            continue;
+        };
+        let facts = facts(app, repository, &flags.guards()).await?;
+        match verdict(from_phase, to, &facts, &flags.guards()) {
+            Verdict::Unchanged => {}
+            Verdict::Allowed => planned.push(Planned {
+                setting,
+                from,
+                forced: false,
+            }),
+            Verdict::Unsafe(conditions) if put.force => {
+                tracing::warn!(repository = %repository, from = %from_phase, to = %to, unmet = ?conditions, reason, "guard rail overridden");
+                planned.push(Planned {
+                    setting,
+                    from,
+                    forced: true,
+                });
+            }
+            Verdict::Unsafe(conditions) => {
+                unmet.extend(conditions.into_iter().map(|c| format!("{repository}: {c}")));
+            }
+            Verdict::Forbidden(why) => forbidden.push(format!("{repository}: {why}")),
+        }
+    }
+    if !forbidden.is_empty() {
+        tracing::warn!(details = ?forbidden, "flag change refused: forbidden transition");
+        return Err(AdminError::Forbidden {
+            message: "forbidden transition; nothing was changed".into(),
+            details: forbidden,
+        });
+    }
+    if !unmet.is_empty() {
+        tracing::warn!(details = ?unmet, "flag change refused by a guard rail");
+        return Err(AdminError::Conflict {
+            message: "guard rail: the move is not safe yet; nothing was changed (force with a reason overrides)".into(),
+            details: unmet,
+        });
+    }
+    let mut changes = Vec::new();
+    for plan in planned {
+        let change = Change {
+            by: CHANGED_BY,
+            reason,
+            forced: plan.forced,
+        };
+        let flag = plan.setting.flag();
+        let to = plan.setting.value();
+        app.flag_cache()
+            .set(app.platform(), plan.setting, change)
+            .await?;
+        tracing::info!(flag = flag.name(), from = %plan.from, to = %to, forced = plan.forced, reason, "flag flipped");
+        changes.push(json!({
+            "key": flag.name(), "from": plan.from.to_json(), "to": to.to_json(), "forced": plan.forced,
+        }));
+    }
+    Ok(Response::json(
+        200,
+        &json!({ "ok": true, "changes": changes }),
+    ))
+}

@@ -1,0 +1,105 @@
+//! What D1 holds, for the guard rails (migration.md §4): which tables exist, and how many
+//! entities each repository has.
+
+use super::Sql;
+use crate::migration::Repository;
+use crate::platform::{Platform, Statement};
+use crate::schema::MIGRATIONS;
+use crate::storage::{Operation, StorageResult};
+use serde::Deserialize;
+
+const TABLES: &str = "SELECT name FROM sqlite_master WHERE type = 'table'";
+const SUBSCRIBED: &str = "SELECT COUNT(*) AS n FROM users WHERE subscription_status = 1";
+const WATCHLISTS: &str = "SELECT COUNT(DISTINCT chat_id) AS n FROM watchlists";
+const HISTORIES: &str = "SELECT COUNT(DISTINCT chat_id) AS n FROM executions";
+const POSITIONS: &str = "SELECT COUNT(*) AS n FROM active_positions";
+const CACHE: &str = "SELECT COUNT(*) AS n FROM cache";
+
+#[derive(Deserialize)]
+struct Name {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Number {
+    n: i64,
+}
+
+/// Counts over the D1 tables.
+pub struct Census(Sql);
+
+impl Census {
+    pub fn new(platform: &Platform) -> Self {
+        Self(Sql::new(platform))
+    }
+
+    /// The tables the embedded migrations create that D1 lacks (none when the schema is at the
+    /// latest migration).
+    pub async fn missing_tables(&self) -> StorageResult<Vec<&'static str>> {
+        let op = Operation::new("census.tables");
+        let present: Vec<Name> = self.0.query_as(&op, Statement::new(TABLES, vec![])).await?;
+        Ok(created_tables()
+            .filter(|table| !present.iter().any(|p| p.name == *table))
+            .collect())
+    }
+
+    /// How many entities `repository` holds: the subscriber list counts once whatever its
+    /// length (it is one KV value), the others one per chat or cache key.
+    pub async fn entities(&self, repository: Repository) -> StorageResult<i64> {
+        let sql = match repository {
+            Repository::Subscriptions => SUBSCRIBED,
+            Repository::Watchlists => WATCHLISTS,
+            Repository::Executions => HISTORIES,
+            Repository::Positions => POSITIONS,
+            Repository::Cache => CACHE,
+        };
+        let op = Operation::new("census.entities");
+        let rows: Vec<Number> = self.0.query_as(&op, Statement::new(sql, vec![])).await?;
+        let n = rows.first().map_or(0, |row| row.n);
+        Ok(match repository {
+            Repository::Subscriptions => n.min(1),
+            _ => n,
+        })
+    }
+}
+
+/// Every table name a `CREATE TABLE IF NOT EXISTS <name>` of the embedded migrations creates.
+fn created_tables() -> impl Iterator<Item = &'static str> {
+    const CREATE: &str = "CREATE TABLE IF NOT EXISTS ";
+    MIGRATIONS.iter().flat_map(|migration| {
+        migration.sql.match_indices(CREATE).filter_map(|(at, _)| {
+            let rest = &migration.sql[at + CREATE.len()..];
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .filter(|name| !name.is_empty())
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_create_these_tables() {
+        let tables: Vec<&str> = created_tables().collect();
+        assert_eq!(
+            tables,
+            [
+                "users",
+                "watchlists",
+                "executions",
+                "active_positions",
+                "cache",
+                "settings",
+                "settings_history",
+                "_migration_status",
+                "telegram_updates",
+                "repair_queue",
+                "migration_counters",
+                "divergences",
+                "recent_writes"
+            ]
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! `GET/PUT /admin/flags` (migration.md §3, §4, §6): flags listed with their sources, phase
+//! moves under the guard rails, `force` with a reason, every change audited, bad requests
+//! refused with nothing changed.
+
+use crate::helpers::{Backend, Fixture};
+use serde_json::{json, Value};
+
+fn put(f: &Fixture, body: Value) -> (u16, Value) {
+    f.admin("PUT", "/admin/flags", &body.to_string())
+}
+
+fn phase(f: &Fixture, repository: &str) -> String {
+    let (_, body) = f.admin("GET", "/admin/flags", "");
+    let key = format!("storage.phase.{repository}");
+    body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|flag| flag["key"] == key.as_str())
+        .map(|flag| flag["value"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
+fn history(f: &Fixture) -> i64 {
+    f.count("SELECT COUNT(*) FROM settings_history")
+}
+
+#[test]
+fn every_flag_is_listed_with_its_value_default_and_source() {
+    let f = Fixture::new(Backend::Kv);
+    let (status, body) = f.admin("GET", "/admin/flags", "");
+    assert_eq!(status, 200);
+    let flags = body["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 11);
+    assert_eq!(
+        flags[0],
+        json!({"key": "storage.phase.subscriptions", "type": "phase", "value": "kv_only",
+               "default": "kv_only", "source": "default", "description": flags[0]["description"]})
+    );
+    assert!(flags
+        .iter()
+        .any(|f| f["key"] == "shadow.sample_rate" && f["value"] == 1.0));
+    put(
+        &f,
+        json!({"key": "shadow.sample_rate", "value": 0.5, "reason": "calibrating"}),
+    );
+    let (_, body) = f.admin("GET", "/admin/flags", "");
+    let rate = body["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "shadow.sample_rate")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (rate["value"].clone(), rate["source"].clone()),
+        (json!(0.5), json!("settings"))
+    );
+}
+
+#[test]
+fn a_forward_move_is_made_audited_and_seen_by_the_next_request() {
+    let f = Fixture::new(Backend::Kv);
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.watchlists", "value": "dual_write", "reason": "start"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"ok": true, "changes": [{"key": "storage.phase.watchlists", "from": "kv_only", "to": "dual_write", "forced": false}]})
+    );
+    assert_eq!(phase(&f, "watchlists"), "dual_write");
+    assert_eq!(phase(&f, "positions"), "kv_only");
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM settings_history WHERE key = 'storage.phase.watchlists' AND old_value IS NULL AND new_value = 'dual_write' AND changed_by = 'admin-api' AND reason = 'start' AND forced = 0"),
+        1
+    );
+    // The bot now writes watchlists to both stores.
+    f.replies(1, "/watchlist add AAPL");
+    assert_eq!(f.kv.peek("watchlist:1").unwrap(), r#"["SPY","AAPL"]"#);
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM watchlists WHERE chat_id = '1'"),
+        2
+    );
+    // Setting the same phase again changes nothing.
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.watchlists", "value": "dual_write"}),
+    );
+    assert_eq!((status, body["changes"].clone()), (200, json!([])));
+    assert_eq!(history(&f), 1);
+}
+
+#[test]
+fn skipping_a_phase_is_forbidden_even_when_forced() {
+    let f = Fixture::new(Backend::Kv);
+    for force in [false, true] {
+        let (status, body) = put(
+            &f,
+            json!({"key": "storage.phase.cache", "value": "shadow", "force": force, "reason": "hurry"}),
+        );
+        assert_eq!(status, 409);
+        assert_eq!(body["error"]["code"], "forbidden_transition");
+        assert_eq!(
+            body["error"]["details"],
+            json!(["cache: kv_only → shadow skips a phase: moves go one phase at a time (kv_only → dual_write → shadow → d1_only)"])
+        );
+    }
+    assert_eq!(phase(&f, "cache"), "kv_only");
+    assert_eq!(history(&f), 0);
+}
+
+#[test]
+fn an_unsafe_move_lists_what_is_unmet_until_forced_with_a_reason() {
+    let f = Fixture::new(Backend::Kv);
+    put(
+        &f,
+        json!({"key": "storage.phase.positions", "value": "dual_write"}),
+    );
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.positions", "value": "shadow"}),
+    );
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["code"], "guard_rail");
+    assert_eq!(
+        body["error"]["details"],
+        json!([
+            "positions: the backfill has not completed (it must start at least 60 s + the flag cache TTL after dual writes began)",
+            "positions: no clean validation run after the backfill"
+        ])
+    );
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.positions", "value": "shadow", "force": true}),
+    );
+    assert_eq!(
+        (status, body["error"]["message"].as_str()),
+        (
+            400,
+            Some("force needs a non-empty reason, recorded with the change")
+        )
+    );
+    assert_eq!(phase(&f, "positions"), "dual_write");
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.positions", "value": "shadow", "force": true, "reason": "empty before launch"}),
+    );
+    assert_eq!(
+        (status, body["changes"][0]["forced"].clone()),
+        (200, json!(true))
+    );
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM settings_history WHERE new_value = 'shadow' AND forced = 1 AND reason = 'empty before launch'"),
+        1
+    );
+}
+
+#[test]
+fn shadow_to_d1_only_needs_enough_clean_comparisons() {
+    let f = Fixture::new(Backend::Kv);
+    for to in ["dual_write", "shadow"] {
+        let (status, _) = put(
+            &f,
+            json!({"key": "storage.phase.watchlists", "value": to, "force": true, "reason": "test"}),
+        );
+        assert_eq!(status, 200);
+    }
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.watchlists", "value": "d1_only"}),
+    );
+    assert_eq!(status, 409);
+    assert_eq!(
+        body["error"]["details"],
+        json!(["watchlists: 0 comparisons in the window, at least 1 needed"])
+    );
+    // One chat's watchlist, read in shadow: compared and matched.
+    f.replies(7, "/watchlist");
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.watchlists", "value": "d1_only"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(phase(&f, "watchlists"), "d1_only");
+}
+
+#[test]
+fn storage_phase_all_moves_every_repository_or_none() {
+    let f = Fixture::new(Backend::Kv);
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.all", "value": "dual_write"}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["changes"].as_array().unwrap().len(), 5);
+    for repository in [
+        "subscriptions",
+        "watchlists",
+        "executions",
+        "positions",
+        "cache",
+    ] {
+        assert_eq!(phase(&f, repository), "dual_write");
+    }
+    let (status, _) = put(&f, json!({"key": "storage.phase.all", "value": "shadow"}));
+    assert_eq!(status, 409);
+    assert_eq!(phase(&f, "cache"), "dual_write", "none moved");
+}
+
+#[test]
+fn bad_bodies_keys_and_values_are_400s_that_change_nothing() {
+    let f = Fixture::new(Backend::Kv);
+    let cases = [
+        ("{", "invalid body: EOF while parsing an object at line 1 column 1"),
+        (r#"{"key":"shadow.sample_rate"}"#, "invalid body: missing field `value` at line 1 column 28"),
+        (
+            r#"{"key":"shadow.sample_rate","value":1,"extra":true}"#,
+            "invalid body: unknown field `extra`, expected one of `key`, `value`, `reason`, `force` at line 1 column 45",
+        ),
+    ];
+    for (body, message) in cases {
+        let (status, answer) = f.admin("PUT", "/admin/flags", body);
+        assert_eq!(
+            (status, answer["error"]["message"].as_str()),
+            (400, Some(message)),
+            "{body}"
+        );
+    }
+    for (key, value) in [
+        ("storage.phase.users", json!("shadow")),
+        ("'; DROP TABLE settings; --", json!("shadow")),
+        ("storage.phase.cache", json!("d1only")),
+        ("shadow.sample_rate", json!(1.5)),
+        ("shadow.sample_rate", json!("0.5")),
+    ] {
+        let (status, answer) = put(&f, json!({"key": key, "value": value}));
+        assert_eq!(status, 400, "{key} {value}");
+        assert_eq!(answer["error"]["code"], "bad_request");
+    }
+    assert_eq!(history(&f), 0);
+    assert_eq!(f.count("SELECT COUNT(*) FROM settings"), 0);
+}

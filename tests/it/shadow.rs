@@ -1,0 +1,106 @@
+//! The shadow phase through the webhook and the admin API (migration.md §2, §6): the user is
+//! answered from D1, a record edited in D1 shows up in `/admin/divergences` with its diff and
+//! in `/admin/metrics`, and a record missing from D1 is served from KV and counted.
+
+use crate::helpers::{run, Backend, Fixture};
+use fear_greed_bot::domain::ChatId;
+use fear_greed_bot::storage::Repos;
+use serde_json::{json, Value};
+
+fn into_shadow(f: &Fixture, repository: &str) {
+    for to in ["dual_write", "shadow"] {
+        let body = json!({"key": format!("storage.phase.{repository}"), "value": to, "force": true, "reason": "test"});
+        let (status, answer) = f.admin("PUT", "/admin/flags", &body.to_string());
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+fn totals(f: &Fixture, repository: &str) -> Value {
+    let (status, body) = f.admin("GET", "/admin/metrics?minutes=5", "");
+    assert_eq!(status, 200);
+    body["repositories"][repository].clone()
+}
+
+#[test]
+fn a_watchlist_edited_in_d1_is_served_from_d1_and_reported_with_its_diff() {
+    let f = Fixture::new(Backend::Kv);
+    into_shadow(&f, "watchlists");
+    f.kv.seed("watchlist:5", r#"["SPY","AAPL"]"#);
+    let d1 = Repos::d1(&f.platform);
+    run(d1.watchlists.add(ChatId::new(5), "MSFT")).unwrap();
+    assert_eq!(
+        f.replies(5, "/watchlist"),
+        ["*Your Watchlist:*\n\n• $SPY\n• $MSFT\n\nUse /watchlist add TICKER to add a ticker.\nUse /watchlist remove TICKER to remove a ticker."]
+    );
+    let (_, body) = f.admin("GET", "/admin/divergences?repository=watchlists", "");
+    let record = &body["divergences"][0];
+    assert_eq!(
+        (
+            record["entity_key"].as_str(),
+            record["class"].as_str(),
+            record["operation"].as_str()
+        ),
+        (
+            Some("5"),
+            Some("value_mismatch"),
+            Some("watchlists.watchlist")
+        )
+    );
+    assert_eq!(
+        record["diff"],
+        "--- d1\n+++ kv\n@@ -1,4 +1,4 @@\n [\n   \"SPY\",\n-  \"MSFT\"\n+  \"AAPL\"\n ]\n"
+    );
+    let w = totals(&f, "watchlists");
+    assert_eq!(
+        (
+            w["reads"].as_i64(),
+            w["compared"].as_i64(),
+            w["divergences"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(w["divergence_rate"], 1.0);
+}
+
+#[test]
+fn a_history_missing_from_d1_is_served_from_kv_and_counted_as_a_fallback() {
+    let f = Fixture::new(Backend::Kv);
+    into_shadow(&f, "executions");
+    f.kv.seed(
+        "execution_history:6",
+        r#"[{"signalType":"BUY","ticker":"SPY","executionPrice":400,"executionDate":1705276800000}]"#,
+    );
+    assert_eq!(
+        f.replies(6, "/executions"),
+        ["*Your Execution History:*\n\n*Execution History (1 entry):*\n\n\n🟢 *BUY* SPY at $400.00\n   📅 Jan 15, 2024, 12:00 AM"]
+    );
+    let e = totals(&f, "executions");
+    assert_eq!(
+        (e["fallbacks"].as_i64(), e["fallback_rate"].as_f64()),
+        (Some(1), Some(1.0))
+    );
+    let (_, body) = f.admin("GET", "/admin/divergences?class=missing_in_d1", "");
+    assert_eq!(body["divergences"][0]["entity_key"], "6");
+}
+
+#[test]
+fn a_shadow_write_reaches_both_stores_and_its_read_matches() {
+    let f = Fixture::new(Backend::Kv);
+    into_shadow(&f, "watchlists");
+    f.replies(8, "/watchlist add TSLA");
+    assert_eq!(f.kv.peek("watchlist:8").unwrap(), r#"["SPY","TSLA"]"#);
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM watchlists WHERE chat_id = '8'"),
+        2
+    );
+    f.replies(8, "/watchlist");
+    let w = totals(&f, "watchlists");
+    assert_eq!(
+        (
+            w["compared"].as_i64(),
+            w["matched"].as_i64(),
+            w["divergences"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0))
+    );
+}

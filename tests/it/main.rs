@@ -16,6 +16,7 @@ mod helpers;
 mod kv_format;
 mod now;
 mod outbound;
+mod phases;
 mod platform;
 mod properties;
 mod redelivery;

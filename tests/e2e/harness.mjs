@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const BOT_TOKEN = "123:e2e-token";
 export const WEBHOOK_SECRET = "e2e-webhook-secret";
+export const ADMIN_TOKEN = "e2e-admin-token";
 const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
 
 /** Applies every migration in migrations/ to a fresh local D1 under `dir`, as a deploy would. */
@@ -47,6 +48,7 @@ export async function startWorker({ outbound, vars = {} } = {}) {
         TELEGRAM_API_BASE_URL: "http://telegram.stand-in",
         CNN_BASE_URL: "http://cnn.stand-in",
         YAHOO_BASE_URL: "http://yahoo.stand-in",
+        ADMIN_API_TOKEN: ADMIN_TOKEN,
         ...vars,
       },
       outboundService: async (request) => {
@@ -72,6 +74,15 @@ export async function startWorker({ outbound, vars = {} } = {}) {
         headers: { "X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json" },
         body: JSON.stringify({ update_id: updateId, message: { chat: { id: chat, type: "private" }, text } }),
       }),
+    /** An admin API call; resolves to [status, parsed JSON body]. */
+    admin: async (method, path, body, token = ADMIN_TOKEN) => {
+      const res = await mf.dispatchFetch(`http://localhost${path}`, {
+        method,
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return [res.status, await res.json()];
+    },
     /** Posts any update body to the webhook with the right secret. */
     update: (update) =>
       mf.dispatchFetch("http://localhost/", {

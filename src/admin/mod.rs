@@ -6,6 +6,7 @@ mod error;
 mod evidence;
 mod facts;
 mod flags;
+mod status;
 
 pub use error::AdminError;
 
@@ -39,11 +40,13 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
     match (request.method.as_str(), request.path.as_str()) {
         ("GET", "/admin/flags") => flags::list(app).await,
         ("PUT", "/admin/flags") => flags::put(app, request).await,
+        ("GET", "/admin/migration/status") => status::status(app).await,
         ("GET", "/admin/divergences") => evidence::divergences(app, request).await,
         ("GET", "/admin/metrics") => evidence::metrics(app, request).await,
-        (_, "/admin/flags" | "/admin/divergences" | "/admin/metrics") => {
-            Err(AdminError::MethodNotAllowed)
-        }
+        (
+            _,
+            "/admin/flags" | "/admin/migration/status" | "/admin/divergences" | "/admin/metrics",
+        ) => Err(AdminError::MethodNotAllowed),
         _ => Err(AdminError::NotFound),
     }
 }

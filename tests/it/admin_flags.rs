@@ -242,3 +242,51 @@ fn bad_bodies_keys_and_values_are_400s_that_change_nothing() {
     assert_eq!(history(&f), 0);
     assert_eq!(f.count("SELECT COUNT(*) FROM settings"), 0);
 }
+
+#[test]
+fn migration_status_gives_each_repository_its_phase_next_move_and_numbers() {
+    let f = Fixture::new(Backend::Kv);
+    put(
+        &f,
+        json!({"key": "storage.phase.watchlists", "value": "dual_write"}),
+    );
+    f.replies(3, "/watchlist add AAPL");
+    let (status, body) = f.admin("GET", "/admin/migration/status", "");
+    assert_eq!(status, 200);
+    let cache = &body["repositories"]["cache"];
+    assert_eq!(
+        (
+            cache["phase"].clone(),
+            cache["since"].clone(),
+            cache["next_move"].clone()
+        ),
+        (
+            json!("kv_only"),
+            json!(null),
+            json!({"to": "dual_write", "allowed": true, "unmet": []})
+        )
+    );
+    let w = &body["repositories"]["watchlists"];
+    assert_eq!(w["phase"], "dual_write");
+    assert_eq!(w["since"], f.clock_now());
+    assert_eq!(w["next_move"]["allowed"], false);
+    assert_eq!(w["next_move"]["unmet"].as_array().unwrap().len(), 2);
+    assert_eq!(w["entities_in_d1"], 1);
+    assert_eq!(w["repairs_queued"], 0);
+    assert_eq!(body["window_seconds"], 86_400);
+}
+
+#[test]
+fn a_missing_table_holds_back_the_first_move() {
+    let f = Fixture::new(Backend::Kv);
+    f.db.run_script("DROP TABLE recent_writes").unwrap();
+    let (status, body) = put(
+        &f,
+        json!({"key": "storage.phase.cache", "value": "dual_write"}),
+    );
+    assert_eq!(status, 409);
+    assert_eq!(
+        body["error"]["details"],
+        json!(["cache: the D1 schema is not at the latest migration"])
+    );
+}

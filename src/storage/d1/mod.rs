@@ -188,6 +188,10 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
             Statement::new(evidence::COUNTERS_SINCE, vec![0.into()]),
         ),
         (
+            "settings_changed_at",
+            Statement::new(settings::CHANGED_AT, vec!["k".into()]),
+        ),
+        (
             "settings_history_append",
             Statement::new(
                 settings::APPEND_HISTORY,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 /// Every row: a handful, read whole. D1 without the Sessions API reads from the primary, so a
 /// flip is seen by the next read after it (§3: no stale replica reads).
 const SELECT_ALL: &str = "SELECT key, value FROM settings";
+pub(super) const CHANGED_AT: &str = "SELECT updated_at FROM settings WHERE key = ?1";
 /// Runs before [`UPSERT`] in the batch, so its subquery still sees the old value (NULL when
 /// the flag was unset).
 pub(super) const APPEND_HISTORY: &str = "INSERT INTO settings_history \
@@ -45,6 +46,20 @@ impl D1Settings {
         self.0
             .query_as(&op, Statement::new(SELECT_ALL, vec![]))
             .await
+    }
+
+    /// When the flag `key` was last set; `None` when it never was.
+    pub(crate) async fn changed_at(&self, key: &str) -> StorageResult<Option<i64>> {
+        #[derive(Deserialize)]
+        struct Row {
+            updated_at: i64,
+        }
+        let op = Operation::new("settings.changed_at");
+        let rows: Vec<Row> = self
+            .0
+            .query_as(&op, Statement::new(CHANGED_AT, vec![key.into()]))
+            .await?;
+        Ok(rows.first().map(|row| row.updated_at))
     }
 
     /// Sets one flag and appends its history row, atomically; the time is the clock's.

@@ -1,0 +1,60 @@
+//! `GET /admin/migration/status` (migration.md §6): per repository, where it stands, since
+//! when, whether its next move would pass the guard rails and why not, its shadow numbers
+//! over the guard window and its repair queue.
+
+use super::facts::facts;
+use super::AdminError;
+use crate::app::http::Response;
+use crate::app::App;
+use crate::migration::flags::Flag;
+use crate::migration::guard::{verdict, Verdict};
+use crate::migration::Repository;
+use crate::storage::d1::{D1Settings, Sql};
+use serde_json::{json, Map, Value};
+
+pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
+    let platform = app.platform();
+    let flags = app
+        .flag_cache()
+        .read_now(platform, app.config().storage_phase_default)
+        .await?;
+    let settings = D1Settings(Sql::new(platform));
+    let mut repositories = Map::new();
+    for repository in Repository::ALL {
+        let phase = flags.phase(repository);
+        let facts = facts(app, repository, &flags.guards()).await?;
+        let next = phase.next().map(|to| {
+            let (allowed, unmet) = match verdict(phase, to, &facts, &flags.guards()) {
+                Verdict::Allowed | Verdict::Unchanged => (true, vec![]),
+                Verdict::Unsafe(unmet) => (false, unmet),
+                Verdict::Forbidden(why) => (false, vec![why]),
+            };
+            json!({ "to": to.as_str(), "allowed": allowed, "unmet": unmet })
+        });
+        let w = facts.window;
+        repositories.insert(
+            repository.as_str().to_owned(),
+            json!({
+                "phase": phase.as_str(),
+                "since": settings.changed_at(Flag::Phase(repository).name()).await?,
+                "next_move": next,
+                "backfill": { "state": "not_started" },
+                "window": {
+                    "reads": w.reads, "compared": w.compared, "divergences": w.divergences,
+                    "stale_kv_suspected": w.stale_kv_suspected, "fallbacks": w.fallbacks,
+                    "divergence_rate": w.divergence_rate(), "fallback_rate": w.fallback_rate(),
+                },
+                "entities_in_d1": facts.entities,
+                "repairs_queued": facts.repairs_queued,
+            }),
+        );
+    }
+    Ok(Response::json(
+        200,
+        &json!({
+            "ok": true,
+            "window_seconds": flags.guards().window_ms / 1000,
+            "repositories": Value::Object(repositories),
+        }),
+    ))
+}

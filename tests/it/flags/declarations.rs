@@ -279,3 +279,14 @@ fn storage_phase_all_validates_into_one_setting_per_repository() {
         .to_vec();
     assert_eq!(settings, want);
 }
+
+/// MIGRATION.md documents every flag (migration.md §3): a row of its flags table each.
+#[test]
+fn migration_md_documents_every_declared_flag() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/MIGRATION.md"))
+        .expect("MIGRATION.md exists");
+    for definition in definitions() {
+        let row = format!("| `{}` |", definition.flag().name());
+        assert!(guide.contains(&row), "MIGRATION.md has no row for {row}");
+    }
+}

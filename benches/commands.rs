@@ -83,7 +83,31 @@ impl Bench {
         }
     }
 
+    /// Every repository in `phase`, as the `settings` table says.
+    fn in_phase(&self, phase: &str) {
+        for repository in [
+            "subscriptions",
+            "watchlists",
+            "executions",
+            "positions",
+            "cache",
+        ] {
+            self.db
+                .run_script(&format!(
+                    "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ('storage.phase.{repository}', '{phase}', 0, 'bench')"
+                ))
+                .expect("settings row");
+        }
+    }
+
+    /// A command and the work after its response.
     fn say(&self, text: &str) {
+        self.say_only(text);
+        futures::executor::block_on(self.app.after_response());
+    }
+
+    /// A command, without the work after its response.
+    fn say_only(&self, text: &str) {
         let id = self.update_id.get();
         self.update_id.set(id + 1);
         let body = json!({"update_id": id, "message": {"chat": {"id": CHAT}, "text": text}});
@@ -105,13 +129,80 @@ impl Bench {
     }
 }
 
+/// What one command cost: storage calls on the request path, D1 calls after the response
+/// (the shadow evidence), and outbound requests.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    kv_get: u64,
+    kv_put: u64,
+    kv_delete: u64,
+    d1: u64,
+    d1_after: u64,
+    outbound: usize,
+    telegram: usize,
+}
+
+impl Cost {
+    fn kv(&self) -> u64 {
+        self.kv_get + self.kv_put + self.kv_delete
+    }
+}
+
+/// Runs `setup` then `text` from a fresh bot with every repository in `phase`.
+fn measure(phase: &str, setup: &[&str], text: &str) -> Cost {
+    let bench = Bench::new("Fear");
+    bench.in_phase(phase);
+    // Warms the isolate's flag cache: a live worker reads `settings` once per TTL, not per
+    // command.
+    bench.say("/help");
+    for step in setup {
+        bench.say(step);
+    }
+    bench.reset();
+    bench.say_only(text);
+    let (kv, d1) = (bench.kv.counts(), bench.db.round_trips());
+    bench.db.reset_round_trips();
+    futures::executor::block_on(bench.app.after_response());
+    let sent = bench.http.sent();
+    Cost {
+        kv_get: kv.get,
+        kv_put: kv.put,
+        kv_delete: kv.delete,
+        d1,
+        d1_after: bench.db.round_trips(),
+        outbound: sent.len(),
+        telegram: sent
+            .iter()
+            .filter(|r| r.url.contains("telegram.bench"))
+            .count(),
+    }
+}
+
+const PHASES: [&str; 4] = ["kv_only", "dual_write", "shadow", "d1_only"];
+
 fn main() {
     println!(
-        "Per webhook command (KV storage, Fear & Greed `Fear`, a chat with a 2-ticker watchlist):"
+        "Per webhook command and phase (Fear & Greed `Fear`, a chat with a 2-ticker watchlist)."
     );
     println!(
-        "{:<28} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9}",
-        "command", "kv get", "kv put", "kv del", "d1 trips", "outbound", "telegram"
+        "d1 = D1 calls on the request path, of which 2 claim and finish the update (`/help` shows"
+    );
+    println!(
+        "the baseline); after = D1 calls after the response (shadow evidence); check = in d1_only,"
+    );
+    println!("D1 storage calls ≤ the KV operations of the same command in kv_only.");
+    println!(
+        "{:<28} {:<11} {:>6} {:>6} {:>6} {:>4} {:>6} {:>9} {:>9} {:>6}",
+        "command",
+        "phase",
+        "kv get",
+        "kv put",
+        "kv del",
+        "d1",
+        "after",
+        "outbound",
+        "telegram",
+        "check"
     );
     let commands: &[(&str, &[&str])] = &[
         ("/start (new)", &[]),
@@ -130,29 +221,34 @@ fn main() {
         ("/subscribers", &["/start"]),
         ("hello (ignored)", &[]),
     ];
+    let baseline: Vec<u64> = PHASES
+        .iter()
+        .map(|phase| measure(phase, &[], "/help").d1)
+        .collect();
     for (label, setup) in commands {
-        let bench = Bench::new("Fear");
-        for text in *setup {
-            bench.say(text);
-        }
         let text = label.split(" (").next().unwrap_or(label);
-        bench.reset();
-        bench.say(text);
-        let kv = bench.kv.counts();
-        let sent = bench.http.sent();
-        let telegram = sent
-            .iter()
-            .filter(|r| r.url.contains("telegram.bench"))
-            .count();
-        println!(
-            "{label:<28} {:>7} {:>7} {:>7} {:>9} {:>9} {:>9}",
-            kv.get,
-            kv.put,
-            kv.delete,
-            bench.db.round_trips(),
-            sent.len(),
-            telegram
-        );
+        let kv_only = measure("kv_only", setup, text);
+        for (phase, claims) in PHASES.iter().zip(&baseline) {
+            let cost = measure(phase, setup, text);
+            let check = if *phase != "d1_only" {
+                ""
+            } else if cost.d1.saturating_sub(*claims) <= kv_only.kv() || text == "hello" {
+                "ok"
+            } else {
+                "OVER"
+            };
+            println!(
+                "{label:<28} {phase:<11} {:>6} {:>6} {:>6} {:>4} {:>6} {:>9} {:>9} {:>6}",
+                cost.kv_get,
+                cost.kv_put,
+                cost.kv_delete,
+                cost.d1,
+                cost.d1_after,
+                cost.outbound,
+                cost.telegram,
+                check
+            );
+        }
     }
 
     println!();

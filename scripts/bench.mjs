@@ -1,5 +1,6 @@
 // Latency of each bot command in workerd (Miniflare, the real wasm build) over 200 requests,
-// with outbound requests per webhook, then one broadcast cron to 1,000 subscribers. Every
+// in each storage phase with its ratio to kv_only, with outbound requests per webhook; then
+// one broadcast cron to 1,000 subscribers (kv_only). Every
 // outbound request is answered in-process by the test stand-in, so the numbers are the
 // worker's own time plus local storage. Run through `bash scripts/bench.sh`.
 import { startWorker } from "../tests/e2e/harness.mjs";
@@ -8,22 +9,33 @@ import { createStandIn } from "../tests/e2e/stand-in.mjs";
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);
 const TUESDAY_0900 = 1795510800000;
 
-const world = createStandIn();
-const worker = await startWorker({
-  outbound: world.outbound,
-  vars: { ADMIN_CHAT_ID: "1", TEST_CLOCK_START_MS: String(TUESDAY_0900) },
-});
-
+const PHASES = ["kv_only", "dual_write", "shadow", "d1_only"];
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
-const kv = await worker.kv();
+async function start() {
+  const world = createStandIn();
+  const worker = await startWorker({
+    outbound: world.outbound,
+    vars: { ADMIN_CHAT_ID: "1", TEST_CLOCK_START_MS: String(TUESDAY_0900) },
+  });
+  return { world, worker, kv: await worker.kv(), d1: await worker.d1() };
+}
+
+/** Every repository into `phase`, one step at a time (forced: the stores start empty). */
+async function moveTo(worker, phase) {
+  for (const step of PHASES.slice(1, PHASES.indexOf(phase) + 1)) {
+    const [status] = await worker.admin("PUT", "/admin/flags", { key: "storage.phase.all", value: step, force: true, reason: "bench" });
+    if (status !== 200) throw new Error(`moving to ${step}: ${status}`);
+  }
+}
 
 /**
  * `text` from a fresh chat each run (so /execute records a BUY every time), after `setup`
- * (texts from the same chat, or a function). `/subscribers` runs against 3 subscribers: with
- * more, its one-second pauses between `getChat` batches of 30 are all the time it takes.
+ * (texts from the same chat, or a function). `/subscribers` runs against at most 3 KV
+ * subscribers and none in D1: with more, its one-second pauses between `getChat` batches of
+ * 30 are all the time it takes.
  */
-const commands = [
+const commands = ({ kv, d1 }) => [
   ["/start", []],
   ["/help", []],
   ["/watchlist", []],
@@ -32,33 +44,59 @@ const commands = [
   ["/now AAPL", []],
   ["/execute SPY 400.5", []],
   ["/executions", ["/execute SPY 400.5"]],
-  ["/subscribers", [() => kv.put("chat_ids", "[1,2,3]")]],
+  ["/subscribers", [() => kv.put("chat_ids", "[1,2,3]"), () => d1.prepare("UPDATE users SET subscription_status = 0").run()]],
 ];
 
-console.log(`Per command in workerd, ${RUNS} requests each (index: Fear, cached after the first /now):`);
-console.log(`${"command".padEnd(22)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)} ${"outbound/req".padStart(13)}`);
-let chat = 10_000;
-for (const [text, setup] of commands) {
-  const times = [];
-  let outbound = 0;
-  for (let i = 0; i < RUNS; i++) {
-    chat += 1;
-    const from = text === "/subscribers" ? 1 : chat;
-    for (const step of setup) await (typeof step === "function" ? step() : worker.say(from, step));
-    world.requests.length = 0;
-    const started = performance.now();
-    const res = await worker.say(from, text);
-    await res.arrayBuffer();
-    times.push(performance.now() - started);
-    outbound += world.requests.length;
-    world.take();
+/** p50, p95 and outbound requests per command, over RUNS requests each. */
+async function measure(run) {
+  const { world, worker } = run;
+  const results = new Map();
+  let chat = 10_000;
+  for (const [text, setup] of commands(run)) {
+    const times = [];
+    let outbound = 0;
+    for (let i = 0; i < RUNS; i++) {
+      chat += 1;
+      const from = text === "/subscribers" ? 1 : chat;
+      for (const step of setup) await (typeof step === "function" ? step() : worker.say(from, step));
+      world.requests.length = 0;
+      const started = performance.now();
+      const res = await worker.say(from, text);
+      await res.arrayBuffer();
+      times.push(performance.now() - started);
+      outbound += world.requests.length;
+      world.take();
+    }
+    times.sort((a, b) => a - b);
+    results.set(text, { p50: quantile(times, 0.5), p95: quantile(times, 0.95), outbound: outbound / RUNS });
   }
-  times.sort((a, b) => a - b);
-  console.log(
-    `${text.padEnd(22)} ${quantile(times, 0.5).toFixed(2).padStart(8)} ${quantile(times, 0.95).toFixed(2).padStart(8)} ${(outbound / RUNS).toFixed(2).padStart(13)}`,
-  );
+  return results;
 }
 
+console.log(`Per command and phase in workerd, ${RUNS} requests each (index: Fear, cached after the first /now).`);
+console.log("ratio = p50 / p50 in kv_only; shadow/d1 = shadow p50 / d1_only p50 (target <= 1.15).");
+const byPhase = new Map();
+for (const phase of PHASES) {
+  const run = await start();
+  await moveTo(run.worker, phase);
+  byPhase.set(phase, await measure(run));
+  await run.worker.stop();
+}
+console.log(
+  `${"command".padEnd(22)} ${"phase".padEnd(11)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)} ${"ratio".padStart(6)} ${"outbound".padStart(9)} ${"shadow/d1".padStart(10)}`,
+);
+for (const [text] of commands({})) {
+  const base = byPhase.get("kv_only").get(text).p50;
+  for (const phase of PHASES) {
+    const r = byPhase.get(phase).get(text);
+    const shadowVsD1 = phase === "shadow" ? (r.p50 / byPhase.get("d1_only").get(text).p50).toFixed(2) : "";
+    console.log(
+      `${text.padEnd(22)} ${phase.padEnd(11)} ${r.p50.toFixed(2).padStart(8)} ${r.p95.toFixed(2).padStart(8)} ${(r.p50 / base).toFixed(2).padStart(6)} ${r.outbound.toFixed(2).padStart(9)} ${shadowVsD1.padStart(10)}`,
+    );
+  }
+}
+
+const { world, worker, kv } = await start();
 const ids = Array.from({ length: 1000 }, (_, i) => 100_000 + i);
 await kv.put("chat_ids", JSON.stringify(ids));
 for (const id of ids) {

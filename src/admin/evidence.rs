@@ -5,7 +5,7 @@ use super::AdminError;
 use crate::app::http::{Request, Response};
 use crate::app::App;
 use crate::migration::experiment::Class;
-use crate::migration::tally::totals;
+use crate::migration::tally::{self, totals};
 use crate::migration::Repository;
 use crate::storage::d1::{Count, EvidenceStore, DIVERGENCE_RING};
 use serde_json::{json, Map, Value};
@@ -77,6 +77,11 @@ pub(super) async fn metrics(app: &App, request: &Request) -> Result<Response, Ad
             (repository.as_str().to_owned(), numbers)
         })
         .collect();
+    let settings_unreadable: i64 = counts
+        .iter()
+        .filter(|c| c.repository == tally::FLAGS && c.outcome == tally::SETTINGS_UNREADABLE)
+        .map(|c| c.count)
+        .sum();
     Ok(Response::json(
         200,
         &json!({
@@ -84,6 +89,7 @@ pub(super) async fn metrics(app: &App, request: &Request) -> Result<Response, Ad
             "since": since,
             "until": now,
             "repositories": repositories,
+            "flags": { "settings_unreadable": settings_unreadable },
             "series": series(&counts),
         }),
     ))

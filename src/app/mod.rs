@@ -12,7 +12,7 @@ mod webhook;
 
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
-use crate::migration::publish::publish;
+use crate::migration::publish::{publish, Observed};
 use crate::migration::router::{self, Evidence};
 use crate::migration::FlagCache;
 use crate::platform::Platform;
@@ -30,6 +30,8 @@ pub struct App {
     evidence: Evidence,
     /// `shadow.sample_rate` as this request read it.
     sample_rate: Cell<f64>,
+    /// How many reads of `settings` failed for this request (0 or 1).
+    settings_unreadable: Cell<u64>,
 }
 
 impl App {
@@ -42,6 +44,7 @@ impl App {
             flags: FlagCache::default(),
             evidence: Evidence::default(),
             sample_rate: Cell::new(1.0),
+            settings_unreadable: Cell::new(0),
         }
     }
 
@@ -56,7 +59,11 @@ impl App {
     /// What runs after the response (the worker hands it to `wait_until`): the shadow reads
     /// of this request are compared and everything it observed is published.
     pub async fn after_response(&self) {
-        publish(&self.platform, self.sample_rate.get(), self.evidence.take()).await;
+        let observed = Observed {
+            collected: self.evidence.take(),
+            settings_unreadable: self.settings_unreadable.take(),
+        };
+        publish(&self.platform, self.sample_rate.get(), observed).await;
     }
 
     pub fn platform(&self) -> &Platform {
@@ -72,11 +79,14 @@ impl App {
     /// flag says.
     async fn bot(&self) -> Bot {
         let platform = self.platform.clone();
+        let failures_before = self.flags.settings_read_failures();
         let flags = self
             .flags
             .current(&platform, self.config.storage_phase_default)
             .await;
         self.sample_rate.set(flags.sample_rate());
+        self.settings_unreadable
+            .set(self.flags.settings_read_failures() - failures_before);
         Bot {
             repos: router::routed(&platform, flags.phases(), self.evidence.clone()),
             market: Market::new(

@@ -12,18 +12,41 @@ use std::collections::{BTreeMap, HashSet};
 
 const MINUTE_MS: i64 = 60_000;
 
+/// Everything one request observed about the move.
+#[derive(Debug, Default, PartialEq)]
+pub struct Observed {
+    /// What the routed repositories collected.
+    pub collected: Collected,
+    /// Failed reads of `settings` (the flags came from the last good read or the default).
+    pub settings_unreadable: u64,
+}
+
 /// Compares the sampled shadow reads (`sample_rate`, 0.0–1.0) and writes everything the
 /// request observed.
-pub async fn publish(platform: &Platform, sample_rate: f64, collected: Collected) {
-    if collected == Collected::default() {
+pub async fn publish(platform: &Platform, sample_rate: f64, observed: Observed) {
+    if observed == Observed::default() {
         return;
     }
+    let Observed {
+        collected,
+        settings_unreadable,
+    } = observed;
     let store = EvidenceStore::new(platform);
     let now = platform.clock.now_ms();
     let recent = recently_written(&store, now, &collected).await;
-    let publication = tally_up(&collected, now, &recent, || {
+    let mut publication = tally_up(&collected, now, &recent, || {
         sampled(sample_rate, rand::random::<f64>())
     });
+    if settings_unreadable > 0 {
+        publication.counts.push(Count {
+            minute: now - now.rem_euclid(MINUTE_MS),
+            repository: tally::FLAGS.into(),
+            operation: "settings.all".into(),
+            outcome: tally::SETTINGS_UNREADABLE.into(),
+            count: i64::try_from(settings_unreadable).unwrap_or(i64::MAX),
+            total_ms: 0,
+        });
+    }
     if let Err(error) = store.publish(&publication, now - KV_PROPAGATION_MS).await {
         tracing::error!(error = %error, "shadow evidence not published");
     }

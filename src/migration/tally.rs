@@ -12,6 +12,10 @@ pub const READ: &str = "read";
 pub const COMPARED: &str = "compared";
 /// A compared read whose two stores agreed.
 pub const MATCHED: &str = "matched";
+/// The counters' "repository" for the flags themselves.
+pub const FLAGS: &str = "flags";
+/// A read of `settings` that failed (the request ran on the last good flags or the default).
+pub const SETTINGS_UNREADABLE: &str = "settings_unreadable";
 
 /// A compared read that diverged, by class.
 pub fn divergence(class: Class) -> String {

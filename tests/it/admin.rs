@@ -196,3 +196,18 @@ fn metrics_total_each_repository_over_the_window_with_per_minute_series() {
     let (_, hour) = f.admin("GET", "/admin/metrics?minutes=61", "");
     assert_eq!(hour["repositories"]["watchlists"]["reads"], 110);
 }
+
+#[test]
+fn an_unreadable_settings_table_is_counted_and_the_bot_still_answers() {
+    let f = Fixture::new(Backend::Kv);
+    f.db.run_script("ALTER TABLE settings RENAME TO settings_gone")
+        .unwrap();
+    assert_eq!(
+        f.replies(1, "/stop"),
+        ["You've unsubscribed from Fear and Greed Index alerts."]
+    );
+    f.db.run_script("ALTER TABLE settings_gone RENAME TO settings")
+        .unwrap();
+    let (_, body) = f.admin("GET", "/admin/metrics", "");
+    assert_eq!(body["flags"]["settings_unreadable"], 1);
+}

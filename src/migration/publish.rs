@@ -174,3 +174,102 @@ fn tally_up(
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration::experiment::Reading;
+    use crate::migration::router::{Measurement, Observation};
+    use crate::migration::{Repository, Store};
+    use serde_json::json;
+
+    fn observation(key: &str, d1: Reading, kv: Reading) -> Observation {
+        let measure = |store, reading| Measurement {
+            store,
+            reading,
+            elapsed_ms: 4,
+        };
+        Observation {
+            repository: Repository::Positions,
+            operation: "positions.position",
+            entity_key: Some(key.into()),
+            control: measure(Store::D1, d1),
+            candidate: measure(Store::Kv, kv),
+            served: Store::D1,
+        }
+    }
+
+    fn outcomes(publication: &Publication) -> Vec<(String, i64, i64)> {
+        publication
+            .counts
+            .iter()
+            .map(|c| (c.outcome.clone(), c.count, c.total_ms))
+            .collect()
+    }
+
+    #[test]
+    fn every_read_is_counted_with_its_latency_and_sampled_ones_are_compared() {
+        let same = || Reading::Found(json!({"ticker": "SPY"}));
+        let collected = Collected {
+            observations: vec![
+                observation("1", same(), same()),
+                observation("2", same(), Reading::Found(json!({"ticker": "QQQ"}))),
+                observation("3", same(), same()),
+            ],
+            ..Collected::default()
+        };
+        // The third read is not in the sample.
+        let mut draws = [true, true, false].into_iter();
+        let publication = tally_up(&collected, 90_000, &HashSet::new(), || {
+            draws.next().unwrap()
+        });
+        assert_eq!(
+            outcomes(&publication),
+            [
+                ("compared".into(), 2, 0),
+                ("divergence.value_mismatch".into(), 1, 0),
+                ("latency.d1".into(), 3, 12),
+                ("latency.kv".into(), 3, 12),
+                ("matched".into(), 1, 0),
+                ("read".into(), 3, 0),
+            ]
+        );
+        assert!(publication.counts.iter().all(|c| c.minute == 60_000));
+        let [divergence] = publication.divergences.as_slice() else {
+            panic!("one divergence");
+        };
+        assert_eq!(
+            (divergence.entity_key.as_str(), divergence.class.as_str()),
+            ("2", "value_mismatch")
+        );
+        assert!(divergence
+            .diff
+            .contains("-  \"ticker\": \"SPY\"\n+  \"ticker\": \"QQQ\""));
+    }
+
+    #[test]
+    fn a_mismatch_on_a_recent_write_is_stale_kv_not_a_divergence() {
+        let collected = Collected {
+            observations: vec![observation(
+                "1",
+                Reading::Found(json!(1)),
+                Reading::Found(json!(2)),
+            )],
+            ..Collected::default()
+        };
+        let recent = HashSet::from([("positions".to_owned(), "1".to_owned())]);
+        let publication = tally_up(&collected, 0, &recent, || true);
+        assert!(outcomes(&publication).contains(&("divergence.stale_kv_suspected".into(), 1, 0)));
+    }
+
+    #[test]
+    fn at_sample_rate_zero_nothing_is_compared() {
+        let collected = Collected {
+            observations: vec![observation("1", Reading::Missing, Reading::Found(json!(1)))],
+            ..Collected::default()
+        };
+        let publication = tally_up(&collected, 0, &HashSet::new(), || sampled(0.0, 0.0));
+        assert!(publication.divergences.is_empty());
+        assert!(!outcomes(&publication).iter().any(|(o, ..)| o == "compared"));
+    }
+}

@@ -4,13 +4,15 @@
 use crate::app::config::{Config, Secret};
 use crate::app::{http, App};
 use crate::migration::{FlagCache, Phase};
-use crate::platform::workerd::{WorkerClock, WorkerD1, WorkerFetch, WorkerKv};
+use crate::platform::workerd::{WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv};
 use crate::platform::Platform;
 use std::rc::Rc;
 use worker::{event, Context, Env, ScheduleContext, ScheduledEvent};
 
 const D1_BINDING: &str = "FEAR_GREED_D1";
 const KV_BINDING: &str = "FEAR_GREED_KV";
+/// The optional Workers Analytics Engine dataset of the migration counters.
+const ANALYTICS_BINDING: &str = "MIGRATION_ANALYTICS";
 
 /// A binding `wrangler.toml` should declare is missing.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +84,13 @@ thread_local! {
 }
 
 fn app_from_env(env: &Env) -> Result<App, ConfigError> {
-    let app = App::new(platform_from_env(env)?, config_from_env(env));
-    Ok(app.with_flag_cache(FLAG_CACHE.with(FlagCache::clone)))
+    let app = App::new(platform_from_env(env)?, config_from_env(env))
+        .with_flag_cache(FLAG_CACHE.with(FlagCache::clone));
+    // Optional: without the binding the counters go to D1 only.
+    Ok(match env.analytics_engine(ANALYTICS_BINDING) {
+        Ok(dataset) => app.with_analytics(Rc::new(WorkerAnalytics(dataset))),
+        Err(_) => app,
+    })
 }
 
 /// Installs JSON logging through `tracing-web`, once per isolate.

@@ -15,10 +15,11 @@ use crate::market::Market;
 use crate::migration::publish::{publish, Observed};
 use crate::migration::router::{self, Evidence};
 use crate::migration::FlagCache;
-use crate::platform::Platform;
+use crate::platform::{MetricSink, Platform};
 use crate::telegram::Telegram;
 use config::Config;
 use std::cell::Cell;
+use std::rc::Rc;
 
 /// Everything a request or a cron run needs: the platform, the configuration and the
 /// isolate's flag cache.
@@ -32,6 +33,8 @@ pub struct App {
     sample_rate: Cell<f64>,
     /// How many reads of `settings` failed for this request (0 or 1).
     settings_unreadable: Cell<u64>,
+    /// The optional Analytics Engine dataset the counters also go to.
+    analytics: Option<Rc<dyn MetricSink>>,
 }
 
 impl App {
@@ -45,11 +48,20 @@ impl App {
             evidence: Evidence::default(),
             sample_rate: Cell::new(1.0),
             settings_unreadable: Cell::new(0),
+            analytics: None,
         }
     }
 
     pub fn with_flag_cache(self, flags: FlagCache) -> Self {
         Self { flags, ..self }
+    }
+
+    /// Also sends every published counter to an Analytics Engine dataset.
+    pub fn with_analytics(self, sink: Rc<dyn MetricSink>) -> Self {
+        Self {
+            analytics: Some(sink),
+            ..self
+        }
     }
 
     pub(crate) fn flag_cache(&self) -> &FlagCache {
@@ -63,7 +75,8 @@ impl App {
             collected: self.evidence.take(),
             settings_unreadable: self.settings_unreadable.take(),
         };
-        publish(&self.platform, self.sample_rate.get(), observed).await;
+        let sink = self.analytics.as_deref();
+        publish(&self.platform, self.sample_rate.get(), observed, sink).await;
     }
 
     pub fn platform(&self) -> &Platform {

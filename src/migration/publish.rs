@@ -6,7 +6,7 @@
 use super::experiment::{compare, sampled, Outcome, KV_PROPAGATION_MS};
 use super::router::Collected;
 use super::tally;
-use crate::platform::Platform;
+use crate::platform::{MetricPoint, MetricSink, Platform};
 use crate::storage::d1::{Count, Divergence, EvidenceStore, Publication, Written};
 use std::collections::{BTreeMap, HashSet};
 
@@ -23,7 +23,12 @@ pub struct Observed {
 
 /// Compares the sampled shadow reads (`sample_rate`, 0.0–1.0) and writes everything the
 /// request observed.
-pub async fn publish(platform: &Platform, sample_rate: f64, observed: Observed) {
+pub async fn publish(
+    platform: &Platform,
+    sample_rate: f64,
+    observed: Observed,
+    analytics: Option<&dyn MetricSink>,
+) {
     if observed == Observed::default() {
         return;
     }
@@ -46,6 +51,16 @@ pub async fn publish(platform: &Platform, sample_rate: f64, observed: Observed) 
             count: i64::try_from(settings_unreadable).unwrap_or(i64::MAX),
             total_ms: 0,
         });
+    }
+    if let Some(sink) = analytics {
+        // At most a few dozen counters per request: well under the 250 points per invocation.
+        for c in &publication.counts {
+            sink.write(&MetricPoint {
+                index: c.repository.clone(),
+                blobs: vec![c.repository.clone(), c.operation.clone(), c.outcome.clone()],
+                doubles: vec![c.count as f64, c.total_ms as f64],
+            });
+        }
     }
     if let Err(error) = store.publish(&publication, now - KV_PROPAGATION_MS).await {
         tracing::error!(error = %error, "shadow evidence not published");

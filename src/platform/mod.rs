@@ -142,6 +142,21 @@ pub trait Clock {
     async fn sleep(&self, ms: u64);
 }
 
+/// One time-series data point (Workers Analytics Engine): blobs are the dimensions, doubles
+/// the numbers, the index the sampling key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    pub index: String,
+    pub blobs: Vec<String>,
+    pub doubles: Vec<f64>,
+}
+
+/// Where metric points go when an Analytics Engine dataset is bound; writes never block and
+/// never fail the caller.
+pub trait MetricSink {
+    fn write(&self, point: &MetricPoint);
+}
+
 /// Everything the application needs from its runtime.
 #[derive(Clone)]
 pub struct Platform {

@@ -2,8 +2,8 @@
 //! and the JavaScript clock. The only code besides `entry` that calls `worker`.
 
 use super::{
-    Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, PlatformError, Row, SqlDatabase,
-    SqlValue, Statement,
+    Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, MetricPoint, MetricSink,
+    PlatformError, Row, SqlDatabase, SqlValue, Statement,
 };
 use async_trait::async_trait;
 use wasm_bindgen::JsValue;
@@ -169,5 +169,21 @@ impl Clock for WorkerClock {
 
     async fn sleep(&self, ms: u64) {
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// A Workers Analytics Engine dataset binding.
+pub struct WorkerAnalytics(pub worker::AnalyticsEngineDataset);
+
+impl MetricSink for WorkerAnalytics {
+    fn write(&self, point: &MetricPoint) {
+        let data = worker::AnalyticsEngineDataPointBuilder::new()
+            .indexes([point.index.as_str()])
+            .blobs(point.blobs.iter().map(String::as_str))
+            .doubles(point.doubles.iter().copied())
+            .build();
+        if let Err(e) = self.0.write_data_point(&data) {
+            tracing::warn!(error = %e, "analytics engine point not written");
+        }
     }
 }

@@ -104,3 +104,35 @@ fn a_shadow_write_reaches_both_stores_and_its_read_matches() {
         (Some(1), Some(1), Some(0))
     );
 }
+
+#[test]
+fn with_an_analytics_dataset_bound_every_counter_is_also_a_data_point() {
+    let f = Fixture::new(Backend::Kv);
+    into_shadow(&f, "positions");
+    let points = std::rc::Rc::new(fear_greed_bot::platform::native::RecordedPoints::default());
+    let app = f.app().with_analytics(points.clone());
+    let update = json!({"update_id": 77, "message": {"chat": {"id": 9}, "text": "/execute SPY 1"}});
+    let request = crate::helpers::webhook_request(
+        Some(crate::helpers::WEBHOOK_SECRET),
+        update.to_string().as_bytes(),
+    );
+    assert_eq!(run(app.handle(&request)).status, 200);
+    run(app.after_response());
+    let reads: Vec<_> = points
+        .points()
+        .into_iter()
+        .filter(|p| p.blobs[2] == "read")
+        .collect();
+    assert_eq!(
+        reads,
+        [fear_greed_bot::platform::MetricPoint {
+            index: "positions".into(),
+            blobs: vec![
+                "positions".into(),
+                "positions.position".into(),
+                "read".into()
+            ],
+            doubles: vec![1.0, 0.0],
+        }]
+    );
+}

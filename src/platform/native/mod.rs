@@ -9,6 +9,22 @@ pub use http::ScriptedHttp;
 pub use memory_kv::{KvOp, KvOpCounts, MemoryKv};
 pub use sqlite::SqliteDatabase;
 
+/// Metric points kept in memory, as a bound Analytics Engine dataset would receive them.
+#[derive(Default)]
+pub struct RecordedPoints(std::cell::RefCell<Vec<super::MetricPoint>>);
+
+impl RecordedPoints {
+    pub fn points(&self) -> Vec<super::MetricPoint> {
+        self.0.borrow().clone()
+    }
+}
+
+impl super::MetricSink for RecordedPoints {
+    fn write(&self, point: &super::MetricPoint) {
+        self.0.borrow_mut().push(point.clone());
+    }
+}
+
 use super::Clock;
 use async_trait::async_trait;
 use std::cell::{Cell, RefCell};

@@ -8,7 +8,8 @@
 //!   JavaScript's number parsing and formatting for byte-exact texts and KV values.
 //! - [`storage`]: the five repository traits the rest of the code talks to, each with two
 //!   implementations: `storage::kv` (the legacy KV keys and JSON bytes) and `storage::d1` (the
-//!   SQL schema in `migrations/`), plus the one error type and its classifier.
+//!   SQL schema in `migrations/`), plus the one error type and its classifier, and
+//!   `EntityStore`: whole entities loaded and replaced in either store (repair, backfill).
 //! - [`platform`]: the thin seam between the application and the runtime: `KvStore`,
 //!   `SqlDatabase`, `HttpClient` and `Clock` traits, with workerd implementations (wasm only)
 //!   and native ones (in-memory KV, SQLite, scripted HTTP, manual clock) so everything above
@@ -21,7 +22,8 @@
 //! - [`migration`]: the KV → D1 move: phases per repository, the runtime flags declared in
 //!   `flags/flags.json` and cached per isolate, the `router` that serves each repository from
 //!   KV, D1 or both as its phase says (queueing failed second writes for repair and collecting
-//!   the shadow reads' evidence), the comparator (`experiment`) and the guard rails.
+//!   the shadow reads' evidence), the comparator (`experiment`), the guard rails, and the
+//!   `repair` drain that copies over what a second write missed.
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - [`admin`]: the operators' HTTP API under `/admin/`.

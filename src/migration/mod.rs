@@ -1,7 +1,8 @@
 //! The KV → D1 move (migration.md): the vocabulary every part of it shares — which
 //! repositories move ([`Repository`]), where each one stands ([`Phase`], [`Phases`]) and the two
 //! stores ([`Store`]) — the runtime flags that say so ([`flags`], cached per isolate by
-//! [`FlagCache`]), and the [`router`] that serves each repository as its phase says.
+//! [`FlagCache`]), the [`router`] that serves each repository as its phase says, and the
+//! [`repair`] drain that copies over the writes its second stores missed.
 
 pub mod experiment;
 mod flag_cache;
@@ -9,6 +10,7 @@ pub mod flags;
 pub mod guard;
 mod phase;
 pub mod publish;
+pub mod repair;
 pub mod router;
 mod store;
 pub mod tally;

@@ -1,11 +1,15 @@
 //! The repositories: what the rest of the code may ask of storage, and nothing about where it
 //! lives. Each trait has a KV implementation (`kv`, the legacy keys and bytes) and a D1 one
 //! (`d1`, the tables of `migrations/`); a shared contract suite holds them to the same behaviour.
+//! Beside them, [`EntityStore`] reads and replaces whole entities in either store, for the
+//! machinery that copies and compares them (repair, backfill, validation).
 
 pub mod d1;
+mod entity;
 mod error;
 pub mod kv;
 
+pub use entity::{entities, BadEntityKey, EntityKey, EntityStore, Snapshot};
 pub use error::{classify, D1Call, Operation, StorageError};
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position, Subscriber};

@@ -3,7 +3,7 @@
 //! Both stores apply the same freshness rule to the same `written_at`, so an entry expires in
 //! both at the same instant and "D1 has no fresh entry where KV has one" means D1 missed the
 //! write, as for any other record. A failed second write is queued like any other too; the
-//! drain can drop an entry that expired meanwhile, since the next fetch rewrites it anyway.
+//! drain copies the entry as stored, fresh or not, since both stores judge freshness alike.
 
 use super::Routed;
 use crate::domain::CacheEntry;

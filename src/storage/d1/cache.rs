@@ -20,9 +20,37 @@ pub(super) const PURGE: &str = "DELETE FROM cache WHERE expires_at <= ?1";
 pub struct D1Cache(pub(crate) Sql);
 
 #[derive(Deserialize)]
-struct CacheRow {
+pub(super) struct CacheRow {
     cache_value: String,
     updated_at: i64,
+}
+
+impl CacheRow {
+    /// The entry the row holds; `key` names it in a decode error.
+    pub(super) fn entry(self, op: &Operation, key: &str) -> StorageResult<CacheEntry> {
+        let data = serde_json::from_str(&self.cache_value).map_err(|e| StorageError::Decode {
+            operation: op.clone(),
+            key: format!("cache.cache_key={key}"),
+            message: e.to_string(),
+        })?;
+        Ok(CacheEntry {
+            data,
+            written_at: self.updated_at,
+        })
+    }
+}
+
+/// The statement that stores `entry` under `key`, replacing what was there.
+pub(super) fn upsert(key: &str, entry: &CacheEntry) -> Statement {
+    Statement::new(
+        UPSERT,
+        vec![
+            key.into(),
+            js_stringify(&entry.data).into(),
+            (entry.written_at + CACHE_TTL_MS).into(),
+            entry.written_at.into(),
+        ],
+    )
 }
 
 impl D1Cache {
@@ -48,32 +76,12 @@ impl CacheRepo for D1Cache {
             .await?;
         rows.into_iter()
             .next()
-            .map(|row| {
-                let data =
-                    serde_json::from_str(&row.cache_value).map_err(|e| StorageError::Decode {
-                        operation: op.clone(),
-                        key: format!("cache.cache_key={key}"),
-                        message: e.to_string(),
-                    })?;
-                Ok(CacheEntry {
-                    data,
-                    written_at: row.updated_at,
-                })
-            })
+            .map(|row| row.entry(&op, key))
             .transpose()
     }
 
     async fn store(&self, key: &str, entry: &CacheEntry) -> StorageResult<()> {
         let op = Operation::new("cache.store");
-        let statement = Statement::new(
-            UPSERT,
-            vec![
-                key.into(),
-                js_stringify(&entry.data).into(),
-                (entry.written_at + CACHE_TTL_MS).into(),
-                entry.written_at.into(),
-            ],
-        );
-        self.0.execute(&op, statement).await.map(drop)
+        self.0.execute(&op, upsert(key, entry)).await.map(drop)
     }
 }

@@ -33,7 +33,11 @@ struct ExecutionRow {
 }
 
 impl D1Executions {
-    async fn select(&self, op: &Operation, statement: Statement) -> StorageResult<Vec<Execution>> {
+    pub(super) async fn select(
+        &self,
+        op: &Operation,
+        statement: Statement,
+    ) -> StorageResult<Vec<Execution>> {
         let rows: Vec<ExecutionRow> = self.0.query_as(op, statement).await?;
         rows.into_iter()
             .map(|row| {
@@ -55,24 +59,29 @@ impl D1Executions {
     }
 }
 
+/// The statement that appends `execution` to the chat's history.
+pub(super) fn insert(sql: &Sql, chat: ChatId, execution: &Execution) -> Statement {
+    Statement::new(
+        INSERT,
+        vec![
+            chat_param(chat),
+            execution.signal_type.as_str().into(),
+            execution.ticker.clone().into(),
+            execution.execution_price.into(),
+            execution.signal_price.into(),
+            execution.execution_date.into(),
+            sql.now().into(),
+        ],
+    )
+}
+
 #[async_trait(?Send)]
 impl ExecutionRepo for D1Executions {
     async fn record(&self, chat: ChatId, execution: &Execution) -> StorageResult<()> {
         let op = Operation::new("executions.record")
             .chat(chat)
             .ticker(&execution.ticker);
-        let insert = Statement::new(
-            INSERT,
-            vec![
-                chat_param(chat),
-                execution.signal_type.as_str().into(),
-                execution.ticker.clone().into(),
-                execution.execution_price.into(),
-                execution.signal_price.into(),
-                execution.execution_date.into(),
-                self.0.now().into(),
-            ],
-        );
+        let insert = insert(&self.0, chat, execution);
         self.0
             .batch(&op, vec![self.0.ensure_user(chat), insert])
             .await

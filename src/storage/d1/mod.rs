@@ -5,6 +5,7 @@
 
 mod cache;
 mod census;
+mod entities;
 mod evidence;
 mod executions;
 mod positions;
@@ -16,6 +17,7 @@ mod watchlists;
 
 pub use cache::D1Cache;
 pub use census::Census;
+pub(crate) use entities::D1Entities;
 pub use evidence::{Count, Divergence, EvidenceStore, Publication, Written, DIVERGENCE_RING};
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;
@@ -117,7 +119,8 @@ fn chat_param(chat: ChatId) -> crate::platform::SqlValue {
 
 /// The statements whose plans matter, for the query-plan tests: every read, and the writes
 /// that search (the subscription sequence, the default-watchlist check, the cache purge, the
-/// old value a flag change records, the repair-queue lookups).
+/// old value a flag change records, the repair-queue lookups, the entity loads and deletes).
+/// The subscriber-list replace is not here: it reads the bound `json_each` list by design.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
     let chat = || chat_param(ChatId::new(1));
@@ -170,6 +173,40 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
                 repairs::PENDING_IN_REPOSITORY,
                 vec!["subscriptions".into(), "kv".into()],
             ),
+        ),
+        (
+            "repair_settle",
+            Statement::new(
+                repairs::SETTLE,
+                vec!["watchlists".into(), "1".into(), "kv".into(), 0.into()],
+            ),
+        ),
+        (
+            "repair_bump_attempts",
+            Statement::new(
+                repairs::BUMP_ATTEMPTS,
+                vec!["watchlists".into(), "1".into(), "kv".into()],
+            ),
+        ),
+        (
+            "entity_executions",
+            Statement::new(entities::EXECUTIONS_IN_ORDER, vec![chat()]),
+        ),
+        (
+            "entity_clear_executions",
+            Statement::new(entities::CLEAR_EXECUTIONS, vec![chat()]),
+        ),
+        (
+            "entity_clear_watchlist",
+            Statement::new(entities::CLEAR_WATCHLIST, vec![chat()]),
+        ),
+        (
+            "entity_cache",
+            Statement::new(entities::CACHE_ENTRY, vec!["k".into()]),
+        ),
+        (
+            "entity_clear_cache",
+            Statement::new(entities::CLEAR_CACHE, vec!["k".into()]),
         ),
         (
             "update_state",

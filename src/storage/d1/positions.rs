@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 pub(super) const SELECT: &str =
     "SELECT ticker, entry_price FROM active_positions WHERE chat_id = ?1";
-const DELETE: &str = "DELETE FROM active_positions WHERE chat_id = ?1";
+pub(super) const DELETE: &str = "DELETE FROM active_positions WHERE chat_id = ?1";
 const INSERT: &str = "INSERT INTO active_positions \
      (chat_id, ticker, entry_price, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)";
 
@@ -20,6 +20,23 @@ pub(crate) struct D1Positions(pub(crate) Sql);
 struct PositionRow {
     ticker: String,
     entry_price: Option<f64>,
+}
+
+/// The batch that makes `position` the chat's only one.
+pub(super) fn replace(sql: &Sql, chat: ChatId, position: &Position) -> Vec<Statement> {
+    vec![
+        sql.ensure_user(chat),
+        Statement::new(DELETE, vec![chat_param(chat)]),
+        Statement::new(
+            INSERT,
+            vec![
+                chat_param(chat),
+                position.ticker.clone().into(),
+                position.entry_price.into(),
+                sql.now().into(),
+            ],
+        ),
+    ]
 }
 
 #[async_trait(?Send)]
@@ -40,20 +57,10 @@ impl PositionRepo for D1Positions {
         let op = Operation::new("positions.set_position")
             .chat(chat)
             .ticker(&position.ticker);
-        let statements = vec![
-            self.0.ensure_user(chat),
-            Statement::new(DELETE, vec![chat_param(chat)]),
-            Statement::new(
-                INSERT,
-                vec![
-                    chat_param(chat),
-                    position.ticker.clone().into(),
-                    position.entry_price.into(),
-                    self.0.now().into(),
-                ],
-            ),
-        ];
-        self.0.batch(&op, statements).await.map(drop)
+        self.0
+            .batch(&op, replace(&self.0, chat, position))
+            .await
+            .map(drop)
     }
 
     async fn clear_position(&self, chat: ChatId) -> StorageResult<()> {

@@ -1,8 +1,12 @@
 //! `repair_queue`: the entities whose second write failed (migration.md §2), one row per
 //! repository, entity and target store. The phase router fills it and asks it whether an
-//! entity's KV value is known to be stale; the repair drain (maintenance cron, admin API)
-//! empties it. It lives in D1, so it is only as available as D1: a failed enqueue is logged
-//! by the caller and left to validation to find.
+//! entity's KV value is known to be stale; the repair drain (`migration::repair`, run by the
+//! maintenance cron and the admin API) empties it. It lives in D1, so it is only as available
+//! as D1: a failed enqueue is logged by the caller and left to validation to find.
+//!
+//! A row's `enqueued_at` is its version: every enqueue moves it forward, by at least 1 ms even
+//! within the same millisecond, so the drain deletes a row only if no failure was queued for
+//! the entity after the drain read it ([`RepairQueue::settle`]).
 
 use super::Sql;
 use crate::migration::{Repository, Store};
@@ -10,20 +14,29 @@ use crate::platform::{Platform, Statement};
 use crate::storage::{Operation, StorageError, StorageResult};
 use serde::Deserialize;
 
-/// Queues a repair, or refreshes the reason and time of the one already queued.
+/// Queues a repair, or refreshes the reason and time of the one already queued; the time always
+/// moves forward (see the module documentation).
 const ENQUEUE: &str =
     "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
-     reason = excluded.reason, enqueued_at = excluded.enqueued_at";
+     reason = excluded.reason, \
+     enqueued_at = MAX(excluded.enqueued_at, repair_queue.enqueued_at + 1)";
 pub(super) const DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue WHERE repository = ?1";
+const TOTAL_DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue";
 pub(super) const PENDING_FOR_ENTITY: &str = "SELECT 1 AS pending FROM repair_queue \
      WHERE repository = ?1 AND entity_key = ?2 AND target = ?3";
 pub(super) const PENDING_IN_REPOSITORY: &str =
     "SELECT 1 AS pending FROM repair_queue WHERE repository = ?1 AND target = ?2 LIMIT 1";
-/// Oldest first; not in the plan check, since it scans by design (in index order, bounded by
-/// the limit, no sort).
-const OLDEST: &str = "SELECT repository, entity_key, target, reason, enqueued_at, attempts \
-     FROM repair_queue ORDER BY enqueued_at, rowid LIMIT ?1";
+/// Fewest attempts first, then oldest: a repair that keeps failing goes behind the others
+/// instead of taking every step's budget. Not in the plan check: it reads the whole queue and
+/// sorts it by design (the queue is short; an index would need a migration).
+const NEXT: &str = "SELECT repository, entity_key, target, reason, enqueued_at, attempts \
+     FROM repair_queue ORDER BY attempts, enqueued_at, rowid LIMIT ?1";
+/// Deletes a repair unless it was queued again since it was read.
+pub(super) const SETTLE: &str = "DELETE FROM repair_queue \
+     WHERE repository = ?1 AND entity_key = ?2 AND target = ?3 AND enqueued_at = ?4";
+pub(super) const BUMP_ATTEMPTS: &str = "UPDATE repair_queue SET attempts = attempts + 1 \
+     WHERE repository = ?1 AND entity_key = ?2 AND target = ?3";
 
 /// The D1 queue of entities one store missed a write for.
 pub struct RepairQueue(Sql);
@@ -122,12 +135,42 @@ impl RepairQueue {
         Ok(!self.0.query(&op, statement).await?.is_empty())
     }
 
-    /// Up to `limit` queued repairs, oldest failure first: what one drain step works on.
+    /// How many repairs are queued in all.
+    pub async fn total_depth(&self) -> StorageResult<u64> {
+        let op = Operation::new("repairs.total_depth");
+        let rows: Vec<DepthRow> = self
+            .0
+            .query_as(&op, Statement::new(TOTAL_DEPTH, vec![]))
+            .await?;
+        // As in `depth`.
+        Ok(rows.first().map_or(0, |row| row.depth.unsigned_abs()))
+    }
+
+    /// Deletes `repair` once it is done, unless a failure was queued for the same entity and
+    /// target after `repair` was read (its `enqueued_at` moved): that newer write still has to
+    /// be copied. `true` when the row was deleted.
+    pub async fn settle(&self, repair: &Repair) -> StorageResult<bool> {
+        let op = Operation::new("repairs.settle");
+        let mut params = key_params(repair);
+        params.push(repair.enqueued_at.into());
+        let deleted = self.0.execute(&op, Statement::new(SETTLE, params)).await?;
+        Ok(deleted > 0)
+    }
+
+    /// Counts a failed attempt at `repair`; the row stays queued.
+    pub async fn bump_attempts(&self, repair: &Repair) -> StorageResult<()> {
+        let op = Operation::new("repairs.bump_attempts");
+        let statement = Statement::new(BUMP_ATTEMPTS, key_params(repair));
+        self.0.execute(&op, statement).await.map(drop)
+    }
+
+    /// Up to `limit` queued repairs, those tried least often first and among them the oldest
+    /// failure first: what one drain step works on.
     pub async fn pending(&self, limit: u32) -> StorageResult<Vec<Repair>> {
         let op = Operation::new("repairs.pending");
         let rows: Vec<RepairRow> = self
             .0
-            .query_as(&op, Statement::new(OLDEST, vec![i64::from(limit).into()]))
+            .query_as(&op, Statement::new(NEXT, vec![i64::from(limit).into()]))
             .await?;
         rows.into_iter()
             .map(|row| {
@@ -155,4 +198,13 @@ impl RepairQueue {
             })
             .collect()
     }
+}
+
+/// The parameters naming a repair's row: repository, entity key, target.
+fn key_params(repair: &Repair) -> Vec<crate::platform::SqlValue> {
+    vec![
+        repair.repository.as_str().into(),
+        repair.entity_key.as_str().into(),
+        repair.target.as_str().into(),
+    ]
 }

@@ -13,7 +13,7 @@ pub(super) const SELECT: &str = "SELECT ticker FROM watchlists WHERE chat_id = ?
 pub(super) const INSERT_DEFAULT_IF_EMPTY: &str =
     "INSERT INTO watchlists (chat_id, ticker, created_at) \
      SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM watchlists WHERE chat_id = ?1)";
-const INSERT: &str =
+pub(super) const INSERT: &str =
     "INSERT OR IGNORE INTO watchlists (chat_id, ticker, created_at) VALUES (?1, ?2, ?3)";
 const DELETE: &str = "DELETE FROM watchlists WHERE chat_id = ?1 AND ticker = ?2";
 
@@ -30,6 +30,15 @@ impl D1Watchlists {
         vec![self.0.ensure_user(chat), self.insert_default(chat)]
     }
 
+    /// The chat's rows in order, without the default a missing list reads as.
+    pub(super) async fn stored(&self, op: &Operation, chat: ChatId) -> StorageResult<Vec<String>> {
+        let rows: Vec<TickerRow> = self
+            .0
+            .query_as(op, Statement::new(SELECT, vec![chat_param(chat)]))
+            .await?;
+        Ok(rows.into_iter().map(|row| row.ticker).collect())
+    }
+
     fn insert_default(&self, chat: ChatId) -> Statement {
         Statement::new(
             INSERT_DEFAULT_IF_EMPTY,
@@ -42,15 +51,12 @@ impl D1Watchlists {
 impl WatchlistRepo for D1Watchlists {
     async fn watchlist(&self, chat: ChatId) -> StorageResult<Vec<String>> {
         let op = Operation::new("watchlists.watchlist").chat(chat);
-        let rows: Vec<TickerRow> = self
-            .0
-            .query_as(&op, Statement::new(SELECT, vec![chat_param(chat)]))
-            .await?;
-        if rows.is_empty() {
+        let tickers = self.stored(&op, chat).await?;
+        if tickers.is_empty() {
             self.0.batch(&op, self.with_default(chat)).await?;
             return Ok(vec![DEFAULT_TICKER.to_owned()]);
         }
-        Ok(rows.into_iter().map(|row| row.ticker).collect())
+        Ok(tickers)
     }
 
     async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {

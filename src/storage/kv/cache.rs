@@ -12,7 +12,7 @@ pub(crate) struct KvCache(pub(crate) Kv);
 
 /// The stored shape; readers accept any key order.
 #[derive(Deserialize)]
-struct Stored {
+pub(super) struct Stored {
     data: Value,
     /// `Date.now()` at write time; read leniently as a double, as JavaScript would.
     timestamp: f64,
@@ -24,16 +24,26 @@ impl CacheRepo for KvCache {
         let op = Operation::new("cache.fresh");
         let stored: Option<Stored> = self.0.get_json(&op, key).await?;
         Ok(stored
-            .map(|stored| CacheEntry {
-                data: stored.data,
-                written_at: stored.timestamp as i64,
-            })
+            .map(Stored::entry)
             .filter(|entry| entry.is_fresh(now_ms)))
     }
 
     async fn store(&self, key: &str, entry: &CacheEntry) -> StorageResult<()> {
         let op = Operation::new("cache.store");
-        let value = json!({ "data": entry.data, "timestamp": entry.written_at });
-        self.0.put_json(&op, key, &value).await
+        self.0.put_json(&op, key, &encode(entry)).await
     }
+}
+
+impl Stored {
+    pub(super) fn entry(self) -> CacheEntry {
+        CacheEntry {
+            data: self.data,
+            written_at: self.timestamp as i64,
+        }
+    }
+}
+
+/// The stored form of an entry.
+pub(super) fn encode(entry: &CacheEntry) -> Value {
+    json!({ "data": entry.data, "timestamp": entry.written_at })
 }

@@ -2,12 +2,14 @@
 //! the legacy bot, or a rollback to it, must find exactly as it would have written it.
 
 mod cache;
+mod entities;
 mod executions;
 mod positions;
 mod subscriptions;
 mod watchlists;
 
 pub(crate) use cache::KvCache;
+pub(crate) use entities::KvEntities;
 pub(crate) use executions::KvExecutions;
 pub(crate) use positions::KvPositions;
 pub(crate) use subscriptions::KvSubscriptions;

@@ -40,7 +40,7 @@ fn is_chat(value: &Value, chat: ChatId) -> bool {
 }
 
 /// A stored element as a subscriber: integral numbers are chats, anything else a stray.
-fn entry(value: &Value) -> Subscriber {
+pub(super) fn entry(value: &Value) -> Subscriber {
     match value.as_i64() {
         Some(id) => Subscriber::Chat(ChatId::new(id)),
         None => Subscriber::Stray(value.clone()),

@@ -17,7 +17,7 @@ struct Loaded {
 }
 
 /// Trim, upper-case, drop empty and non-string elements, keep the first of duplicates.
-fn normalize(stored: &[Value]) -> Vec<String> {
+pub(super) fn normalize(stored: &[Value]) -> Vec<String> {
     let mut tickers: Vec<String> = Vec::with_capacity(stored.len());
     for ticker in stored
         .iter()
@@ -31,8 +31,13 @@ fn normalize(stored: &[Value]) -> Vec<String> {
     tickers
 }
 
-fn default_list() -> Vec<String> {
+pub(super) fn default_list() -> Vec<String> {
     vec![DEFAULT_TICKER.to_owned()]
+}
+
+/// The stored form of a (normalised) list: a JSON array of strings.
+pub(super) fn encode(tickers: &[String]) -> Value {
+    Value::Array(tickers.iter().cloned().map(Value::from).collect())
 }
 
 impl KvWatchlists {
@@ -59,8 +64,7 @@ impl KvWatchlists {
     }
 
     async fn save(&self, op: &Operation, key: &str, tickers: &[String]) -> StorageResult<()> {
-        let value = Value::Array(tickers.iter().cloned().map(Value::from).collect());
-        self.0.put_json(op, key, &value).await
+        self.0.put_json(op, key, &encode(tickers)).await
     }
 }
 

@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::migration::flags::GuardThresholds;
 use crate::migration::guard::Facts;
 use crate::migration::tally::totals;
-use crate::migration::Repository;
+use crate::migration::{Repository, Store};
 use crate::storage::d1::{Census, EvidenceStore, RepairQueue};
 
 pub(super) async fn facts(
@@ -21,7 +21,10 @@ pub(super) async fn facts(
     let census = Census::new(platform);
     let since = platform.clock.now_ms() - thresholds.window_ms;
     let counts = EvidenceStore::new(platform).counters_since(since).await?;
-    let repairs_queued = RepairQueue::new(platform).depth(repository).await?;
+    let repairs = RepairQueue::new(platform);
+    let repairs_queued = repairs.depth(repository).await?;
+    let kv_repairs_pending = repairs.has_pending(repository, None, Store::Kv).await?;
+    let d1_repairs_pending = repairs.has_pending(repository, None, Store::D1).await?;
     Ok(Facts {
         schema_current: census.missing_tables().await?.is_empty(),
         backfill_completed: false,
@@ -33,5 +36,7 @@ pub(super) async fn facts(
             .copied()
             .unwrap_or_default(),
         repairs_queued: i64::try_from(repairs_queued).unwrap_or(i64::MAX),
+        kv_repairs_pending,
+        d1_repairs_pending,
     })
 }

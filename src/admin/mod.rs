@@ -6,6 +6,7 @@ mod error;
 mod evidence;
 mod facts;
 mod flags;
+mod repair;
 mod status;
 
 pub use error::AdminError;
@@ -41,11 +42,16 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
         ("GET", "/admin/flags") => flags::list(app).await,
         ("PUT", "/admin/flags") => flags::put(app, request).await,
         ("GET", "/admin/migration/status") => status::status(app).await,
+        ("POST", "/admin/repair") => repair::repair(app, request).await,
         ("GET", "/admin/divergences") => evidence::divergences(app, request).await,
         ("GET", "/admin/metrics") => evidence::metrics(app, request).await,
         (
             _,
-            "/admin/flags" | "/admin/migration/status" | "/admin/divergences" | "/admin/metrics",
+            "/admin/flags"
+            | "/admin/migration/status"
+            | "/admin/repair"
+            | "/admin/divergences"
+            | "/admin/metrics",
         ) => Err(AdminError::MethodNotAllowed),
         _ => Err(AdminError::NotFound),
     }

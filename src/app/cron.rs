@@ -2,6 +2,7 @@
 
 use super::broadcast::Broadcast;
 use super::App;
+use crate::migration::repair::{run_step, StepOutcome};
 use crate::storage::d1::{D1Cache, Sql, UpdateClaims};
 
 /// The jobs the worker's cron triggers run.
@@ -21,6 +22,9 @@ pub const BROADCAST_CRONS: [&str; 4] = [
     "0 1 * * 2-6",
 ];
 pub const MAINTENANCE_CRON: &str = "*/5 * * * *";
+
+/// Repairs one maintenance run takes from the queue.
+const REPAIRS_PER_RUN: usize = 50;
 
 impl Job {
     /// The job for a cron expression, `None` for one this worker does not know.
@@ -43,6 +47,8 @@ pub enum CronOutcome {
     Maintained {
         expired_cache_rows: u64,
         forgotten_updates: u64,
+        /// One bounded step of the repair queue's drain.
+        repair: StepOutcome,
     },
     Failed(String),
 }
@@ -59,16 +65,23 @@ impl App {
         outcome
     }
 
-    /// Purges expired cache rows and update claims past their retention; nothing users see.
+    /// Purges expired cache rows and update claims past their retention, and drains the
+    /// repair queue by one step; nothing users see.
     async fn maintain(&self) -> CronOutcome {
         let sql = Sql::new(self.platform());
         let now = self.platform().clock.now_ms();
         let purged = async {
             let expired_cache_rows = D1Cache(sql.clone()).purge_expired(now).await?;
             let forgotten_updates = UpdateClaims(sql).purge_old().await?;
+            let flags = self
+                .flag_cache()
+                .current(self.platform(), self.config().storage_phase_default)
+                .await;
+            let repair = run_step(self.platform(), flags.phases(), REPAIRS_PER_RUN).await?;
             Ok::<_, crate::storage::StorageError>(CronOutcome::Maintained {
                 expired_cache_rows,
                 forgotten_updates,
+                repair,
             })
         };
         purged.await.unwrap_or_else(|e| {

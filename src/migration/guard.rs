@@ -25,6 +25,10 @@ pub struct Facts {
     pub window: Totals,
     /// Repairs queued for the repository.
     pub repairs_queued: i64,
+    /// Some of them are towards KV: KV missed writes and is stale until they drain.
+    pub kv_repairs_pending: bool,
+    /// Some of them are towards D1: D1 missed writes and is stale until they drain.
+    pub d1_repairs_pending: bool,
 }
 
 /// The answer to "may this repository move from `from` to `to`?".
@@ -81,6 +85,9 @@ fn forward(to: Phase, facts: &Facts, t: &GuardThresholds) -> Vec<String> {
             if !facts.validation_clean {
                 unmet.push("no clean validation run after the backfill".into());
             }
+            if facts.d1_repairs_pending {
+                unmet.push("repairs towards D1 are queued: D1 would serve stale data".into());
+            }
         }
         Phase::D1Only => {
             let w = &facts.window;
@@ -114,13 +121,17 @@ fn forward(to: Phase, facts: &Facts, t: &GuardThresholds) -> Vec<String> {
     unmet
 }
 
-/// The conditions of a rollback from `from` that do not hold: only leaving `d1_only` has one,
-/// because KV stopped receiving writes there.
+/// The conditions of a rollback from `from` that do not hold: KV must hold every write before
+/// it serves again (after `d1_only` it received none; in `shadow` some may have failed).
 fn rollback(from: Phase, facts: &Facts) -> Vec<String> {
-    if from == Phase::D1Only && !facts.reverse_sync_completed {
-        vec!["no completed reverse sync (D1 → KV) since the move to d1_only".into()]
-    } else {
-        Vec::new()
+    match from {
+        Phase::D1Only if !facts.reverse_sync_completed => {
+            vec!["no completed reverse sync (D1 → KV) since the move to d1_only".into()]
+        }
+        Phase::Shadow if facts.kv_repairs_pending => {
+            vec!["repairs towards KV are queued: KV would serve stale data".into()]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -151,6 +162,8 @@ mod tests {
                 ..Totals::default()
             },
             repairs_queued: 0,
+            kv_repairs_pending: false,
+            d1_repairs_pending: false,
         }
     }
 
@@ -257,6 +270,29 @@ mod tests {
             unmet(Phase::Shadow, Phase::D1Only, small(39)),
             ["39 comparisons in the window, at least 40 needed"]
         );
+    }
+
+    #[test]
+    fn a_store_that_missed_writes_may_not_start_serving() {
+        let d1_behind = Facts {
+            d1_repairs_pending: true,
+            repairs_queued: 1,
+            ..healthy()
+        };
+        assert_eq!(
+            unmet(Phase::DualWrite, Phase::Shadow, d1_behind),
+            ["repairs towards D1 are queued: D1 would serve stale data"]
+        );
+        let kv_behind = Facts {
+            kv_repairs_pending: true,
+            repairs_queued: 1,
+            ..healthy()
+        };
+        assert_eq!(
+            unmet(Phase::Shadow, Phase::DualWrite, kv_behind),
+            ["repairs towards KV are queued: KV would serve stale data"]
+        );
+        assert!(unmet(Phase::DualWrite, Phase::KvOnly, kv_behind).is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::helpers::{run, Backend, Fixture, T0};
 use fear_greed_bot::app::cron::{CronOutcome, Job};
 use fear_greed_bot::app::http::Request;
+use fear_greed_bot::migration::repair::StepOutcome;
 use fear_greed_bot::platform::native::KvOp;
 
 fn get(path: &str) -> Request {
@@ -109,7 +110,8 @@ fn the_maintenance_cron_purges_expired_cache_rows_and_old_update_claims_only() {
         run(f.app().on_cron("*/5 * * * *")),
         CronOutcome::Maintained {
             expired_cache_rows: 1,
-            forgotten_updates: 1
+            forgotten_updates: 1,
+            repair: StepOutcome::Done
         }
     );
     assert_eq!(

@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_flags;
+mod admin_repair;
 mod app;
 mod bot;
 mod broadcast;

@@ -55,42 +55,55 @@ const commands = ({ kv, d1 }) => [
   ["/subscribers", [() => kv.put("chat_ids", "[1,2,3]"), () => d1.prepare("UPDATE users SET subscription_status = 0").run()]],
 ];
 
-/** p50, p95 and outbound requests per command, over RUNS requests each. */
-async function measure(run) {
-  const { world, worker } = run;
-  const results = new Map();
+/**
+ * p50, p95 and outbound requests per command and phase, over RUNS requests each. The phases'
+ * workers run side by side and take turns request by request (in a rotating order), so every
+ * phase is timed under the same conditions and the ratios compare like with like.
+ */
+async function measure(runs) {
+  const results = new Map(PHASES.map((phase) => [phase, new Map()]));
   let chat = 10_000;
-  for (const [text, setup] of commands(run)) {
-    const times = [];
-    let outbound = 0;
+  for (const [text] of commands({})) {
+    const samples = new Map(PHASES.map((phase) => [phase, { times: [], outbound: 0 }]));
     for (let i = 0; i < RUNS; i++) {
       chat += 1;
       const from = text === "/subscribers" ? 1 : chat;
-      for (const step of setup) await (typeof step === "function" ? step() : worker.say(from, step));
-      await pause();
-      world.requests.length = 0;
-      const started = performance.now();
-      const res = await worker.say(from, text);
-      await res.arrayBuffer();
-      times.push(performance.now() - started);
-      outbound += world.requests.length;
-      world.take();
+      for (let k = 0; k < PHASES.length; k++) {
+        const phase = PHASES[(i + k) % PHASES.length];
+        const run = runs.get(phase);
+        const setup = commands(run).find(([t]) => t === text)[1];
+        for (const step of setup) await (typeof step === "function" ? step() : run.worker.say(from, step));
+        await pause();
+        run.world.requests.length = 0;
+        const started = performance.now();
+        const res = await run.worker.say(from, text);
+        await res.arrayBuffer();
+        const sample = samples.get(phase);
+        sample.times.push(performance.now() - started);
+        sample.outbound += run.world.requests.length;
+        run.world.take();
+      }
     }
-    times.sort((a, b) => a - b);
-    results.set(text, { p50: quantile(times, 0.5), p95: quantile(times, 0.95), outbound: outbound / RUNS });
+    for (const phase of PHASES) {
+      const { times, outbound } = samples.get(phase);
+      times.sort((a, b) => a - b);
+      results.get(phase).set(text, { p50: quantile(times, 0.5), p95: quantile(times, 0.95), outbound: outbound / RUNS });
+    }
   }
   return results;
 }
 
-console.log(`Per command and phase in workerd, ${RUNS} requests each (index: Fear, cached after the first /now).`);
+console.log(`Per command and phase in workerd, ${RUNS} requests each (index: Fear, cached after the first /now);`);
+console.log("the four phases' workers take turns request by request.");
 console.log("ratio = p50 / p50 in kv_only; shadow/d1 = shadow p50 / d1_only p50 (target <= 1.15).");
-const byPhase = new Map();
+const runs = new Map();
 for (const phase of PHASES) {
   const run = await start();
   await moveTo(run.worker, phase);
-  byPhase.set(phase, await measure(run));
-  await run.worker.stop();
+  runs.set(phase, run);
 }
+const byPhase = await measure(runs);
+for (const run of runs.values()) await run.worker.stop();
 console.log(
   `${"command".padEnd(22)} ${"phase".padEnd(11)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)} ${"ratio".padStart(6)} ${"outbound".padStart(9)} ${"shadow/d1".padStart(10)}`,
 );

@@ -11,8 +11,6 @@ use crate::storage::d1::{Count, EvidenceStore, DIVERGENCE_RING};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-const MINUTE_MS: i64 = 60_000;
-
 /// `?limit=1..1000` (default 100), `?repository=`, `?class=`: the newest records first.
 pub(super) async fn divergences(app: &App, request: &Request) -> Result<Response, AdminError> {
     let limit = number_param(request, "limit", 100, DIVERGENCE_RING)?;
@@ -61,7 +59,7 @@ pub(super) async fn divergences(app: &App, request: &Request) -> Result<Response
 pub(super) async fn metrics(app: &App, request: &Request) -> Result<Response, AdminError> {
     let minutes = number_param(request, "minutes", 60, 1440)?;
     let now = app.platform().clock.now_ms();
-    let since = now - now.rem_euclid(MINUTE_MS) - (minutes - 1) * MINUTE_MS;
+    let since = tally::minute_of(now) - (minutes - 1) * tally::MINUTE_MS;
     let counts = EvidenceStore::new(app.platform())
         .counters_since(since)
         .await?;

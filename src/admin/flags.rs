@@ -77,6 +77,14 @@ pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminE
         .flag_cache()
         .read_now(app.platform(), default_phase)
         .await?;
+    let moving = validated
+        .settings()
+        .into_iter()
+        .filter_map(|setting| match setting.flag() {
+            Flag::Phase(repository) => Some(repository),
+            _ => None,
+        });
+    let facts_of = facts(app, moving, &flags.guards()).await?;
     let mut planned = Vec::new();
     let (mut forbidden, mut unmet) = (Vec::new(), Vec::new());
     for setting in validated.settings() {
@@ -94,8 +102,7 @@ pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminE
             }
             continue;
         };
-        let facts = facts(app, repository, &flags.guards()).await?;
-        match verdict(from_phase, to, &facts, &flags.guards()) {
+        match verdict(from_phase, to, &facts_of[&repository], &flags.guards()) {
             Verdict::Unchanged => {}
             Verdict::Allowed => planned.push(Planned {
                 setting,

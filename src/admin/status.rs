@@ -20,9 +20,8 @@ pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
         .await?;
     let settings = D1Settings(Sql::new(platform));
     let mut repositories = Map::new();
-    for repository in Repository::ALL {
+    for (repository, facts) in facts(app, Repository::ALL, &flags.guards()).await? {
         let phase = flags.phase(repository);
-        let facts = facts(app, repository, &flags.guards()).await?;
         let next = phase.next().map(|to| {
             let (allowed, unmet) = match verdict(phase, to, &facts, &flags.guards()) {
                 Verdict::Allowed | Verdict::Unchanged => (true, vec![]),

@@ -4,10 +4,9 @@
 
 use super::http::{Request, Response};
 use super::App;
-use crate::bot::commands::{CHAT_IDS_UNREADABLE, LOOKUP_BATCH, LOOKUP_PAUSE_MS};
+use crate::bot::commands::CHAT_IDS_UNREADABLE;
 use crate::domain::{js_string, js_truthy, Subscriber};
 use crate::telegram::SendFailure;
-use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 impl App {
@@ -71,28 +70,24 @@ impl App {
                 });
             }
         };
-        let mut errors = Vec::new();
-        for (i, batch) in entries.chunks(LOOKUP_BATCH).enumerate() {
-            if i > 0 {
-                bot.clock.sleep(LOOKUP_PAUSE_MS).await;
-            }
-            let telegram = &bot.telegram;
-            let sends = join_all(batch.iter().map(|entry| async move {
+        let telegram = &bot.telegram;
+        let sends = bot
+            .in_batches(&entries, |entry| async move {
                 match entry {
                     Subscriber::Chat(chat) => telegram.send_message(*chat, text).await,
                     // Telegram refuses a chat id that is none (legacy sent it and got a 400).
                     Subscriber::Stray(_) => Err(SendFailure::Refused),
                 }
-            }))
+            })
             .await;
-            for (entry, outcome) in batch.iter().zip(sends) {
-                if let Err(failure) = outcome {
-                    let chat_id = match entry {
-                        Subscriber::Chat(chat) => json!(chat.get()),
-                        Subscriber::Stray(stored) => stored.clone(),
-                    };
-                    errors.push(json!({ "chatId": chat_id, "error": failure.to_string() }));
-                }
+        let mut errors = Vec::new();
+        for (entry, outcome) in entries.iter().zip(sends) {
+            if let Err(failure) = outcome {
+                let chat_id = match entry {
+                    Subscriber::Chat(chat) => json!(chat.get()),
+                    Subscriber::Stray(stored) => stored.clone(),
+                };
+                errors.push(json!({ "chatId": chat_id, "error": failure.to_string() }));
             }
         }
         let total = entries.len();

@@ -24,6 +24,27 @@ pub struct Bot {
 }
 
 impl Bot {
+    /// `call` for every item, [`LOOKUP_BATCH`](commands::LOOKUP_BATCH) at a time with
+    /// [`LOOKUP_PAUSE_MS`](commands::LOOKUP_PAUSE_MS) between batches (legacy §3.11, §8.5);
+    /// the results in item order.
+    pub(crate) async fn in_batches<'a, T, R, F>(
+        &self,
+        items: &'a [T],
+        call: impl Fn(&'a T) -> F,
+    ) -> Vec<R>
+    where
+        F: std::future::Future<Output = R>,
+    {
+        let mut results = Vec::with_capacity(items.len());
+        for (i, batch) in items.chunks(commands::LOOKUP_BATCH).enumerate() {
+            if i > 0 {
+                self.clock.sleep(commands::LOOKUP_PAUSE_MS).await;
+            }
+            results.extend(futures_util::future::join_all(batch.iter().map(&call)).await);
+        }
+        results
+    }
+
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

@@ -10,8 +10,6 @@ use crate::platform::{MetricPoint, MetricSink, Platform};
 use crate::storage::d1::{Count, Divergence, EvidenceStore, Publication, Written};
 use std::collections::{BTreeMap, HashSet};
 
-const MINUTE_MS: i64 = 60_000;
-
 /// Everything one request observed about the move.
 #[derive(Debug, Default, PartialEq)]
 pub struct Observed {
@@ -44,7 +42,7 @@ pub async fn publish(
     });
     if settings_unreadable > 0 {
         publication.counts.push(Count {
-            minute: now - now.rem_euclid(MINUTE_MS),
+            minute: tally::minute_of(now),
             repository: tally::FLAGS.into(),
             operation: "settings.all".into(),
             outcome: tally::SETTINGS_UNREADABLE.into(),
@@ -96,7 +94,7 @@ fn tally_up(
     recent: &HashSet<(String, String)>,
     mut sample: impl FnMut() -> bool,
 ) -> Publication {
-    let minute = now - now.rem_euclid(MINUTE_MS);
+    let minute = tally::minute_of(now);
     let mut counts: BTreeMap<(String, &'static str, String), (i64, i64)> = BTreeMap::new();
     let mut add = |repository: &str, operation: &'static str, outcome: String, ms: i64| {
         let entry = counts

@@ -6,6 +6,14 @@ use super::Repository;
 use crate::storage::d1::Count;
 use std::collections::BTreeMap;
 
+/// The counters' bucket width.
+pub const MINUTE_MS: i64 = 60_000;
+
+/// The start of the minute bucket `ms` falls in.
+pub fn minute_of(ms: i64) -> i64 {
+    ms - ms.rem_euclid(MINUTE_MS)
+}
+
 /// A shadow read served to a user.
 pub const READ: &str = "read";
 /// A shadow read that was sampled and compared.

@@ -5,7 +5,6 @@ use crate::bot::text::escape_markdown;
 use crate::bot::{Bot, Reply};
 use crate::domain::{js_trim, ChatId, Subscriber};
 use crate::telegram::ChatInfo;
-use futures_util::future::join_all;
 
 /// How many `getChat` calls run at once, and the pause between such batches.
 pub const LOOKUP_BATCH: usize = 30;
@@ -31,17 +30,12 @@ pub(super) async fn apply(chat: ChatId, bot: &Bot, reply: &mut Reply) {
     if entries.is_empty() {
         return reply.send("Total subscribers: 0\n\nNo subscribers found.");
     }
+    let lookups = bot.in_batches(&entries, |entry| lookup(bot, entry)).await;
     let mut names = Vec::new();
-    for (i, batch) in entries.chunks(LOOKUP_BATCH).enumerate() {
-        if i > 0 {
-            bot.clock.sleep(LOOKUP_PAUSE_MS).await;
-        }
-        let lookups = join_all(batch.iter().map(|entry| lookup(bot, entry))).await;
-        for (entry, found) in batch.iter().zip(lookups) {
-            match found {
-                Some((chat, info)) => names.push(display_name(chat, &info)),
-                None => prune(bot, entry).await,
-            }
+    for (entry, found) in entries.iter().zip(lookups) {
+        match found {
+            Some((chat, info)) => names.push(display_name(chat, &info)),
+            None => prune(bot, entry).await,
         }
     }
     if names.is_empty() {

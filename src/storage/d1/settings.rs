@@ -4,7 +4,7 @@
 //! misstate a change.
 
 use super::Sql;
-use crate::platform::Statement;
+use crate::platform::{SqlValue, Statement};
 use crate::storage::{Operation, StorageResult};
 use serde::Deserialize;
 
@@ -66,27 +66,18 @@ impl D1Settings {
     pub(crate) async fn write(&self, change: &SettingChange<'_>) -> StorageResult<()> {
         let op = Operation::new("settings.write");
         let now = self.0.now();
-        let history = Statement::new(
-            APPEND_HISTORY,
-            vec![
-                change.key.into(),
-                change.value.into(),
-                now.into(),
-                change.by.into(),
-                change.reason.into(),
-                i64::from(change.forced).into(),
-            ],
-        );
-        let upsert = Statement::new(
-            UPSERT,
-            vec![
-                change.key.into(),
-                change.value.into(),
-                now.into(),
-                change.by.into(),
-                change.reason.into(),
-            ],
-        );
+        // Both statements take key, value, time, who and why as ?1–?5; the history adds ?6.
+        let params: Vec<SqlValue> = vec![
+            change.key.into(),
+            change.value.into(),
+            now.into(),
+            change.by.into(),
+            change.reason.into(),
+        ];
+        let mut history_params = params.clone();
+        history_params.push(i64::from(change.forced).into());
+        let history = Statement::new(APPEND_HISTORY, history_params);
+        let upsert = Statement::new(UPSERT, params);
         self.0.batch(&op, vec![history, upsert]).await.map(drop)
     }
 }

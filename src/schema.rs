@@ -29,4 +29,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_shadow_evidence.sql",
         sql: include_str!("../migrations/0005_shadow_evidence.sql"),
     },
+    Migration {
+        name: "0006_copy_sweeps.sql",
+        sql: include_str!("../migrations/0006_copy_sweeps.sql"),
+    },
 ];

@@ -13,6 +13,7 @@ pub mod publish;
 pub mod repair;
 pub mod router;
 mod store;
+pub mod sweep;
 pub mod tally;
 
 pub use flag_cache::{Change, FlagCache};

@@ -163,7 +163,7 @@ proptest! {
             ("DROP TABLE executions", "executions.record"),
             ("DROP TABLE active_positions", "positions.set_position"),
             ("DROP TABLE cache", "cache.store"),
-            ("DROP INDEX idx_users_subscribed_seq; DROP INDEX idx_users_status_seq; ALTER TABLE users DROP COLUMN subscribed_seq", "subscriptions.subscribe"),
+            ("DROP TRIGGER version_users_update; DROP INDEX idx_users_subscribed_seq; DROP INDEX idx_users_status_seq; ALTER TABLE users DROP COLUMN subscribed_seq", "subscriptions.subscribe"),
         ][table];
         f.db.run_script(sabotage).unwrap();
         let chat = ChatId::new(chat);

@@ -8,7 +8,7 @@ use crate::schema::MIGRATIONS;
 use crate::storage::{Operation, StorageResult};
 use serde::Deserialize;
 
-const TABLES: &str = "SELECT name FROM sqlite_master WHERE type = 'table'";
+const TABLES: &str = "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')";
 const SUBSCRIBED: &str = "SELECT COUNT(*) AS n FROM users WHERE subscription_status = 1";
 const WATCHLISTS: &str = "SELECT COUNT(DISTINCT chat_id) AS n FROM watchlists";
 const HISTORIES: &str = "SELECT COUNT(DISTINCT chat_id) AS n FROM executions";
@@ -33,12 +33,12 @@ impl Census {
         Self(Sql::new(platform))
     }
 
-    /// The tables the embedded migrations create that D1 lacks (none when the schema is at the
-    /// latest migration).
+    /// The tables and triggers the embedded migrations create that D1 lacks (none when the
+    /// schema is at the latest migration).
     pub async fn missing_tables(&self) -> StorageResult<Vec<&'static str>> {
         let op = Operation::new("census.tables");
         let present: Vec<Name> = self.0.query_as(&op, Statement::new(TABLES, vec![])).await?;
-        Ok(created_tables()
+        Ok(created_objects()
             .filter(|table| !present.iter().any(|p| p.name == *table))
             .collect())
     }
@@ -63,16 +63,29 @@ impl Census {
     }
 }
 
-/// Every table name a `CREATE TABLE IF NOT EXISTS <name>` of the embedded migrations creates.
-fn created_tables() -> impl Iterator<Item = &'static str> {
-    const CREATE: &str = "CREATE TABLE IF NOT EXISTS ";
+/// Every table and trigger name a `CREATE TABLE IF NOT EXISTS <name>` or `CREATE TRIGGER IF
+/// NOT EXISTS <name>` of the embedded migrations creates, in their order.
+fn created_objects() -> impl Iterator<Item = &'static str> {
+    const CREATE: [&str; 2] = [
+        "CREATE TABLE IF NOT EXISTS ",
+        "CREATE TRIGGER IF NOT EXISTS ",
+    ];
     MIGRATIONS.iter().flat_map(|migration| {
-        migration.sql.match_indices(CREATE).filter_map(|(at, _)| {
-            let rest = &migration.sql[at + CREATE.len()..];
-            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .next()
-                .filter(|name| !name.is_empty())
-        })
+        let mut found: Vec<(usize, &'static str)> = CREATE
+            .iter()
+            .flat_map(|create| {
+                migration.sql.match_indices(create).filter_map(|(at, _)| {
+                    let rest = &migration.sql[at + create.len()..];
+                    let name = rest
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .next()
+                        .filter(|name| !name.is_empty())?;
+                    Some((at, name))
+                })
+            })
+            .collect();
+        found.sort_unstable();
+        found.into_iter().map(|(_, name)| name)
     })
 }
 
@@ -82,7 +95,7 @@ mod tests {
 
     #[test]
     fn the_migrations_create_these_tables() {
-        let tables: Vec<&str> = created_tables().collect();
+        let tables: Vec<&str> = created_objects().collect();
         assert_eq!(
             tables,
             [
@@ -98,7 +111,26 @@ mod tests {
                 "repair_queue",
                 "migration_counters",
                 "divergences",
-                "recent_writes"
+                "recent_writes",
+                "entity_versions",
+                "version_users_insert",
+                "version_users_update",
+                "version_users_delete",
+                "version_watchlists_insert",
+                "version_watchlists_update",
+                "version_watchlists_delete",
+                "version_executions_insert",
+                "version_executions_update",
+                "version_executions_delete",
+                "version_positions_insert",
+                "version_positions_update",
+                "version_positions_delete",
+                "version_cache_insert",
+                "version_cache_update",
+                "version_cache_delete",
+                "copy_guard",
+                "sweeps",
+                "sweep_findings"
             ]
         );
     }

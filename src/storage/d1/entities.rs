@@ -11,9 +11,9 @@
 //! leave the list off (the repair drain's reload of its source sees that change, and retries).
 
 use super::{cache::CacheRow, D1Executions, D1Positions, D1Subscriptions, D1Watchlists};
-use super::{chat_param, executions, positions, watchlists, Sql};
+use super::{chat_param, positions, Sql};
 use crate::domain::{ChatId, Execution};
-use crate::platform::{Platform, Statement};
+use crate::platform::{Platform, SqlValue, Statement};
 use crate::storage::{
     EntityKey, EntityStore, Operation, PositionRepo, Snapshot, StorageResult, SubscriptionRepo,
 };
@@ -26,6 +26,15 @@ pub(super) const EXECUTIONS_IN_ORDER: &str =
      FROM executions WHERE chat_id = ?1 ORDER BY id";
 pub(super) const CLEAR_EXECUTIONS: &str = "DELETE FROM executions WHERE chat_id = ?1";
 pub(super) const CLEAR_WATCHLIST: &str = "DELETE FROM watchlists WHERE chat_id = ?1";
+/// ?2: the tickers as one JSON array, inserted in its order (so `id` keeps it).
+const INSERT_WATCHLIST: &str = "INSERT INTO watchlists (chat_id, ticker, created_at) \
+     SELECT ?1, value, ?3 FROM json_each(?2) ORDER BY key";
+/// ?2: the executions as one JSON array of rows (see [`execution_rows`]), inserted in its order.
+const INSERT_EXECUTIONS: &str = "INSERT INTO executions \
+     (chat_id, signal_type, ticker, execution_price, signal_price, execution_date, created_at) \
+     SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+     json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?3 \
+     FROM json_each(?2) ORDER BY key";
 /// The entry fresh or not (`cache.fresh` filters by expiry).
 pub(super) const CACHE_ENTRY: &str =
     "SELECT cache_value, updated_at FROM cache WHERE cache_key = ?1";
@@ -119,27 +128,44 @@ impl EntityStore for D1Entities {
 
     async fn replace(&self, snapshot: &Snapshot) -> StorageResult<()> {
         let op = snapshot.key().operation(true);
-        let statements = match snapshot {
+        let statements = self.statements(snapshot).await?;
+        if statements.is_empty() {
+            return Ok(());
+        }
+        self.0.batch(&op, statements).await.map(drop)
+    }
+}
+
+impl D1Entities {
+    /// The statements that make D1 hold `snapshot`, for one `batch()` (alone, or with other
+    /// entities' in a sweep's); none when it already does (only the subscriber list can tell
+    /// without writing). At most four whatever the entity's size: a list's rows go in one
+    /// `json_each` insert.
+    pub(crate) async fn statements(&self, snapshot: &Snapshot) -> StorageResult<Vec<Statement>> {
+        let now = || SqlValue::from(self.0.now());
+        Ok(match snapshot {
             Snapshot::Subscribers(chats) => self.subscribers(chats).await?,
             Snapshot::Watchlist(chat, tickers) => {
                 let mut statements = users_row(&self.0, *chat, tickers.is_empty());
                 statements.push(Statement::new(CLEAR_WATCHLIST, vec![chat_param(*chat)]));
-                statements.extend(tickers.iter().map(|ticker| {
-                    Statement::new(
-                        watchlists::INSERT,
-                        vec![
-                            chat_param(*chat),
-                            ticker.as_str().into(),
-                            self.0.now().into(),
-                        ],
-                    )
-                }));
+                if !tickers.is_empty() {
+                    let list = serde_json::Value::from(tickers.clone()).to_string();
+                    statements.push(Statement::new(
+                        INSERT_WATCHLIST,
+                        vec![chat_param(*chat), list.into(), now()],
+                    ));
+                }
                 statements
             }
             Snapshot::Executions(chat, list) => {
                 let mut statements = users_row(&self.0, *chat, list.is_empty());
                 statements.push(Statement::new(CLEAR_EXECUTIONS, vec![chat_param(*chat)]));
-                statements.extend(list.iter().map(|e| executions::insert(&self.0, *chat, e)));
+                if !list.is_empty() {
+                    statements.push(Statement::new(
+                        INSERT_EXECUTIONS,
+                        vec![chat_param(*chat), execution_rows(list).into(), now()],
+                    ));
+                }
                 statements
             }
             Snapshot::Position(chat, Some(position)) => {
@@ -152,12 +178,27 @@ impl EntityStore for D1Entities {
             Snapshot::Cache(key, None) => {
                 vec![Statement::new(CLEAR_CACHE, vec![key.as_str().into()])]
             }
-        };
-        if statements.is_empty() {
-            return Ok(());
-        }
-        self.0.batch(&op, statements).await.map(drop)
+        })
     }
+}
+
+/// Executions as one JSON array of `[signal_type, ticker, execution_price, signal_price,
+/// execution_date]` rows, for [`INSERT_EXECUTIONS`]. A missing price is JSON `null`, read back
+/// as SQL `NULL`; a price is written in the shortest form that reads back as the same `f64`.
+fn execution_rows(list: &[Execution]) -> String {
+    let rows: Vec<serde_json::Value> = list
+        .iter()
+        .map(|e| {
+            serde_json::json!([
+                e.signal_type.as_str(),
+                e.ticker,
+                e.execution_price,
+                e.signal_price,
+                e.execution_date
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
 /// The chat's `users` row first, unless the entity is being deleted (a delete needs none, and

@@ -12,6 +12,7 @@ mod positions;
 mod repairs;
 mod settings;
 mod subscriptions;
+mod sweeps;
 mod updates;
 mod watchlists;
 
@@ -24,6 +25,7 @@ pub(crate) use positions::D1Positions;
 pub use repairs::{Repair, RepairQueue};
 pub(crate) use settings::{D1Settings, SettingChange, SettingRow};
 pub(crate) use subscriptions::D1Subscriptions;
+pub use sweeps::{Commit, Finding, SweepRow, SweepStore, Version};
 pub use updates::{Claim, UpdateClaims, CLAIM_EXPIRY_MS};
 pub(crate) use watchlists::D1Watchlists;
 
@@ -207,6 +209,26 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         (
             "entity_clear_cache",
             Statement::new(entities::CLEAR_CACHE, vec!["k".into()]),
+        ),
+        (
+            "sweep_watchlist_keys",
+            Statement::new(sweeps::WATCHLIST_KEYS, vec!["".into(), "~".into()]),
+        ),
+        (
+            "sweep_execution_keys",
+            Statement::new(sweeps::EXECUTION_KEYS, vec!["".into(), "~".into()]),
+        ),
+        (
+            "sweep_position_keys",
+            Statement::new(sweeps::POSITION_KEYS, vec!["".into(), "~".into()]),
+        ),
+        (
+            "sweep_cache_keys",
+            Statement::new(sweeps::CACHE_KEYS, vec!["".into(), "~".into()]),
+        ),
+        (
+            "sweep_guard",
+            Statement::new(sweeps::GUARD, vec!["watchlists".into(), chat(), 0.into()]),
         ),
         (
             "update_state",

@@ -1,0 +1,147 @@
+//! Which entities a sweep visits, one page at a time: every entity either store holds, in KV's
+//! key order, so a sweep that made its target equal its source for each of them made the two
+//! stores equal.
+//!
+//! The per-chat repositories are listed from KV with its paginated prefix `list` (the cursor is
+//! KV's, opaque, and cannot start anywhere else, so it leads); each page is completed with the
+//! keys D1 holds between the last page's end and this one's, so an entity only D1 holds is
+//! visited too. The subscriber list is one entity, and the cache is the one cache key the bot
+//! writes plus whatever D1 holds.
+
+use super::Position;
+use crate::domain::FEAR_GREED_CACHE_KEY;
+use crate::migration::Repository;
+use crate::platform::Platform;
+use crate::storage::d1::{Finding, SweepStore};
+use crate::storage::kv::{ACTIVE_POSITION_PREFIX, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX};
+use crate::storage::{EntityKey, Operation, StorageError, StorageResult};
+use std::collections::BTreeSet;
+
+/// One page of entities, and where the sweep stands after it.
+pub(super) struct Page {
+    pub(super) entities: Vec<EntityKey>,
+    /// KV keys that name no entity (a chat id that is no decimal `i64` in its canonical form).
+    pub(super) bad_keys: Vec<Finding>,
+    pub(super) next: Position,
+}
+
+/// The page after `at`, of at most `limit` KV keys (and the D1 keys among them).
+pub(super) async fn next_page(
+    platform: &Platform,
+    store: &SweepStore,
+    repository: Repository,
+    at: &Position,
+    limit: usize,
+) -> StorageResult<Page> {
+    let done = Position {
+        finished: true,
+        ..at.clone()
+    };
+    let prefix = match repository {
+        Repository::Subscriptions => {
+            return Ok(Page {
+                entities: vec![EntityKey::Subscribers],
+                bad_keys: Vec::new(),
+                next: done,
+            })
+        }
+        Repository::Cache => {
+            let mut keys: BTreeSet<String> = store
+                .keys_between(repository, None, None)
+                .await?
+                .into_iter()
+                .collect();
+            keys.insert(FEAR_GREED_CACHE_KEY.to_owned());
+            let entities = keys
+                .into_iter()
+                .filter_map(|key| EntityKey::parse(repository, &key).ok())
+                .collect();
+            return Ok(Page {
+                entities,
+                bad_keys: Vec::new(),
+                next: done,
+            });
+        }
+        Repository::Watchlists => WATCHLIST_PREFIX,
+        Repository::Executions => EXECUTION_HISTORY_PREFIX,
+        Repository::Positions => ACTIVE_POSITION_PREFIX,
+    };
+    let page = platform
+        .kv
+        .list(prefix, at.kv_cursor.as_deref(), limit)
+        .await
+        .map_err(|e| StorageError::Kv {
+            operation: Operation::new("sweep.list"),
+            key: prefix.to_owned(),
+            message: e.0,
+        })?;
+    let suffixes: Vec<&str> = page
+        .keys
+        .iter()
+        .filter_map(|key| key.strip_prefix(prefix))
+        .collect();
+    // The last page reaches to the end of D1's keys; the others to their own last key, where
+    // the next page's D1 range starts.
+    let upto = match &page.cursor {
+        Some(_) => suffixes
+            .last()
+            .map(|s| (*s).to_owned())
+            .or(at.after_key.clone()),
+        None => None,
+    };
+    let from_d1 = store
+        .keys_between(repository, at.after_key.as_deref(), upto.as_deref())
+        .await?;
+    let keys: BTreeSet<&str> = suffixes
+        .iter()
+        .copied()
+        .chain(from_d1.iter().map(String::as_str))
+        .collect();
+    let mut entities = Vec::new();
+    let mut bad_keys = Vec::new();
+    for key in keys {
+        match entity_of(repository, key) {
+            Some(entity) => entities.push(entity),
+            None => bad_keys.push(Finding {
+                entity_key: format!("{prefix}{key}"),
+                problem: "bad_key".into(),
+                detail: "the key's suffix is no chat id (a decimal i64 in its canonical form)"
+                    .into(),
+            }),
+        }
+    }
+    Ok(Page {
+        entities,
+        bad_keys,
+        next: Position {
+            kv_cursor: page.cursor.clone(),
+            after_key: upto,
+            finished: page.cursor.is_none(),
+        },
+    })
+}
+
+/// The entity a key suffix names, if it is exactly a chat id's decimal form (`007` is not: the
+/// bot would never read that key).
+fn entity_of(repository: Repository, suffix: &str) -> Option<EntityKey> {
+    EntityKey::parse(repository, suffix)
+        .ok()
+        .filter(|entity| entity.to_string() == suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ChatId;
+
+    #[test]
+    fn only_canonical_decimal_suffixes_are_chats() {
+        assert_eq!(
+            entity_of(Repository::Positions, "-1001"),
+            Some(EntityKey::Position(ChatId::new(-1001)))
+        );
+        for bad in ["007", "+7", "abc", "", "1.5", "99999999999999999999"] {
+            assert_eq!(entity_of(Repository::Watchlists, bad), None, "{bad}");
+        }
+    }
+}

@@ -298,10 +298,14 @@ impl Step<'_> {
             };
             // KV returns at most `limit` keys, all under `prefix`; the checks only make sure a
             // misbehaving listing can neither overrun the budget nor widen the cleanup.
+            let overflow = page.keys.len() > limit;
             for key in page.keys.into_iter().take(limit) {
                 if key.starts_with(prefix) && self.take(repository, key).await == Group::Failed {
                     group = Group::Failed;
                 }
+            }
+            if overflow {
+                return Group::OutOfBudget;
             }
             match page.cursor {
                 None => return group,

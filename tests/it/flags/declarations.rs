@@ -160,7 +160,11 @@ fn validation_accepts_each_type_within_its_bounds() {
         ),
         ("flags.cache_ttl_seconds", json!(1), FlagValue::Seconds(1)),
         ("flags.cache_ttl_seconds", json!(10), FlagValue::Seconds(10)),
-        ("cleanup.retention_seconds", json!(1), FlagValue::Seconds(1)),
+        (
+            "cleanup.retention_seconds",
+            json!(60),
+            FlagValue::Seconds(60),
+        ),
         (
             "cleanup.retention_seconds",
             json!(31_536_000),
@@ -250,8 +254,14 @@ fn validation_refuses_with_a_message_naming_the_problem() {
         (
             "cleanup.retention_seconds",
             json!(604_800_000),
-            "cleanup.retention_seconds must be from 1 to 31536000, got 604800000",
+            "cleanup.retention_seconds must be from 60 to 31536000, got 604800000",
             "seven days in milliseconds, not seconds",
+        ),
+        (
+            "cleanup.retention_seconds",
+            json!(0),
+            "cleanup.retention_seconds must be from 60 to 31536000, got 0",
+            "an isolate may still serve from KV for up to flags.cache_ttl_seconds after the flip",
         ),
         (
             "flags.cache_ttl_seconds",

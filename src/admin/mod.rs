@@ -2,6 +2,7 @@
 //! phases under `/admin/`. Bearer `ADMIN_API_TOKEN`, compared in constant time; without a
 //! configured token every call is a 404. Bodies are JSON, at most [`MAX_BODY_BYTES`].
 
+mod cleanup;
 mod error;
 mod evidence;
 mod facts;
@@ -43,6 +44,7 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
         ("PUT", "/admin/flags") => flags::put(app, request).await,
         ("GET", "/admin/migration/status") => status::status(app).await,
         ("POST", "/admin/repair") => repair::repair(app, request).await,
+        ("POST", "/admin/kv-cleanup") => cleanup::kv_cleanup(app, request).await,
         ("GET", "/admin/divergences") => evidence::divergences(app, request).await,
         ("GET", "/admin/metrics") => evidence::metrics(app, request).await,
         (
@@ -50,6 +52,7 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
             "/admin/flags"
             | "/admin/migration/status"
             | "/admin/repair"
+            | "/admin/kv-cleanup"
             | "/admin/divergences"
             | "/admin/metrics",
         ) => Err(AdminError::MethodNotAllowed),

@@ -1,9 +1,11 @@
 //! The KV → D1 move (migration.md): the vocabulary every part of it shares — which
 //! repositories move ([`Repository`]), where each one stands ([`Phase`], [`Phases`]) and the two
 //! stores ([`Store`]) — the runtime flags that say so ([`flags`], cached per isolate by
-//! [`FlagCache`]), the [`router`] that serves each repository as its phase says, and the
-//! [`repair`] drain that copies over the writes its second stores missed.
+//! [`FlagCache`]), the [`router`] that serves each repository as its phase says, the
+//! [`repair`] drain that copies over the writes its second stores missed, and the KV
+//! `cleanup` once every repository has been `d1_only` long enough.
 
+pub(crate) mod cleanup;
 pub mod experiment;
 mod flag_cache;
 pub mod flags;

@@ -69,5 +69,8 @@ fn typed(flags: &Flags, flag: Flag) -> FlagValue {
         Flag::GuardMaxFallbackRate => FlagValue::Rate(guards.max_fallback_rate),
         Flag::GuardWindowSeconds => FlagValue::Seconds((guards.window_ms / 1000) as u64),
         Flag::CacheTtlSeconds => FlagValue::Seconds((flags.cache_ttl_ms() / 1000) as u64),
+        Flag::CleanupRetentionSeconds => {
+            FlagValue::Seconds((flags.cleanup_retention_ms() / 1000) as u64)
+        }
     }
 }

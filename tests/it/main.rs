@@ -15,6 +15,7 @@ mod evidence;
 mod execute;
 mod flags;
 mod helpers;
+mod kv_cleanup;
 mod kv_format;
 mod now;
 mod outbound;

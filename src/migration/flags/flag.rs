@@ -24,6 +24,8 @@ pub enum Flag {
     GuardWindowSeconds,
     /// `flags.cache_ttl_seconds`.
     CacheTtlSeconds,
+    /// `cleanup.retention_seconds`.
+    CleanupRetentionSeconds,
 }
 
 /// The type of a flag's values, as `flags.json` names it in `type`.
@@ -53,7 +55,7 @@ impl FlagType {
 
 impl Flag {
     /// How many flags there are.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 
     /// Every flag, in the order of `flags.json`.
     pub const ALL: [Flag; Flag::COUNT] = [
@@ -68,6 +70,7 @@ impl Flag {
         Flag::GuardMaxFallbackRate,
         Flag::GuardWindowSeconds,
         Flag::CacheTtlSeconds,
+        Flag::CleanupRetentionSeconds,
     ];
 
     /// The flag's name: its `settings` key and its `name` in `flags.json`.
@@ -84,6 +87,7 @@ impl Flag {
             Self::GuardMaxFallbackRate => "guard.max_fallback_rate",
             Self::GuardWindowSeconds => "guard.window_seconds",
             Self::CacheTtlSeconds => "flags.cache_ttl_seconds",
+            Self::CleanupRetentionSeconds => "cleanup.retention_seconds",
         }
     }
 
@@ -95,7 +99,9 @@ impl Flag {
                 FlagType::Rate
             }
             Self::GuardMinCompared => FlagType::Count,
-            Self::GuardWindowSeconds | Self::CacheTtlSeconds => FlagType::Seconds,
+            Self::GuardWindowSeconds | Self::CacheTtlSeconds | Self::CleanupRetentionSeconds => {
+                FlagType::Seconds
+            }
         }
     }
 
@@ -109,6 +115,7 @@ impl Flag {
             Self::GuardMaxFallbackRate => 8,
             Self::GuardWindowSeconds => 9,
             Self::CacheTtlSeconds => 10,
+            Self::CleanupRetentionSeconds => 11,
         }
     }
 }

@@ -44,6 +44,7 @@ pub struct Flags {
     max_fallback_rate: f64,
     window_seconds: u64,
     cache_ttl_seconds: u64,
+    cleanup_retention_seconds: u64,
     sources: [Source; Flag::COUNT],
 }
 
@@ -60,6 +61,7 @@ impl Flags {
             max_fallback_rate: 0.0,
             window_seconds: 0,
             cache_ttl_seconds: 0,
+            cleanup_retention_seconds: 0,
             sources: [Source::Default; Flag::COUNT],
         };
         for flag in Flag::ALL {
@@ -89,6 +91,9 @@ impl Flags {
             (Flag::GuardMaxFallbackRate, FlagValue::Rate(rate)) => self.max_fallback_rate = rate,
             (Flag::GuardWindowSeconds, FlagValue::Seconds(s)) => self.window_seconds = s,
             (Flag::CacheTtlSeconds, FlagValue::Seconds(s)) => self.cache_ttl_seconds = s,
+            (Flag::CleanupRetentionSeconds, FlagValue::Seconds(s)) => {
+                self.cleanup_retention_seconds = s
+            }
             // Values are only made by checking them against the flag's definition, and loading
             // the definitions refuses a declared type other than `Flag::flag_type`.
             (flag, value) => unreachable!("{flag} cannot hold {value:?}"),
@@ -105,6 +110,7 @@ impl Flags {
             Flag::GuardMaxFallbackRate => FlagValue::Rate(self.max_fallback_rate),
             Flag::GuardWindowSeconds => FlagValue::Seconds(self.window_seconds),
             Flag::CacheTtlSeconds => FlagValue::Seconds(self.cache_ttl_seconds),
+            Flag::CleanupRetentionSeconds => FlagValue::Seconds(self.cleanup_retention_seconds),
         }
     }
 
@@ -139,6 +145,12 @@ impl Flags {
     pub fn cache_ttl_ms(&self) -> i64 {
         millis(self.cache_ttl_seconds)
     }
+
+    /// `cleanup.retention_seconds`, in milliseconds: how long every repository must have been
+    /// `d1_only` before the KV cleanup may delete anything.
+    pub fn cleanup_retention_ms(&self) -> i64 {
+        millis(self.cleanup_retention_seconds)
+    }
 }
 
 /// Saturates rather than wraps; the declared maxima keep real values far below the limit.
@@ -165,6 +177,7 @@ mod tests {
             }
         );
         assert_eq!(flags.cache_ttl_ms(), 10_000);
+        assert_eq!(flags.cleanup_retention_ms(), 604_800_000);
         assert!(Flag::ALL
             .into_iter()
             .all(|flag| flags.source(flag) == Source::Default));

@@ -45,6 +45,7 @@ fn flags_json_declares_exactly_the_flags_the_code_reads() {
         "guard.max_fallback_rate",
         "guard.window_seconds",
         "flags.cache_ttl_seconds",
+        "cleanup.retention_seconds",
     ];
     let declared: Vec<&str> = definitions().iter().map(|d| d.flag().name()).collect();
     let in_code: Vec<&str> = Flag::ALL.into_iter().map(Flag::name).collect();
@@ -160,6 +161,16 @@ fn validation_accepts_each_type_within_its_bounds() {
         ("flags.cache_ttl_seconds", json!(1), FlagValue::Seconds(1)),
         ("flags.cache_ttl_seconds", json!(10), FlagValue::Seconds(10)),
         (
+            "cleanup.retention_seconds",
+            json!(60),
+            FlagValue::Seconds(60),
+        ),
+        (
+            "cleanup.retention_seconds",
+            json!(31_536_000),
+            FlagValue::Seconds(31_536_000),
+        ),
+        (
             "storage.phase.all",
             json!("shadow"),
             FlagValue::Phase(Phase::Shadow),
@@ -183,7 +194,7 @@ fn validation_refuses_with_a_message_naming_the_problem() {
              storage.phase.watchlists, storage.phase.executions, storage.phase.positions, \
              storage.phase.cache, shadow.sample_rate, guard.min_compared, \
              guard.max_divergence_rate, guard.max_fallback_rate, guard.window_seconds, \
-             flags.cache_ttl_seconds, storage.phase.all",
+             flags.cache_ttl_seconds, cleanup.retention_seconds, storage.phase.all",
             "a typo in the key",
         ),
         (
@@ -239,6 +250,18 @@ fn validation_refuses_with_a_message_naming_the_problem() {
             json!(0),
             "guard.window_seconds must be from 1 to 2592000, got 0",
             "an empty window",
+        ),
+        (
+            "cleanup.retention_seconds",
+            json!(604_800_000),
+            "cleanup.retention_seconds must be from 60 to 31536000, got 604800000",
+            "seven days in milliseconds, not seconds",
+        ),
+        (
+            "cleanup.retention_seconds",
+            json!(0),
+            "cleanup.retention_seconds must be from 60 to 31536000, got 0",
+            "an isolate may still serve from KV for up to flags.cache_ttl_seconds after the flip",
         ),
         (
             "flags.cache_ttl_seconds",

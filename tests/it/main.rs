@@ -5,6 +5,7 @@ mod admin;
 mod admin_flags;
 mod admin_repair;
 mod app;
+mod backfill;
 mod bot;
 mod broadcast;
 mod contract;

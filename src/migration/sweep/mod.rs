@@ -125,12 +125,13 @@ impl Budget {
         settle_ms: KV_PROPAGATION_MS,
     };
 
-    /// The most entities a page may hold with `used` spent, 0 when none fits. Three round
-    /// trips per page are overhead: the D1 key range, the versions and the commit.
+    /// The most keys a page may hold with `used` spent, 0 when none fits. Per page, one KV
+    /// `list` and six D1 statements are overhead: the D1 key range, the versions before and
+    /// after, the subscriber list's current order, the checkpoint, and one to spare.
     fn page_size(&self, kind: Kind, used: Usage) -> usize {
         let (kv, d1) = kind.cost_per_entity();
         let kv_left = self.kv_ops.saturating_sub(used.kv_ops + 1) / kv;
-        let d1_left = self.d1_statements.saturating_sub(used.d1_statements + 4) / d1;
+        let d1_left = self.d1_statements.saturating_sub(used.d1_statements + 6) / d1;
         let fits = usize::try_from(kv_left.min(d1_left)).unwrap_or(usize::MAX);
         fits.min(self.page)
     }
@@ -281,10 +282,7 @@ pub async fn run_step(
     for (repository, progress) in repositories.iter().zip(sweeps) {
         let mut progress = match progress {
             Some(progress) if !start_over => progress,
-            _ => {
-                sweeper.store.forget(kind.as_str(), *repository).await?;
-                Progress::fresh(kind, *repository, platform.clock.now_ms())
-            }
+            _ => Progress::fresh(kind, *repository, platform.clock.now_ms()),
         };
         if !progress.finished && !spent {
             spent = !sweeper.sweep(&mut progress).await?;
@@ -608,13 +606,13 @@ mod tests {
         let budget = Budget::INVOCATION;
         let none = Usage::default();
         assert_eq!(budget.page_size(Kind::DryRun, none), 100);
-        // 950 - 4 statements left, 5 per backfilled entity.
+        // 950 - 600 - 6 statements left, 5 per backfilled entity.
         let used = Usage {
             kv_ops: 0,
             d1_statements: 600,
             d1_round_trips: 3,
         };
-        assert_eq!(budget.page_size(Kind::Backfill, used), 69);
+        assert_eq!(budget.page_size(Kind::Backfill, used), 68);
         let spent = Usage {
             kv_ops: 949,
             ..none

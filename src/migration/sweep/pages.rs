@@ -5,7 +5,9 @@
 //! The per-chat repositories are listed from KV with its paginated prefix `list` (the cursor is
 //! KV's, opaque, and cannot start anywhere else, so it leads); each page is completed with the
 //! keys D1 holds between the last page's end and this one's, so an entity only D1 holds is
-//! visited too. The subscriber list is one entity, and the cache is the one cache key the bot
+//! visited too. A page holds at most its limit of keys, both stores' together (and the keys
+//! that name no entity): when D1 adds more, the page ends early, at a key of its own, and the
+//! next one lists the same KV page again from there. The subscriber list is one entity, and the cache is the one cache key the bot
 //! writes plus whatever D1 holds.
 
 use super::Position;
@@ -47,7 +49,7 @@ pub(super) async fn next_page(
         }
         Repository::Cache => {
             let mut keys: BTreeSet<String> = store
-                .keys_between(repository, None, None)
+                .keys_between(repository, None, None, u32::MAX as usize)
                 .await?
                 .into_iter()
                 .collect();
@@ -75,28 +77,52 @@ pub(super) async fn next_page(
             key: prefix.to_owned(),
             message: e.0,
         })?;
+    // Keys up to `after_key` were swept already: a page re-listed after a truncation (below)
+    // starts within the listing.
+    let after = at.after_key.as_deref();
     let suffixes: Vec<&str> = page
         .keys
         .iter()
         .filter_map(|key| key.strip_prefix(prefix))
+        .filter(|suffix| after.is_none_or(|after| *suffix > after))
         .collect();
     // The last page reaches to the end of D1's keys; the others to their own last key, where
     // the next page's D1 range starts.
     let upto = match &page.cursor {
-        Some(_) => suffixes
+        Some(_) => page
+            .keys
             .last()
-            .map(|s| (*s).to_owned())
+            .and_then(|key| key.strip_prefix(prefix))
+            .map(str::to_owned)
             .or(at.after_key.clone()),
         None => None,
     };
     let from_d1 = store
-        .keys_between(repository, at.after_key.as_deref(), upto.as_deref())
+        .keys_between(repository, after, upto.as_deref(), limit + 1)
         .await?;
-    let keys: BTreeSet<&str> = suffixes
+    let mut keys: Vec<&str> = suffixes
         .iter()
         .copied()
         .chain(from_d1.iter().map(String::as_str))
+        .collect::<BTreeSet<&str>>()
+        .into_iter()
         .collect();
+    // At most `limit` entities a page, D1's included: the rest is the next page's, which lists
+    // this KV page again (its cursor cannot start within a page) and skips what was swept.
+    let next = if keys.len() > limit {
+        keys.truncate(limit);
+        Position {
+            kv_cursor: at.kv_cursor.clone(),
+            after_key: keys.last().map(|key| (*key).to_owned()),
+            finished: false,
+        }
+    } else {
+        Position {
+            kv_cursor: page.cursor.clone(),
+            after_key: upto,
+            finished: page.cursor.is_none(),
+        }
+    };
     let mut entities = Vec::new();
     let mut bad_keys = Vec::new();
     for key in keys {
@@ -113,11 +139,7 @@ pub(super) async fn next_page(
     Ok(Page {
         entities,
         bad_keys,
-        next: Position {
-            kv_cursor: page.cursor.clone(),
-            after_key: upto,
-            finished: page.cursor.is_none(),
-        },
+        next,
     })
 }
 

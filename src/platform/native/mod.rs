@@ -2,10 +2,12 @@
 //! an in-memory KV with injectable failures, D1 on real SQLite, scripted HTTP, and clocks.
 
 mod http;
+mod legacy_dataset;
 mod memory_kv;
 mod sqlite;
 
 pub use http::ScriptedHttp;
+pub use legacy_dataset::LegacyDataset;
 pub use memory_kv::{KvOp, KvOpCounts, MemoryKv};
 pub use sqlite::SqliteDatabase;
 

@@ -212,19 +212,28 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         ),
         (
             "sweep_watchlist_keys",
-            Statement::new(sweeps::WATCHLIST_KEYS, vec!["".into(), "~".into()]),
+            Statement::new(
+                sweeps::WATCHLIST_KEYS,
+                vec!["".into(), "~".into(), 100.into()],
+            ),
         ),
         (
             "sweep_execution_keys",
-            Statement::new(sweeps::EXECUTION_KEYS, vec!["".into(), "~".into()]),
+            Statement::new(
+                sweeps::EXECUTION_KEYS,
+                vec!["".into(), "~".into(), 100.into()],
+            ),
         ),
         (
             "sweep_position_keys",
-            Statement::new(sweeps::POSITION_KEYS, vec!["".into(), "~".into()]),
+            Statement::new(
+                sweeps::POSITION_KEYS,
+                vec!["".into(), "~".into(), 100.into()],
+            ),
         ),
         (
             "sweep_cache_keys",
-            Statement::new(sweeps::CACHE_KEYS, vec!["".into(), "~".into()]),
+            Statement::new(sweeps::CACHE_KEYS, vec!["".into(), "~".into(), 100.into()]),
         ),
         (
             "sweep_guard",

@@ -45,13 +45,13 @@ pub(super) const GUARD: &str = "UPDATE copy_guard SET unchanged = \
      = ?3) WHERE id = 1";
 /// Keys in (?1, ?2], in the order KV lists them (byte order, as SQLite's `BINARY` compares).
 pub(super) const WATCHLIST_KEYS: &str = "SELECT DISTINCT chat_id AS entity_key FROM watchlists \
-     WHERE chat_id > ?1 AND chat_id <= ?2 ORDER BY chat_id";
+     WHERE chat_id > ?1 AND chat_id <= ?2 ORDER BY chat_id LIMIT ?3";
 pub(super) const EXECUTION_KEYS: &str = "SELECT DISTINCT chat_id AS entity_key FROM executions \
-     WHERE chat_id > ?1 AND chat_id <= ?2 ORDER BY chat_id";
+     WHERE chat_id > ?1 AND chat_id <= ?2 ORDER BY chat_id LIMIT ?3";
 pub(super) const POSITION_KEYS: &str = "SELECT chat_id AS entity_key FROM active_positions \
-     WHERE chat_id > ?1 AND chat_id <= ?2 ORDER BY chat_id";
+     WHERE chat_id > ?1 AND chat_id <= ?2 ORDER BY chat_id LIMIT ?3";
 pub(super) const CACHE_KEYS: &str = "SELECT cache_key AS entity_key FROM cache \
-     WHERE cache_key > ?1 AND cache_key <= ?2 ORDER BY cache_key";
+     WHERE cache_key > ?1 AND cache_key <= ?2 ORDER BY cache_key LIMIT ?3";
 /// Above every key (U+10FFFF is the largest character UTF-8 can encode).
 const LAST: &str = "\u{10FFFF}";
 
@@ -144,14 +144,20 @@ impl SweepStore {
         self.sql.query_as(&op, Statement::new(SWEEPS, vec![])).await
     }
 
-    /// Forgets the sweep and its findings, so the next step starts it from the beginning.
-    pub async fn forget(&self, kind: &str, repository: Repository) -> StorageResult<()> {
+    /// Forgets the `kind` sweeps of `repositories` and their findings, in one `batch()`, so
+    /// the next step starts them from the beginning.
+    pub async fn forget(&self, kind: &str, repositories: &[Repository]) -> StorageResult<()> {
         let op = Operation::new("sweeps.forget");
-        let params = || vec![SqlValue::from(kind), repository.as_str().into()];
-        let statements = vec![
-            Statement::new(FORGET_SWEEP, params()),
-            Statement::new(FORGET_FINDINGS, params()),
-        ];
+        let statements = repositories
+            .iter()
+            .flat_map(|repository| {
+                let params = || vec![SqlValue::from(kind), repository.as_str().into()];
+                [
+                    Statement::new(FORGET_SWEEP, params()),
+                    Statement::new(FORGET_FINDINGS, params()),
+                ]
+            })
+            .collect();
         self.sql.batch(&op, statements).await.map(drop)
     }
 
@@ -221,13 +227,15 @@ impl SweepStore {
         Ok(rows.into_iter().map(|row| row.entity_key).collect())
     }
 
-    /// The keys of the per-chat and cache entities D1 holds in `(after, upto]` (`None`: from
-    /// the first, to the last), in KV's order. The subscriber list is no such entity.
+    /// The first `limit` keys of the per-chat and cache entities D1 holds in `(after, upto]`
+    /// (`None`: from the first, to the last), in KV's order. The subscriber list is no such
+    /// entity.
     pub async fn keys_between(
         &self,
         repository: Repository,
         after: Option<&str>,
         upto: Option<&str>,
+        limit: usize,
     ) -> StorageResult<Vec<String>> {
         let sql = match repository {
             Repository::Subscriptions => return Ok(Vec::new()),
@@ -237,7 +245,12 @@ impl SweepStore {
             Repository::Cache => CACHE_KEYS,
         };
         let op = Operation::new("sweeps.keys");
-        let params = vec![after.unwrap_or("").into(), upto.unwrap_or(LAST).into()];
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let params = vec![
+            after.unwrap_or("").into(),
+            upto.unwrap_or(LAST).into(),
+            limit.into(),
+        ];
         let rows: Vec<KeyRow> = self.sql.query_as(&op, Statement::new(sql, params)).await?;
         Ok(rows.into_iter().map(|row| row.entity_key).collect())
     }

@@ -6,6 +6,7 @@ mod admin_flags;
 mod admin_repair;
 mod app;
 mod backfill;
+mod backfill_race;
 mod bot;
 mod broadcast;
 mod contract;

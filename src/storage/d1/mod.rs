@@ -31,6 +31,7 @@ pub(crate) use watchlists::D1Watchlists;
 
 use super::{classify, D1Call, Operation, StorageError, StorageResult};
 use crate::domain::ChatId;
+use crate::migration::Repository;
 use crate::platform::{Clock, Platform, Row, SqlDatabase, Statement};
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
@@ -38,6 +39,13 @@ use std::rc::Rc;
 /// Creates the chat's `users` row if it has none, without subscribing it.
 const ENSURE_USER: &str = "INSERT OR IGNORE INTO users (chat_id, subscription_status, created_at, updated_at) VALUES (?1, 0, ?2, ?2)";
 const PING: &str = "SELECT 1 AS ok";
+/// Bumps an entity's version (see `sweeps`): the triggers of migration 0006 do it for every
+/// changed row, this for a write that may change none (a delete of a row D1 never held) while
+/// KV's copy of the same write did change something.
+const TOUCH: &str = "INSERT INTO entity_versions (repository, entity_key, version, changed_at) \
+     VALUES (?1, ?2, 1, CAST(unixepoch('subsec') * 1000 AS INTEGER)) \
+     ON CONFLICT(repository, entity_key) DO UPDATE SET version = version + 1, \
+     changed_at = excluded.changed_at";
 
 /// A D1 database with the error classification and row decoding every D1 repository needs.
 #[derive(Clone)]
@@ -106,6 +114,12 @@ impl Sql {
             .batch(&statements)
             .await
             .map_err(|e| classify(op.clone(), D1Call::Batch, e))
+    }
+
+    /// The statement that bumps the version of `repository`'s entity `entity_key`, for the
+    /// end of a write's batch.
+    fn touch(&self, repository: Repository, entity_key: &str) -> Statement {
+        Statement::new(TOUCH, vec![repository.as_str().into(), entity_key.into()])
     }
 
     /// The statement that gives `chat` its `users` row before a per-chat write.

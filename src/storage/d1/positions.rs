@@ -3,6 +3,7 @@
 
 use super::{chat_param, Sql};
 use crate::domain::{ChatId, Position};
+use crate::migration::Repository;
 use crate::platform::Statement;
 use crate::storage::{Operation, PositionRepo, StorageResult};
 use async_trait::async_trait;
@@ -65,9 +66,10 @@ impl PositionRepo for D1Positions {
 
     async fn clear_position(&self, chat: ChatId) -> StorageResult<()> {
         let op = Operation::new("positions.clear_position").chat(chat);
-        self.0
-            .execute(&op, Statement::new(DELETE, vec![chat_param(chat)]))
-            .await
-            .map(drop)
+        let statements = vec![
+            Statement::new(DELETE, vec![chat_param(chat)]),
+            self.0.touch(Repository::Positions, &chat.to_string()),
+        ];
+        self.0.batch(&op, statements).await.map(drop)
     }
 }

@@ -3,7 +3,9 @@
 
 use super::{chat_param, Sql};
 use crate::domain::ChatId;
+use crate::migration::Repository;
 use crate::platform::Statement;
+use crate::storage::kv::CHAT_IDS_KEY;
 use crate::storage::{Operation, StorageError, StorageResult, SubscriptionRepo};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -49,13 +51,19 @@ impl SubscriptionRepo for D1Subscriptions {
 
     async fn subscribe(&self, chat: ChatId) -> StorageResult<bool> {
         let op = Operation::new("subscriptions.subscribe").chat(chat);
-        let statement = Statement::new(SUBSCRIBE, vec![chat_param(chat), self.0.now().into()]);
-        Ok(self.0.execute(&op, statement).await? > 0)
+        let statements = vec![
+            Statement::new(SUBSCRIBE, vec![chat_param(chat), self.0.now().into()]),
+            self.0.touch(Repository::Subscriptions, CHAT_IDS_KEY),
+        ];
+        Ok(self.0.batch(&op, statements).await?[0] > 0)
     }
 
     async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool> {
         let op = Operation::new("subscriptions.unsubscribe").chat(chat);
-        let statement = Statement::new(UNSUBSCRIBE, vec![chat_param(chat), self.0.now().into()]);
-        Ok(self.0.execute(&op, statement).await? > 0)
+        let statements = vec![
+            Statement::new(UNSUBSCRIBE, vec![chat_param(chat), self.0.now().into()]),
+            self.0.touch(Repository::Subscriptions, CHAT_IDS_KEY),
+        ];
+        Ok(self.0.batch(&op, statements).await?[0] > 0)
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{chat_param, Sql};
 use crate::domain::{normalize_ticker, ChatId, DEFAULT_TICKER};
+use crate::migration::Repository;
 use crate::platform::Statement;
 use crate::storage::{AddTicker, Operation, RemoveTicker, StorageResult, WatchlistRepo};
 use async_trait::async_trait;
@@ -67,6 +68,7 @@ impl WatchlistRepo for D1Watchlists {
             INSERT,
             vec![chat_param(chat), ticker.into(), self.0.now().into()],
         ));
+        statements.push(self.0.touch(Repository::Watchlists, &chat.to_string()));
         let changed = self.0.batch(&op, statements).await?;
         Ok(if changed[2] > 0 {
             AddTicker::Added
@@ -86,7 +88,8 @@ impl WatchlistRepo for D1Watchlists {
             vec![chat_param(chat), ticker.into()],
         ));
         statements.push(self.insert_default(chat));
-        // changed = [users row, default before, delete, default after]
+        statements.push(self.0.touch(Repository::Watchlists, &chat.to_string()));
+        // changed = [users row, default before, delete, default after, version]
         let changed = self.0.batch(&op, statements).await?;
         Ok(match (changed[2], changed[3]) {
             (0, _) => RemoveTicker::NotPresent,

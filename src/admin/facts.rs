@@ -1,40 +1,71 @@
-//! The facts guard-rail verdicts need, gathered from D1: the schema and the shadow numbers over
-//! the guard window (read once for every repository asked about), then each repository's
-//! entities and repair queue.
+//! The facts guard-rail verdicts need, gathered from D1: the schema, the shadow numbers over
+//! the guard window and the sweeps (read once for every repository asked about), then each
+//! repository's entities, repair queue and phase change.
 //!
-//! Backfill, validation and reverse sync do not exist yet, so their conditions are never met:
-//! `dual_write → shadow` and leaving `d1_only` need `force` with a reason until they do.
+//! A sweep counts only if it started late enough to see every write it has to (migration.md
+//! §4): the backfill at least KV's propagation window plus the flag-cache TTL after dual writes
+//! began (writes before that may not be in KV yet, or not dual-written by every isolate); the
+//! validation after the backfill finished; the reverse sync after the move it prepares began
+//! (the flag-cache TTL after it, for the one that lets KV serve again).
 
 use super::AdminError;
 use crate::app::App;
-use crate::migration::flags::GuardThresholds;
+use crate::migration::experiment::KV_PROPAGATION_MS;
+use crate::migration::flags::{Flag, Flags};
 use crate::migration::guard::Facts;
+use crate::migration::sweep::{Kind, Progress};
 use crate::migration::tally::totals;
-use crate::migration::{Repository, Store};
-use crate::storage::d1::{Census, EvidenceStore, RepairQueue};
+use crate::migration::{Phase, Repository, Store};
+use crate::storage::d1::{Census, D1Settings, EvidenceStore, RepairQueue, Sql, SweepStore};
 use std::collections::BTreeMap;
 
 pub(super) async fn facts(
     app: &App,
     repositories: impl IntoIterator<Item = Repository>,
-    thresholds: &GuardThresholds,
+    flags: &Flags,
 ) -> Result<BTreeMap<Repository, Facts>, AdminError> {
     let platform = app.platform();
     let census = Census::new(platform);
     let repairs = RepairQueue::new(platform);
+    let settings = D1Settings(Sql::new(platform));
     let schema_current = census.missing_tables().await?.is_empty();
+    let thresholds = flags.guards();
     let since = platform.clock.now_ms() - thresholds.window_ms;
     let window = totals(&EvidenceStore::new(platform).counters_since(since).await?);
+    let sweeps: Vec<Progress> = SweepStore::new(platform)
+        .sweeps()
+        .await?
+        .iter()
+        .filter_map(Progress::from_row)
+        .collect();
     let mut facts = BTreeMap::new();
     for repository in repositories {
         let repairs_queued = repairs.depth(repository).await?;
+        let phase_since = settings
+            .changed_at(Flag::Phase(repository).name())
+            .await?
+            .unwrap_or(i64::MAX);
+        let sweep = |kind: Kind| {
+            sweeps
+                .iter()
+                .find(|p| p.kind == kind && p.repository == repository)
+        };
+        let ttl = flags.cache_ttl_ms();
+        let counted = Counted {
+            phase: flags.phase(repository),
+            phase_since,
+            ttl,
+        };
         facts.insert(
             repository,
             Facts {
                 schema_current,
-                backfill_completed: false,
-                validation_clean: false,
-                reverse_sync_completed: false,
+                backfill_completed: counted.backfill(sweep(Kind::Backfill)),
+                validation_clean: counted
+                    .validation(sweep(Kind::Backfill), sweep(Kind::Validation)),
+                reverse_sync_completed: counted.reverse_sync(sweep(Kind::ReverseSync), 0),
+                kv_resync_pending: sweep(Kind::ReverseSync).is_some()
+                    && !counted.reverse_sync(sweep(Kind::ReverseSync), ttl),
                 entities: census.entities(repository).await?,
                 window: window.get(&repository).copied().unwrap_or_default(),
                 repairs_queued: i64::try_from(repairs_queued).unwrap_or(i64::MAX),
@@ -44,4 +75,43 @@ pub(super) async fn facts(
         );
     }
     Ok(facts)
+}
+
+/// Which finished sweeps count for a repository in `phase` since `phase_since`.
+struct Counted {
+    phase: Phase,
+    phase_since: i64,
+    ttl: i64,
+}
+
+impl Counted {
+    /// A finished backfill that started once every isolate dual-wrote and KV had settled.
+    fn backfill(&self, backfill: Option<&Progress>) -> bool {
+        let Some(backfill) = backfill.filter(|p| p.finished) else {
+            return false;
+        };
+        self.phase == Phase::DualWrite
+            && backfill.started_at
+                >= self
+                    .phase_since
+                    .saturating_add(KV_PROPAGATION_MS + self.ttl)
+    }
+
+    /// A finished validation that started after that backfill finished and found nothing
+    /// unexplained.
+    fn validation(&self, backfill: Option<&Progress>, validation: Option<&Progress>) -> bool {
+        let (Some(backfill), Some(validation)) = (backfill, validation) else {
+            return false;
+        };
+        self.backfill(Some(backfill))
+            && validation.finished
+            && validation.started_at >= backfill.finished_at.unwrap_or(i64::MAX)
+            && validation.tally.discrepancies == 0
+    }
+
+    /// A finished reverse sync that started at least `after` ms after the current phase began.
+    fn reverse_sync(&self, reverse_sync: Option<&Progress>, after: i64) -> bool {
+        reverse_sync
+            .is_some_and(|p| p.finished && p.started_at >= self.phase_since.saturating_add(after))
+    }
 }

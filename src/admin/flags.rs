@@ -84,7 +84,7 @@ pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminE
             Flag::Phase(repository) => Some(repository),
             _ => None,
         });
-    let facts_of = facts(app, moving, &flags.guards()).await?;
+    let facts_of = facts(app, moving, &flags).await?;
     let mut planned = Vec::new();
     let (mut forbidden, mut unmet) = (Vec::new(), Vec::new());
     for setting in validated.settings() {

@@ -9,6 +9,7 @@ mod facts;
 mod flags;
 mod repair;
 mod status;
+mod sweeps;
 
 pub use error::AdminError;
 
@@ -45,6 +46,10 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
         ("GET", "/admin/migration/status") => status::status(app).await,
         ("POST", "/admin/repair") => repair::repair(app, request).await,
         ("POST", "/admin/kv-cleanup") => cleanup::kv_cleanup(app, request).await,
+        ("POST", "/admin/backfill") => sweeps::backfill(app, request).await,
+        ("GET", "/admin/backfill") => sweeps::progress(app).await,
+        ("POST", "/admin/validate") => sweeps::validate(app, request).await,
+        ("POST", "/admin/reverse-sync") => sweeps::reverse_sync(app, request).await,
         ("GET", "/admin/divergences") => evidence::divergences(app, request).await,
         ("GET", "/admin/metrics") => evidence::metrics(app, request).await,
         (
@@ -53,6 +58,9 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
             | "/admin/migration/status"
             | "/admin/repair"
             | "/admin/kv-cleanup"
+            | "/admin/backfill"
+            | "/admin/validate"
+            | "/admin/reverse-sync"
             | "/admin/divergences"
             | "/admin/metrics",
         ) => Err(AdminError::MethodNotAllowed),

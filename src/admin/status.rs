@@ -1,15 +1,17 @@
 //! `GET /admin/migration/status` (migration.md §6): per repository, where it stands, since
-//! when, whether its next move would pass the guard rails and why not, its shadow numbers
-//! over the guard window and its repair queue.
+//! when, whether its next move would pass the guard rails and why not, its sweeps (backfill,
+//! validation, reverse sync), its shadow numbers over the guard window and its repair queue.
 
 use super::facts::facts;
+use super::sweeps::progress_json;
 use super::AdminError;
 use crate::app::http::Response;
 use crate::app::App;
 use crate::migration::flags::Flag;
 use crate::migration::guard::{verdict, Verdict};
+use crate::migration::sweep::{Kind, Progress};
 use crate::migration::Repository;
-use crate::storage::d1::{D1Settings, Sql};
+use crate::storage::d1::{D1Settings, Sql, SweepStore};
 use serde_json::{json, Map, Value};
 
 pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
@@ -19,9 +21,20 @@ pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
         .read_now(platform, app.config().storage_phase_default)
         .await?;
     let settings = D1Settings(Sql::new(platform));
+    let sweeps: Vec<Progress> = SweepStore::new(platform)
+        .sweeps()
+        .await?
+        .iter()
+        .filter_map(Progress::from_row)
+        .collect();
     let mut repositories = Map::new();
-    for (repository, facts) in facts(app, Repository::ALL, &flags.guards()).await? {
+    for (repository, facts) in facts(app, Repository::ALL, &flags).await? {
         let phase = flags.phase(repository);
+        let sweep = |kind: Kind| {
+            sweeps
+                .iter()
+                .find(|p| p.kind == kind && p.repository == repository)
+        };
         let next = phase.next().map(|to| {
             let (allowed, unmet) = match verdict(phase, to, &facts, &flags.guards()) {
                 Verdict::Allowed | Verdict::Unchanged => (true, vec![]),
@@ -37,7 +50,9 @@ pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
                 "phase": phase.as_str(),
                 "since": settings.changed_at(Flag::Phase(repository).name()).await?,
                 "next_move": next,
-                "backfill": { "state": "not_started" },
+                "backfill": progress_json(sweep(Kind::Backfill)),
+                "validation": progress_json(sweep(Kind::Validation)),
+                "reverse_sync": progress_json(sweep(Kind::ReverseSync)),
                 "window": {
                     "reads": w.reads, "compared": w.compared, "divergences": w.divergences,
                     "stale_kv_suspected": w.stale_kv_suspected, "fallbacks": w.fallbacks,

@@ -3,6 +3,7 @@
 use super::broadcast::Broadcast;
 use super::App;
 use crate::migration::repair::{run_step, StepOutcome};
+use crate::migration::sweep::{continue_unfinished, Budget, Kind};
 use crate::storage::d1::{D1Cache, Sql, UpdateClaims};
 
 /// The jobs the worker's cron triggers run.
@@ -49,6 +50,9 @@ pub enum CronOutcome {
         forgotten_updates: u64,
         /// One bounded step of the repair queue's drain.
         repair: StepOutcome,
+        /// One bounded step of the unfinished sweeps, if any: their kind, and whether that
+        /// step finished them.
+        sweep: Option<(Kind, bool)>,
     },
     Failed(String),
 }
@@ -65,8 +69,8 @@ impl App {
         outcome
     }
 
-    /// Purges expired cache rows and update claims past their retention, and drains the
-    /// repair queue by one step; nothing users see.
+    /// Purges expired cache rows and update claims past their retention, drains the repair
+    /// queue by one step and continues unfinished sweeps by one; nothing users see.
     async fn maintain(&self) -> CronOutcome {
         let sql = Sql::new(self.platform());
         let now = self.platform().clock.now_ms();
@@ -78,10 +82,14 @@ impl App {
                 .current(self.platform(), self.config().storage_phase_default)
                 .await;
             let repair = run_step(self.platform(), flags.phases(), REPAIRS_PER_RUN).await?;
+            let sweep = continue_unfinished(self.platform(), flags.phases(), Budget::CRON)
+                .await?
+                .and_then(|step| Some((step.sweeps.first()?.kind, step.finished())));
             Ok::<_, crate::storage::StorageError>(CronOutcome::Maintained {
                 expired_cache_rows,
                 forgotten_updates,
                 repair,
+                sweep,
             })
         };
         purged.await.unwrap_or_else(|e| {

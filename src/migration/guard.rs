@@ -17,8 +17,12 @@ pub struct Facts {
     pub backfill_completed: bool,
     /// A validation after the backfill found no unexplained difference.
     pub validation_clean: bool,
-    /// A reverse sync (D1 → KV) completed since the repository went `d1_only`.
+    /// A reverse sync (D1 → KV) completed since the repository entered its phase.
     pub reverse_sync_completed: bool,
+    /// KV fell behind D1 (a reverse sync has run for this repository, so it was `d1_only`)
+    /// and no reverse sync has completed since the move to `shadow` took effect everywhere:
+    /// writes between the last one and that move reached D1 only.
+    pub kv_resync_pending: bool,
     /// How many entities the repository holds in D1.
     pub entities: i64,
     /// The shadow numbers over the guard window.
@@ -128,8 +132,18 @@ fn rollback(from: Phase, facts: &Facts) -> Vec<String> {
         Phase::D1Only if !facts.reverse_sync_completed => {
             vec!["no completed reverse sync (D1 → KV) since the move to d1_only".into()]
         }
-        Phase::Shadow if facts.kv_repairs_pending => {
-            vec!["repairs towards KV are queued: KV would serve stale data".into()]
+        Phase::Shadow => {
+            let mut unmet = Vec::new();
+            if facts.kv_repairs_pending {
+                unmet.push("repairs towards KV are queued: KV would serve stale data".into());
+            }
+            if facts.kv_resync_pending {
+                unmet.push(
+                    "KV was behind D1 (d1_only): no reverse sync has completed since the move to shadow took effect (started at least the flag cache TTL after it)"
+                        .into(),
+                );
+            }
+            unmet
         }
         _ => Vec::new(),
     }
@@ -154,6 +168,7 @@ mod tests {
             backfill_completed: true,
             validation_clean: true,
             reverse_sync_completed: true,
+            kv_resync_pending: false,
             entities: 5_000,
             window: Totals {
                 reads: 10_000,
@@ -293,6 +308,14 @@ mod tests {
             ["repairs towards KV are queued: KV would serve stale data"]
         );
         assert!(unmet(Phase::DualWrite, Phase::KvOnly, kv_behind).is_empty());
+        let kv_not_resynced = Facts {
+            kv_resync_pending: true,
+            ..healthy()
+        };
+        assert_eq!(
+            unmet(Phase::Shadow, Phase::DualWrite, kv_not_resynced),
+            ["KV was behind D1 (d1_only): no reverse sync has completed since the move to shadow took effect (started at least the flag cache TTL after it)"]
+        );
     }
 
     #[test]

@@ -111,7 +111,8 @@ fn the_maintenance_cron_purges_expired_cache_rows_and_old_update_claims_only() {
         CronOutcome::Maintained {
             expired_cache_rows: 1,
             forgotten_updates: 1,
-            repair: StepOutcome::Done
+            repair: StepOutcome::Done,
+            sweep: None,
         }
     );
     assert_eq!(

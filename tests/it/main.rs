@@ -4,6 +4,7 @@
 mod admin;
 mod admin_flags;
 mod admin_repair;
+mod admin_sweeps;
 mod app;
 mod backfill;
 mod backfill_race;

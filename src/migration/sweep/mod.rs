@@ -117,6 +117,15 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// What the maintenance cron gives a sweep, after its other upkeep (the repair drain
+    /// takes up to about 300 D1 statements and 150 KV operations).
+    pub const CRON: Budget = Budget {
+        kv_ops: 600,
+        d1_statements: 600,
+        page: 100,
+        settle_ms: KV_PROPAGATION_MS,
+    };
+
     /// A whole invocation's budget, with room for the request's own queries.
     pub const INVOCATION: Budget = Budget {
         kv_ops: 950,
@@ -267,6 +276,25 @@ pub async fn run_step(
         || sweeps
             .iter()
             .all(|p| p.as_ref().is_some_and(|p| p.finished));
+    // Sweeps starting now are recorded before any page, so the cron continues them even when
+    // this step's budget ends before it reaches them.
+    let now = platform.clock.now_ms();
+    let sweeps: Vec<(Progress, bool)> = repositories
+        .iter()
+        .zip(sweeps)
+        .map(|(repository, progress)| match progress {
+            Some(progress) if !start_over => (progress, false),
+            _ => (Progress::fresh(kind, *repository, now), true),
+        })
+        .collect();
+    let starting: Vec<SweepRow> = sweeps
+        .iter()
+        .filter(|(_, fresh)| *fresh)
+        .map(|(progress, _)| progress.row())
+        .collect();
+    if !starting.is_empty() {
+        store.start(&starting).await?;
+    }
     let sweeper = Sweeper {
         kv: entities(&platform, Store::Kv),
         d1: entities(&platform, Store::D1),
@@ -279,11 +307,7 @@ pub async fn run_step(
     };
     let mut out = Vec::new();
     let mut spent = false;
-    for (repository, progress) in repositories.iter().zip(sweeps) {
-        let mut progress = match progress {
-            Some(progress) if !start_over => progress,
-            _ => Progress::fresh(kind, *repository, platform.clock.now_ms()),
-        };
+    for (mut progress, _) in sweeps {
         if !progress.finished && !spent {
             spent = !sweeper.sweep(&mut progress).await?;
         }
@@ -305,6 +329,43 @@ pub async fn run_step(
         "sweep step"
     );
     Ok(step)
+}
+
+/// Continues, by one step, the unfinished sweeps of the first kind that has some its
+/// repositories' phases still allow (backfill, validation, reverse sync, dry run): what the
+/// maintenance cron runs, so a sweep an operator started goes on to its end. `None` when
+/// nothing is unfinished.
+pub async fn continue_unfinished(
+    platform: &Platform,
+    phases: Phases,
+    budget: Budget,
+) -> StorageResult<Option<Step>> {
+    let rows = SweepStore::new(platform).sweeps().await?;
+    let unfinished: Vec<Progress> = rows
+        .iter()
+        .filter_map(Progress::from_row)
+        .filter(|p| !p.finished && p.kind.allowed_in(phases.get(p.repository)))
+        .collect();
+    let order = [
+        Kind::Backfill,
+        Kind::Validation,
+        Kind::ReverseSync,
+        Kind::DryRun,
+    ];
+    let Some(kind) = order
+        .into_iter()
+        .find(|kind| unfinished.iter().any(|p| p.kind == *kind))
+    else {
+        return Ok(None);
+    };
+    let repositories: Vec<Repository> = unfinished
+        .iter()
+        .filter(|p| p.kind == kind)
+        .map(|p| p.repository)
+        .collect();
+    run_step(platform, kind, &repositories, phases, budget, false)
+        .await
+        .map(Some)
 }
 
 /// One step's stores and budget.

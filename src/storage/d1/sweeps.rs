@@ -144,17 +144,23 @@ impl SweepStore {
         self.sql.query_as(&op, Statement::new(SWEEPS, vec![])).await
     }
 
-    /// Forgets the `kind` sweeps of `repositories` and their findings, in one `batch()`, so
-    /// the next step starts them from the beginning.
-    pub async fn forget(&self, kind: &str, repositories: &[Repository]) -> StorageResult<()> {
-        let op = Operation::new("sweeps.forget");
-        let statements = repositories
+    /// Starts the sweeps `checkpoints` record, in one `batch()`: whatever an earlier sweep of
+    /// the same kind and repository recorded, findings included, is replaced.
+    pub async fn start(&self, checkpoints: &[SweepRow]) -> StorageResult<()> {
+        let op = Operation::new("sweeps.start");
+        let statements = checkpoints
             .iter()
-            .flat_map(|repository| {
-                let params = || vec![SqlValue::from(kind), repository.as_str().into()];
+            .flat_map(|row| {
+                let params = || {
+                    vec![
+                        SqlValue::from(row.kind.as_str()),
+                        row.repository.as_str().into(),
+                    ]
+                };
                 [
                     Statement::new(FORGET_SWEEP, params()),
                     Statement::new(FORGET_FINDINGS, params()),
+                    checkpoint_statement(row),
                 ]
             })
             .collect();
@@ -294,30 +300,7 @@ impl SweepStore {
                 ],
             )
         }));
-        statements.extend(checkpoint.map(|checkpoint| {
-            Statement::new(
-                CHECKPOINT,
-                vec![
-                    kind.into(),
-                    repository.into(),
-                    checkpoint
-                        .kv_cursor
-                        .clone()
-                        .map_or(SqlValue::Null, SqlValue::from),
-                    checkpoint
-                        .after_key
-                        .clone()
-                        .map_or(SqlValue::Null, SqlValue::from),
-                    i64::from(checkpoint.finished).into(),
-                    checkpoint.tally.as_str().into(),
-                    checkpoint.started_at.into(),
-                    checkpoint.updated_at.into(),
-                    checkpoint
-                        .finished_at
-                        .map_or(SqlValue::Null, SqlValue::from),
-                ],
-            )
-        }));
+        statements.extend(checkpoint.map(checkpoint_statement));
         if statements.is_empty() {
             return Ok(Commit::Landed);
         }
@@ -331,4 +314,23 @@ impl SweepStore {
             Err(error) => Err(error),
         }
     }
+}
+
+/// The statement that records `row` as its sweep's checkpoint.
+fn checkpoint_statement(row: &SweepRow) -> Statement {
+    let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::from);
+    Statement::new(
+        CHECKPOINT,
+        vec![
+            row.kind.as_str().into(),
+            row.repository.as_str().into(),
+            text(&row.kv_cursor),
+            text(&row.after_key),
+            i64::from(row.finished).into(),
+            row.tally.as_str().into(),
+            row.started_at.into(),
+            row.updated_at.into(),
+            row.finished_at.map_or(SqlValue::Null, SqlValue::from),
+        ],
+    )
 }

@@ -1,0 +1,324 @@
+//! The sweeps over the admin API (migration.md §5, §6): `POST /admin/backfill` (KV → D1, or
+//! its dry run) and `GET /admin/backfill` for progress, `POST /admin/validate`, and
+//! `POST /admin/reverse-sync` (D1 → KV). Each POST runs one bounded step
+//! ([`run_step`]) and answers with where the sweep stands; the maintenance cron continues
+//! whatever is unfinished. A sweep that is finished starts over when asked again.
+//!
+//! Reports follow the seed design's shapes: a `MigrationResult` per table for the backfill
+//! (`table`, `recordsMigrated`, `errors`, `duration`), a `ValidationReport` for the validation
+//! (`timestamp`, `tables`, `overallSuccess`, `discrepancies`).
+
+use super::AdminError;
+use crate::app::http::{Request, Response};
+use crate::app::App;
+use crate::migration::experiment::KV_PROPAGATION_MS;
+use crate::migration::flags::{Flag, Flags};
+use crate::migration::sweep::{run_step, Budget, Kind, Progress, Step};
+use crate::migration::{Phase, Repository};
+use crate::storage::d1::{D1Settings, Finding, Sql, SweepStore};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// Findings an answer lists per repository (all are counted).
+const LISTED: u32 = 100;
+
+/// `{"repository": <name> | "all", "dry_run": bool, "restart": bool}`, every field optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    repository: Option<String>,
+    dry_run: Option<bool>,
+    restart: Option<bool>,
+}
+
+impl Body {
+    fn parse(request: &Request) -> Result<Self, AdminError> {
+        if request.body.is_empty() {
+            return Ok(Self::default());
+        }
+        serde_json::from_slice(&request.body)
+            .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))
+    }
+
+    fn repositories(&self) -> Result<Vec<Repository>, AdminError> {
+        match self.repository.as_deref() {
+            None | Some("all") => Ok(Repository::ALL.to_vec()),
+            Some(name) => name.parse().map(|r| vec![r]).map_err(|_| {
+                AdminError::bad_request(format!(
+                    "unknown repository {name:?}: expected \"all\" or one of {}",
+                    Repository::ALL.map(Repository::as_str).join(", ")
+                ))
+            }),
+        }
+    }
+}
+
+/// `POST /admin/backfill`.
+pub(super) async fn backfill(app: &App, request: &Request) -> Result<Response, AdminError> {
+    let body = Body::parse(request)?;
+    let kind = if body.dry_run.unwrap_or(false) {
+        Kind::DryRun
+    } else {
+        Kind::Backfill
+    };
+    step(app, kind, &body).await
+}
+
+/// `POST /admin/validate`.
+pub(super) async fn validate(app: &App, request: &Request) -> Result<Response, AdminError> {
+    let body = Body::parse(request)?;
+    only_backfill_dry_runs(&body)?;
+    step(app, Kind::Validation, &body).await
+}
+
+/// `POST /admin/reverse-sync`.
+pub(super) async fn reverse_sync(app: &App, request: &Request) -> Result<Response, AdminError> {
+    let body = Body::parse(request)?;
+    only_backfill_dry_runs(&body)?;
+    step(app, Kind::ReverseSync, &body).await
+}
+
+fn only_backfill_dry_runs(body: &Body) -> Result<(), AdminError> {
+    match body.dry_run {
+        Some(_) => Err(AdminError::bad_request(
+            "dry_run applies to /admin/backfill only",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `GET /admin/backfill`: the backfill's and the dry run's progress per repository.
+pub(super) async fn progress(app: &App) -> Result<Response, AdminError> {
+    let store = SweepStore::new(app.platform());
+    let sweeps: Vec<Progress> = store
+        .sweeps()
+        .await?
+        .iter()
+        .filter_map(Progress::from_row)
+        .collect();
+    let mut answer = Map::from_iter([("ok".to_owned(), Value::Bool(true))]);
+    for kind in [Kind::Backfill, Kind::DryRun] {
+        let mut repositories = Map::new();
+        let mut results = Vec::new();
+        for repository in Repository::ALL {
+            let sweep = sweeps
+                .iter()
+                .find(|p| p.kind == kind && p.repository == repository);
+            repositories.insert(repository.as_str().into(), progress_json(sweep));
+            if let Some(sweep) = sweep {
+                let findings = store.findings(kind.as_str(), repository, LISTED).await?;
+                results.push(migration_result(sweep, &findings));
+            }
+        }
+        answer.insert(
+            kind.as_str().into(),
+            json!({ "repositories": repositories, "results": results }),
+        );
+    }
+    Ok(Response::json(200, &Value::Object(answer)))
+}
+
+/// Checks the phases, runs one step, and answers with the sweeps it ran.
+async fn step(app: &App, kind: Kind, body: &Body) -> Result<Response, AdminError> {
+    let repositories = body.repositories()?;
+    let platform = app.platform();
+    let flags = app
+        .flag_cache()
+        .read_now(platform, app.config().storage_phase_default)
+        .await?;
+    let unmet = refusals(app, kind, &repositories, &flags).await?;
+    if !unmet.is_empty() {
+        tracing::warn!(kind = %kind, details = ?unmet, "sweep refused");
+        return Err(AdminError::Conflict {
+            message: format!("the {kind} cannot run now"),
+            details: unmet,
+        });
+    }
+    let restart = body.restart.unwrap_or(false);
+    let step = run_step(
+        platform,
+        kind,
+        &repositories,
+        flags.phases(),
+        Budget::INVOCATION,
+        restart,
+    )
+    .await?;
+    let store = SweepStore::new(platform);
+    let mut listed = Vec::new();
+    for progress in &step.sweeps {
+        let findings = store
+            .findings(kind.as_str(), progress.repository, LISTED)
+            .await?;
+        listed.push((progress, findings));
+    }
+    let mut answer = json!({
+        "ok": true,
+        "kind": kind.as_str(),
+        "finished": step.finished(),
+        "step": step_json(&step),
+        "repositories": listed.iter().map(|(p, _)| (p.repository.as_str().to_owned(), progress_json(Some(p)))).collect::<Map<_, _>>(),
+    });
+    let report = match kind {
+        Kind::Validation => ("report", validation_report(&listed, app)),
+        _ => (
+            "results",
+            Value::Array(listed.iter().map(|(p, f)| migration_result(p, f)).collect()),
+        ),
+    };
+    answer[report.0] = report.1;
+    Ok(Response::json(200, &answer))
+}
+
+/// Why `kind` may not run now for each of `repositories`: every unmet condition.
+async fn refusals(
+    app: &App,
+    kind: Kind,
+    repositories: &[Repository],
+    flags: &Flags,
+) -> Result<Vec<String>, AdminError> {
+    let settings = D1Settings(Sql::new(app.platform()));
+    let now = app.platform().clock.now_ms();
+    let mut unmet = Vec::new();
+    for repository in repositories {
+        let phase = flags.phase(*repository);
+        if !kind.allowed_in(phase) {
+            unmet.push(match kind {
+                Kind::Backfill => format!(
+                    "{repository} is in {phase}: the backfill copies KV → D1 only in dual_write, \
+                     while KV has every write and D1 receives them too"
+                ),
+                _ => format!(
+                    "{repository} is in {phase}: the reverse sync copies D1 → KV only in shadow \
+                     or d1_only, while D1 has every write"
+                ),
+            });
+            continue;
+        }
+        if kind != Kind::Backfill || phase != Phase::DualWrite {
+            continue;
+        }
+        // Writes made before every isolate dual-wrote, and before KV settled, may be missed.
+        let wait = KV_PROPAGATION_MS + flags.cache_ttl_ms();
+        match settings.changed_at(Flag::Phase(*repository).name()).await? {
+            Some(since) if now - since >= wait => {}
+            Some(since) => unmet.push(format!(
+                "{repository} entered dual_write {} s ago: the backfill may start {} s after \
+                 (KV's 60 s propagation window plus the flag cache TTL)",
+                (now - since) / 1000,
+                wait / 1000
+            )),
+            None => unmet.push(format!(
+                "{repository} has no recorded move into dual_write (its phase comes from \
+                 STORAGE_PHASE_DEFAULT): move it through PUT /admin/flags first"
+            )),
+        }
+    }
+    Ok(unmet)
+}
+
+/// A sweep's progress as the admin API shows it; `not_started` when it never ran.
+pub(super) fn progress_json(progress: Option<&Progress>) -> Value {
+    let Some(p) = progress else {
+        return json!({ "state": "not_started" });
+    };
+    let t = &p.tally;
+    json!({
+        "state": if p.finished { "finished" } else { "running" },
+        "scanned": t.scanned,
+        "written": t.written,
+        "rows_written": t.rows_written,
+        "matched": t.matched,
+        "discrepancies": t.discrepancies,
+        "in_flight": t.in_flight,
+        "skipped": t.skipped,
+        "deferred": t.deferred,
+        "cursor": p.after_key,
+        "started": p.started_at,
+        "updated": p.updated_at,
+        "finished": p.finished_at,
+        "steps": t.steps,
+        "kv_ops": t.usage.kv_ops,
+        "d1_statements": t.usage.d1_statements,
+        "d1_round_trips": t.usage.d1_round_trips,
+        "duration_ms": t.duration_ms,
+    })
+}
+
+fn step_json(step: &Step) -> Value {
+    json!({
+        "kv_ops": step.usage.kv_ops,
+        "d1_statements": step.usage.d1_statements,
+        "d1_round_trips": step.usage.d1_round_trips,
+        "duration_ms": step.elapsed_ms,
+    })
+}
+
+/// The D1 table a repository's entities live in.
+fn table(repository: Repository) -> &'static str {
+    match repository {
+        Repository::Subscriptions => "users",
+        Repository::Watchlists => "watchlists",
+        Repository::Executions => "executions",
+        Repository::Positions => "active_positions",
+        Repository::Cache => "cache",
+    }
+}
+
+/// The seed's `MigrationResult` of one repository's sweep.
+fn migration_result(progress: &Progress, findings: &[Finding]) -> Value {
+    json!({
+        "table": table(progress.repository),
+        "recordsMigrated": progress.tally.rows_written,
+        "errors": findings.iter().map(|f| json!({ "key": f.entity_key, "error": format!("{}: {}", f.problem, f.detail) })).collect::<Vec<_>>(),
+        "duration": progress.tally.duration_ms,
+    })
+}
+
+/// The seed's `ValidationReport` over the repositories validated: counts per table, every
+/// entity checked, and the differences (listed up to [`LISTED`] per repository, with diffs).
+fn validation_report(listed: &[(&Progress, Vec<Finding>)], app: &App) -> Value {
+    let mut tables = Map::new();
+    let mut discrepancies = Vec::new();
+    let mut overall = true;
+    let mut details = Vec::new();
+    for (progress, findings) in listed {
+        let t = &progress.tally;
+        let clean = progress.finished && t.discrepancies == 0;
+        overall &= clean;
+        let failures: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.problem != "stale_kv_suspected")
+            .map(|f| f.entity_key.as_str())
+            .collect();
+        tables.insert(
+            table(progress.repository).into(),
+            json!({
+                "kvCount": t.kv_rows,
+                "d1Count": t.d1_rows,
+                "match": clean,
+                "sampleChecks": t.scanned,
+                "sampleFailures": failures,
+            }),
+        );
+        for f in findings {
+            discrepancies.push(format!(
+                "{} {}: {}",
+                progress.repository, f.entity_key, f.problem
+            ));
+            details.push(json!({
+                "repository": progress.repository.as_str(),
+                "entity_key": f.entity_key,
+                "class": f.problem,
+                "diff": f.detail,
+            }));
+        }
+    }
+    json!({
+        "timestamp": app.platform().clock.now_ms(),
+        "tables": tables,
+        "overallSuccess": overall,
+        "discrepancies": discrepancies,
+        "details": details,
+    })
+}

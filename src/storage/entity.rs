@@ -20,8 +20,8 @@
 //! The legacy `chat_ids` array may hold elements that are no chat id (legacy §9.6). They are
 //! not part of the domain value (D1 has no place for them), so a KV load leaves them out and
 //! a KV replace keeps them: every stray stays verbatim and in place, and the chats around them
-//! are rewritten only from the first position where their order differs, the way the legacy
-//! bot's own appends and removals would have left them (see `kv::entities`).
+//! change the way the legacy bot's own removals (in place) and appends (at the end) would have
+//! changed them (see `kv::entities`).
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position};
 use crate::migration::{Repository, Store};

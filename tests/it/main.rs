@@ -27,6 +27,7 @@ mod platform;
 mod properties;
 mod redelivery;
 mod repair;
+mod reverse_sync;
 mod router;
 mod router_model;
 mod router_shadow;

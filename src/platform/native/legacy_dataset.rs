@@ -1,9 +1,10 @@
 //! A generated legacy KV dataset, as the legacy bot would have left it, for the sweep tests and
 //! the backfill bench: subscribers and chats that never subscribed (or left), 1–10 tickers,
 //! 0–30 executions, open positions, the cache, and corrupt records of every kind the
-//! backfill must skip (legacy §3, §9.6). Deterministic for a seed.
+//! backfill must skip (legacy §3, §9.6). Values are in the legacy bytes (`JSON.stringify`'s),
+//! as the legacy bot wrote them. Deterministic for a seed.
 
-use crate::domain::{ChatId, Execution, Position, SignalType, FEAR_GREED_CACHE_KEY};
+use crate::domain::{js_stringify, ChatId, Execution, Position, SignalType, FEAR_GREED_CACHE_KEY};
 use crate::storage::kv::{
     ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX,
 };
@@ -151,7 +152,7 @@ impl LegacyDataset {
         } else {
             self.execution_rows += n;
         }
-        self.put(key, Value::Array(records).to_string());
+        self.put(key, js_stringify(&Value::Array(records)));
     }
 
     fn position(&mut self, draw: &mut Draw, chat: ChatId, corrupt: bool) {
@@ -169,6 +170,9 @@ impl LegacyDataset {
             entry_price: Some((1 + draw.below(50_000)) as f64 / 100.0),
         };
         self.position_rows += 1;
-        self.put(key, serde_json::to_string(&position).unwrap_or_default());
+        self.put(
+            key,
+            js_stringify(&serde_json::to_value(&position).unwrap_or_default()),
+        );
     }
 }

@@ -16,7 +16,7 @@ use crate::storage::{EntityKey, EntityStore, Operation, Snapshot, StorageResult}
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::rc::Rc;
 
 /// Whole entities on the legacy KV keys.
@@ -179,36 +179,24 @@ async fn replace_chat_ids(kv: &Kv, op: &Operation, chats: &[ChatId]) -> StorageR
 }
 
 /// `stored` with its chats turned into `chats`, the way the legacy bot's own changes would
-/// have turned it: every stray stays verbatim where it is; chats no longer listed are removed
-/// (a legacy unsubscribe); the chats that match `chats` in order are kept verbatim until the
-/// first one out of place; from there on the chats are dropped and the rest of `chats` is
-/// appended (a legacy subscribe). So an append or removal the list missed is applied exactly
-/// as the legacy bot would have applied it.
+/// have turned it: every stray stays verbatim where it is; a chat leaves the list where it
+/// stands (a legacy unsubscribe splices it out) and joins it at the end (a legacy subscribe
+/// appends). So the chats kept in place are the longest leading run of `chats` that `stored`
+/// lists in the same order (matched greedily, which finds the longest); every other stored
+/// chat is spliced out, and the rest of `chats` is appended. An append or removal the list
+/// missed is applied exactly as the legacy bot would have applied it.
 fn merge_chat_ids(stored: &[Value], chats: &[ChatId]) -> Vec<Value> {
-    // Each chat's place in `chats` (its first, should the list repeat one).
-    let place: HashMap<ChatId, usize> = chats
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(i, c)| (*c, i))
-        .collect();
     let mut merged = Vec::with_capacity(stored.len().max(chats.len()));
     // `chats[..placed]` are in `merged` already.
     let mut placed = 0;
-    let mut out_of_place = false;
     for value in stored {
         match subscriptions::entry(value) {
             Subscriber::Stray(_) => merged.push(value.clone()),
-            Subscriber::Chat(chat) if !out_of_place && chats.get(placed) == Some(&chat) => {
+            Subscriber::Chat(chat) if chats.get(placed) == Some(&chat) => {
                 merged.push(value.clone());
                 placed += 1;
             }
-            // A chat still to be placed, met out of its place: it and every chat after it are
-            // appended in `chats` order instead.
-            Subscriber::Chat(chat) if place.get(&chat).is_some_and(|&i| i >= placed) => {
-                out_of_place = true;
-            }
-            // Unsubscribed, a repeat of a placed chat, or past the first misplaced one.
+            // Unsubscribed, listed twice, or re-subscribed since (appended below).
             Subscriber::Chat(_) => {}
         }
     }
@@ -251,8 +239,14 @@ mod tests {
             (
                 json!([2, 1, "s"]),
                 vec![1, 2],
-                json!(["s", 1, 2]),
-                "out of order from the start: re-appended in order",
+                json!([1, "s", 2]),
+                "2 re-subscribed: spliced out and appended",
+            ),
+            (
+                json!([1, 2, 3, "s", 4]),
+                vec![1, 3, 4, 2],
+                json!([1, 3, "s", 4, 2]),
+                "one chat re-subscribed: the others keep their places",
             ),
             (
                 json!(["s", 1, 1]),

@@ -22,8 +22,10 @@
 //! - [`migration`]: the KV → D1 move: phases per repository, the runtime flags declared in
 //!   `flags/flags.json` and cached per isolate, the `router` that serves each repository from
 //!   KV, D1 or both as its phase says (queueing failed second writes for repair and collecting
-//!   the shadow reads' evidence), the comparator (`experiment`), the guard rails, and the
-//!   `repair` drain that copies over what a second write missed.
+//!   the shadow reads' evidence), the comparator (`experiment`), the guard rails, the
+//!   `repair` drain that copies over what a second write missed, the `sweep`s that move the
+//!   history (backfill, validation, reverse sync) in bounded, checkpointed steps, and the KV
+//!   `cleanup`.
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - [`admin`]: the operators' HTTP API under `/admin/`.

@@ -2,8 +2,9 @@
 //! repositories move ([`Repository`]), where each one stands ([`Phase`], [`Phases`]) and the two
 //! stores ([`Store`]) — the runtime flags that say so ([`flags`], cached per isolate by
 //! [`FlagCache`]), the [`router`] that serves each repository as its phase says, the
-//! [`repair`] drain that copies over the writes its second stores missed, and the KV
-//! `cleanup` once every repository has been `d1_only` long enough.
+//! [`repair`] drain that copies over the writes its second stores missed, the [`sweep`]s that
+//! copy and compare the history (backfill, validation, reverse sync), and the KV `cleanup`
+//! once every repository has been `d1_only` long enough.
 
 pub(crate) mod cleanup;
 pub mod experiment;

@@ -29,4 +29,4 @@ if [ "$gzipped" -ge 1048576 ]; then
 fi
 
 step "workerd tests (Miniflare)"
-node --test --test-timeout=120000 --test-concurrency=1 tests/e2e/*.test.mjs
+node --test --test-timeout=600000 --test-concurrency=1 tests/e2e/*.test.mjs

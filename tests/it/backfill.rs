@@ -39,6 +39,7 @@ fn small_budget() -> Budget {
         d1_statements: 120,
         page: 25,
         settle_ms: 0,
+        time_ms: 10_000,
     }
 }
 
@@ -337,4 +338,17 @@ fn an_entity_changed_in_d1_within_the_kv_window_is_left_to_the_repair_queue() {
     ))
     .unwrap();
     assert_d1_mirrors_kv(&f, &data);
+}
+
+#[test]
+fn a_step_whose_time_is_spent_starts_no_page() {
+    let (f, _) = seeded(20, 1);
+    let spent = Budget {
+        time_ms: 0,
+        ..invocation()
+    };
+    let step = step(&f.platform, Kind::Backfill, spent);
+    assert!(!step.finished());
+    assert!(step.sweeps.iter().all(|p| p.tally.scanned == 0));
+    assert_eq!(f.count("SELECT COUNT(*) FROM watchlists"), 0);
 }

@@ -180,7 +180,7 @@ proptest! {
         });
         let backfill = Platform { kv: racing.clone(), ..f.platform.clone() };
         // No propagation window: only the version guard stands between a write and its loss.
-        let budget = Budget { kv_ops: 40, d1_statements: 90, page: 10, settle_ms: 0 };
+        let budget = Budget { kv_ops: 40, d1_statements: 90, page: 10, settle_ms: 0, time_ms: 10_000 };
         let phases = Phases::uniform(Phase::DualWrite);
         for _ in 0..500 {
             let step = run(run_step(&backfill, Kind::Backfill, &Repository::ALL, phases, budget, false)).unwrap();

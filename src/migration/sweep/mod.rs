@@ -114,6 +114,10 @@ pub struct Budget {
     pub page: usize,
     /// How recent (ms) a D1 change must be for KV possibly not to show it yet.
     pub settle_ms: i64,
+    /// Wall time (ms) after which a step starts no new page: a page's CPU time is a fraction
+    /// of its wall time (mostly storage round trips), so this keeps a step well inside the
+    /// Workers CPU limit, which the runtime does not expose.
+    pub time_ms: i64,
 }
 
 impl Budget {
@@ -124,6 +128,7 @@ impl Budget {
         d1_statements: 600,
         page: 100,
         settle_ms: KV_PROPAGATION_MS,
+        time_ms: 5_000,
     };
 
     /// A whole invocation's budget, with room for the request's own queries.
@@ -132,6 +137,7 @@ impl Budget {
         d1_statements: 950,
         page: 100,
         settle_ms: KV_PROPAGATION_MS,
+        time_ms: 10_000,
     };
 
     /// The most keys a page may hold with `used` spent, 0 when none fits. Per page, one KV
@@ -303,6 +309,7 @@ pub async fn run_step(
         meter,
         phases,
         budget,
+        started,
         platform: platform.clone(),
     };
     let mut out = Vec::new();
@@ -378,6 +385,8 @@ struct Sweeper {
     meter: std::rc::Rc<Meter>,
     phases: Phases,
     budget: Budget,
+    /// When the step started (ms).
+    started: i64,
 }
 
 impl Sweeper {
@@ -387,10 +396,10 @@ impl Sweeper {
         while !progress.finished {
             let before = self.meter.usage();
             let limit = self.budget.page_size(progress.kind, before);
-            if limit == 0 {
+            let started = self.platform.clock.now_ms();
+            if limit == 0 || started - self.started >= self.budget.time_ms {
                 return Ok(false);
             }
-            let started = self.platform.clock.now_ms();
             let page = next_page(
                 &self.platform,
                 &self.store,

@@ -13,7 +13,6 @@ CREATE TABLE IF NOT EXISTS entity_versions (
     changed_at INTEGER NOT NULL,   -- ms since the epoch (D1's clock) of the latest change
     PRIMARY KEY (repository, entity_key)
 );
-CREATE INDEX IF NOT EXISTS idx_entity_versions_changed_at ON entity_versions(repository, changed_at);
 
 CREATE TRIGGER IF NOT EXISTS version_users_insert AFTER INSERT ON users WHEN NEW.subscription_status = 1 BEGIN INSERT INTO entity_versions (repository, entity_key, version, changed_at) VALUES ('subscriptions', 'chat_ids', 1, CAST(unixepoch('subsec') * 1000 AS INTEGER)) ON CONFLICT(repository, entity_key) DO UPDATE SET version = version + 1, changed_at = excluded.changed_at; END;
 CREATE TRIGGER IF NOT EXISTS version_users_update AFTER UPDATE OF subscription_status, subscribed_seq ON users WHEN OLD.subscription_status IS NOT NEW.subscription_status OR OLD.subscribed_seq IS NOT NEW.subscribed_seq BEGIN INSERT INTO entity_versions (repository, entity_key, version, changed_at) VALUES ('subscriptions', 'chat_ids', 1, CAST(unixepoch('subsec') * 1000 AS INTEGER)) ON CONFLICT(repository, entity_key) DO UPDATE SET version = version + 1, changed_at = excluded.changed_at; END;
@@ -31,14 +30,17 @@ CREATE TRIGGER IF NOT EXISTS version_cache_insert AFTER INSERT ON cache BEGIN IN
 CREATE TRIGGER IF NOT EXISTS version_cache_update AFTER UPDATE ON cache BEGIN INSERT INTO entity_versions (repository, entity_key, version, changed_at) VALUES ('cache', NEW.cache_key, 1, CAST(unixepoch('subsec') * 1000 AS INTEGER)) ON CONFLICT(repository, entity_key) DO UPDATE SET version = version + 1, changed_at = excluded.changed_at; END;
 CREATE TRIGGER IF NOT EXISTS version_cache_delete AFTER DELETE ON cache BEGIN INSERT INTO entity_versions (repository, entity_key, version, changed_at) VALUES ('cache', OLD.cache_key, 1, CAST(unixepoch('subsec') * 1000 AS INTEGER)) ON CONFLICT(repository, entity_key) DO UPDATE SET version = version + 1, changed_at = excluded.changed_at; END;
 
--- The guard of a copy into D1: each entity's statements in a copy's batch() are preceded by
--- `UPDATE copy_guard SET unchanged = (<its version> = <the version read>)`; a version that
--- moved violates `entity_unchanged` and rolls the whole batch back. One row, never anything else.
+-- The guards of a sweep's batch(): each copied entity's statements are preceded by
+-- `UPDATE copy_guard SET unchanged = (<its version> = <the version read>)`, and the checkpoint
+-- by `UPDATE copy_guard SET current = (<the sweep's pages> = <the pages it had>)`; a version
+-- or checkpoint that moved violates `entity_unchanged` or `sweep_unchanged` and rolls the whole
+-- batch back. One row, never anything else.
 CREATE TABLE IF NOT EXISTS copy_guard (
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    unchanged INTEGER NOT NULL CONSTRAINT entity_unchanged CHECK (unchanged = 1)
+    unchanged INTEGER NOT NULL CONSTRAINT entity_unchanged CHECK (unchanged = 1),
+    current INTEGER NOT NULL DEFAULT 1 CONSTRAINT sweep_unchanged CHECK (current = 1)
 );
-INSERT OR IGNORE INTO copy_guard (id, unchanged) VALUES (1, 1);
+INSERT OR IGNORE INTO copy_guard (id, unchanged, current) VALUES (1, 1, 1);
 
 -- One sweep per kind and repository: where it is, what it has done, checkpointed in the same
 -- batch() as the writes of each step (so a step lands whole, cursor included, or not at all).

@@ -13,10 +13,10 @@ use crate::app::App;
 use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::flags::{Flag, Flags};
 use crate::migration::guard::Facts;
-use crate::migration::sweep::{Kind, Progress};
+use crate::migration::sweep::{Kind, Progress, Sweeps};
 use crate::migration::tally::totals;
 use crate::migration::{Phase, Repository, Store};
-use crate::storage::d1::{Census, D1Settings, EvidenceStore, RepairQueue, Sql, SweepStore};
+use crate::storage::d1::{Census, D1Settings, EvidenceStore, RepairQueue, Sql};
 use std::collections::BTreeMap;
 
 pub(super) async fn facts(
@@ -32,27 +32,20 @@ pub(super) async fn facts(
     let thresholds = flags.guards();
     let since = platform.clock.now_ms() - thresholds.window_ms;
     let window = totals(&EvidenceStore::new(platform).counters_since(since).await?);
-    let sweeps: Vec<Progress> = SweepStore::new(platform)
-        .sweeps()
-        .await?
-        .iter()
-        .filter_map(Progress::from_row)
-        .collect();
+    let sweeps = Sweeps::load(platform).await?;
     let mut facts = BTreeMap::new();
     for repository in repositories {
         let repairs_queued = repairs.depth(repository).await?;
-        let phase_since = settings
-            .changed_at(Flag::Phase(repository).name())
-            .await?
-            .unwrap_or(i64::MAX);
-        let sweep = |kind: Kind| {
-            sweeps
-                .iter()
-                .find(|p| p.kind == kind && p.repository == repository)
-        };
+        let flag = Flag::Phase(repository).name();
+        let phase_since = settings.changed_at(flag).await?.unwrap_or(i64::MAX);
+        let phase = flags.phase(repository);
+        // Back in shadow from d1_only: KV missed the writes made in d1_only.
+        let back_from_d1_only = phase == Phase::Shadow
+            && settings.previous_value(flag).await?.as_deref() == Some(Phase::D1Only.as_str());
+        let sweep = |kind: Kind| sweeps.get(kind, repository);
         let ttl = flags.cache_ttl_ms();
         let counted = Counted {
-            phase: flags.phase(repository),
+            phase,
             phase_since,
             ttl,
         };
@@ -64,7 +57,7 @@ pub(super) async fn facts(
                 validation_clean: counted
                     .validation(sweep(Kind::Backfill), sweep(Kind::Validation)),
                 reverse_sync_completed: counted.reverse_sync(sweep(Kind::ReverseSync), 0),
-                kv_resync_pending: sweep(Kind::ReverseSync).is_some()
+                kv_resync_pending: back_from_d1_only
                     && !counted.reverse_sync(sweep(Kind::ReverseSync), ttl),
                 entities: census.entities(repository).await?,
                 window: window.get(&repository).copied().unwrap_or_default(),
@@ -97,8 +90,9 @@ impl Counted {
                     .saturating_add(KV_PROPAGATION_MS + self.ttl)
     }
 
-    /// A finished validation that started after that backfill finished and found nothing
-    /// unexplained.
+    /// A finished validation that started after that backfill finished and found no
+    /// difference: none unexplained, and none in flight either (those are re-checked by
+    /// validating again once KV has settled).
     fn validation(&self, backfill: Option<&Progress>, validation: Option<&Progress>) -> bool {
         let (Some(backfill), Some(validation)) = (backfill, validation) else {
             return false;
@@ -107,6 +101,7 @@ impl Counted {
             && validation.finished
             && validation.started_at >= backfill.finished_at.unwrap_or(i64::MAX)
             && validation.tally.discrepancies == 0
+            && validation.tally.in_flight == 0
     }
 
     /// A finished reverse sync that started at least `after` ms after the current phase began.

@@ -9,9 +9,9 @@ use crate::app::http::Response;
 use crate::app::App;
 use crate::migration::flags::Flag;
 use crate::migration::guard::{verdict, Verdict};
-use crate::migration::sweep::{Kind, Progress};
+use crate::migration::sweep::{Kind, Sweeps};
 use crate::migration::Repository;
-use crate::storage::d1::{D1Settings, Sql, SweepStore};
+use crate::storage::d1::{D1Settings, Sql};
 use serde_json::{json, Map, Value};
 
 pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
@@ -21,20 +21,11 @@ pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
         .read_now(platform, app.config().storage_phase_default)
         .await?;
     let settings = D1Settings(Sql::new(platform));
-    let sweeps: Vec<Progress> = SweepStore::new(platform)
-        .sweeps()
-        .await?
-        .iter()
-        .filter_map(Progress::from_row)
-        .collect();
+    let sweeps = Sweeps::load(platform).await?;
     let mut repositories = Map::new();
     for (repository, facts) in facts(app, Repository::ALL, &flags).await? {
         let phase = flags.phase(repository);
-        let sweep = |kind: Kind| {
-            sweeps
-                .iter()
-                .find(|p| p.kind == kind && p.repository == repository)
-        };
+        let sweep = |kind: Kind| sweeps.get(kind, repository);
         let next = phase.next().map(|to| {
             let (allowed, unmet) = match verdict(phase, to, &facts, &flags.guards()) {
                 Verdict::Allowed | Verdict::Unchanged => (true, vec![]),

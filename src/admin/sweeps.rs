@@ -13,7 +13,7 @@ use crate::app::http::{Request, Response};
 use crate::app::App;
 use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::flags::{Flag, Flags};
-use crate::migration::sweep::{run_step, Budget, Kind, Progress, Step};
+use crate::migration::sweep::{run_step, Budget, Kind, Progress, Step, Sweeps};
 use crate::migration::{Phase, Repository};
 use crate::storage::d1::{D1Settings, Finding, Sql, SweepStore};
 use serde::Deserialize;
@@ -67,18 +67,18 @@ pub(super) async fn backfill(app: &App, request: &Request) -> Result<Response, A
 /// `POST /admin/validate`.
 pub(super) async fn validate(app: &App, request: &Request) -> Result<Response, AdminError> {
     let body = Body::parse(request)?;
-    only_backfill_dry_runs(&body)?;
+    reject_dry_run(&body)?;
     step(app, Kind::Validation, &body).await
 }
 
 /// `POST /admin/reverse-sync`.
 pub(super) async fn reverse_sync(app: &App, request: &Request) -> Result<Response, AdminError> {
     let body = Body::parse(request)?;
-    only_backfill_dry_runs(&body)?;
+    reject_dry_run(&body)?;
     step(app, Kind::ReverseSync, &body).await
 }
 
-fn only_backfill_dry_runs(body: &Body) -> Result<(), AdminError> {
+fn reject_dry_run(body: &Body) -> Result<(), AdminError> {
     match body.dry_run {
         Some(_) => Err(AdminError::bad_request(
             "dry_run applies to /admin/backfill only",
@@ -90,20 +90,13 @@ fn only_backfill_dry_runs(body: &Body) -> Result<(), AdminError> {
 /// `GET /admin/backfill`: the backfill's and the dry run's progress per repository.
 pub(super) async fn progress(app: &App) -> Result<Response, AdminError> {
     let store = SweepStore::new(app.platform());
-    let sweeps: Vec<Progress> = store
-        .sweeps()
-        .await?
-        .iter()
-        .filter_map(Progress::from_row)
-        .collect();
+    let sweeps = Sweeps::load(app.platform()).await?;
     let mut answer = Map::from_iter([("ok".to_owned(), Value::Bool(true))]);
     for kind in [Kind::Backfill, Kind::DryRun] {
         let mut repositories = Map::new();
         let mut results = Vec::new();
         for repository in Repository::ALL {
-            let sweep = sweeps
-                .iter()
-                .find(|p| p.kind == kind && p.repository == repository);
+            let sweep = sweeps.get(kind, repository);
             repositories.insert(repository.as_str().into(), progress_json(sweep));
             if let Some(sweep) = sweep {
                 let findings = store.findings(kind.as_str(), repository, LISTED).await?;
@@ -188,7 +181,8 @@ async fn refusals(
                     "{repository} is in {phase}: the backfill copies KV → D1 only in dual_write, \
                      while KV has every write and D1 receives them too"
                 ),
-                _ => format!(
+                // The dry run and the validation run in every phase.
+                Kind::DryRun | Kind::Validation | Kind::ReverseSync => format!(
                     "{repository} is in {phase}: the reverse sync copies D1 → KV only in shadow \
                      or d1_only, while D1 has every write"
                 ),
@@ -237,7 +231,7 @@ pub(super) fn progress_json(progress: Option<&Progress>) -> Value {
         "started": p.started_at,
         "updated": p.updated_at,
         "finished": p.finished_at,
-        "steps": t.steps,
+        "pages": t.pages,
         "kv_ops": t.usage.kv_ops,
         "d1_statements": t.usage.d1_statements,
         "d1_round_trips": t.usage.d1_round_trips,

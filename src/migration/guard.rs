@@ -19,9 +19,9 @@ pub struct Facts {
     pub validation_clean: bool,
     /// A reverse sync (D1 → KV) completed since the repository entered its phase.
     pub reverse_sync_completed: bool,
-    /// KV fell behind D1 (a reverse sync has run for this repository, so it was `d1_only`)
-    /// and no reverse sync has completed since the move to `shadow` took effect everywhere:
-    /// writes between the last one and that move reached D1 only.
+    /// The repository came back to `shadow` from `d1_only`, and no reverse sync has completed
+    /// since that move took effect everywhere: writes between the last one and the move
+    /// reached D1 only, so KV is behind.
     pub kv_resync_pending: bool,
     /// How many entities the repository holds in D1.
     pub entities: i64,

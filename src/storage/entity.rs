@@ -90,6 +90,17 @@ impl EntityKey {
         })
     }
 
+    /// The legacy KV key the entity lives under.
+    pub fn kv_key(&self) -> String {
+        match self {
+            Self::Subscribers => CHAT_IDS_KEY.to_owned(),
+            Self::Watchlist(chat) => format!("{WATCHLIST_PREFIX}{chat}"),
+            Self::Executions(chat) => format!("{EXECUTION_HISTORY_PREFIX}{chat}"),
+            Self::Position(chat) => format!("{ACTIVE_POSITION_PREFIX}{chat}"),
+            Self::Cache(key) => key.clone(),
+        }
+    }
+
     pub fn repository(&self) -> Repository {
         match self {
             Self::Subscribers => Repository::Subscriptions,
@@ -183,6 +194,12 @@ pub trait EntityStore {
     /// What the store holds for `key`, read without side effects and from the store itself
     /// (nothing remembered from earlier calls); a corrupt record is a decode error.
     async fn load(&self, key: &EntityKey) -> StorageResult<Snapshot>;
+    /// [`EntityStore::load`] of each of `keys`, in their order, for a sweep's page: `Err` when
+    /// the store failed for them all, an inner `Err` for one entity's (a corrupt record). KV
+    /// reads them concurrently; D1 in one query per repository.
+    async fn load_each(&self, keys: &[EntityKey]) -> StorageResult<Vec<StorageResult<Snapshot>>> {
+        Ok(futures_util::future::join_all(keys.iter().map(|key| self.load(key))).await)
+    }
     /// Makes the store hold `snapshot` for its entity (an absent snapshot deletes it), and
     /// changes nothing else: atomically in D1, in the legacy bytes in KV.
     async fn replace(&self, snapshot: &Snapshot) -> StorageResult<()>;

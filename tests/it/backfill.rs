@@ -156,13 +156,12 @@ fn each_corrupt_record_is_listed_with_its_key_and_the_run_goes_on() {
     let mut listed: Vec<String> = Repository::ALL
         .iter()
         .flat_map(|r| run(store.findings("backfill", *r, 1000)).unwrap())
-        .map(|finding| {
-            // Findings name the entity; the KV key is its repository's prefix and the chat.
-            finding.entity_key
-        })
+        .map(|finding| finding.entity_key)
         .collect();
     listed.sort();
-    assert_eq!(listed.len(), data.corrupt.len(), "{listed:?}");
+    let mut corrupt = data.corrupt.clone();
+    corrupt.sort();
+    assert_eq!(listed, corrupt);
     assert_d1_mirrors_kv(&f, &data);
 }
 
@@ -217,16 +216,84 @@ fn a_backfill_that_fails_at_any_point_resumes_with_nothing_duplicated_or_skipped
 fn running_a_finished_backfill_again_changes_nothing() {
     let (f, data) = seeded(200, 5);
     let first = until_finished(&f, Kind::Backfill, invocation());
-    let rows =
-        f.count("SELECT COUNT(*) FROM executions") + f.count("SELECT COUNT(*) FROM watchlists");
-    // A finished sweep starts over when asked again.
+    let rows = |f: &Fixture| {
+        f.count("SELECT COUNT(*) FROM executions")
+            + f.count("SELECT COUNT(*) FROM watchlists")
+            + f.count("SELECT COALESCE(SUM(id), 0) FROM executions")
+    };
+    let before = rows(&f);
+    let versions = f.count("SELECT SUM(version) FROM entity_versions");
+    // A finished sweep starts over when asked again; everything is equal already.
     let again = until_finished(&f, Kind::Backfill, invocation());
+    assert_eq!(rows(&f), before, "no row rewritten");
     assert_eq!(
-        f.count("SELECT COUNT(*) FROM executions") + f.count("SELECT COUNT(*) FROM watchlists"),
-        rows
+        f.count("SELECT SUM(version) FROM entity_versions"),
+        versions
     );
-    assert_eq!(total(&again, |t| t.written), total(&first, |t| t.written));
+    assert_eq!(total(&again, |t| t.written), 0);
+    assert_eq!(total(&again, |t| t.matched), total(&first, |t| t.written));
     assert_d1_mirrors_kv(&f, &data);
+}
+
+#[test]
+fn pages_cover_every_entity_of_either_store_once_whatever_their_size() {
+    for page in 1..6 {
+        let f = Fixture::new(Backend::D1);
+        let d1 = fear_greed_bot::storage::Repos::d1(&f.platform);
+        for chat in 1..=10 {
+            f.kv.seed(&format!("watchlist:{chat}"), r#"["SPY"]"#);
+        }
+        for chat in 5..=20 {
+            run(d1
+                .watchlists
+                .add(fear_greed_bot::domain::ChatId::new(chat), "SPY"))
+            .unwrap();
+        }
+        let budget = Budget {
+            page,
+            ..small_budget()
+        };
+        let steps = loop_steps(&f, Kind::Validation, &[Repository::Watchlists], budget);
+        let last = &steps.last().unwrap().sweeps[0].tally;
+        assert_eq!(last.scanned, 20, "page {page}");
+        assert_eq!(last.matched, 6, "page {page}");
+        assert_eq!(last.discrepancies, 14, "page {page}");
+        let store = SweepStore::new(&f.platform);
+        let mut found: Vec<(i64, String)> =
+            run(store.findings("validation", Repository::Watchlists, 100))
+                .unwrap()
+                .into_iter()
+                .map(|finding| (finding.entity_key.parse().unwrap(), finding.problem))
+                .collect();
+        found.sort();
+        let expected: Vec<(i64, String)> = (1..=4)
+            .map(|c| (c, "missing_in_d1".to_owned()))
+            .chain((11..=20).map(|c| (c, "missing_in_kv".to_owned())))
+            .collect();
+        assert_eq!(found, expected, "page {page}");
+    }
+}
+
+/// Steps the `kind` sweep of `repositories` until it is finished.
+fn loop_steps(f: &Fixture, kind: Kind, repositories: &[Repository], budget: Budget) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for _ in 0..1_000 {
+        let step = run(run_step(
+            &f.platform,
+            kind,
+            repositories,
+            dual_write(),
+            budget,
+            false,
+        ))
+        .unwrap();
+        let finished = step.finished();
+        steps.push(step);
+        if finished {
+            return steps;
+        }
+    }
+    panic!("{kind} never finished");
 }
 
 #[test]
@@ -351,4 +418,37 @@ fn a_step_whose_time_is_spent_starts_no_page() {
     assert!(!step.finished());
     assert!(step.sweeps.iter().all(|p| p.tally.scanned == 0));
     assert_eq!(f.count("SELECT COUNT(*) FROM watchlists"), 0);
+}
+
+#[test]
+fn a_history_too_long_for_the_steps_budget_is_left_to_the_repair_queue() {
+    let f = Fixture::new(Backend::D1);
+    let record = r#"{"signalType":"BUY","ticker":"SPY","executionPrice":1.5,"executionDate":1}"#;
+    let long = format!("[{}]", vec![record; 2_000].join(","));
+    f.kv.seed("execution_history:42", &long);
+    f.kv.seed("execution_history:43", &format!("[{record}]"));
+    let budget = Budget {
+        kv_ops: 100,
+        d1_statements: 200,
+        ..invocation()
+    };
+    let steps = until_finished(&f, Kind::Backfill, budget);
+    assert_eq!(total(&steps, |t| t.deferred), 1);
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM executions"),
+        1,
+        "the short one is copied"
+    );
+    let queued = run(RepairQueue::new(&f.platform).pending(10)).unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].entity_key, "42");
+    // The drain copies it on its own, once KV has settled.
+    f.clock.advance(120_000);
+    run(fear_greed_bot::migration::repair::run_step(
+        &f.platform,
+        dual_write(),
+        10,
+    ))
+    .unwrap();
+    assert_eq!(f.count("SELECT COUNT(*) FROM executions"), 2_001);
 }

@@ -1,8 +1,9 @@
 //! The backfill's version guard, as a property: users keep writing through the dual-write
 //! router while the backfill runs, at any point of it, including between the moment the
 //! backfill read an entity from KV and the moment its copy lands in D1. No write a user made is
-//! ever overwritten by an older KV value: once the backfill is finished, every entity D1 holds
-//! either equals KV or is queued for repair, and after the drain every entity is equal.
+//! ever overwritten by an older KV value, and no append lands twice (an append's D1 insert may
+//! come well after its KV write): once the backfill is finished, every entity D1 holds either
+//! equals KV or is queued for repair, and after the drain every entity is equal.
 
 use crate::helpers::{run, Backend, Fixture};
 use async_trait::async_trait;
@@ -12,8 +13,8 @@ use fear_greed_bot::migration::sweep::{run_step, Budget, Kind};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::{LegacyDataset, MemoryKv};
 use fear_greed_bot::platform::{KvPage, KvStore, Platform, PlatformError};
-use fear_greed_bot::storage::d1::RepairQueue;
-use fear_greed_bot::storage::{entities, EntityKey};
+use fear_greed_bot::storage::d1::{EntityVersions, RepairQueue};
+use fear_greed_bot::storage::{entities, EntityKey, Repos};
 use proptest::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -59,8 +60,14 @@ struct RacingKv {
     users: Platform,
     gets: Cell<u64>,
     pending: RefCell<Vec<Interleaved>>,
+    /// The D1 halves of appends whose KV half already ran, and the `get` they run at.
+    appends: RefCell<Vec<(u64, ChatId, Execution)>>,
     chats: Vec<ChatId>,
 }
+
+/// Every append is split: the router's first half (the version bump, then KV) at once, its D1
+/// insert a few backfill reads later, so the backfill can copy the append from KV in between.
+const APPEND_GAP: u64 = 5;
 
 impl RacingKv {
     async fn write(&self, key: &str, write: &Write, fallback: ChatId) {
@@ -85,7 +92,17 @@ impl RacingKv {
                     execution_date: 1_700_000_000_000,
                     signal_price: None,
                 };
-                repos.executions.record(chat, &execution).await
+                // What `Route::announce` and the KV half of `Route::write` do in dual_write.
+                let versions = EntityVersions::new(&self.users);
+                versions
+                    .touch(Repository::Executions, &chat.to_string())
+                    .await
+                    .expect("the version is bumped");
+                let kv = Repos::kv(&self.users);
+                let done = kv.executions.record(chat, &execution).await;
+                let at = self.gets.get() + APPEND_GAP;
+                self.appends.borrow_mut().push((at, chat, execution));
+                done
             }
             Write::Open(t) => {
                 let position = Position {
@@ -99,6 +116,27 @@ impl RacingKv {
             Write::Unsubscribe => repos.subscriptions.unsubscribe(chat).await.map(drop),
         };
         done.expect("the user's write is acknowledged");
+    }
+}
+
+impl RacingKv {
+    /// Runs the D1 halves of the appends due at `get` number `at` (all of them: `None`).
+    async fn land_appends(&self, at: Option<u64>) {
+        let due: Vec<(u64, ChatId, Execution)> = {
+            let mut appends = self.appends.borrow_mut();
+            let (due, later) = appends
+                .drain(..)
+                .partition(|(when, _, _)| at.is_none_or(|n| *when <= n));
+            *appends = later;
+            due
+        };
+        let d1 = Repos::d1(&self.users);
+        for (_, chat, execution) in due {
+            d1.executions
+                .record(chat, &execution)
+                .await
+                .expect("the D1 half lands");
+        }
     }
 }
 
@@ -118,6 +156,7 @@ impl KvStore for RacingKv {
             let fallback = self.chats[w.fallback_chat % self.chats.len()];
             self.write(key, &w.write, fallback).await;
         }
+        self.land_appends(Some(n)).await;
         value
     }
 
@@ -176,11 +215,12 @@ proptest! {
             users: f.platform.clone(),
             gets: Cell::new(0),
             pending: RefCell::new(interleaved),
+            appends: RefCell::new(Vec::new()),
             chats: data.chats.clone(),
         });
         let backfill = Platform { kv: racing.clone(), ..f.platform.clone() };
-        // No propagation window: only the version guard stands between a write and its loss.
-        let budget = Budget { kv_ops: 40, d1_statements: 90, page: 10, settle_ms: 0, time_ms: 10_000 };
+        // KV's propagation window as in production: a change D1 made within it is deferred.
+        let budget = Budget { kv_ops: 40, d1_statements: 90, page: 10, settle_ms: 60_000, time_ms: 10_000 };
         let phases = Phases::uniform(Phase::DualWrite);
         for _ in 0..500 {
             let step = run(run_step(&backfill, Kind::Backfill, &Repository::ALL, phases, budget, false)).unwrap();
@@ -188,6 +228,7 @@ proptest! {
                 break;
             }
         }
+        run(racing.land_appends(None));
         let kv = entities(&f.platform, Store::Kv);
         let d1 = entities(&f.platform, Store::D1);
         let queue = RepairQueue::new(&f.platform);

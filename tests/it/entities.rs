@@ -427,3 +427,35 @@ fn kv_history_replaces_append_to_the_records_already_there_verbatim() {
     assert!(stored.starts_with(&format!("[{legacy},")), "{stored}");
     assert_eq!(load(&f, Store::Kv, &EntityKey::Executions(CHAT)), history);
 }
+
+/// Prices through SQLite's JSON parser.
+mod histories {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// A replace binds a history as one JSON array that SQLite parses: every finite price,
+        /// however many digits it takes, and every date, reads back as the same value, in the
+        /// same order, from D1's own rows and from a page load.
+        #[test]
+        fn any_history_replaced_in_d1_reads_back_exactly(
+            prices in prop::collection::vec(any::<f64>().prop_filter("finite", |p| p.is_finite()), 1..12),
+            date in any::<i64>(),
+        ) {
+            let f = stores();
+            let history: Vec<Execution> = prices
+                .iter()
+                .enumerate()
+                .map(|(i, p)| sell("SPY", if i % 5 == 4 { None } else { Some(*p) }, date.wrapping_add(i as i64)))
+                .collect();
+            let snapshot = Snapshot::Executions(CHAT, history);
+            replace(&f, Store::D1, &snapshot);
+            prop_assert_eq!(&load(&f, Store::D1, &snapshot.key()), &snapshot);
+            let d1 = entities(&f.platform, Store::D1);
+            let page = run(d1.load_each(&[snapshot.key()])).unwrap();
+            prop_assert_eq!(page[0].as_ref().unwrap(), &snapshot);
+        }
+    }
+}

@@ -9,7 +9,14 @@ use async_trait::async_trait;
 
 #[async_trait(?Send)]
 impl ExecutionRepo for Routed<dyn ExecutionRepo> {
+    /// An append is the one write that is not idempotent: landing it twice in D1 records two
+    /// executions. So in `dual_write` the history's D1 version is bumped before KV is written,
+    /// and a backfill that copies this append from KV before its D1 insert runs either fails
+    /// its guard or sees a change too recent to copy (`migration::sweep`).
     async fn record(&self, chat: ChatId, execution: &Execution) -> StorageResult<()> {
+        self.route
+            .announce("executions.record", &chat.to_string())
+            .await;
         self.route
             .write(
                 "executions.record",

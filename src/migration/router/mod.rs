@@ -54,7 +54,7 @@ pub use evidence::{
 
 use crate::migration::{Phases, Repository};
 use crate::platform::Platform;
-use crate::storage::d1::RepairQueue;
+use crate::storage::d1::{EntityVersions, RepairQueue};
 use crate::storage::Repos;
 use route::Route;
 use std::rc::Rc;
@@ -72,10 +72,12 @@ pub fn routed(platform: &Platform, phases: Phases, evidence: Evidence) -> Repos 
     let kv = Repos::kv(platform);
     let d1 = Repos::d1(platform);
     let repairs = Rc::new(RepairQueue::new(platform));
+    let versions = Rc::new(EntityVersions::new(platform));
     let route = |repository| Route {
         repository,
         phase: phases.get(repository),
         repairs: repairs.clone(),
+        versions: versions.clone(),
         clock: platform.clock.clone(),
         evidence: evidence.clone(),
     };

@@ -10,7 +10,7 @@ use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observatio
 use crate::migration::experiment::Reading;
 use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
-use crate::storage::d1::RepairQueue;
+use crate::storage::d1::{EntityVersions, RepairQueue};
 use crate::storage::{StorageError, StorageResult};
 use futures_util::future::join;
 use std::future::Future;
@@ -21,6 +21,7 @@ pub(super) struct Route {
     pub(super) repository: Repository,
     pub(super) phase: Phase,
     pub(super) repairs: Rc<RepairQueue>,
+    pub(super) versions: Rc<EntityVersions>,
     pub(super) clock: Rc<dyn Clock>,
     pub(super) evidence: Evidence,
 }
@@ -53,6 +54,24 @@ impl Route {
                 self.mirror(operation, entity_key, Store::Kv, kv).await;
                 Ok(answer)
             }
+        }
+    }
+
+    /// In `dual_write`, bumps the entity's D1 version before a write that must not land twice
+    /// (see `executions::record`); nothing in the other phases. A failure is logged: the D1
+    /// write that follows most likely fails too, and is queued for repair.
+    pub(super) async fn announce(&self, operation: &'static str, entity_key: &str) {
+        if self.phase != Phase::DualWrite {
+            return;
+        }
+        if let Err(error) = self.versions.touch(self.repository, entity_key).await {
+            tracing::warn!(
+                repository = %self.repository,
+                operation,
+                entity_key,
+                error = %error,
+                "entity version not bumped before a dual write"
+            );
         }
     }
 

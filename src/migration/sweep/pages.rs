@@ -27,7 +27,7 @@ pub(super) struct Page {
     pub(super) next: Position,
 }
 
-/// The page after `at`, of at most `limit` KV keys (and the D1 keys among them).
+/// The page after `at`, of at most `limit` keys, both stores' together.
 pub(super) async fn next_page(
     platform: &Platform,
     store: &SweepStore,
@@ -87,14 +87,18 @@ pub(super) async fn next_page(
         .filter(|suffix| after.is_none_or(|after| *suffix > after))
         .collect();
     // The last page reaches to the end of D1's keys; the others to their own last key, where
-    // the next page's D1 range starts.
+    // the next page's D1 range starts, but never back before what was swept (a page listed
+    // again may be shorter) and never to the end while KV has more (a page may be empty).
     let upto = match &page.cursor {
-        Some(_) => page
-            .keys
-            .last()
-            .and_then(|key| key.strip_prefix(prefix))
-            .map(str::to_owned)
-            .or(at.after_key.clone()),
+        Some(_) => {
+            let last = page.keys.last().and_then(|key| key.strip_prefix(prefix));
+            let floor = at.after_key.as_deref().unwrap_or("");
+            Some(
+                last.filter(|last| *last > floor)
+                    .unwrap_or(floor)
+                    .to_owned(),
+            )
+        }
         None => None,
     };
     let from_d1 = store

@@ -16,7 +16,7 @@ pub struct Tally {
     pub written: u64,
     /// Rows those entities hold in the repository's table (`recordsMigrated`).
     pub rows_written: u64,
-    /// Validation: entities equal in both stores.
+    /// Entities equal in both stores (the backfill and the reverse sync leave them alone).
     pub matched: u64,
     /// Validation: entities that differ with no explanation (each is a finding).
     pub discrepancies: u64,
@@ -30,15 +30,18 @@ pub struct Tally {
     /// Validation: rows per store, over every entity visited (`kvCount`, `d1Count`).
     pub kv_rows: u64,
     pub d1_rows: u64,
-    pub steps: u64,
+    /// Pages swept (each one checkpoint).
+    pub pages: u64,
+    /// What the pages spent up to their checkpoint's batch (not counting that batch).
     pub usage: Usage,
     /// Time spent in steps, ms.
     pub duration_ms: i64,
 }
 
 impl Tally {
-    pub fn decode(json: &str) -> Self {
-        serde_json::from_str(json).unwrap_or_default()
+    /// The tally a checkpoint recorded; `None` if it is not one.
+    pub fn decode(json: &str) -> Option<Self> {
+        serde_json::from_str(json).ok()
     }
 
     pub fn encode(&self) -> String {

@@ -10,15 +10,20 @@
 //! chats are in place is read just before the batch: a subscription changed in between can
 //! leave the list off (the repair drain's reload of its source sees that change, and retries).
 
+use super::executions::ExecutionRow;
+use super::positions::PositionRow;
+use super::watchlists::TickerRow;
 use super::{cache::CacheRow, D1Executions, D1Positions, D1Subscriptions, D1Watchlists};
 use super::{chat_param, positions, Sql};
-use crate::domain::{ChatId, Execution};
-use crate::platform::{Platform, SqlValue, Statement};
+use crate::domain::{ChatId, Execution, Position};
+use crate::migration::Repository;
+use crate::platform::{Platform, Row, SqlValue, Statement};
 use crate::storage::{
-    EntityKey, EntityStore, Operation, PositionRepo, Snapshot, StorageResult, SubscriptionRepo,
+    EntityKey, EntityStore, Operation, PositionRepo, Snapshot, StorageError, StorageResult,
+    SubscriptionRepo,
 };
 use async_trait::async_trait;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Insertion order, which `history` re-sorts newest first.
 pub(super) const EXECUTIONS_IN_ORDER: &str =
@@ -29,16 +34,61 @@ pub(super) const CLEAR_WATCHLIST: &str = "DELETE FROM watchlists WHERE chat_id =
 /// ?2: the tickers as one JSON array, inserted in its order (so `id` keeps it).
 const INSERT_WATCHLIST: &str = "INSERT INTO watchlists (chat_id, ticker, created_at) \
      SELECT ?1, value, ?3 FROM json_each(?2) ORDER BY key";
-/// ?2: the executions as one JSON array of rows (see [`execution_rows`]), inserted in its order.
-const INSERT_EXECUTIONS: &str = "INSERT INTO executions \
-     (chat_id, signal_type, ticker, execution_price, signal_price, execution_date, created_at) \
-     SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
-     json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), ?3 \
-     FROM json_each(?2) ORDER BY key";
+/// Executions rows in chunks of 8, 4, 2 and 1, each row's values bound (a price must reach
+/// the REAL column as the exact `f64`: SQLite's own text-to-number parsing, JSON's included,
+/// is not correctly rounded for every value). Rows are inserted in order, so `id` keeps it.
+macro_rules! insert_executions {
+    ($($row:literal),+) => {
+        concat!(
+            "INSERT INTO executions (chat_id, signal_type, ticker, execution_price, ",
+            "signal_price, execution_date, created_at) VALUES ",
+            $($row),+
+        )
+    };
+}
+const EXECUTION_CHUNKS: [(usize, &str); 4] = [
+    (
+        8,
+        insert_executions!(
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?)"
+        ),
+    ),
+    (
+        4,
+        insert_executions!(
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?), ",
+            "(?, ?, ?, ?, ?, ?, ?)"
+        ),
+    ),
+    (
+        2,
+        insert_executions!("(?, ?, ?, ?, ?, ?, ?), ", "(?, ?, ?, ?, ?, ?, ?)"),
+    ),
+    (1, insert_executions!("(?, ?, ?, ?, ?, ?, ?)")),
+];
 /// The entry fresh or not (`cache.fresh` filters by expiry).
 pub(super) const CACHE_ENTRY: &str =
     "SELECT cache_value, updated_at FROM cache WHERE cache_key = ?1";
 pub(super) const CLEAR_CACHE: &str = "DELETE FROM cache WHERE cache_key = ?1";
+/// A page of entities at once (?1: their keys as one JSON array), in entity then row order.
+const WATCHLISTS_OF: &str = "SELECT chat_id AS entity_key, ticker FROM watchlists \
+     WHERE chat_id IN (SELECT value FROM json_each(?1)) ORDER BY chat_id, id";
+const EXECUTIONS_OF: &str = "SELECT chat_id AS entity_key, signal_type, ticker, \
+     execution_price, signal_price, execution_date FROM executions \
+     WHERE chat_id IN (SELECT value FROM json_each(?1)) ORDER BY chat_id, id";
+const POSITIONS_OF: &str = "SELECT chat_id AS entity_key, ticker, entry_price \
+     FROM active_positions WHERE chat_id IN (SELECT value FROM json_each(?1))";
+const CACHE_OF: &str = "SELECT cache_key AS entity_key, cache_value, updated_at FROM cache \
+     WHERE cache_key IN (SELECT value FROM json_each(?1))";
 /// ?1: the JSON array of every chat (decimal strings) that stays subscribed.
 const UNSUBSCRIBE_UNLISTED: &str = "UPDATE users SET subscription_status = 0, updated_at = ?2 \
      WHERE subscription_status = 1 AND chat_id NOT IN (SELECT value FROM json_each(?1))";
@@ -126,6 +176,44 @@ impl EntityStore for D1Entities {
         })
     }
 
+    async fn load_each(&self, keys: &[EntityKey]) -> StorageResult<Vec<StorageResult<Snapshot>>> {
+        let Some(first) = keys.first() else {
+            return Ok(Vec::new());
+        };
+        let op = first.operation(false);
+        let names: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let list = || {
+            vec![SqlValue::from(
+                serde_json::Value::from(names.clone()).to_string(),
+            )]
+        };
+        // Each entity's rows, by its key; every key starts out with none.
+        let mut found: HashMap<String, Vec<Row>> =
+            names.iter().map(|n| (n.clone(), Vec::new())).collect();
+        let sql = match first.repository() {
+            Repository::Subscriptions => {
+                return Ok(vec![self.load(first).await]);
+            }
+            Repository::Watchlists => WATCHLISTS_OF,
+            Repository::Executions => EXECUTIONS_OF,
+            Repository::Positions => POSITIONS_OF,
+            Repository::Cache => CACHE_OF,
+        };
+        for mut row in self.0.query(&op, Statement::new(sql, list())).await? {
+            let key = row
+                .remove("entity_key")
+                .and_then(|k| k.as_str().map(str::to_owned));
+            if let Some(rows) = key.and_then(|k| found.get_mut(&k)) {
+                rows.push(row);
+            }
+        }
+        Ok(keys
+            .iter()
+            .zip(&names)
+            .map(|(key, name)| snapshot(&op, key, found.remove(name).unwrap_or_default()))
+            .collect())
+    }
+
     async fn replace(&self, snapshot: &Snapshot) -> StorageResult<()> {
         let op = snapshot.key().operation(true);
         let statements = self.statements(snapshot).await?;
@@ -160,12 +248,7 @@ impl D1Entities {
             Snapshot::Executions(chat, list) => {
                 let mut statements = users_row(&self.0, *chat, list.is_empty());
                 statements.push(Statement::new(CLEAR_EXECUTIONS, vec![chat_param(*chat)]));
-                if !list.is_empty() {
-                    statements.push(Statement::new(
-                        INSERT_EXECUTIONS,
-                        vec![chat_param(*chat), execution_rows(list).into(), now()],
-                    ));
-                }
+                statements.extend(insert_executions(*chat, list, self.0.now()));
                 statements
             }
             Snapshot::Position(chat, Some(position)) => {
@@ -182,23 +265,94 @@ impl D1Entities {
     }
 }
 
-/// Executions as one JSON array of `[signal_type, ticker, execution_price, signal_price,
-/// execution_date]` rows, for [`INSERT_EXECUTIONS`]. A missing price is JSON `null`, read back
-/// as SQL `NULL`; a price is written in the shortest form that reads back as the same `f64`.
-fn execution_rows(list: &[Execution]) -> String {
-    let rows: Vec<serde_json::Value> = list
-        .iter()
-        .map(|e| {
-            serde_json::json!([
-                e.signal_type.as_str(),
-                e.ticker,
-                e.execution_price,
-                e.signal_price,
-                e.execution_date
-            ])
+/// The snapshot of `key` from its rows (of a `…_OF` query, `entity_key` taken out).
+fn snapshot(op: &Operation, key: &EntityKey, rows: Vec<Row>) -> StorageResult<Snapshot> {
+    fn decode<T: serde::de::DeserializeOwned>(op: &Operation, row: Row) -> StorageResult<T> {
+        serde_json::from_value(serde_json::Value::Object(row)).map_err(|e| StorageError::Decode {
+            operation: op.clone(),
+            key: "a sweep's page".into(),
+            message: e.to_string(),
         })
-        .collect();
-    serde_json::Value::Array(rows).to_string()
+    }
+    Ok(match key {
+        EntityKey::Watchlist(chat) => {
+            let tickers = rows
+                .into_iter()
+                .map(|row| decode::<TickerRow>(op, row).map(|t| t.ticker));
+            Snapshot::Watchlist(*chat, tickers.collect::<StorageResult<_>>()?)
+        }
+        EntityKey::Executions(chat) => {
+            let list = rows
+                .into_iter()
+                .map(|row| decode::<ExecutionRow>(op, row)?.execution(op));
+            Snapshot::Executions(*chat, list.collect::<StorageResult<_>>()?)
+        }
+        EntityKey::Position(chat) => {
+            let row = rows
+                .into_iter()
+                .next()
+                .map(|row| decode::<PositionRow>(op, row));
+            Snapshot::Position(*chat, row.transpose()?.map(Position::from))
+        }
+        EntityKey::Cache(name) => {
+            let row = rows
+                .into_iter()
+                .next()
+                .map(|row| decode::<CacheRow>(op, row));
+            let entry = row
+                .transpose()?
+                .map(|row| row.entry(op, name))
+                .transpose()?;
+            Snapshot::Cache(name.clone(), entry)
+        }
+        // `load_each` loads the one subscriber list with `load`, never through here.
+        EntityKey::Subscribers => unreachable!("the subscriber list is loaded whole"),
+    })
+}
+
+/// The statements that insert `list` in order: as few as the chunks of
+/// [`EXECUTION_CHUNKS`] allow (a history of 30 takes 8 + 8 + 8 + 4 + 2).
+fn insert_executions(chat: ChatId, list: &[Execution], now: i64) -> Vec<Statement> {
+    let mut statements = Vec::new();
+    let mut rest = list;
+    while let Some(&(size, sql)) = EXECUTION_CHUNKS
+        .iter()
+        .find(|(size, _)| *size <= rest.len())
+    {
+        let (chunk, tail) = rest.split_at(size);
+        let params = chunk
+            .iter()
+            .flat_map(|e| {
+                [
+                    chat_param(chat),
+                    e.signal_type.as_str().into(),
+                    e.ticker.as_str().into(),
+                    e.execution_price.into(),
+                    e.signal_price.into(),
+                    e.execution_date.into(),
+                    now.into(),
+                ]
+            })
+            .collect();
+        statements.push(Statement::new(sql, params));
+        rest = tail;
+    }
+    statements
+}
+
+/// At most how many statements [`D1Entities::statements`] gives for `snapshot`, without
+/// asking D1 (the subscriber list's also reads its current order first).
+pub fn statement_bound(snapshot: &Snapshot) -> u64 {
+    let n = match snapshot {
+        Snapshot::Subscribers(_) => 2,
+        Snapshot::Watchlist(..) | Snapshot::Position(..) => 3,
+        // Chunks of 8, then at most one each of 4, 2 and 1.
+        Snapshot::Executions(_, list) => {
+            2 + list.len() / 8 + (list.len() % 8).count_ones() as usize
+        }
+        Snapshot::Cache(..) => 1,
+    };
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// The chat's `users` row first, unless the entity is being deleted (a delete needs none, and

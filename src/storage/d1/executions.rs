@@ -24,12 +24,31 @@ pub(super) const LATEST: &str =
 pub(crate) struct D1Executions(pub(crate) Sql);
 
 #[derive(Deserialize)]
-struct ExecutionRow {
+pub(super) struct ExecutionRow {
     signal_type: String,
     ticker: String,
     execution_price: Option<f64>,
     signal_price: Option<f64>,
     execution_date: i64,
+}
+
+impl ExecutionRow {
+    /// The execution the row holds; a signal type other than BUY or SELL is a decode error.
+    pub(super) fn execution(self, op: &Operation) -> StorageResult<Execution> {
+        let signal_type =
+            SignalType::parse(&self.signal_type).ok_or_else(|| StorageError::Decode {
+                operation: op.clone(),
+                key: format!("executions.signal_type={}", self.signal_type),
+                message: "not BUY or SELL".into(),
+            })?;
+        Ok(Execution {
+            signal_type,
+            ticker: self.ticker,
+            execution_price: self.execution_price,
+            execution_date: self.execution_date,
+            signal_price: self.signal_price,
+        })
+    }
 }
 
 impl D1Executions {
@@ -39,23 +58,7 @@ impl D1Executions {
         statement: Statement,
     ) -> StorageResult<Vec<Execution>> {
         let rows: Vec<ExecutionRow> = self.0.query_as(op, statement).await?;
-        rows.into_iter()
-            .map(|row| {
-                let signal_type =
-                    SignalType::parse(&row.signal_type).ok_or_else(|| StorageError::Decode {
-                        operation: op.clone(),
-                        key: format!("executions.signal_type={}", row.signal_type),
-                        message: "not BUY or SELL".into(),
-                    })?;
-                Ok(Execution {
-                    signal_type,
-                    ticker: row.ticker,
-                    execution_price: row.execution_price,
-                    execution_date: row.execution_date,
-                    signal_price: row.signal_price,
-                })
-            })
-            .collect()
+        rows.into_iter().map(|row| row.execution(op)).collect()
     }
 }
 

@@ -18,6 +18,7 @@ mod watchlists;
 
 pub use cache::D1Cache;
 pub use census::Census;
+pub use entities::statement_bound;
 pub(crate) use entities::D1Entities;
 pub use evidence::{Count, Divergence, EvidenceStore, Publication, Written, DIVERGENCE_RING};
 pub(crate) use executions::D1Executions;
@@ -25,7 +26,7 @@ pub(crate) use positions::D1Positions;
 pub use repairs::{Repair, RepairQueue};
 pub(crate) use settings::{D1Settings, SettingChange, SettingRow};
 pub(crate) use subscriptions::D1Subscriptions;
-pub use sweeps::{Commit, Finding, SweepRow, SweepStore, Version};
+pub use sweeps::{Checkpoint, Commit, EntityVersions, Finding, SweepRow, SweepStore, Version};
 pub use updates::{Claim, UpdateClaims, CLAIM_EXPIRY_MS};
 pub(crate) use watchlists::D1Watchlists;
 
@@ -268,6 +269,10 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         (
             "evidence_counters_since",
             Statement::new(evidence::COUNTERS_SINCE, vec![0.into()]),
+        ),
+        (
+            "settings_previous_value",
+            Statement::new(settings::PREVIOUS_VALUE, vec!["k".into()]),
         ),
         (
             "settings_changed_at",

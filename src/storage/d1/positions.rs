@@ -18,9 +18,18 @@ const INSERT: &str = "INSERT INTO active_positions \
 pub(crate) struct D1Positions(pub(crate) Sql);
 
 #[derive(Deserialize)]
-struct PositionRow {
+pub(super) struct PositionRow {
     ticker: String,
     entry_price: Option<f64>,
+}
+
+impl From<PositionRow> for Position {
+    fn from(row: PositionRow) -> Self {
+        Position {
+            ticker: row.ticker,
+            entry_price: row.entry_price,
+        }
+    }
 }
 
 /// The batch that makes `position` the chat's only one.
@@ -48,10 +57,7 @@ impl PositionRepo for D1Positions {
             .0
             .query_as(&op, Statement::new(SELECT, vec![chat_param(chat)]))
             .await?;
-        Ok(rows.into_iter().next().map(|row| Position {
-            ticker: row.ticker,
-            entry_price: row.entry_price,
-        }))
+        Ok(rows.into_iter().next().map(Position::from))
     }
 
     async fn set_position(&self, chat: ChatId, position: &Position) -> StorageResult<()> {

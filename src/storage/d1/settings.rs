@@ -12,6 +12,9 @@ use serde::Deserialize;
 /// flip is seen by the next read after it (§3: no stale replica reads).
 const SELECT_ALL: &str = "SELECT key, value FROM settings";
 pub(super) const CHANGED_AT: &str = "SELECT updated_at FROM settings WHERE key = ?1";
+/// The value a flag had before its latest change (index order: newest last).
+pub(super) const PREVIOUS_VALUE: &str = "SELECT old_value FROM settings_history \
+     WHERE key = ?1 ORDER BY changed_at DESC, id DESC LIMIT 1";
 /// Runs before [`UPSERT`] in the batch, so its subquery still sees the old value (NULL when
 /// the flag was unset).
 pub(super) const APPEND_HISTORY: &str = "INSERT INTO settings_history \
@@ -60,6 +63,21 @@ impl D1Settings {
             .query_as(&op, Statement::new(CHANGED_AT, vec![key.into()]))
             .await?;
         Ok(rows.first().map(|row| row.updated_at))
+    }
+
+    /// The value the flag `key` had before its latest change; `None` when it never changed
+    /// or was unset before.
+    pub(crate) async fn previous_value(&self, key: &str) -> StorageResult<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            old_value: Option<String>,
+        }
+        let op = Operation::new("settings.previous_value");
+        let rows: Vec<Row> = self
+            .0
+            .query_as(&op, Statement::new(PREVIOUS_VALUE, vec![key.into()]))
+            .await?;
+        Ok(rows.into_iter().next().and_then(|row| row.old_value))
     }
 
     /// Sets one flag and appends its history row, atomically; the time is the clock's.

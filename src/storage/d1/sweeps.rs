@@ -37,8 +37,11 @@ const FINDINGS: &str = "SELECT entity_key, problem, detail FROM sweep_findings \
 const VERSIONS: &str = "SELECT entity_key, version, \
      changed_at > CAST(unixepoch('subsec') * 1000 AS INTEGER) - ?3 AS recent \
      FROM entity_versions WHERE repository = ?1 AND entity_key IN (SELECT value FROM json_each(?2))";
-const CHANGED_SINCE: &str = "SELECT entity_key FROM entity_versions \
-     WHERE repository = ?1 AND changed_at >= ?2 ORDER BY changed_at LIMIT ?3";
+/// Fails with `sweep_unchanged` unless the sweep (?1, ?2) has swept exactly ?3 pages: no
+/// other step of it (the cron's and an operator's at once, or a restart) landed meanwhile.
+const SWEEP_GUARD: &str = "UPDATE copy_guard SET current = \
+     (COALESCE((SELECT json_extract(tally, '$.pages') FROM sweeps \
+     WHERE kind = ?1 AND repository = ?2), -1) = ?3) WHERE id = 1";
 /// Fails with `entity_unchanged` unless the entity's version is still ?3 (0: none yet).
 pub(super) const GUARD: &str = "UPDATE copy_guard SET unchanged = \
      (COALESCE((SELECT version FROM entity_versions WHERE repository = ?1 AND entity_key = ?2), 0) \
@@ -99,6 +102,15 @@ pub enum Commit {
     Landed,
     /// A copied entity changed after its version was read: nothing landed.
     Raced,
+    /// Another step of the same sweep landed since this one read its checkpoint: nothing
+    /// landed.
+    Superseded,
+}
+
+/// A sweep's new checkpoint, and how many pages the one it replaces had swept.
+pub struct Checkpoint<'a> {
+    pub row: &'a SweepRow,
+    pub after_pages: u64,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +123,22 @@ struct VersionRow {
 #[derive(Deserialize)]
 struct KeyRow {
     entity_key: String,
+}
+
+/// Entity versions, for the writes that must announce a change before they make it.
+pub struct EntityVersions(Sql);
+
+impl EntityVersions {
+    pub fn new(platform: &Platform) -> Self {
+        Self(Sql::new(platform))
+    }
+
+    /// Bumps the version of `repository`'s entity `entity_key`, as a change of its rows would.
+    pub async fn touch(&self, repository: Repository, entity_key: &str) -> StorageResult<()> {
+        let op = Operation::new("entity_versions.touch");
+        let statement = self.0.touch(repository, entity_key);
+        self.0.execute(&op, statement).await.map(drop)
+    }
 }
 
 /// The sweeps' tables in D1.
@@ -212,27 +240,6 @@ impl SweepStore {
             .collect())
     }
 
-    /// Up to `limit` entity keys of `repository` changed at or after `since` (ms, D1's clock),
-    /// oldest change first.
-    pub async fn changed_since(
-        &self,
-        repository: Repository,
-        since: i64,
-        limit: u32,
-    ) -> StorageResult<Vec<String>> {
-        let op = Operation::new("sweeps.changed_since");
-        let params = vec![
-            repository.as_str().into(),
-            since.into(),
-            i64::from(limit).into(),
-        ];
-        let rows: Vec<KeyRow> = self
-            .sql
-            .query_as(&op, Statement::new(CHANGED_SINCE, params))
-            .await?;
-        Ok(rows.into_iter().map(|row| row.entity_key).collect())
-    }
-
     /// The first `limit` keys of the per-chat and cache entities D1 holds in `(after, upto]`
     /// (`None`: from the first, to the last), in KV's order. The subscriber list is no such
     /// entity.
@@ -261,16 +268,16 @@ impl SweepStore {
         Ok(rows.into_iter().map(|row| row.entity_key).collect())
     }
 
-    /// A step's writes in one `batch()`: every copy (each guarded by the version read before
-    /// its source), the findings of the `kind` sweep of `repository`, and its checkpoint if
-    /// given. All of it lands, or none of it.
+    /// A page's writes in one `batch()`: every copy (each guarded by the version read before
+    /// its source), the findings of the `kind` sweep of `repository`, and its checkpoint
+    /// (guarded by the pages the previous one had). All of it lands, or none of it.
     pub async fn commit(
         &self,
         kind: &str,
         repository: Repository,
         copies: &[(Snapshot, Version)],
         findings: &[Finding],
-        checkpoint: Option<&SweepRow>,
+        checkpoint: Checkpoint<'_>,
     ) -> StorageResult<Commit> {
         let op = Operation::new("sweeps.commit");
         let repository = repository.as_str();
@@ -300,16 +307,23 @@ impl SweepStore {
                 ],
             )
         }));
-        statements.extend(checkpoint.map(checkpoint_statement));
-        if statements.is_empty() {
-            return Ok(Commit::Landed);
-        }
+        let pages = i64::try_from(checkpoint.after_pages).unwrap_or(i64::MAX);
+        statements.push(Statement::new(
+            SWEEP_GUARD,
+            vec![kind.into(), repository.into(), pages.into()],
+        ));
+        statements.push(checkpoint_statement(checkpoint.row));
         match self.sql.batch(&op, statements).await {
             Ok(_) => Ok(Commit::Landed),
             Err(StorageError::D1Constraint { constraint, .. })
                 if constraint.contains("entity_unchanged") =>
             {
                 Ok(Commit::Raced)
+            }
+            Err(StorageError::D1Constraint { constraint, .. })
+                if constraint.contains("sweep_unchanged") =>
+            {
+                Ok(Commit::Superseded)
             }
             Err(error) => Err(error),
         }

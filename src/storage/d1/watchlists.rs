@@ -21,8 +21,8 @@ const DELETE: &str = "DELETE FROM watchlists WHERE chat_id = ?1 AND ticker = ?2"
 pub(crate) struct D1Watchlists(pub(crate) Sql);
 
 #[derive(Deserialize)]
-struct TickerRow {
-    ticker: String,
+pub(super) struct TickerRow {
+    pub(super) ticker: String,
 }
 
 impl D1Watchlists {

@@ -1,0 +1,96 @@
+//! The validation's page: both stores read, every entity compared (migration.md §5,
+//! properties 13–16).
+
+use super::pages::Page;
+use super::{names, skip_corrupt, tally, Progress, Sweeper};
+use crate::migration::experiment::{diff, Reading};
+use crate::migration::{Phase, Store};
+use crate::storage::d1::Finding;
+use crate::storage::{Snapshot, StorageResult};
+use futures_util::future::join;
+
+impl Sweeper {
+    /// Compares each entity of the page. A difference is listed with its diff; one on an
+    /// entity changed within KV's propagation window is in flight (`stale_kv_suspected`),
+    /// any other is a discrepancy, queued for repair towards the store that is not
+    /// authoritative, in the phases that have one.
+    pub(super) async fn validate(
+        &self,
+        page: &Page,
+        next: &mut Progress,
+    ) -> StorageResult<Vec<Finding>> {
+        let repository = next.repository;
+        let keys = names(&page.entities);
+        let versions = self
+            .store
+            .versions(repository, &keys, self.budget.settle_ms)
+            .await?;
+        let (kv, d1) = join(
+            self.kv.load_each(&page.entities),
+            self.d1.load_each(&page.entities),
+        )
+        .await;
+        let mut findings = page.bad_keys.clone();
+        for (((key, name), kv), d1) in page.entities.iter().zip(&keys).zip(kv?).zip(d1?) {
+            let d1 = d1?;
+            next.tally.d1_rows += tally::rows(&d1);
+            let Some(kv) = skip_corrupt(next, key, kv, &mut findings)? else {
+                continue;
+            };
+            next.tally.kv_rows += tally::rows(&kv);
+            if kv == d1 {
+                next.tally.matched += 1;
+                continue;
+            }
+            let recent = versions.get(name).is_some_and(|v| v.recent);
+            let problem = match (kv.is_absent(), d1.is_absent()) {
+                _ if recent => "stale_kv_suspected",
+                (false, true) => "missing_in_d1",
+                (true, false) => "missing_in_kv",
+                _ => "value_mismatch",
+            };
+            tracing::warn!(repository = %repository, entity_key = %name, class = problem,
+                "validation found a difference");
+            findings.push(Finding {
+                entity_key: name.clone(),
+                problem: problem.into(),
+                detail: diff(&reading(&d1), &reading(&kv)),
+            });
+            if recent {
+                next.tally.in_flight += 1;
+                continue;
+            }
+            next.tally.discrepancies += 1;
+            let target = match self.phases.get(repository) {
+                Phase::DualWrite => Some(Store::D1),
+                Phase::Shadow => Some(Store::Kv),
+                Phase::KvOnly | Phase::D1Only => None,
+            };
+            if let Some(target) = target {
+                self.defer(key, target, "validation found the stores different")
+                    .await?;
+            }
+        }
+        Ok(findings)
+    }
+}
+
+/// An entity's value as the comparator renders it.
+fn reading(snapshot: &Snapshot) -> Reading {
+    if snapshot.is_absent() {
+        return Reading::Missing;
+    }
+    let value = match snapshot {
+        Snapshot::Subscribers(chats) => {
+            serde_json::Value::from(chats.iter().map(|c| c.get()).collect::<Vec<_>>())
+        }
+        Snapshot::Watchlist(_, tickers) => serde_json::Value::from(tickers.clone()),
+        Snapshot::Executions(_, list) => serde_json::to_value(list).unwrap_or_default(),
+        Snapshot::Position(_, position) => serde_json::to_value(position).unwrap_or_default(),
+        Snapshot::Cache(_, entry) => entry
+            .as_ref()
+            .map(|e| serde_json::json!({ "data": e.data, "writtenAt": e.written_at }))
+            .unwrap_or_default(),
+    };
+    Reading::Found(value)
+}

@@ -6,7 +6,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
-import { createStandIn } from "./stand-in.mjs";
+import { converse, createStandIn } from "./stand-in.mjs";
 
 const A = 111;
 const B = 222;
@@ -48,17 +48,6 @@ async function start() {
 async function stop(worker) {
   running.delete(worker);
   await worker.stop();
-}
-
-async function converse({ world, worker }, script) {
-  const messages = [];
-  for (const [chat, text] of script) {
-    const res = await worker.say(chat, text);
-    assert.equal(res.status, 200, text);
-    await res.arrayBuffer();
-    messages.push(...world.take());
-  }
-  return messages;
 }
 
 async function moveAll(worker, phase) {

@@ -1,5 +1,6 @@
 // The outside world of the workerd suite: Telegram, CNN and Yahoo answered in-process, with
 // every request recorded. Tests change the answers through the returned controls.
+import assert from "node:assert/strict";
 import { BOT_TOKEN } from "./harness.mjs";
 import { chartBody, fearGreedBody, linearBars } from "../../scripts/market-data.mjs";
 
@@ -97,3 +98,18 @@ export const HOLD_IN_GREED = (index) => ({
   index,
   reasoning: "HOLD - Entry conditions not met. Fear & Greed Index is not in fear/extreme fear.",
 });
+
+/**
+ * Says each `[chat, text]` of `script` to `worker` in turn (each update must get a 200) and
+ * returns every message the stand-in `world` received meanwhile, as `[chat, text]`.
+ */
+export async function converse({ world, worker }, script) {
+  const messages = [];
+  for (const [chat, text] of script) {
+    const res = await worker.say(chat, text);
+    assert.equal(res.status, 200, text);
+    await res.arrayBuffer();
+    messages.push(...world.take());
+  }
+  return messages;
+}

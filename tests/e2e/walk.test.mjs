@@ -8,7 +8,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
-import { createStandIn } from "./stand-in.mjs";
+import { converse, createStandIn } from "./stand-in.mjs";
 
 const A = 111; // subscribed, with a watchlist, executions and a position
 const B = 222; // new
@@ -54,17 +54,6 @@ async function seeded() {
   const kv = await worker.kv();
   for (const [key, value] of Object.entries(LEGACY)) await kv.put(key, value);
   return { world, worker };
-}
-
-async function converse({ world, worker }, script) {
-  const messages = [];
-  for (const [chat, text] of script) {
-    const res = await worker.say(chat, text);
-    assert.equal(res.status, 200, text);
-    await res.arrayBuffer();
-    messages.push(...world.take());
-  }
-  return messages;
 }
 
 async function ok(worker, method, path, body) {

@@ -6,12 +6,10 @@ use super::{names, skip_corrupt, tally, Kind, Progress, Sweeper};
 use crate::migration::{Phase, Store};
 use crate::storage::d1::{Finding, Version};
 use crate::storage::{Snapshot, StorageResult};
-use futures_util::future::join;
-use std::collections::HashMap;
 
 impl Sweeper {
-    /// The backfill (and its dry run) of one page, up to its commit: reads the D1 versions,
-    /// then both stores; returns the page's findings and the copies to land under their
+    /// The backfill (and its dry run) of one page, up to its commit: reads the page
+    /// ([`Sweeper::read_page`]); returns the page's findings and the copies to land under their
     /// versions: the entities whose KV value D1 does not hold yet (a dry run counts them the
     /// same, and lands none). An entity changed in D1 within KV's propagation window goes to
     /// the repair queue instead: KV may not show that change yet.
@@ -20,25 +18,12 @@ impl Sweeper {
         page: &Page,
         next: &mut Progress,
     ) -> StorageResult<(Vec<Finding>, Vec<(Snapshot, Version)>)> {
-        let dry_run = next.kind == Kind::DryRun;
+        let read = self.read_page(page, self.budget.settle_ms).await?;
         let keys = names(&page.entities);
-        // Before the source is read: see the module documentation.
-        let versions = if dry_run {
-            HashMap::new()
-        } else {
-            self.store
-                .versions(next.repository, &keys, self.budget.settle_ms)
-                .await?
-        };
-        let (sources, targets) = join(
-            self.kv.load_each(&page.entities),
-            self.d1.load_each(&page.entities),
-        )
-        .await;
         let mut findings = page.bad_keys.clone();
         let mut copies = Vec::new();
         for (((key, name), source), target) in
-            page.entities.iter().zip(&keys).zip(sources?).zip(targets?)
+            page.entities.iter().zip(&keys).zip(read.kv).zip(read.d1)
         {
             let Some(snapshot) = skip_corrupt(next, key, source, &mut findings)? else {
                 continue;
@@ -47,14 +32,17 @@ impl Sweeper {
                 next.tally.matched += 1;
                 continue;
             }
-            let version = versions.get(name).copied().unwrap_or_default();
+            let version = read.versions.get(name).copied().unwrap_or_default();
             if version.recent {
-                self.defer(
-                    key,
-                    Store::D1,
-                    "changed in D1 within KV's propagation window",
-                )
-                .await?;
+                // A dry run writes nothing, not even a repair: it only counts.
+                if next.kind != Kind::DryRun {
+                    self.defer(
+                        key,
+                        Store::D1,
+                        "changed in D1 within KV's propagation window",
+                    )
+                    .await?;
+                }
                 next.tally.deferred += 1;
             } else {
                 copies.push((snapshot, version));
@@ -75,13 +63,8 @@ impl Sweeper {
     ) -> StorageResult<Vec<Finding>> {
         let repository = next.repository;
         let keys = names(&page.entities);
-        let before = self.store.versions(repository, &keys, 0).await?;
-        let (sources, targets) = join(
-            self.d1.load_each(&page.entities),
-            self.kv.load_each(&page.entities),
-        )
-        .await;
-        for (source, target) in sources?.into_iter().zip(targets?) {
+        let read = self.read_page(page, 0).await?;
+        for (source, target) in read.d1.into_iter().zip(read.kv) {
             let snapshot = source?;
             // KV writes are the costly ones (and limited to one a second per key): one that
             // would change nothing is left out. A corrupt KV value is replaced.
@@ -96,7 +79,8 @@ impl Sweeper {
         let after = self.store.versions(repository, &keys, 0).await?;
         let mut findings = page.bad_keys.clone();
         for (key, name) in page.entities.iter().zip(&keys) {
-            if before.get(name).map(|v| v.number) == after.get(name).map(|v| v.number) {
+            let before = read.versions.get(name).map(|v| v.number);
+            if before == after.get(name).map(|v| v.number) {
                 continue;
             }
             next.tally.deferred += 1;

@@ -49,9 +49,11 @@ use crate::storage::d1::{
 };
 use crate::storage::{entities, EntityKey, EntityStore, Snapshot, StorageError, StorageResult};
 pub use budget::{Budget, Kind};
+use futures_util::future::join;
 use pages::next_page;
 pub(crate) use progress::Position;
 pub use progress::{Progress, Sweeps};
+use std::collections::HashMap;
 use std::rc::Rc;
 pub use tally::Tally;
 
@@ -344,6 +346,26 @@ impl Sweeper {
         Ok(())
     }
 
+    /// A page as both stores hold it: the D1 versions of its entities (read first, see the
+    /// module documentation; `recent_ms` says which changes are recent), then each entity as
+    /// KV and as D1 hold it, in page order.
+    async fn read_page(&self, page: &pages::Page, recent_ms: i64) -> StorageResult<PageRead> {
+        let versions = self
+            .store
+            .versions(page.repository, &names(&page.entities), recent_ms)
+            .await?;
+        let (kv, d1) = join(
+            self.kv.load_each(&page.entities),
+            self.d1.load_each(&page.entities),
+        )
+        .await;
+        Ok(PageRead {
+            versions,
+            kv: kv?,
+            d1: d1?,
+        })
+    }
+
     /// Queues a repair of `key` towards `target`.
     async fn defer(&self, key: &EntityKey, target: Store, reason: &str) -> StorageResult<()> {
         tracing::info!(repository = %key.repository(), entity_key = %key, target = %target,
@@ -352,6 +374,13 @@ impl Sweeper {
             .enqueue(key.repository(), &key.to_string(), target, reason)
             .await
     }
+}
+
+/// A page as [`Sweeper::read_page`] read it.
+struct PageRead {
+    versions: HashMap<String, Version>,
+    kv: Vec<StorageResult<Snapshot>>,
+    d1: Vec<StorageResult<Snapshot>>,
 }
 
 /// A KV load as a sweep takes it: a corrupt record is logged, listed under its KV key and

@@ -21,6 +21,7 @@ use std::collections::BTreeSet;
 
 /// One page of entities, and where the sweep stands after it.
 pub(super) struct Page {
+    pub(super) repository: Repository,
     pub(super) entities: Vec<EntityKey>,
     /// KV keys that name no entity (a chat id that is no decimal `i64` in its canonical form).
     pub(super) bad_keys: Vec<Finding>,
@@ -42,6 +43,7 @@ pub(super) async fn next_page(
     let prefix = match repository {
         Repository::Subscriptions => {
             return Ok(Page {
+                repository,
                 entities: vec![EntityKey::Subscribers],
                 bad_keys: Vec::new(),
                 next: done,
@@ -59,6 +61,7 @@ pub(super) async fn next_page(
                 .filter_map(|key| EntityKey::parse(repository, &key).ok())
                 .collect();
             return Ok(Page {
+                repository,
                 entities,
                 bad_keys: Vec::new(),
                 next: done,
@@ -141,6 +144,7 @@ pub(super) async fn next_page(
         }
     }
     Ok(Page {
+        repository,
         entities,
         bad_keys,
         next,

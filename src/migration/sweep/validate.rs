@@ -7,7 +7,6 @@ use crate::migration::experiment::{diff, Reading};
 use crate::migration::{Phase, Store};
 use crate::storage::d1::Finding;
 use crate::storage::{Snapshot, StorageResult};
-use futures_util::future::join;
 
 impl Sweeper {
     /// Compares each entity of the page. A difference is listed with its diff; one on an
@@ -21,17 +20,9 @@ impl Sweeper {
     ) -> StorageResult<Vec<Finding>> {
         let repository = next.repository;
         let keys = names(&page.entities);
-        let versions = self
-            .store
-            .versions(repository, &keys, self.budget.settle_ms)
-            .await?;
-        let (kv, d1) = join(
-            self.kv.load_each(&page.entities),
-            self.d1.load_each(&page.entities),
-        )
-        .await;
+        let read = self.read_page(page, self.budget.settle_ms).await?;
         let mut findings = page.bad_keys.clone();
-        for (((key, name), kv), d1) in page.entities.iter().zip(&keys).zip(kv?).zip(d1?) {
+        for (((key, name), kv), d1) in page.entities.iter().zip(&keys).zip(read.kv).zip(read.d1) {
             let d1 = d1?;
             next.tally.d1_rows += tally::rows(&d1);
             let Some(kv) = skip_corrupt(next, key, kv, &mut findings)? else {
@@ -42,7 +33,7 @@ impl Sweeper {
                 next.tally.matched += 1;
                 continue;
             }
-            let recent = versions.get(name).is_some_and(|v| v.recent);
+            let recent = read.versions.get(name).is_some_and(|v| v.recent);
             let problem = match (kv.is_absent(), d1.is_absent()) {
                 _ if recent => "stale_kv_suspected",
                 (false, true) => "missing_in_d1",

@@ -14,7 +14,7 @@ use super::executions::ExecutionRow;
 use super::positions::PositionRow;
 use super::watchlists::TickerRow;
 use super::{cache::CacheRow, D1Executions, D1Positions, D1Subscriptions, D1Watchlists};
-use super::{chat_param, positions, Sql};
+use super::{chat_param, executions, positions, Sql};
 use crate::domain::{ChatId, Execution, Position};
 use crate::migration::Repository;
 use crate::platform::{Platform, Row, SqlValue, Statement};
@@ -322,17 +322,7 @@ fn insert_executions(chat: ChatId, list: &[Execution], now: i64) -> Vec<Statemen
         let (chunk, tail) = rest.split_at(size);
         let params = chunk
             .iter()
-            .flat_map(|e| {
-                [
-                    chat_param(chat),
-                    e.signal_type.as_str().into(),
-                    e.ticker.as_str().into(),
-                    e.execution_price.into(),
-                    e.signal_price.into(),
-                    e.execution_date.into(),
-                    now.into(),
-                ]
-            })
+            .flat_map(|e| executions::row_params(chat, e, now))
             .collect();
         statements.push(Statement::new(sql, params));
         rest = tail;

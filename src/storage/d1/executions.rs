@@ -3,7 +3,7 @@
 
 use super::{chat_param, Sql};
 use crate::domain::{normalize_ticker, ChatId, Execution, SignalType};
-use crate::platform::Statement;
+use crate::platform::{SqlValue, Statement};
 use crate::storage::{ExecutionRepo, Operation, StorageError, StorageResult};
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -64,18 +64,20 @@ impl D1Executions {
 
 /// The statement that appends `execution` to the chat's history.
 pub(super) fn insert(sql: &Sql, chat: ChatId, execution: &Execution) -> Statement {
-    Statement::new(
-        INSERT,
-        vec![
-            chat_param(chat),
-            execution.signal_type.as_str().into(),
-            execution.ticker.clone().into(),
-            execution.execution_price.into(),
-            execution.signal_price.into(),
-            execution.execution_date.into(),
-            sql.now().into(),
-        ],
-    )
+    Statement::new(INSERT, row_params(chat, execution, sql.now()).to_vec())
+}
+
+/// The values of one `executions` row, in the column order every insert names them.
+pub(super) fn row_params(chat: ChatId, execution: &Execution, now: i64) -> [SqlValue; 7] {
+    [
+        chat_param(chat),
+        execution.signal_type.as_str().into(),
+        execution.ticker.as_str().into(),
+        execution.execution_price.into(),
+        execution.signal_price.into(),
+        execution.execution_date.into(),
+        now.into(),
+    ]
 }
 
 #[async_trait(?Send)]

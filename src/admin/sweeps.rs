@@ -226,6 +226,8 @@ pub(super) fn progress_json(progress: Option<&Progress>) -> Value {
         "discrepancies": t.discrepancies,
         "in_flight": t.in_flight,
         "skipped": t.skipped,
+        // The seed's word for what was skipped: each is listed in `results[].errors`.
+        "errors": t.skipped,
         "deferred": t.deferred,
         "cursor": p.after_key,
         "started": p.started_at,

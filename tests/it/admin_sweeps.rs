@@ -114,10 +114,13 @@ fn backfill_then_validation_opens_the_move_to_shadow_without_force() {
     let executions = results.iter().find(|r| r["table"] == "executions").unwrap();
     assert_eq!(executions["recordsMigrated"], data.execution_rows);
     let (_, progress) = f.admin("GET", "/admin/backfill", "");
-    assert_eq!(
-        progress["backfill"]["repositories"]["watchlists"]["state"],
-        "finished"
-    );
+    let watchlists = &progress["backfill"]["repositories"]["watchlists"];
+    assert_eq!(watchlists["state"], "finished");
+    for field in [
+        "scanned", "written", "skipped", "errors", "cursor", "started", "finished",
+    ] {
+        assert!(watchlists.get(field).is_some(), "{field} in {watchlists}");
+    }
     assert_eq!(
         progress["dry_run"]["repositories"]["watchlists"]["state"],
         "not_started"

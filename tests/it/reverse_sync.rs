@@ -133,3 +133,98 @@ proptest! {
         }
     }
 }
+
+/// KV whose next `put` is followed by a user's D1 write, as if made while the copy ran.
+struct WriteDuringCopy {
+    inner: Rc<MemoryKv>,
+    users: Platform,
+    armed: std::cell::Cell<bool>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl fear_greed_bot::platform::KvStore for WriteDuringCopy {
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<String>, fear_greed_bot::platform::PlatformError> {
+        self.inner.get(key).await
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> Result<(), fear_greed_bot::platform::PlatformError> {
+        let put = self.inner.put(key, value).await;
+        if self.armed.replace(false) {
+            let d1 = Repos::d1(&self.users);
+            run_later(d1.watchlists.add(ChatId::new(1), "LATE")).await;
+        }
+        put
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), fear_greed_bot::platform::PlatformError> {
+        self.inner.delete(key).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<fear_greed_bot::platform::KvPage, fear_greed_bot::platform::PlatformError> {
+        self.inner.list(prefix, cursor, limit).await
+    }
+}
+
+async fn run_later<T>(
+    write: impl std::future::Future<Output = fear_greed_bot::storage::StorageResult<T>>,
+) {
+    write.await.expect("the user's write is acknowledged");
+}
+
+#[test]
+fn an_entity_changed_while_it_is_copied_is_deferred_and_the_next_run_copies_it() {
+    let f = Fixture::new(Backend::D1);
+    let d1 = Repos::d1(&f.platform);
+    run(d1.watchlists.add(ChatId::new(1), "AAPL")).unwrap();
+    let racing = Platform {
+        kv: Rc::new(WriteDuringCopy {
+            inner: f.kv.clone(),
+            users: f.platform.clone(),
+            armed: std::cell::Cell::new(true),
+        }),
+        ..f.platform.clone()
+    };
+    let step = |platform: &Platform, restart: bool| {
+        run(run_step(
+            platform,
+            Kind::ReverseSync,
+            &[Repository::Watchlists],
+            Phases::uniform(Phase::D1Only),
+            Budget {
+                settle_ms: 0,
+                ..Budget::INVOCATION
+            },
+            restart,
+        ))
+        .unwrap()
+    };
+    let first = step(&racing, false);
+    assert!(first.finished());
+    assert_eq!(
+        first.sweeps[0].tally.deferred, 1,
+        "the user's write came during the copy"
+    );
+    assert_eq!(
+        f.kv.peek("watchlist:1").unwrap(),
+        r#"["SPY","AAPL"]"#,
+        "KV is behind"
+    );
+    let again = step(&f.platform, true);
+    assert_eq!(again.sweeps[0].tally.deferred, 0);
+    assert_eq!(
+        f.kv.peek("watchlist:1").unwrap(),
+        r#"["SPY","AAPL","LATE"]"#
+    );
+}

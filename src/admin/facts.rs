@@ -19,11 +19,20 @@ use crate::migration::{Phase, Repository, Store};
 use crate::storage::d1::{Census, D1Settings, EvidenceStore, RepairQueue, Sql};
 use std::collections::BTreeMap;
 
+/// A repository's guard-rail facts, and since when it is in its phase (`None`: it never
+/// moved, its phase comes from `STORAGE_PHASE_DEFAULT`).
+pub(super) struct Standing {
+    pub facts: Facts,
+    pub since: Option<i64>,
+}
+
+/// The standing of each of `repositories`, with the sweeps the caller already read.
 pub(super) async fn facts(
     app: &App,
     repositories: impl IntoIterator<Item = Repository>,
     flags: &Flags,
-) -> Result<BTreeMap<Repository, Facts>, AdminError> {
+    sweeps: &Sweeps,
+) -> Result<BTreeMap<Repository, Standing>, AdminError> {
     let platform = app.platform();
     let census = Census::new(platform);
     let repairs = RepairQueue::new(platform);
@@ -32,12 +41,12 @@ pub(super) async fn facts(
     let thresholds = flags.guards();
     let since = platform.clock.now_ms() - thresholds.window_ms;
     let window = totals(&EvidenceStore::new(platform).counters_since(since).await?);
-    let sweeps = Sweeps::load(platform).await?;
     let mut facts = BTreeMap::new();
     for repository in repositories {
         let repairs_queued = repairs.depth(repository).await?;
         let flag = Flag::Phase(repository).name();
-        let phase_since = settings.changed_at(flag).await?.unwrap_or(i64::MAX);
+        let since = settings.changed_at(flag).await?;
+        let phase_since = since.unwrap_or(i64::MAX);
         let phase = flags.phase(repository);
         // Back in shadow from d1_only: KV missed the writes made in d1_only.
         let back_from_d1_only = phase == Phase::Shadow
@@ -49,21 +58,24 @@ pub(super) async fn facts(
             phase_since,
             ttl,
         };
+        let standing = Facts {
+            schema_current,
+            backfill_completed: counted.backfill(sweep(Kind::Backfill)),
+            validation_clean: counted.validation(sweep(Kind::Backfill), sweep(Kind::Validation)),
+            reverse_sync_completed: counted.reverse_sync(sweep(Kind::ReverseSync), 0),
+            kv_resync_pending: back_from_d1_only
+                && !counted.reverse_sync(sweep(Kind::ReverseSync), ttl),
+            entities: census.entities(repository).await?,
+            window: window.get(&repository).copied().unwrap_or_default(),
+            repairs_queued: i64::try_from(repairs_queued).unwrap_or(i64::MAX),
+            kv_repairs_pending: repairs.has_pending(repository, None, Store::Kv).await?,
+            d1_repairs_pending: repairs.has_pending(repository, None, Store::D1).await?,
+        };
         facts.insert(
             repository,
-            Facts {
-                schema_current,
-                backfill_completed: counted.backfill(sweep(Kind::Backfill)),
-                validation_clean: counted
-                    .validation(sweep(Kind::Backfill), sweep(Kind::Validation)),
-                reverse_sync_completed: counted.reverse_sync(sweep(Kind::ReverseSync), 0),
-                kv_resync_pending: back_from_d1_only
-                    && !counted.reverse_sync(sweep(Kind::ReverseSync), ttl),
-                entities: census.entities(repository).await?,
-                window: window.get(&repository).copied().unwrap_or_default(),
-                repairs_queued: i64::try_from(repairs_queued).unwrap_or(i64::MAX),
-                kv_repairs_pending: repairs.has_pending(repository, None, Store::Kv).await?,
-                d1_repairs_pending: repairs.has_pending(repository, None, Store::D1).await?,
+            Standing {
+                facts: standing,
+                since,
             },
         );
     }

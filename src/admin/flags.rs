@@ -8,6 +8,7 @@ use crate::app::http::{Request, Response};
 use crate::app::App;
 use crate::migration::flags::{definitions, validate, Flag, FlagValue, Flags, Setting};
 use crate::migration::guard::{verdict, Verdict};
+use crate::migration::sweep::Sweeps;
 use crate::migration::Change;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -84,7 +85,8 @@ pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminE
             Flag::Phase(repository) => Some(repository),
             _ => None,
         });
-    let facts_of = facts(app, moving, &flags).await?;
+    let sweeps = Sweeps::load(app.platform()).await?;
+    let facts_of = facts(app, moving, &flags, &sweeps).await?;
     let mut planned = Vec::new();
     let (mut forbidden, mut unmet) = (Vec::new(), Vec::new());
     for setting in validated.settings() {
@@ -102,7 +104,12 @@ pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminE
             }
             continue;
         };
-        match verdict(from_phase, to, &facts_of[&repository], &flags.guards()) {
+        match verdict(
+            from_phase,
+            to,
+            &facts_of[&repository].facts,
+            &flags.guards(),
+        ) {
             Verdict::Unchanged => {}
             Verdict::Allowed => planned.push(Planned {
                 setting,

@@ -2,16 +2,14 @@
 //! when, whether its next move would pass the guard rails and why not, its sweeps (backfill,
 //! validation, reverse sync), its shadow numbers over the guard window and its repair queue.
 
-use super::facts::facts;
+use super::facts::{facts, Standing};
 use super::sweeps::progress_json;
 use super::AdminError;
 use crate::app::http::Response;
 use crate::app::App;
-use crate::migration::flags::Flag;
 use crate::migration::guard::{verdict, Verdict};
 use crate::migration::sweep::{Kind, Sweeps};
 use crate::migration::Repository;
-use crate::storage::d1::{D1Settings, Sql};
 use serde_json::{json, Map, Value};
 
 pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
@@ -20,10 +18,11 @@ pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
         .flag_cache()
         .read_now(platform, app.config().storage_phase_default)
         .await?;
-    let settings = D1Settings(Sql::new(platform));
     let sweeps = Sweeps::load(platform).await?;
     let mut repositories = Map::new();
-    for (repository, facts) in facts(app, Repository::ALL, &flags).await? {
+    for (repository, Standing { facts, since }) in
+        facts(app, Repository::ALL, &flags, &sweeps).await?
+    {
         let phase = flags.phase(repository);
         let sweep = |kind: Kind| sweeps.get(kind, repository);
         let next = phase.next().map(|to| {
@@ -39,7 +38,7 @@ pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
             repository.as_str().to_owned(),
             json!({
                 "phase": phase.as_str(),
-                "since": settings.changed_at(Flag::Phase(repository).name()).await?,
+                "since": since,
                 "next_move": next,
                 "backfill": progress_json(sweep(Kind::Backfill)),
                 "validation": progress_json(sweep(Kind::Validation)),

@@ -27,7 +27,7 @@ use crate::domain::{CacheEntry, ChatId, Execution, Position};
 use crate::migration::{Repository, Store};
 use crate::platform::Platform;
 use crate::storage::kv::{
-    ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX,
+    chat_key, ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX,
 };
 use crate::storage::{Operation, StorageResult};
 use async_trait::async_trait;
@@ -94,9 +94,9 @@ impl EntityKey {
     pub fn kv_key(&self) -> String {
         match self {
             Self::Subscribers => CHAT_IDS_KEY.to_owned(),
-            Self::Watchlist(chat) => format!("{WATCHLIST_PREFIX}{chat}"),
-            Self::Executions(chat) => format!("{EXECUTION_HISTORY_PREFIX}{chat}"),
-            Self::Position(chat) => format!("{ACTIVE_POSITION_PREFIX}{chat}"),
+            Self::Watchlist(chat) => chat_key(WATCHLIST_PREFIX, *chat),
+            Self::Executions(chat) => chat_key(EXECUTION_HISTORY_PREFIX, *chat),
+            Self::Position(chat) => chat_key(ACTIVE_POSITION_PREFIX, *chat),
             Self::Cache(key) => key.clone(),
         }
     }

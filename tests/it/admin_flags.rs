@@ -3,6 +3,7 @@
 //! refused with nothing changed.
 
 use crate::helpers::{Backend, Fixture};
+use fear_greed_bot::migration::Repository;
 use serde_json::{json, Value};
 
 fn put(f: &Fixture, body: Value) -> (u16, Value) {
@@ -195,13 +196,7 @@ fn storage_phase_all_moves_every_repository_or_none() {
     );
     assert_eq!(status, 200);
     assert_eq!(body["changes"].as_array().unwrap().len(), 5);
-    for repository in [
-        "subscriptions",
-        "watchlists",
-        "executions",
-        "positions",
-        "cache",
-    ] {
+    for repository in Repository::ALL.map(Repository::as_str) {
         assert_eq!(phase(&f, repository), "dual_write");
     }
     let (status, _) = put(&f, json!({"key": "storage.phase.all", "value": "shadow"}));

@@ -61,6 +61,17 @@ fn until_finished(f: &Fixture, kind: Kind, budget: Budget) -> Vec<Step> {
     loop_steps(f, kind, &Repository::ALL, budget)
 }
 
+/// Lets KV's propagation window pass, then drains the repair queue (in `dual_write`).
+fn drain_once_kv_settled(f: &Fixture) {
+    f.clock.advance(120_000);
+    run(fear_greed_bot::migration::repair::run_step(
+        &f.platform,
+        dual_write(),
+        200,
+    ))
+    .unwrap();
+}
+
 /// Every entity of every chat of `data`, and the two single ones.
 fn every_entity(data: &LegacyDataset) -> Vec<EntityKey> {
     let mut keys = vec![
@@ -361,13 +372,7 @@ fn validation_finds_exactly_the_injected_differences_and_is_clean_after_repair()
     assert_eq!(problems, expected);
     // Validation queued each for repair towards D1 (dual_write); the drain copies them over.
     assert_eq!(run(RepairQueue::new(&f.platform).total_depth()).unwrap(), 3);
-    f.clock.advance(120_000);
-    run(fear_greed_bot::migration::repair::run_step(
-        &f.platform,
-        dual_write(),
-        50,
-    ))
-    .unwrap();
+    drain_once_kv_settled(&f);
     let after = until_finished(&f, Kind::Validation, invocation());
     assert_eq!(total(&after, |t| t.discrepancies), 0);
 }
@@ -390,13 +395,7 @@ fn an_entity_changed_in_d1_within_the_kv_window_is_left_to_the_repair_queue() {
     assert_eq!(queued[0].entity_key, chat.to_string());
     assert_eq!(queued[0].target, Store::D1);
     // Once KV has settled, the drain copies it: D1 then mirrors KV everywhere.
-    f.clock.advance(120_000);
-    run(fear_greed_bot::migration::repair::run_step(
-        &f.platform,
-        dual_write(),
-        50,
-    ))
-    .unwrap();
+    drain_once_kv_settled(&f);
     assert_d1_mirrors_kv(&f, &data);
 }
 
@@ -435,13 +434,6 @@ fn a_history_too_long_for_the_steps_budget_is_left_to_the_repair_queue() {
     let queued = run(RepairQueue::new(&f.platform).pending(10)).unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].entity_key, "42");
-    // The drain copies it on its own, once KV has settled.
-    f.clock.advance(120_000);
-    run(fear_greed_bot::migration::repair::run_step(
-        &f.platform,
-        dual_write(),
-        10,
-    ))
-    .unwrap();
+    drain_once_kv_settled(&f);
     assert_eq!(f.count("SELECT COUNT(*) FROM executions"), 2_001);
 }

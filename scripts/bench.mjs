@@ -7,6 +7,8 @@ import { startWorker } from "../tests/e2e/harness.mjs";
 import { createStandIn } from "../tests/e2e/stand-in.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);
+/** `BENCH_ONLY="/help,/executions"` times only those commands and skips the broadcast. */
+const ONLY = process.env.BENCH_ONLY?.split(",");
 /**
  * A pause between requests, outside the timed window: the work a request leaves for after its
  * response (`wait_until`: shadow comparisons, counters) then finishes before the next request
@@ -39,10 +41,13 @@ async function moveTo(worker, phase) {
 
 /**
  * `text` from a fresh chat each run (so /execute records a BUY every time), after `setup`
- * (texts from the same chat, or a function). `/subscribers` runs against at most 3 KV
- * subscribers and none in D1: with more, its one-second pauses between `getChat` batches of
- * 30 are all the time it takes.
+ * (texts from the same chat, or a function). `/subscribers` runs against the same 3
+ * subscribers in both stores (no fallback, the same replies in every phase): with more, its
+ * one-second pauses between `getChat` batches of 30 are all the time it takes.
  */
+const SUBSCRIBED = "INSERT INTO users (chat_id, subscription_status, subscribed_seq, created_at, updated_at) " +
+  "VALUES ('1', 1, 1, 0, 0), ('2', 1, 2, 0, 0), ('3', 1, 3, 0, 0) " +
+  "ON CONFLICT(chat_id) DO UPDATE SET subscription_status = 1, subscribed_seq = excluded.subscribed_seq";
 const commands = ({ kv, d1 }) => [
   ["/start", []],
   ["/help", []],
@@ -52,7 +57,11 @@ const commands = ({ kv, d1 }) => [
   ["/now AAPL", []],
   ["/execute SPY 400.5", []],
   ["/executions", ["/execute SPY 400.5"]],
-  ["/subscribers", [() => kv.put("chat_ids", "[1,2,3]"), () => d1.prepare("UPDATE users SET subscription_status = 0").run()]],
+  ["/subscribers", [
+    () => kv.put("chat_ids", "[1,2,3]"),
+    () => d1.prepare("UPDATE users SET subscription_status = 0 WHERE chat_id NOT IN ('1', '2', '3')").run(),
+    () => d1.prepare(SUBSCRIBED).run(),
+  ]],
 ];
 
 /**
@@ -63,8 +72,8 @@ const commands = ({ kv, d1 }) => [
 async function measure(runs) {
   const results = new Map(PHASES.map((phase) => [phase, new Map()]));
   let chat = 10_000;
-  for (const [text] of commands({})) {
-    const samples = new Map(PHASES.map((phase) => [phase, { times: [], outbound: 0 }]));
+  for (const [text] of commands({}).filter(([t]) => !ONLY || ONLY.includes(t))) {
+    const samples = new Map(PHASES.map((phase) => [phase, { times: [], replies: [], outbound: 0 }]));
     for (let i = 0; i < RUNS; i++) {
       chat += 1;
       const from = text === "/subscribers" ? 1 : chat;
@@ -75,19 +84,28 @@ async function measure(runs) {
         for (const step of setup) await (typeof step === "function" ? step() : run.worker.say(from, step));
         await pause();
         run.world.requests.length = 0;
+        run.world.sentAt.length = 0;
         const started = performance.now();
         const res = await run.worker.say(from, text);
         await res.arrayBuffer();
         const sample = samples.get(phase);
         sample.times.push(performance.now() - started);
+        sample.replies.push(run.world.sentAt.at(-1) - started);
         sample.outbound += run.world.requests.length;
         run.world.take();
       }
     }
     for (const phase of PHASES) {
-      const { times, outbound } = samples.get(phase);
+      const { times, replies, outbound } = samples.get(phase);
       times.sort((a, b) => a - b);
-      results.get(phase).set(text, { p50: quantile(times, 0.5), p95: quantile(times, 0.95), outbound: outbound / RUNS });
+      replies.sort((a, b) => a - b);
+      results.get(phase).set(text, {
+        reply50: quantile(replies, 0.5),
+        reply95: quantile(replies, 0.95),
+        p50: quantile(times, 0.5),
+        p95: quantile(times, 0.95),
+        outbound: outbound / RUNS,
+      });
     }
   }
   return results;
@@ -95,7 +113,10 @@ async function measure(runs) {
 
 console.log(`Per command and phase in workerd, ${RUNS} requests each (index: Fear, cached after the first /now);`);
 console.log("the four phases' workers take turns request by request.");
-console.log("ratio = p50 / p50 in kv_only; shadow/d1 = shadow p50 / d1_only p50 (target <= 1.15).");
+console.log("reply = until the bot's last sendMessage reaches Telegram (what the user waits for);");
+console.log("response = until the webhook's response (the second writes of dual_write and shadow run");
+console.log("between the two). ratio = p50 / p50 in kv_only; shadow/d1 = shadow p50 / d1_only p50");
+console.log("(target <= 1.15, on the reply).");
 const runs = new Map();
 for (const phase of PHASES) {
   const run = await start();
@@ -104,19 +125,25 @@ for (const phase of PHASES) {
 }
 const byPhase = await measure(runs);
 for (const run of runs.values()) await run.worker.stop();
-console.log(
-  `${"command".padEnd(22)} ${"phase".padEnd(11)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)} ${"ratio".padStart(6)} ${"outbound".padStart(9)} ${"shadow/d1".padStart(10)}`,
-);
-for (const [text] of commands({})) {
-  const base = byPhase.get("kv_only").get(text).p50;
+const cells = [
+  ["reply p50", 10], ["p95", 7], ["ratio", 6], ["shadow/d1", 10],
+  ["response p50", 13], ["p95", 7], ["ratio", 6], ["shadow/d1", 10], ["outbound", 9],
+];
+console.log(`${"command".padEnd(22)} ${"phase".padEnd(11)} ${cells.map(([h, w]) => h.padStart(w)).join(" ")}`);
+for (const [text] of commands({}).filter(([t]) => byPhase.get("kv_only").has(t))) {
+  const base = byPhase.get("kv_only").get(text);
+  const d1 = byPhase.get("d1_only").get(text);
   for (const phase of PHASES) {
     const r = byPhase.get(phase).get(text);
-    const shadowVsD1 = phase === "shadow" ? (r.p50 / byPhase.get("d1_only").get(text).p50).toFixed(2) : "";
-    console.log(
-      `${text.padEnd(22)} ${phase.padEnd(11)} ${r.p50.toFixed(2).padStart(8)} ${r.p95.toFixed(2).padStart(8)} ${(r.p50 / base).toFixed(2).padStart(6)} ${r.outbound.toFixed(2).padStart(9)} ${shadowVsD1.padStart(10)}`,
-    );
+    const vsD1 = (key) => (phase === "shadow" ? (r[key] / d1[key]).toFixed(2) : "");
+    const values = [
+      r.reply50.toFixed(2), r.reply95.toFixed(2), (r.reply50 / base.reply50).toFixed(2), vsD1("reply50"),
+      r.p50.toFixed(2), r.p95.toFixed(2), (r.p50 / base.p50).toFixed(2), vsD1("p50"), r.outbound.toFixed(2),
+    ];
+    console.log(`${text.padEnd(22)} ${phase.padEnd(11)} ${values.map((v, i) => v.padStart(cells[i][1])).join(" ")}`);
   }
 }
+if (ONLY) process.exit(0);
 
 const { world, worker, kv } = await start();
 const ids = Array.from({ length: 1000 }, (_, i) => 100_000 + i);

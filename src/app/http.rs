@@ -102,13 +102,15 @@ impl Response {
 impl App {
     /// Routes one request.
     pub async fn handle(&self, request: &Request) -> Response {
-        match (request.method.as_str(), request.path.as_str()) {
+        let response = match (request.method.as_str(), request.path.as_str()) {
             ("POST", "/deploy-notify") => self.deploy_notify(request).await,
             ("POST", "/") => self.webhook(request).await,
             ("GET", "/healthz") => self.healthz().await,
             (_, path) if path.starts_with("/admin/") => crate::admin::handle(self, request).await,
             _ => Response::method_not_allowed(),
-        }
+        };
+        self.second_writes().await;
+        response
     }
 
     /// 200 with whether each store answered a trivial request.

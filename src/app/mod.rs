@@ -13,7 +13,7 @@ mod webhook;
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
 use crate::migration::publish::{publish, Observed};
-use crate::migration::router::{self, Evidence};
+use crate::migration::router::{self, Evidence, SecondWrites};
 use crate::migration::FlagCache;
 use crate::platform::{MetricSink, Platform};
 use crate::telegram::Telegram;
@@ -29,6 +29,8 @@ pub struct App {
     flags: FlagCache,
     /// What this request's routed repositories observed, for [`App::after_response`].
     evidence: Evidence,
+    /// This request's second writes, run once the replies are out ([`App::second_writes`]).
+    seconds: SecondWrites,
     /// `shadow.sample_rate` as this request read it.
     sample_rate: Cell<f64>,
     /// How many reads of `settings` failed for this request (0 or 1).
@@ -46,6 +48,7 @@ impl App {
             config,
             flags: FlagCache::default(),
             evidence: Evidence::default(),
+            seconds: SecondWrites::queued(),
             sample_rate: Cell::new(1.0),
             settings_unreadable: Cell::new(0),
             analytics: None,
@@ -66,6 +69,13 @@ impl App {
 
     pub(crate) fn flag_cache(&self) -> &FlagCache {
         &self.flags
+    }
+
+    /// The second writes of `dual_write` and `shadow` (migration.md §2), once the replies are
+    /// sent: the user does not wait for the store that does not answer them, and the writes
+    /// still finish before the request does.
+    async fn second_writes(&self) {
+        self.seconds.run().await;
     }
 
     /// What runs after the response (the worker hands it to `wait_until`): the shadow reads
@@ -101,7 +111,12 @@ impl App {
         self.settings_unreadable
             .set(self.flags.settings_read_failures() - failures_before);
         Bot {
-            repos: router::routed(&platform, flags.phases(), self.evidence.clone()),
+            repos: router::routed(
+                &platform,
+                flags.phases(),
+                self.evidence.clone(),
+                self.seconds.clone(),
+            ),
             market: Market::new(
                 platform.clone(),
                 &self.config.cnn_base_url,

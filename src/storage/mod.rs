@@ -8,13 +8,16 @@ pub mod d1;
 mod entity;
 mod error;
 pub mod kv;
+mod trades;
 
 pub use entity::{entities, BadEntityKey, EntityKey, EntityStore, Snapshot};
 pub use error::{classify, D1Call, Operation, StorageError};
+pub use trades::in_steps;
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position, Subscriber};
 use crate::platform::Platform;
 use async_trait::async_trait;
+use std::rc::Rc;
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
@@ -90,6 +93,24 @@ pub trait PositionRepo {
     async fn clear_position(&self, chat: ChatId) -> StorageResult<()>;
 }
 
+/// An execution together with what it does to the chat's position (legacy §3.8): a BUY opens
+/// the position on its ticker and puts the ticker on the watchlist, a SELL closes the position.
+/// One command's writes, so a store that can commit them at once does (D1: one `batch()`).
+#[async_trait(?Send)]
+pub trait TradeRepo {
+    /// Records `execution` and applies it. The watchlist step of a BUY never fails the trade
+    /// (the legacy bot ignored its failure); [`Traded::WatchlistMissed`] says it did not land.
+    async fn trade(&self, chat: ChatId, execution: &Execution) -> StorageResult<Traded>;
+}
+
+/// How much of a trade landed, when it succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Traded {
+    Complete,
+    /// Everything but a BUY's watchlist step.
+    WatchlistMissed,
+}
+
 /// Short-lived cached values (the Fear & Greed reading), valid for `CACHE_TTL_MS`.
 #[async_trait(?Send)]
 pub trait CacheRepo {
@@ -100,11 +121,12 @@ pub trait CacheRepo {
 
 /// One implementation of every repository: what the bot is handed.
 pub struct Repos {
-    pub subscriptions: Box<dyn SubscriptionRepo>,
-    pub watchlists: Box<dyn WatchlistRepo>,
-    pub executions: Box<dyn ExecutionRepo>,
-    pub positions: Box<dyn PositionRepo>,
-    pub cache: Box<dyn CacheRepo>,
+    pub subscriptions: Rc<dyn SubscriptionRepo>,
+    pub watchlists: Rc<dyn WatchlistRepo>,
+    pub executions: Rc<dyn ExecutionRepo>,
+    pub positions: Rc<dyn PositionRepo>,
+    pub trades: Rc<dyn TradeRepo>,
+    pub cache: Rc<dyn CacheRepo>,
 }
 
 impl Repos {
@@ -112,11 +134,12 @@ impl Repos {
     pub fn kv(platform: &Platform) -> Self {
         let kv = kv::Kv::new(platform);
         Self {
-            subscriptions: Box::new(kv::KvSubscriptions(kv.clone())),
-            watchlists: Box::new(kv::KvWatchlists(kv.clone())),
-            executions: Box::new(kv::KvExecutions(kv.clone())),
-            positions: Box::new(kv::KvPositions(kv.clone())),
-            cache: Box::new(kv::KvCache(kv)),
+            subscriptions: Rc::new(kv::KvSubscriptions(kv.clone())),
+            watchlists: Rc::new(kv::KvWatchlists(kv.clone())),
+            executions: Rc::new(kv::KvExecutions(kv.clone())),
+            positions: Rc::new(kv::KvPositions(kv.clone())),
+            trades: Rc::new(kv::KvTrades(kv.clone())),
+            cache: Rc::new(kv::KvCache(kv)),
         }
     }
 
@@ -124,11 +147,12 @@ impl Repos {
     pub fn d1(platform: &Platform) -> Self {
         let sql = d1::Sql::new(platform);
         Self {
-            subscriptions: Box::new(d1::D1Subscriptions(sql.clone())),
-            watchlists: Box::new(d1::D1Watchlists(sql.clone())),
-            executions: Box::new(d1::D1Executions(sql.clone())),
-            positions: Box::new(d1::D1Positions(sql.clone())),
-            cache: Box::new(d1::D1Cache(sql)),
+            subscriptions: Rc::new(d1::D1Subscriptions(sql.clone())),
+            watchlists: Rc::new(d1::D1Watchlists(sql.clone())),
+            executions: Rc::new(d1::D1Executions(sql.clone())),
+            positions: Rc::new(d1::D1Positions(sql.clone())),
+            trades: Rc::new(d1::D1Trades(sql.clone())),
+            cache: Rc::new(d1::D1Cache(sql)),
         }
     }
 }

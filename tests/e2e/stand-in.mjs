@@ -20,6 +20,8 @@ export function createStandIn() {
   };
   const sent = [];
   const requests = [];
+  /** When each sendMessage arrived (`performance.now()`), for the bench's reply latency. */
+  const sentAt = [];
   async function outbound(request) {
     const url = new URL(request.url);
     requests.push(request.url);
@@ -31,6 +33,7 @@ export function createStandIn() {
         throw new Error(`unexpected sendMessage body ${body}`);
       }
       sent.push([message.chat_id, message.text]);
+      sentAt.push(performance.now());
       if (state.refusingChats.has(message.chat_id)) {
         return Response.json({ ok: false, description: "Forbidden: bot was blocked by the user" }, { status: 403 });
       }
@@ -62,6 +65,7 @@ export function createStandIn() {
     state,
     outbound,
     requests,
+    sentAt,
     /** The messages sent since the last call, as [chat, text] pairs. */
     take() {
       return sent.splice(0);

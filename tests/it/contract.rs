@@ -5,13 +5,13 @@ use crate::helpers::{contract, T0};
 use fear_greed_bot::domain::{
     CacheEntry, ChatId, Execution, Position, SignalType, Subscriber, CACHE_TTL_MS,
 };
-use fear_greed_bot::storage::{AddTicker, RemoveTicker};
+use fear_greed_bot::storage::{AddTicker, RemoveTicker, Traded};
 use serde_json::json;
 
 const CHAT: ChatId = ChatId::new(123_456_789);
 const GROUP: ChatId = ChatId::new(-1_001_234_567_890);
 
-fn execution(signal: SignalType, ticker: &str, price: f64, date: i64) -> Execution {
+pub fn execution(signal: SignalType, ticker: &str, price: f64, date: i64) -> Execution {
     Execution {
         signal_type: signal,
         ticker: ticker.into(),
@@ -311,6 +311,59 @@ fn a_chat_holds_at_most_one_position() {
         p.clear_position(CHAT).await.unwrap();
         assert_eq!(p.position(CHAT).await.unwrap(), None);
         p.clear_position(CHAT).await.unwrap();
+    });
+}
+
+#[test]
+fn a_buy_opens_the_position_and_watches_the_ticker_and_a_sell_closes_it() {
+    contract(async |f| {
+        let r = &f.repos;
+        r.watchlists.add(CHAT, "MSFT").await.unwrap();
+        let buy = execution(SignalType::Buy, "AAPL", 190.25, T0);
+        assert_eq!(r.trades.trade(CHAT, &buy).await.unwrap(), Traded::Complete);
+        let open = Position {
+            ticker: "AAPL".into(),
+            entry_price: Some(190.25),
+        };
+        assert_eq!(r.positions.position(CHAT).await.unwrap(), Some(open));
+        assert_eq!(
+            r.executions.history(CHAT, None).await.unwrap(),
+            vec![buy.clone()]
+        );
+        assert_eq!(
+            r.watchlists.watchlist(CHAT).await.unwrap(),
+            ["SPY", "MSFT", "AAPL"],
+            "{:?}",
+            f.backend
+        );
+
+        // A BUY of a watched ticker leaves the list as it is; a SELL closes the position.
+        let again = execution(SignalType::Buy, "MSFT", 400.0, T0 + 1);
+        r.trades.trade(CHAT, &again).await.unwrap();
+        let sell = execution(SignalType::Sell, "MSFT", 410.0, T0 + 2);
+        assert_eq!(r.trades.trade(CHAT, &sell).await.unwrap(), Traded::Complete);
+        assert_eq!(r.positions.position(CHAT).await.unwrap(), None);
+        assert_eq!(
+            r.watchlists.watchlist(CHAT).await.unwrap(),
+            ["SPY", "MSFT", "AAPL"]
+        );
+        assert_eq!(
+            r.executions.history(CHAT, None).await.unwrap(),
+            vec![sell, again, buy],
+            "{:?}",
+            f.backend
+        );
+    });
+}
+
+#[test]
+fn a_sell_for_a_chat_without_a_position_is_recorded() {
+    contract(async |f| {
+        let r = &f.repos;
+        let sell = execution(SignalType::Sell, "SPY", 410.0, T0);
+        r.trades.trade(GROUP, &sell).await.unwrap();
+        assert_eq!(r.executions.latest(GROUP).await.unwrap(), Some(sell));
+        assert_eq!(r.positions.position(GROUP).await.unwrap(), None);
     });
 }
 

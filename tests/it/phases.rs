@@ -2,8 +2,12 @@
 //! Telegram messages with every repository in each of the four phases, and across phase flips
 //! made through the admin API in the middle of it.
 
-use crate::helpers::{answer_market, Backend, Fixture, ADMIN};
+use crate::helpers::{answer_market, telegram_ok, Backend, Fixture, ADMIN};
+use fear_greed_bot::platform::{SqlDatabase, Statement};
+use futures::FutureExt;
 use serde_json::json;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 const A: i64 = 111;
 const B: i64 = 222;
@@ -99,4 +103,56 @@ fn flips_in_the_middle_of_the_conversation_change_nothing_users_see() {
             .unwrap()
             > 0
     );
+}
+
+/// The second writes wait for the replies (migration.md §2: the user does not wait for the
+/// store that does not answer them) and land before the webhook answers.
+#[test]
+fn the_second_write_runs_after_the_reply_and_before_the_response() {
+    // (phase, the store that answers, the store written second)
+    let cases = [("dual_write", "kv", "d1"), ("shadow", "d1", "kv")];
+    for (phase, first, second) in cases {
+        let f = fixture();
+        move_all(&f, "dual_write");
+        move_all(&f, phase);
+        // What each store holds of chat A's watchlist when the reply goes out.
+        let at_reply = Rc::new(RefCell::new(None));
+        let (kv, db, seen) = (f.kv.clone(), f.db.clone(), at_reply.clone());
+        f.http.answer_with(move |request| {
+            let in_kv = kv
+                .peek("watchlist:111")
+                .is_some_and(|list| list.contains("AAPL"));
+            let count = Statement::new(
+                "SELECT COUNT(*) AS n FROM watchlists WHERE ticker = 'AAPL'",
+                vec![],
+            );
+            // SQLite answers at once: the future is ready on its first poll.
+            let rows = db.query(&count).now_or_never().unwrap().unwrap();
+            *seen.borrow_mut() = Some((in_kv, rows[0]["n"] == 1));
+            Ok(telegram_ok(request))
+        });
+        assert_eq!(
+            f.replies(A, "/watchlist add AAPL"),
+            ["✅ Added AAPL to your watchlist."]
+        );
+        let (in_kv, in_d1) = at_reply.borrow().expect("a reply was sent");
+        let holds = |store| if store == "kv" { in_kv } else { in_d1 };
+        assert!(
+            holds(first),
+            "{phase}: the answering store has it at the reply"
+        );
+        assert!(
+            !holds(second),
+            "{phase}: the second store waits for the reply"
+        );
+        assert!(
+            f.kv.peek("watchlist:111").unwrap().contains("AAPL"),
+            "{phase}"
+        );
+        assert_eq!(
+            f.count("SELECT COUNT(*) FROM watchlists WHERE ticker = 'AAPL'"),
+            1,
+            "{phase}: both stores have it once the webhook answered"
+        );
+    }
 }

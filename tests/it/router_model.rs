@@ -330,7 +330,7 @@ async fn call(repos: &Repos, op: &Op, now: i64) -> StorageResult<Outcome> {
 }
 
 /// The D1 table and the KV key prefix each repository lives in.
-fn homes(repository: Repository) -> (&'static str, &'static str) {
+pub(crate) fn homes(repository: Repository) -> (&'static str, &'static str) {
     match repository {
         Repository::Subscriptions => ("users", "chat_ids"),
         Repository::Watchlists => ("watchlists", "watchlist:"),
@@ -341,7 +341,7 @@ fn homes(repository: Repository) -> (&'static str, &'static str) {
 }
 
 /// Makes every call of `repository` on `store` fail, until [`restore`].
-fn sabotage(f: &Fixture, repository: Repository, store: Store) {
+pub(crate) fn sabotage(f: &Fixture, repository: Repository, store: Store) {
     let (table, prefix) = homes(repository);
     match store {
         Store::D1 => {
@@ -362,7 +362,7 @@ fn sabotage(f: &Fixture, repository: Repository, store: Store) {
     }
 }
 
-fn restore(f: &Fixture, repository: Repository, store: Store) {
+pub(crate) fn restore(f: &Fixture, repository: Repository, store: Store) {
     match store {
         Store::D1 => {
             let (table, _) = homes(repository);

@@ -6,8 +6,8 @@ use crate::helpers::{run, T0};
 use crate::router::{buy, position, routed_in, seed_different_positions, stores, CHAT};
 use fear_greed_bot::domain::{ChatId, Subscriber};
 use fear_greed_bot::migration::experiment::Reading;
-use fear_greed_bot::migration::router::FallbackCause;
-use fear_greed_bot::migration::{Phase, Repository, Store};
+use fear_greed_bot::migration::router::{routed, Evidence, FallbackCause, SecondWrites};
+use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::storage::Repos;
 use serde_json::json;
@@ -132,6 +132,30 @@ fn shadow_read_does_not_fall_back_to_kv_known_to_be_stale() {
     let collected = evidence.take();
     assert_eq!(collected.fallbacks, vec![]);
     assert!(collected.observations.iter().all(|o| o.served == Store::D1));
+}
+
+#[test]
+fn a_kv_write_queued_behind_the_replies_is_not_served_in_the_meantime() {
+    let f = stores();
+    let (repos, _) = routed_in(&f, Phase::Shadow);
+    run(repos.positions.set_position(CHAT, &position("SPY", 1.0))).unwrap();
+    run(repos.subscriptions.subscribe(CHAT)).unwrap();
+
+    let seconds = SecondWrites::queued();
+    let evidence = Evidence::default();
+    let phases = Phases::uniform(Phase::Shadow);
+    let repos = routed(&f.platform, phases, evidence.clone(), seconds.clone());
+    run(repos.positions.clear_position(CHAT)).unwrap();
+    run(repos.subscriptions.unsubscribe(CHAT)).unwrap();
+    assert!(f.kv.peek("active_position:1").is_some(), "KV's write waits");
+    assert_eq!(f.kv.peek("chat_ids").as_deref(), Some("[1]"));
+    assert_eq!(run(repos.positions.position(CHAT)).unwrap(), None);
+    assert_eq!(run(repos.subscriptions.subscribers()).unwrap(), vec![]);
+    assert_eq!(evidence.take().fallbacks, vec![]);
+
+    run(seconds.run());
+    assert_eq!(f.kv.peek("active_position:1"), None);
+    assert_eq!(f.kv.peek("chat_ids").as_deref(), Some("[]"));
 }
 
 #[test]

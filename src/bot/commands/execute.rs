@@ -6,7 +6,7 @@ use crate::bot::text::{escape_markdown, invalid_ticker, tokens, valid_ticker};
 use crate::bot::{Bot, Reply};
 use crate::domain::{
     fmt2, month_name, next_month_name, parse_date_arg, same_utc_month, stored_price, valid_price,
-    ChatId, Date, DateArg, Execution, Position, SignalType,
+    ChatId, Date, DateArg, Execution, SignalType,
 };
 use crate::storage::StorageError;
 
@@ -127,24 +127,10 @@ async fn monthly_limit(chat: ChatId, bot: &Bot, now: i64) -> Option<String> {
     })
 }
 
-/// Appends the execution, then opens (BUY) or closes (SELL) the position. A BUY also puts the
-/// ticker on the watchlist; that step never fails the command.
+/// Records the execution with its position change (and, for a BUY, the watchlist entry) as
+/// one trade; a watchlist step that did not land does not fail the command.
 async fn persist(chat: ChatId, bot: &Bot, execution: &Execution) -> Result<(), StorageError> {
-    bot.repos.executions.record(chat, execution).await?;
-    match execution.signal_type {
-        SignalType::Buy => {
-            let position = Position {
-                ticker: execution.ticker.clone(),
-                entry_price: execution.execution_price,
-            };
-            bot.repos.positions.set_position(chat, &position).await?;
-            if let Err(e) = bot.repos.watchlists.add(chat, &execution.ticker).await {
-                tracing::warn!(chat = %chat, error = %e, "adding a bought ticker to the watchlist failed");
-            }
-        }
-        SignalType::Sell => bot.repos.positions.clear_position(chat).await?,
-    }
-    Ok(())
+    bot.repos.trades.trade(chat, execution).await.map(drop)
 }
 
 fn recorded(execution: &Execution, price: f64) -> String {

@@ -24,13 +24,10 @@ impl CacheRepo for Routed<dyn CacheRepo> {
     }
 
     async fn store(&self, key: &str, entry: &CacheEntry) -> StorageResult<()> {
-        self.route
-            .write(
-                "cache.store",
-                key,
-                self.kv.store(key, entry),
-                self.d1.store(key, entry),
-            )
-            .await
+        self.write("cache.store", key, |repo| {
+            let (key, entry) = (key.to_owned(), entry.clone());
+            async move { repo.store(&key, &entry).await }
+        })
+        .await
     }
 }

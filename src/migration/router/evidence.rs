@@ -8,7 +8,7 @@ use crate::migration::{Repository, Store};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// The request's evidence sink, shared by all five routed repositories of one request.
+/// The request's evidence sink, shared by all the routed repositories of one request.
 /// Clones share the same sink; [`Evidence::take`] empties it.
 #[derive(Clone, Default)]
 pub struct Evidence(Rc<RefCell<Collected>>);
@@ -32,6 +32,16 @@ impl Evidence {
             .borrow_mut()
             .writes
             .push((repository, entity_key.to_owned()));
+    }
+
+    /// Whether this request wrote `repository`'s entity `entity_key` (any of its entities
+    /// when `None`).
+    pub(super) fn has_written(&self, repository: Repository, entity_key: Option<&str>) -> bool {
+        self.0
+            .borrow()
+            .writes
+            .iter()
+            .any(|(r, key)| *r == repository && entity_key.is_none_or(|wanted| wanted == key))
     }
 
     pub(super) fn write_failed(&self, failure: WriteFailure) {

@@ -17,14 +17,11 @@ impl ExecutionRepo for Routed<dyn ExecutionRepo> {
         self.route
             .announce("executions.record", &chat.to_string())
             .await;
-        self.route
-            .write(
-                "executions.record",
-                &chat.to_string(),
-                self.kv.record(chat, execution),
-                self.d1.record(chat, execution),
-            )
-            .await
+        self.write("executions.record", &chat.to_string(), |repo| {
+            let execution = execution.clone();
+            async move { repo.record(chat, &execution).await }
+        })
+        .await
     }
 
     async fn history(&self, chat: ChatId, ticker: Option<&str>) -> StorageResult<Vec<Execution>> {

@@ -1,5 +1,5 @@
 //! The phase router: every repository served as its phase says (migration.md §2), behind the
-//! same five traits the bot already uses. It is the only code that knows phases; the bot gets
+//! same traits the bot already uses. It is the only code that knows phases; the bot gets
 //! a [`Repos`] and cannot tell a routed one from a plain one.
 //!
 //! # The phase table
@@ -25,6 +25,8 @@
 //!   answers, and both answers go to the [`Evidence`] sink as an [`Observation`]; the
 //!   comparison runs after the response. KV answers instead only as a counted *fallback*: when
 //!   D1 fails, or when D1 lacks a record KV has and the repair queue does not say KV is stale.
+//! - **One command, one unit.** `/execute` writes three repositories; the router routes them as
+//!   one write when they share a phase (`trades`), so D1 commits them in one `batch()`.
 //! - **Single-store phases touch one store.** `kv_only` never calls D1 (the legacy bot's cost,
 //!   exactly) and `d1_only` never calls KV.
 //!
@@ -45,30 +47,58 @@ mod evidence;
 mod executions;
 mod positions;
 mod route;
+mod second_writes;
 mod subscriptions;
+mod trades;
 mod watchlists;
 
 pub use evidence::{
     Collected, Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure,
 };
+pub use second_writes::SecondWrites;
 
 use crate::migration::{Phases, Repository};
 use crate::platform::Platform;
 use crate::storage::d1::{EntityVersions, RepairQueue};
-use crate::storage::Repos;
-use route::Route;
+use crate::storage::{Repos, StorageResult};
+use route::{Answered, Route};
+use std::future::Future;
 use std::rc::Rc;
+use trades::RoutedTrades;
 
 /// One repository on both stores, routed by its phase.
 struct Routed<R: ?Sized> {
-    kv: Box<R>,
-    d1: Box<R>,
+    kv: Rc<R>,
+    d1: Rc<R>,
     route: Route,
 }
 
+impl<R: ?Sized + 'static> Routed<R> {
+    /// A [`Route::write`] of the same `call` on each store's repository. The call owns what it
+    /// needs, so the second write can run after the replies.
+    async fn write<T, F>(
+        &self,
+        operation: &'static str,
+        entity_key: &str,
+        call: impl Fn(Rc<R>) -> F,
+    ) -> StorageResult<T>
+    where
+        T: Answered,
+        F: Future<Output = StorageResult<T>> + 'static,
+    {
+        let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
+        self.route.write(operation, entity_key, kv, d1).await
+    }
+}
+
 /// Every repository on both stores, each routed by its phase in `phases`; shadow reads,
-/// fallbacks and failed second writes go to `evidence`.
-pub fn routed(platform: &Platform, phases: Phases, evidence: Evidence) -> Repos {
+/// fallbacks and failed second writes go to `evidence`, second writes run as `seconds` says.
+pub fn routed(
+    platform: &Platform,
+    phases: Phases,
+    evidence: Evidence,
+    seconds: SecondWrites,
+) -> Repos {
     let kv = Repos::kv(platform);
     let d1 = Repos::d1(platform);
     let repairs = Rc::new(RepairQueue::new(platform));
@@ -80,29 +110,42 @@ pub fn routed(platform: &Platform, phases: Phases, evidence: Evidence) -> Repos 
         versions: versions.clone(),
         clock: platform.clock.clone(),
         evidence: evidence.clone(),
+        seconds: seconds.clone(),
     };
+    let executions = Rc::new(Routed {
+        kv: kv.executions,
+        d1: d1.executions,
+        route: route(Repository::Executions),
+    });
+    let positions = Rc::new(Routed {
+        kv: kv.positions,
+        d1: d1.positions,
+        route: route(Repository::Positions),
+    });
+    let watchlists = Rc::new(Routed {
+        kv: kv.watchlists,
+        d1: d1.watchlists,
+        route: route(Repository::Watchlists),
+    });
     Repos {
-        subscriptions: Box::new(Routed {
+        subscriptions: Rc::new(Routed {
             kv: kv.subscriptions,
             d1: d1.subscriptions,
             route: route(Repository::Subscriptions),
         }),
-        watchlists: Box::new(Routed {
-            kv: kv.watchlists,
-            d1: d1.watchlists,
-            route: route(Repository::Watchlists),
-        }),
-        executions: Box::new(Routed {
-            kv: kv.executions,
-            d1: d1.executions,
+        trades: Rc::new(RoutedTrades {
+            kv: kv.trades,
+            d1: d1.trades,
+            phases,
             route: route(Repository::Executions),
+            executions: executions.clone(),
+            positions: positions.clone(),
+            watchlists: watchlists.clone(),
         }),
-        positions: Box::new(Routed {
-            kv: kv.positions,
-            d1: d1.positions,
-            route: route(Repository::Positions),
-        }),
-        cache: Box::new(Routed {
+        watchlists,
+        executions,
+        positions,
+        cache: Rc::new(Routed {
             kv: kv.cache,
             d1: d1.cache,
             route: route(Repository::Cache),

@@ -21,24 +21,19 @@ impl PositionRepo for Routed<dyn PositionRepo> {
     }
 
     async fn set_position(&self, chat: ChatId, position: &Position) -> StorageResult<()> {
-        self.route
-            .write(
-                "positions.set_position",
-                &chat.to_string(),
-                self.kv.set_position(chat, position),
-                self.d1.set_position(chat, position),
-            )
-            .await
+        self.write("positions.set_position", &chat.to_string(), |repo| {
+            let position = position.clone();
+            async move { repo.set_position(chat, &position).await }
+        })
+        .await
     }
 
     async fn clear_position(&self, chat: ChatId) -> StorageResult<()> {
-        self.route
-            .write(
-                "positions.clear_position",
-                &chat.to_string(),
-                self.kv.clear_position(chat),
-                self.d1.clear_position(chat),
-            )
-            .await
+        self.write(
+            "positions.clear_position",
+            &chat.to_string(),
+            |repo| async move { repo.clear_position(chat).await },
+        )
+        .await
     }
 }

@@ -7,6 +7,7 @@
 
 use super::answer::Answer;
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure};
+use super::second_writes::SecondWrites;
 use crate::migration::experiment::Reading;
 use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
@@ -17,6 +18,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 /// One repository's phase for one request, and what its second writes and shadow reads need.
+#[derive(Clone)]
 pub(super) struct Route {
     pub(super) repository: Repository,
     pub(super) phase: Phase,
@@ -24,6 +26,7 @@ pub(super) struct Route {
     pub(super) versions: Rc<EntityVersions>,
     pub(super) clock: Rc<dyn Clock>,
     pub(super) evidence: Evidence,
+    pub(super) seconds: SecondWrites,
 }
 
 impl Route {
@@ -32,29 +35,73 @@ impl Route {
     /// Invariant: the authoritative write completes before the second one starts, and only its
     /// error fails the call. So an acknowledged write is always in the store that serves the
     /// next read, and a failed call has changed neither store (the second write never ran).
-    pub(super) async fn write<T>(
+    /// The second write runs as [`SecondWrites`] says: at once, or after the replies.
+    pub(super) async fn write<T: Answered>(
         &self,
         operation: &'static str,
         entity_key: &str,
-        kv: impl Future<Output = StorageResult<T>>,
-        d1: impl Future<Output = StorageResult<T>>,
+        kv: impl Future<Output = StorageResult<T>> + 'static,
+        d1: impl Future<Output = StorageResult<T>> + 'static,
+    ) -> StorageResult<T> {
+        let written = Written {
+            repositories: vec![self.repository],
+            on_difference: None,
+        };
+        self.write_entities(operation, written, entity_key, kv, d1)
+            .await
+    }
+
+    /// [`Route::write`] for one write that changes the entity `entity_key` of each of
+    /// `written`'s repositories (all in this route's phase).
+    pub(super) async fn write_entities<T: Answered>(
+        &self,
+        operation: &'static str,
+        written: Written,
+        entity_key: &str,
+        kv: impl Future<Output = StorageResult<T>> + 'static,
+        d1: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
         match self.phase {
             Phase::KvOnly => kv.await,
             Phase::D1Only => d1.await,
             Phase::DualWrite => {
-                let answer = kv.await?;
-                self.evidence.wrote(self.repository, entity_key);
-                self.mirror(operation, entity_key, Store::D1, d1).await;
-                Ok(answer)
+                let first = kv.await?;
+                self.then(operation, written, entity_key, Store::D1, &first, d1)
+                    .await;
+                Ok(first)
             }
             Phase::Shadow => {
-                let answer = d1.await?;
-                self.evidence.wrote(self.repository, entity_key);
-                self.mirror(operation, entity_key, Store::Kv, kv).await;
-                Ok(answer)
+                let first = d1.await?;
+                self.then(operation, written, entity_key, Store::Kv, &first, kv)
+                    .await;
+                Ok(first)
             }
         }
+    }
+
+    /// After the authoritative write answered `first`: notes the written entities and starts
+    /// the second write towards `target`.
+    async fn then<T: Answered>(
+        &self,
+        operation: &'static str,
+        written: Written,
+        entity_key: &str,
+        target: Store,
+        first: &T,
+        write: impl Future<Output = StorageResult<T>> + 'static,
+    ) {
+        for repository in &written.repositories {
+            self.evidence.wrote(*repository, entity_key);
+        }
+        let follow = Follow {
+            route: self.clone(),
+            operation,
+            written,
+            entity_key: entity_key.to_owned(),
+            target,
+            first: first.clone(),
+        };
+        self.seconds.start(follow.run(write)).await;
     }
 
     /// In `dual_write`, bumps the entity's D1 version before a write that must not land twice
@@ -76,9 +123,8 @@ impl Route {
     }
 
     /// The second write, after the authoritative one succeeded: its outcome is not the user's
-    /// business. A failure is logged, counted and queued for repair towards `target`; when
-    /// even the enqueue fails (D1 down while D1 is the target) it is logged as an error and the
-    /// difference is left to validation to find. Nothing here can fail the call.
+    /// business. A failure is queued for repair towards `target` ([`Route::queue_repair`]).
+    /// Nothing here can fail the call.
     pub(super) async fn mirror<T>(
         &self,
         operation: &'static str,
@@ -86,9 +132,49 @@ impl Route {
         target: Store,
         write: impl Future<Output = StorageResult<T>>,
     ) {
-        let Err(error) = write.await else { return };
+        let repositories = [self.repository];
+        self.second(operation, &repositories, entity_key, target, write)
+            .await;
+    }
+
+    /// [`Route::mirror`] of a write that changes the entity of each of `repositories`; the
+    /// second write's answer when it succeeded.
+    async fn second<T>(
+        &self,
+        operation: &'static str,
+        repositories: &[Repository],
+        entity_key: &str,
+        target: Store,
+        write: impl Future<Output = StorageResult<T>>,
+    ) -> Option<T> {
+        let error = match write.await {
+            Ok(answer) => return Some(answer),
+            Err(error) => error,
+        };
+        let failure = Failure {
+            operation,
+            entity_key,
+            target,
+            error: error.to_string(),
+        };
+        for repository in repositories {
+            self.queue_repair(*repository, &failure).await;
+        }
+        None
+    }
+
+    /// A second write that missed `repository`'s entity: logged, counted and queued for repair
+    /// towards the store that missed it; when even the enqueue fails (D1 down while D1 is the
+    /// target) it is logged as an error and the difference is left to validation to find.
+    pub(super) async fn queue_repair(&self, repository: Repository, failure: &Failure<'_>) {
+        let Failure {
+            operation,
+            entity_key,
+            target,
+            ref error,
+        } = *failure;
         tracing::warn!(
-            repository = %self.repository,
+            repository = %repository,
             phase = %self.phase,
             operation,
             entity_key,
@@ -98,11 +184,11 @@ impl Route {
         );
         let queued = self
             .repairs
-            .enqueue(self.repository, entity_key, target, &error.to_string())
+            .enqueue(repository, entity_key, target, error)
             .await;
         if let Err(enqueue_error) = &queued {
             tracing::error!(
-                repository = %self.repository,
+                repository = %repository,
                 phase = %self.phase,
                 operation,
                 entity_key,
@@ -112,11 +198,11 @@ impl Route {
             );
         }
         self.evidence.write_failed(WriteFailure {
-            repository: self.repository,
+            repository,
             operation,
             entity_key: entity_key.to_owned(),
             target,
-            error: error.to_string(),
+            error: error.clone(),
             queued: queued.is_ok(),
         });
     }
@@ -145,8 +231,9 @@ impl Route {
     ///
     /// That last condition matters: in shadow a failed KV write leaves KV with a record D1 no
     /// longer has (a cleared position, a last unsubscribe), and serving it would undo a write
-    /// the user saw succeed. The repair queue is consulted only on this rare path, so the
-    /// common read costs no extra query. If the lookup itself fails, D1 is failing, and the
+    /// the user saw succeed. So does a KV write still queued behind the replies, which is why
+    /// an entity this request wrote is never served from KV. The repair queue is consulted
+    /// only on this rare path, so the common read costs no extra query. If the lookup itself fails, D1 is failing, and the
     /// read falls back as it would on a D1 error.
     ///
     /// Either way the pair is recorded as an [`Observation`] for the comparator.
@@ -204,9 +291,13 @@ impl Route {
         answer
     }
 
-    /// Whether a repair towards KV is queued for the entity (for the whole repository when the
+    /// Whether this request wrote the entity (its KV write may still be queued behind the
+    /// replies), or a repair towards KV is queued for it (for the whole repository when the
     /// read covers it all); a failed lookup counts as "not known".
     async fn kv_known_stale(&self, operation: &'static str, entity_key: Option<&str>) -> bool {
+        if self.evidence.has_written(self.repository, entity_key) {
+            return true;
+        }
         match self
             .repairs
             .has_pending(self.repository, entity_key, Store::Kv)
@@ -243,6 +334,69 @@ impl Route {
             cause,
         });
     }
+}
+
+/// What a routed write may answer: small values that can be kept for the second write and
+/// compared with its answer.
+pub(super) trait Answered: Clone + PartialEq + std::fmt::Debug + 'static {}
+impl<T: Clone + PartialEq + std::fmt::Debug + 'static> Answered for T {}
+
+/// The entities one write changes: one per repository, all under the same key.
+pub(super) struct Written {
+    pub(super) repositories: Vec<Repository>,
+    /// The repository whose entity differs between the stores when the second write answers
+    /// differently from the first (a trade's watchlist step, which only KV can miss alone).
+    pub(super) on_difference: Option<Repository>,
+}
+
+/// A second write about to run, with what it needs to report a miss.
+struct Follow<T> {
+    route: Route,
+    operation: &'static str,
+    written: Written,
+    entity_key: String,
+    target: Store,
+    /// The authoritative store's answer.
+    first: T,
+}
+
+impl<T: Answered> Follow<T> {
+    /// Runs the second write: a failure queues a repair of every written entity, an answer
+    /// other than the first store's a repair of the `on_difference` entity.
+    async fn run(self, write: impl Future<Output = StorageResult<T>>) {
+        let Follow {
+            route,
+            operation,
+            written,
+            entity_key,
+            target,
+            first,
+        } = self;
+        let second = route
+            .second(operation, &written.repositories, &entity_key, target, write)
+            .await;
+        let Some(second) = second.filter(|second| *second != first) else {
+            return;
+        };
+        if let Some(repository) = written.on_difference {
+            let failure = Failure {
+                operation,
+                entity_key: &entity_key,
+                target,
+                error: format!("the stores answered differently: {first:?}, then {second:?}"),
+            };
+            route.queue_repair(repository, &failure).await;
+        }
+    }
+}
+
+/// A second write that did not land: which call, which entity, the store that missed it and
+/// why.
+pub(super) struct Failure<'a> {
+    pub(super) operation: &'static str,
+    pub(super) entity_key: &'a str,
+    pub(super) target: Store,
+    pub(super) error: String,
 }
 
 /// Awaits `future` and notes how long after `started` it finished, so each store of a

@@ -28,25 +28,21 @@ impl SubscriptionRepo for Routed<dyn SubscriptionRepo> {
     }
 
     async fn subscribe(&self, chat: ChatId) -> StorageResult<bool> {
-        self.route
-            .write(
-                "subscriptions.subscribe",
-                &chat.to_string(),
-                self.kv.subscribe(chat),
-                self.d1.subscribe(chat),
-            )
-            .await
+        self.write(
+            "subscriptions.subscribe",
+            &chat.to_string(),
+            |repo| async move { repo.subscribe(chat).await },
+        )
+        .await
     }
 
     async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool> {
-        self.route
-            .write(
-                "subscriptions.unsubscribe",
-                &chat.to_string(),
-                self.kv.unsubscribe(chat),
-                self.d1.unsubscribe(chat),
-            )
-            .await
+        self.write(
+            "subscriptions.unsubscribe",
+            &chat.to_string(),
+            |repo| async move { repo.unsubscribe(chat).await },
+        )
+        .await
     }
 
     async fn entries(&self) -> StorageResult<Vec<Subscriber>> {

@@ -42,24 +42,18 @@ impl WatchlistRepo for Routed<dyn WatchlistRepo> {
     }
 
     async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {
-        self.route
-            .write(
-                "watchlists.add",
-                &chat.to_string(),
-                self.kv.add(chat, ticker),
-                self.d1.add(chat, ticker),
-            )
-            .await
+        self.write("watchlists.add", &chat.to_string(), |repo| {
+            let ticker = ticker.to_owned();
+            async move { repo.add(chat, &ticker).await }
+        })
+        .await
     }
 
     async fn remove(&self, chat: ChatId, ticker: &str) -> StorageResult<RemoveTicker> {
-        self.route
-            .write(
-                "watchlists.remove",
-                &chat.to_string(),
-                self.kv.remove(chat, ticker),
-                self.d1.remove(chat, ticker),
-            )
-            .await
+        self.write("watchlists.remove", &chat.to_string(), |repo| {
+            let ticker = ticker.to_owned();
+            async move { repo.remove(chat, &ticker).await }
+        })
+        .await
     }
 }

@@ -13,6 +13,8 @@ use std::cell::{Cell, RefCell};
 pub struct SqliteDatabase {
     conn: RefCell<Connection>,
     round_trips: Cell<u64>,
+    /// Of those, the writes (`execute`, `batch`).
+    writes: Cell<u64>,
 }
 
 fn platform_error(e: rusqlite::Error) -> PlatformError {
@@ -28,6 +30,7 @@ impl SqliteDatabase {
         Ok(Self {
             conn: RefCell::new(conn),
             round_trips: Cell::new(0),
+            writes: Cell::new(0),
         })
     }
 
@@ -58,8 +61,15 @@ impl SqliteDatabase {
         self.round_trips.get()
     }
 
+    /// How many of those calls were writes (`execute`, `batch`): a command whose writes
+    /// share one `batch()` makes one.
+    pub fn writes(&self) -> u64 {
+        self.writes.get()
+    }
+
     pub fn reset_round_trips(&self) {
         self.round_trips.set(0);
+        self.writes.set(0);
     }
 
     /// The `EXPLAIN QUERY PLAN` details of a statement, one line per plan step.
@@ -77,6 +87,11 @@ impl SqliteDatabase {
 
     fn count_round_trip(&self) {
         self.round_trips.set(self.round_trips.get() + 1);
+    }
+
+    fn count_write(&self) {
+        self.count_round_trip();
+        self.writes.set(self.writes.get() + 1);
     }
 }
 
@@ -133,12 +148,12 @@ impl SqlDatabase for SqliteDatabase {
     }
 
     async fn execute(&self, statement: &Statement) -> Result<u64, PlatformError> {
-        self.count_round_trip();
+        self.count_write();
         run_execute(&self.conn.borrow(), statement).map_err(platform_error)
     }
 
     async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, PlatformError> {
-        self.count_round_trip();
+        self.count_write();
         let mut conn = self.conn.borrow_mut();
         // Dropping the transaction on the error path rolls it back, as a failed D1 batch does.
         let tx = conn.transaction().map_err(platform_error)?;

@@ -49,6 +49,15 @@ pub(super) fn replace(sql: &Sql, chat: ChatId, position: &Position) -> Vec<State
     ]
 }
 
+/// The batch that leaves the chat without a position; the version is bumped even when there
+/// was none to delete.
+pub(super) fn clearing(sql: &Sql, chat: ChatId) -> Vec<Statement> {
+    vec![
+        Statement::new(DELETE, vec![chat_param(chat)]),
+        sql.touch(Repository::Positions, &chat.to_string()),
+    ]
+}
+
 #[async_trait(?Send)]
 impl PositionRepo for D1Positions {
     async fn position(&self, chat: ChatId) -> StorageResult<Option<Position>> {
@@ -72,10 +81,6 @@ impl PositionRepo for D1Positions {
 
     async fn clear_position(&self, chat: ChatId) -> StorageResult<()> {
         let op = Operation::new("positions.clear_position").chat(chat);
-        let statements = vec![
-            Statement::new(DELETE, vec![chat_param(chat)]),
-            self.0.touch(Repository::Positions, &chat.to_string()),
-        ];
-        self.0.batch(&op, statements).await.map(drop)
+        self.0.batch(&op, clearing(&self.0, chat)).await.map(drop)
     }
 }

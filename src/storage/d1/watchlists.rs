@@ -26,11 +26,6 @@ pub(super) struct TickerRow {
 }
 
 impl D1Watchlists {
-    /// `[users row, SPY if the chat has no rows]`: the prelude of every change.
-    fn with_default(&self, chat: ChatId) -> Vec<Statement> {
-        vec![self.0.ensure_user(chat), self.insert_default(chat)]
-    }
-
     /// The chat's rows in order, without the default a missing list reads as.
     pub(super) async fn stored(&self, op: &Operation, chat: ChatId) -> StorageResult<Vec<String>> {
         let rows: Vec<TickerRow> = self
@@ -39,13 +34,34 @@ impl D1Watchlists {
             .await?;
         Ok(rows.into_iter().map(|row| row.ticker).collect())
     }
+}
 
-    fn insert_default(&self, chat: ChatId) -> Statement {
-        Statement::new(
-            INSERT_DEFAULT_IF_EMPTY,
-            vec![chat_param(chat), DEFAULT_TICKER.into(), self.0.now().into()],
-        )
-    }
+/// The batch that appends `ticker` (normalised) to the chat's list unless present:
+/// `[users row, default, insert, version]`.
+pub(super) fn adding(sql: &Sql, chat: ChatId, ticker: &str) -> Vec<Statement> {
+    let mut statements = with_default(sql, chat);
+    statements.push(Statement::new(
+        INSERT,
+        vec![
+            chat_param(chat),
+            normalize_ticker(ticker).into(),
+            sql.now().into(),
+        ],
+    ));
+    statements.push(sql.touch(Repository::Watchlists, &chat.to_string()));
+    statements
+}
+
+/// `[users row, SPY if the chat has no rows]`: the prelude of every change.
+fn with_default(sql: &Sql, chat: ChatId) -> Vec<Statement> {
+    vec![sql.ensure_user(chat), insert_default(sql, chat)]
+}
+
+fn insert_default(sql: &Sql, chat: ChatId) -> Statement {
+    Statement::new(
+        INSERT_DEFAULT_IF_EMPTY,
+        vec![chat_param(chat), DEFAULT_TICKER.into(), sql.now().into()],
+    )
 }
 
 #[async_trait(?Send)]
@@ -54,7 +70,7 @@ impl WatchlistRepo for D1Watchlists {
         let op = Operation::new("watchlists.watchlist").chat(chat);
         let tickers = self.stored(&op, chat).await?;
         if tickers.is_empty() {
-            self.0.batch(&op, self.with_default(chat)).await?;
+            self.0.batch(&op, with_default(&self.0, chat)).await?;
             return Ok(vec![DEFAULT_TICKER.to_owned()]);
         }
         Ok(tickers)
@@ -63,13 +79,8 @@ impl WatchlistRepo for D1Watchlists {
     async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {
         let ticker = normalize_ticker(ticker);
         let op = Operation::new("watchlists.add").chat(chat).ticker(&ticker);
-        let mut statements = self.with_default(chat);
-        statements.push(Statement::new(
-            INSERT,
-            vec![chat_param(chat), ticker.into(), self.0.now().into()],
-        ));
-        statements.push(self.0.touch(Repository::Watchlists, &chat.to_string()));
-        let changed = self.0.batch(&op, statements).await?;
+        // changed = [users row, default, insert, version]
+        let changed = self.0.batch(&op, adding(&self.0, chat, &ticker)).await?;
         Ok(if changed[2] > 0 {
             AddTicker::Added
         } else {
@@ -82,12 +93,12 @@ impl WatchlistRepo for D1Watchlists {
         let op = Operation::new("watchlists.remove")
             .chat(chat)
             .ticker(&ticker);
-        let mut statements = self.with_default(chat);
+        let mut statements = with_default(&self.0, chat);
         statements.push(Statement::new(
             DELETE,
             vec![chat_param(chat), ticker.into()],
         ));
-        statements.push(self.insert_default(chat));
+        statements.push(insert_default(&self.0, chat));
         statements.push(self.0.touch(Repository::Watchlists, &chat.to_string()));
         // changed = [users row, default before, delete, default after, version]
         let changed = self.0.batch(&op, statements).await?;

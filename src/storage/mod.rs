@@ -8,11 +8,11 @@ pub mod d1;
 mod entity;
 mod error;
 pub mod kv;
-mod trades;
+mod units;
 
 pub use entity::{entities, BadEntityKey, EntityKey, EntityStore, Snapshot};
 pub use error::{classify, D1Call, Operation, StorageError};
-pub use trades::in_steps;
+pub use units::Steps;
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position, Subscriber};
 use crate::platform::Platform;
@@ -93,21 +93,26 @@ pub trait PositionRepo {
     async fn clear_position(&self, chat: ChatId) -> StorageResult<()>;
 }
 
-/// An execution together with what it does to the chat's position (legacy §3.8): a BUY opens
-/// the position on its ticker and puts the ticker on the watchlist, a SELL closes the position.
-/// One command's writes, so a store that can commit them at once does (D1: one `batch()`).
+/// The commands whose writes span repositories, each as one unit: a store that can commit the
+/// unit at once does (D1: one `batch()`), and the router routes it as one write.
 #[async_trait(?Send)]
-pub trait TradeRepo {
-    /// Records `execution` and applies it. The watchlist step of a BUY never fails the trade
-    /// (the legacy bot ignored its failure); [`Traded::WatchlistMissed`] says it did not land.
-    async fn trade(&self, chat: ChatId, execution: &Execution) -> StorageResult<Traded>;
+pub trait UnitRepo {
+    /// `/execute` (legacy §3.8): records `execution`; a BUY opens the position on its ticker and
+    /// puts the ticker on the watchlist, a SELL closes the position. The watchlist step never
+    /// fails the trade (the legacy bot ignored its failure); [`Landed::WatchlistMissed`] says it
+    /// did not land.
+    async fn trade(&self, chat: ChatId, execution: &Execution) -> StorageResult<Landed>;
+    /// `/start` (legacy §3.3): subscribes `chat` and gives a new subscriber its default
+    /// watchlist. `None` when the chat was already subscribed (nothing else is done), else how
+    /// much landed; the watchlist step never fails the unit either.
+    async fn enrol(&self, chat: ChatId) -> StorageResult<Option<Landed>>;
 }
 
-/// How much of a trade landed, when it succeeded.
+/// How much of a unit landed, when it succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Traded {
+pub enum Landed {
     Complete,
-    /// Everything but a BUY's watchlist step.
+    /// Everything but the watchlist step.
     WatchlistMissed,
 }
 
@@ -125,7 +130,7 @@ pub struct Repos {
     pub watchlists: Rc<dyn WatchlistRepo>,
     pub executions: Rc<dyn ExecutionRepo>,
     pub positions: Rc<dyn PositionRepo>,
-    pub trades: Rc<dyn TradeRepo>,
+    pub units: Rc<dyn UnitRepo>,
     pub cache: Rc<dyn CacheRepo>,
 }
 
@@ -138,7 +143,7 @@ impl Repos {
             watchlists: Rc::new(kv::KvWatchlists(kv.clone())),
             executions: Rc::new(kv::KvExecutions(kv.clone())),
             positions: Rc::new(kv::KvPositions(kv.clone())),
-            trades: Rc::new(kv::KvTrades(kv.clone())),
+            units: Rc::new(kv::KvUnits::new(kv.clone())),
             cache: Rc::new(kv::KvCache(kv)),
         }
     }
@@ -151,7 +156,7 @@ impl Repos {
             watchlists: Rc::new(d1::D1Watchlists(sql.clone())),
             executions: Rc::new(d1::D1Executions(sql.clone())),
             positions: Rc::new(d1::D1Positions(sql.clone())),
-            trades: Rc::new(d1::D1Trades(sql.clone())),
+            units: Rc::new(d1::D1Units(sql.clone())),
             cache: Rc::new(d1::D1Cache(sql)),
         }
     }

@@ -1,11 +1,12 @@
 //! One contract, two implementations: every test here runs against the KV and the D1
 //! repositories and asserts the same observable behaviour (legacy §4, §10.4, §10.6).
 
-use crate::helpers::{contract, T0};
+use crate::helpers::{contract, Backend, Fixture, T0};
 use fear_greed_bot::domain::{
     CacheEntry, ChatId, Execution, Position, SignalType, Subscriber, CACHE_TTL_MS,
 };
-use fear_greed_bot::storage::{AddTicker, RemoveTicker, Traded};
+use fear_greed_bot::migration::Store;
+use fear_greed_bot::storage::{entities, AddTicker, EntityKey, Landed, RemoveTicker, Snapshot};
 use serde_json::json;
 
 const CHAT: ChatId = ChatId::new(123_456_789);
@@ -320,7 +321,7 @@ fn a_buy_opens_the_position_and_watches_the_ticker_and_a_sell_closes_it() {
         let r = &f.repos;
         r.watchlists.add(CHAT, "MSFT").await.unwrap();
         let buy = execution(SignalType::Buy, "AAPL", 190.25, T0);
-        assert_eq!(r.trades.trade(CHAT, &buy).await.unwrap(), Traded::Complete);
+        assert_eq!(r.units.trade(CHAT, &buy).await.unwrap(), Landed::Complete);
         let open = Position {
             ticker: "AAPL".into(),
             entry_price: Some(190.25),
@@ -339,9 +340,9 @@ fn a_buy_opens_the_position_and_watches_the_ticker_and_a_sell_closes_it() {
 
         // A BUY of a watched ticker leaves the list as it is; a SELL closes the position.
         let again = execution(SignalType::Buy, "MSFT", 400.0, T0 + 1);
-        r.trades.trade(CHAT, &again).await.unwrap();
+        r.units.trade(CHAT, &again).await.unwrap();
         let sell = execution(SignalType::Sell, "MSFT", 410.0, T0 + 2);
-        assert_eq!(r.trades.trade(CHAT, &sell).await.unwrap(), Traded::Complete);
+        assert_eq!(r.units.trade(CHAT, &sell).await.unwrap(), Landed::Complete);
         assert_eq!(r.positions.position(CHAT).await.unwrap(), None);
         assert_eq!(
             r.watchlists.watchlist(CHAT).await.unwrap(),
@@ -361,9 +362,48 @@ fn a_sell_for_a_chat_without_a_position_is_recorded() {
     contract(async |f| {
         let r = &f.repos;
         let sell = execution(SignalType::Sell, "SPY", 410.0, T0);
-        r.trades.trade(GROUP, &sell).await.unwrap();
+        r.units.trade(GROUP, &sell).await.unwrap();
         assert_eq!(r.executions.latest(GROUP).await.unwrap(), Some(sell));
         assert_eq!(r.positions.position(GROUP).await.unwrap(), None);
+    });
+}
+
+/// The chat's watchlist as stored, without the default a read would create.
+async fn stored_watchlist(f: &Fixture, chat: ChatId) -> Vec<String> {
+    let store = match f.backend {
+        Backend::Kv => Store::Kv,
+        Backend::D1 => Store::D1,
+    };
+    let key = EntityKey::Watchlist(chat);
+    match entities(&f.platform, store).load(&key).await.unwrap() {
+        Snapshot::Watchlist(_, tickers) => tickers,
+        other => panic!("not a watchlist: {other:?}"),
+    }
+}
+
+#[test]
+fn enrolling_subscribes_and_gives_only_a_new_subscriber_the_default_watchlist() {
+    contract(async |f| {
+        let r = &f.repos;
+        assert_eq!(r.units.enrol(CHAT).await.unwrap(), Some(Landed::Complete));
+        assert_eq!(r.subscriptions.subscribers().await.unwrap(), vec![CHAT]);
+        assert_eq!(stored_watchlist(f, CHAT).await, ["SPY"], "{:?}", f.backend);
+
+        // Already subscribed: nothing else happens, even without a watchlist.
+        r.subscriptions.subscribe(GROUP).await.unwrap();
+        assert_eq!(r.units.enrol(GROUP).await.unwrap(), None, "{:?}", f.backend);
+        assert_eq!(stored_watchlist(f, GROUP).await, Vec::<String>::new());
+
+        // A returning subscriber keeps the list it has.
+        r.watchlists.add(CHAT, "AAPL").await.unwrap();
+        r.subscriptions.unsubscribe(CHAT).await.unwrap();
+        assert_eq!(r.units.enrol(CHAT).await.unwrap(), Some(Landed::Complete));
+        assert_eq!(
+            r.subscriptions.subscribers().await.unwrap(),
+            vec![GROUP, CHAT]
+        );
+        let both = ["SPY", "AAPL"];
+        assert_eq!(stored_watchlist(f, CHAT).await, both, "{:?}", f.backend);
     });
 }
 

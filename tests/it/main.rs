@@ -33,4 +33,4 @@ mod router_model;
 mod router_shadow;
 mod shadow;
 mod subscribers;
-mod trades;
+mod units;

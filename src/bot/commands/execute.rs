@@ -98,7 +98,9 @@ impl Execute {
             execution_date,
             signal_price: None,
         };
-        if let Err(e) = persist(chat, bot, &execution).await {
+        // The execution with its position change (and, for a BUY, the watchlist entry), as one
+        // unit; a watchlist step that did not land does not fail the command.
+        if let Err(e) = bot.repos.units.trade(chat, &execution).await {
             tracing::error!(chat = %chat, error = %e, "recording an execution failed");
             reply.send(FAILED);
             return Ok(());
@@ -125,12 +127,6 @@ async fn monthly_limit(chat: ChatId, bot: &Bot, now: i64) -> Option<String> {
             next_month_name(Date::from_ms(now).month)
         )
     })
-}
-
-/// Records the execution with its position change (and, for a BUY, the watchlist entry) as
-/// one trade; a watchlist step that did not land does not fail the command.
-async fn persist(chat: ChatId, bot: &Bot, execution: &Execution) -> Result<(), StorageError> {
-    bot.repos.trades.trade(chat, execution).await.map(drop)
 }
 
 fn recorded(execution: &Execution, price: f64) -> String {

@@ -5,17 +5,9 @@ use crate::domain::ChatId;
 use crate::storage::Repos;
 
 pub(super) async fn apply(chat: ChatId, repos: &Repos, reply: &mut Reply) {
-    match repos.subscriptions.subscribe(chat).await {
-        Ok(true) => {
-            // Reading creates the default watchlist; a failure here is logged, never shown.
-            if let Err(e) = repos.watchlists.watchlist(chat).await {
-                tracing::warn!(chat = %chat, error = %e, "default watchlist for a new subscriber failed");
-            }
-        }
-        Ok(false) => {}
-        Err(e) => {
-            tracing::error!(chat = %chat, error = %e, "subscribe failed; confirming anyway, as legacy does")
-        }
+    // A failed watchlist step is logged by the unit, never shown.
+    if let Err(e) = repos.units.enrol(chat).await {
+        tracing::error!(chat = %chat, error = %e, "subscribe failed; confirming anyway, as legacy does");
     }
     reply.send("You've subscribed to Fear and Greed Index alerts.");
 }

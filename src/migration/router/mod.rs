@@ -25,8 +25,9 @@
 //!   answers, and both answers go to the [`Evidence`] sink as an [`Observation`]; the
 //!   comparison runs after the response. KV answers instead only as a counted *fallback*: when
 //!   D1 fails, or when D1 lacks a record KV has and the repair queue does not say KV is stale.
-//! - **One command, one unit.** `/execute` writes three repositories; the router routes them as
-//!   one write when they share a phase (`trades`), so D1 commits them in one `batch()`.
+//! - **One command, one unit.** `/execute` and `/start` write more than one repository; the
+//!   router routes each as one write when those share a phase (`units`), so D1 commits the
+//!   command in one `batch()`.
 //! - **Single-store phases touch one store.** `kv_only` never calls D1 (the legacy bot's cost,
 //!   exactly) and `d1_only` never calls KV.
 //!
@@ -49,7 +50,7 @@ mod positions;
 mod route;
 mod second_writes;
 mod subscriptions;
-mod trades;
+mod units;
 mod watchlists;
 
 pub use evidence::{
@@ -64,7 +65,7 @@ use crate::storage::{Repos, StorageResult};
 use route::{Answered, Route};
 use std::future::Future;
 use std::rc::Rc;
-use trades::RoutedTrades;
+use units::RoutedUnits;
 
 /// One repository on both stores, routed by its phase.
 struct Routed<R: ?Sized> {
@@ -112,6 +113,16 @@ pub fn routed(
         evidence: evidence.clone(),
         seconds: seconds.clone(),
     };
+    let subscriptions = Rc::new(Routed {
+        kv: kv.subscriptions,
+        d1: d1.subscriptions,
+        route: route(Repository::Subscriptions),
+    });
+    let watchlists = Rc::new(Routed {
+        kv: kv.watchlists,
+        d1: d1.watchlists,
+        route: route(Repository::Watchlists),
+    });
     let executions = Rc::new(Routed {
         kv: kv.executions,
         d1: d1.executions,
@@ -122,26 +133,18 @@ pub fn routed(
         d1: d1.positions,
         route: route(Repository::Positions),
     });
-    let watchlists = Rc::new(Routed {
-        kv: kv.watchlists,
-        d1: d1.watchlists,
-        route: route(Repository::Watchlists),
-    });
     Repos {
-        subscriptions: Rc::new(Routed {
-            kv: kv.subscriptions,
-            d1: d1.subscriptions,
-            route: route(Repository::Subscriptions),
-        }),
-        trades: Rc::new(RoutedTrades {
-            kv: kv.trades,
-            d1: d1.trades,
+        units: Rc::new(RoutedUnits {
+            kv: kv.units,
+            d1: d1.units,
             phases,
             route: route(Repository::Executions),
+            subscriptions: subscriptions.clone(),
+            watchlists: watchlists.clone(),
             executions: executions.clone(),
             positions: positions.clone(),
-            watchlists: watchlists.clone(),
         }),
+        subscriptions,
         watchlists,
         executions,
         positions,

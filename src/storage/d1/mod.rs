@@ -13,7 +13,7 @@ mod repairs;
 mod settings;
 mod subscriptions;
 mod sweeps;
-mod trades;
+mod units;
 mod updates;
 mod watchlists;
 
@@ -28,7 +28,7 @@ pub use repairs::{Repair, RepairQueue};
 pub(crate) use settings::{D1Settings, SettingChange, SettingRow};
 pub(crate) use subscriptions::D1Subscriptions;
 pub use sweeps::{Checkpoint, Commit, EntityVersions, Finding, SweepRow, SweepStore, Version};
-pub(crate) use trades::D1Trades;
+pub(crate) use units::D1Units;
 pub use updates::{Claim, UpdateClaims, CLAIM_EXPIRY_MS};
 pub(crate) use watchlists::D1Watchlists;
 

@@ -25,6 +25,14 @@ const UNSUBSCRIBE: &str = "UPDATE users SET subscription_status = 0, updated_at 
 
 pub(crate) struct D1Subscriptions(pub(crate) Sql);
 
+/// The batch that subscribes `chat`: `[subscribe (1 row when the chat is new), version]`.
+pub(super) fn subscribing(sql: &Sql, chat: ChatId) -> Vec<Statement> {
+    vec![
+        Statement::new(SUBSCRIBE, vec![chat_param(chat), sql.now().into()]),
+        sql.touch(Repository::Subscriptions, CHAT_IDS_KEY),
+    ]
+}
+
 #[derive(Deserialize)]
 struct SubscriberRow {
     chat_id: String,
@@ -51,11 +59,7 @@ impl SubscriptionRepo for D1Subscriptions {
 
     async fn subscribe(&self, chat: ChatId) -> StorageResult<bool> {
         let op = Operation::new("subscriptions.subscribe").chat(chat);
-        let statements = vec![
-            Statement::new(SUBSCRIBE, vec![chat_param(chat), self.0.now().into()]),
-            self.0.touch(Repository::Subscriptions, CHAT_IDS_KEY),
-        ];
-        Ok(self.0.batch(&op, statements).await?[0] > 0)
+        Ok(self.0.batch(&op, subscribing(&self.0, chat)).await?[0] > 0)
     }
 
     async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool> {

@@ -17,6 +17,12 @@ pub(super) const INSERT_DEFAULT_IF_EMPTY: &str =
 pub(super) const INSERT: &str =
     "INSERT OR IGNORE INTO watchlists (chat_id, ticker, created_at) VALUES (?1, ?2, ?3)";
 const DELETE: &str = "DELETE FROM watchlists WHERE chat_id = ?1 AND ticker = ?2";
+/// The default for a chat about to be subscribed: one with no rows that is not subscribed yet
+/// (so the subscribe after it in the batch changes its row).
+const INSERT_DEFAULT_IF_NOT_SUBSCRIBED: &str =
+    "INSERT INTO watchlists (chat_id, ticker, created_at) \
+     SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM watchlists WHERE chat_id = ?1) \
+     AND NOT EXISTS (SELECT 1 FROM users WHERE chat_id = ?1 AND subscription_status = 1)";
 
 pub(crate) struct D1Watchlists(pub(crate) Sql);
 
@@ -50,6 +56,18 @@ pub(super) fn adding(sql: &Sql, chat: ChatId, ticker: &str) -> Vec<Statement> {
     ));
     statements.push(sql.touch(Repository::Watchlists, &chat.to_string()));
     statements
+}
+
+/// `[users row, default]`, for the start of a batch that then subscribes the chat: a chat it
+/// newly subscribes gets the default list when it has none.
+pub(super) fn default_for_new_subscriber(sql: &Sql, chat: ChatId) -> Vec<Statement> {
+    vec![
+        sql.ensure_user(chat),
+        Statement::new(
+            INSERT_DEFAULT_IF_NOT_SUBSCRIBED,
+            vec![chat_param(chat), DEFAULT_TICKER.into(), sql.now().into()],
+        ),
+    ]
 }
 
 /// `[users row, SPY if the chat has no rows]`: the prelude of every change.

@@ -6,7 +6,7 @@ mod entities;
 mod executions;
 mod positions;
 mod subscriptions;
-mod trades;
+mod units;
 mod watchlists;
 
 pub(crate) use cache::KvCache;
@@ -14,7 +14,7 @@ pub(crate) use entities::KvEntities;
 pub(crate) use executions::KvExecutions;
 pub(crate) use positions::KvPositions;
 pub(crate) use subscriptions::KvSubscriptions;
-pub(crate) use trades::KvTrades;
+pub(crate) use units::KvUnits;
 pub(crate) use watchlists::KvWatchlists;
 
 use super::{Operation, StorageError, StorageResult};

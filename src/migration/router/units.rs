@@ -1,0 +1,115 @@
+//! `units` routed: a command whose writes span repositories as one write, all its entities
+//! keyed by the chat id. `/execute` writes `executions`, `positions` and, for a BUY,
+//! `watchlists`; `/start` writes `subscriptions` and, for a new subscriber, `watchlists`.
+//!
+//! When the repositories a unit touches share a phase, the unit is routed like any write, with
+//! the stores' own units: in D1 that is one `batch()`, so in `d1_only` the command's writes
+//! cost one round trip and land together. A failed second write queues a repair for every
+//! entity of the unit, and a second store that answers differently (only KV can miss the
+//! watchlist step alone; the stores may also disagree on who was subscribed) a repair of the
+//! watchlist. While their phases differ (an operator moving them one at a time), the unit runs
+//! as separate routed calls, each in its own repository's phase.
+
+use super::route::{Answered, Route, Written};
+use crate::domain::{ChatId, Execution, SignalType};
+use crate::migration::{Phases, Repository};
+use crate::storage::{
+    ExecutionRepo, Landed, PositionRepo, Steps, StorageResult, SubscriptionRepo, UnitRepo,
+    WatchlistRepo,
+};
+use async_trait::async_trait;
+use std::future::Future;
+use std::rc::Rc;
+
+pub(super) struct RoutedUnits {
+    pub(super) kv: Rc<dyn UnitRepo>,
+    pub(super) d1: Rc<dyn UnitRepo>,
+    pub(super) phases: Phases,
+    /// Any repository's route: a unit runs on a copy for the repository that leads it.
+    pub(super) route: Route,
+    /// The routed repositories, for a unit across phases.
+    pub(super) subscriptions: Rc<dyn SubscriptionRepo>,
+    pub(super) watchlists: Rc<dyn WatchlistRepo>,
+    pub(super) executions: Rc<dyn ExecutionRepo>,
+    pub(super) positions: Rc<dyn PositionRepo>,
+}
+
+impl RoutedUnits {
+    /// The routed repositories as steps.
+    fn steps(&self) -> Steps<'_> {
+        Steps {
+            subscriptions: &*self.subscriptions,
+            watchlists: &*self.watchlists,
+            executions: &*self.executions,
+            positions: &*self.positions,
+        }
+    }
+
+    /// The route of `touched[0]` when every repository in `touched` shares its phase.
+    fn joint(&self, touched: &[Repository]) -> Option<Route> {
+        let phase = self.phases.get(touched[0]);
+        touched
+            .iter()
+            .all(|r| self.phases.get(*r) == phase)
+            .then(|| Route {
+                repository: touched[0],
+                phase,
+                ..self.route.clone()
+            })
+    }
+
+    /// Routes one unit as one write of `touched`'s entities under `chat`; a different second
+    /// answer means the stores differ on the watchlist.
+    async fn write<T: Answered, F: Future<Output = StorageResult<T>> + 'static>(
+        &self,
+        route: &Route,
+        operation: &'static str,
+        touched: &[Repository],
+        chat: ChatId,
+        call: impl Fn(Rc<dyn UnitRepo>) -> F,
+    ) -> StorageResult<T> {
+        let written = Written {
+            repositories: touched.to_vec(),
+            on_difference: Some(Repository::Watchlists),
+        };
+        let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
+        route
+            .write_entities(operation, written, &chat.to_string(), kv, d1)
+            .await
+    }
+}
+
+#[async_trait(?Send)]
+impl UnitRepo for RoutedUnits {
+    async fn trade(&self, chat: ChatId, execution: &Execution) -> StorageResult<Landed> {
+        const OPERATION: &str = "units.trade";
+        let touched: &[Repository] = match execution.signal_type {
+            SignalType::Buy => &[
+                Repository::Executions,
+                Repository::Positions,
+                Repository::Watchlists,
+            ],
+            SignalType::Sell => &[Repository::Executions, Repository::Positions],
+        };
+        let Some(route) = self.joint(touched) else {
+            return self.steps().trade(chat, execution).await;
+        };
+        // The append must not land twice (see `executions::record`).
+        route.announce(OPERATION, &chat.to_string()).await;
+        let trade = |units: Rc<dyn UnitRepo>| {
+            let execution = execution.clone();
+            async move { units.trade(chat, &execution).await }
+        };
+        self.write(&route, OPERATION, touched, chat, trade).await
+    }
+
+    async fn enrol(&self, chat: ChatId) -> StorageResult<Option<Landed>> {
+        let touched = [Repository::Subscriptions, Repository::Watchlists];
+        let Some(route) = self.joint(&touched) else {
+            return self.steps().enrol(chat).await;
+        };
+        let enrol = |units: Rc<dyn UnitRepo>| async move { units.enrol(chat).await };
+        self.write(&route, "units.enrol", &touched, chat, enrol)
+            .await
+    }
+}

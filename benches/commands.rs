@@ -309,6 +309,7 @@ fn main() {
         );
     }
     if !over.is_empty() {
-        println!("\nOver the d1_only targets: {over:?}");
+        eprintln!("over the d1_only targets: {over:?}");
+        std::process::exit(1);
     }
 }

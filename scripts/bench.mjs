@@ -1,8 +1,13 @@
 // Latency of each bot command in workerd (Miniflare, the real wasm build) over 200 requests,
-// in each storage phase with its ratio to kv_only, with outbound requests per webhook; then
-// one broadcast cron to 1,000 subscribers (kv_only). Every
-// outbound request is answered in-process by the test stand-in, so the numbers are the
-// worker's own time plus local storage. Run through `bash scripts/bench.sh`.
+// in each storage phase with its ratio to kv_only: until the reply reaches Telegram and until
+// the webhook's response, with outbound requests per webhook; whether this runtime overlaps a
+// KV and a D1 read; then one broadcast cron to 1,000 subscribers (kv_only). Every outbound
+// request is answered in-process by the test stand-in, so the numbers are the worker's own
+// time plus local storage. Run through `bash scripts/bench.sh`.
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startWorker } from "../tests/e2e/harness.mjs";
 import { createStandIn } from "../tests/e2e/stand-in.mjs";
 
@@ -143,6 +148,55 @@ for (const [text] of commands({}).filter(([t]) => byPhase.get("kv_only").has(t))
     console.log(`${text.padEnd(22)} ${phase.padEnd(11)} ${values.map((v, i) => v.padStart(cells[i][1])).join(" ")}`);
   }
 }
+
+/**
+ * Whether this runtime overlaps a KV read and a D1 read, as a shadow read does: a bare worker
+ * times one KV get, one D1 query, both at once and both one after the other. Where "both"
+ * costs what "one after the other" does, the two stores share one local process and a shadow
+ * read pays for both; on Cloudflare they are separate services and it pays for the slower.
+ */
+async function overlap() {
+  const dir = mkdtempSync(join(tmpdir(), "fear-greed-overlap-"));
+  const mf = new Miniflare(convertV4MiniflareOptions({
+    modules: true,
+    compatibilityDate: "2026-11-01",
+    kvNamespaces: { KV: "kv" },
+    d1Databases: { DB: "db" },
+    resourcePersistencePath: dir,
+    script: `export default { async fetch(request, env) {
+      const kv = () => env.KV.get("k");
+      const d1 = () => env.DB.prepare("SELECT v FROM t WHERE k = 1").first();
+      const mode = new URL(request.url).searchParams.get("mode");
+      if (mode === "kv") await kv();
+      if (mode === "d1") await d1();
+      if (mode === "together") await Promise.all([kv(), d1()]);
+      if (mode === "in turn") { await kv(); await d1(); }
+      return new Response("ok");
+    } }`,
+  }));
+  await mf.ready;
+  const db = await mf.getD1Database("DB");
+  await db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)");
+  await db.prepare("INSERT INTO t VALUES (1, 'x')").run();
+  await (await mf.getKVNamespace("KV")).put("k", "v");
+  const modes = ["nothing", "kv", "d1", "together", "in turn"];
+  const times = new Map(modes.map((mode) => [mode, []]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const mode of modes) {
+      const started = performance.now();
+      await (await mf.dispatchFetch(`http://x/?mode=${encodeURIComponent(mode)}`)).text();
+      times.get(mode).push(performance.now() - started);
+    }
+  }
+  await mf.dispose();
+  const p50 = (mode) => quantile(times.get(mode).sort((a, b) => a - b), 0.5);
+  const cost = (mode) => `${(p50(mode) - p50("nothing")).toFixed(2)} ms`;
+  console.log(
+    `\nOverlap in this runtime (p50 over a bare request): KV get ${cost("kv")}, D1 query ${cost("d1")}, ` +
+      `both at once ${cost("together")}, one after the other ${cost("in turn")}.`,
+  );
+}
+await overlap();
 if (ONLY) process.exit(0);
 
 const { world, worker, kv } = await start();

@@ -166,7 +166,7 @@ impl Route {
     /// A second write that missed `repository`'s entity: logged, counted and queued for repair
     /// towards the store that missed it; when even the enqueue fails (D1 down while D1 is the
     /// target) it is logged as an error and the difference is left to validation to find.
-    pub(super) async fn queue_repair(&self, repository: Repository, failure: &Failure<'_>) {
+    async fn queue_repair(&self, repository: Repository, failure: &Failure<'_>) {
         let Failure {
             operation,
             entity_key,
@@ -233,8 +233,8 @@ impl Route {
     /// longer has (a cleared position, a last unsubscribe), and serving it would undo a write
     /// the user saw succeed. So does a KV write still queued behind the replies, which is why
     /// an entity this request wrote is never served from KV. The repair queue is consulted
-    /// only on this rare path, so the common read costs no extra query. If the lookup itself fails, D1 is failing, and the
-    /// read falls back as it would on a D1 error.
+    /// only on this rare path, so the common read costs no extra query. If the lookup itself
+    /// fails, D1 is failing, and the read falls back as it would on a D1 error.
     ///
     /// Either way the pair is recorded as an [`Observation`] for the comparator.
     async fn shadow<T: Answer>(
@@ -345,7 +345,7 @@ impl<T: Clone + PartialEq + std::fmt::Debug + 'static> Answered for T {}
 pub(super) struct Written {
     pub(super) repositories: Vec<Repository>,
     /// The repository whose entity differs between the stores when the second write answers
-    /// differently from the first (a trade's watchlist step, which only KV can miss alone).
+    /// differently from the first (a unit's watchlist step: see `units`).
     pub(super) on_difference: Option<Repository>,
 }
 
@@ -392,11 +392,11 @@ impl<T: Answered> Follow<T> {
 
 /// A second write that did not land: which call, which entity, the store that missed it and
 /// why.
-pub(super) struct Failure<'a> {
-    pub(super) operation: &'static str,
-    pub(super) entity_key: &'a str,
-    pub(super) target: Store,
-    pub(super) error: String,
+struct Failure<'a> {
+    operation: &'static str,
+    entity_key: &'a str,
+    target: Store,
+    error: String,
 }
 
 /// Awaits `future` and notes how long after `started` it finished, so each store of a

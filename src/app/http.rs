@@ -109,6 +109,7 @@ impl App {
             (_, path) if path.starts_with("/admin/") => crate::admin::handle(self, request).await,
             _ => Response::method_not_allowed(),
         };
+        // Whatever a handler left queued (the webhook runs its own before finishing the update).
         self.second_writes().await;
         response
     }

@@ -1,6 +1,6 @@
 //! `POST /`: the Telegram webhook pipeline (legacy §2.3): secret check, JSON, the message,
-//! the claim on the update id (§10.8), the command, then every reply sent in order before the
-//! HTTP answer.
+//! the claim on the update id (§10.8), the command, every reply sent in order, the second
+//! writes of the storage move, then the HTTP answer.
 
 use super::http::{Request, Response};
 use super::{send_all, App};
@@ -53,7 +53,10 @@ impl App {
         };
         let bot = self.bot().await;
         let mut reply = Reply::new(message.chat);
-        if let Err(e) = command.apply(message.chat, &bot, &mut reply).await {
+        let applied = command.apply(message.chat, &bot, &mut reply).await;
+        if let Err(e) = applied {
+            // What the command did write is mirrored before the claim is let go.
+            self.second_writes().await;
             tracing::error!(
                 chat = %message.chat,
                 update_id = ?update.update_id,
@@ -68,6 +71,9 @@ impl App {
             return Response::error(500, "Internal server error");
         }
         send_all(&bot, &reply.messages).await;
+        // Before the update counts as done, like every write of the command: an update cut
+        // short here is never acknowledged as applied with its second writes missing.
+        self.second_writes().await;
         if let Some(id) = claimed {
             if let Err(e) = claims.finish(id).await {
                 tracing::error!(update_id = id, error = %e, "marking the update done failed");

@@ -94,17 +94,18 @@ pub trait PositionRepo {
 }
 
 /// The commands whose writes span repositories, each as one unit: a store that can commit the
-/// unit at once does (D1: one `batch()`), and the router routes it as one write.
+/// unit at once does (D1: one `batch()`, all or nothing), and the router routes it as one
+/// write. KV runs a unit as the legacy steps: a failed step fails the unit and leaves the steps
+/// before it, except the watchlist step, whose failure (ignored by the legacy bot) is only
+/// reported as [`Landed::WatchlistMissed`].
 #[async_trait(?Send)]
 pub trait UnitRepo {
     /// `/execute` (legacy §3.8): records `execution`; a BUY opens the position on its ticker and
-    /// puts the ticker on the watchlist, a SELL closes the position. The watchlist step never
-    /// fails the trade (the legacy bot ignored its failure); [`Landed::WatchlistMissed`] says it
-    /// did not land.
+    /// puts the ticker on the watchlist, a SELL closes the position.
     async fn trade(&self, chat: ChatId, execution: &Execution) -> StorageResult<Landed>;
     /// `/start` (legacy §3.3): subscribes `chat` and gives a new subscriber its default
     /// watchlist. `None` when the chat was already subscribed (nothing else is done), else how
-    /// much landed; the watchlist step never fails the unit either.
+    /// much landed.
     async fn enrol(&self, chat: ChatId) -> StorageResult<Option<Landed>>;
 }
 

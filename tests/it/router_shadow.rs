@@ -135,6 +135,24 @@ fn shadow_read_does_not_fall_back_to_kv_known_to_be_stale() {
 }
 
 #[test]
+fn shadow_read_does_not_fall_back_to_kv_while_d1_changed_the_entity_recently() {
+    // Another request cleared the position in D1 a moment ago; its KV write has not landed
+    // (queued behind its replies, or still propagating), and nothing failed.
+    let f = stores();
+    run(Repos::kv(&f.platform)
+        .positions
+        .set_position(CHAT, &position("SPY", 1.0)))
+    .unwrap();
+    let d1 = Repos::d1(&f.platform);
+    run(d1.positions.set_position(CHAT, &position("SPY", 1.0))).unwrap();
+    run(d1.positions.clear_position(CHAT)).unwrap();
+
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+    assert_eq!(run(repos.positions.position(CHAT)).unwrap(), None);
+    assert_eq!(evidence.take().fallbacks, vec![]);
+}
+
+#[test]
 fn a_kv_write_queued_behind_the_replies_is_not_served_in_the_meantime() {
     let f = stores();
     let (repos, _) = routed_in(&f, Phase::Shadow);

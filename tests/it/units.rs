@@ -10,6 +10,7 @@ use crate::router_model::{restore, sabotage};
 use fear_greed_bot::domain::{ChatId, Execution, Position, SignalType};
 use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
 use fear_greed_bot::migration::repair::{run_step, StepOutcome};
+use fear_greed_bot::migration::router::{routed, Evidence, SecondWrites};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::storage::{entities, EntityKey, Landed, Repos};
@@ -115,6 +116,30 @@ fn a_second_store_that_fails_the_trade_gets_a_repair_for_each_entity() {
 }
 
 #[test]
+fn a_kv_trade_that_stops_part_way_in_dual_write_queues_what_landed_for_d1() {
+    // KV appends the execution, then fails to open the position: the user's trade failed, but
+    // the execution is KV's, the store that answers, and D1 must get it too.
+    let f = stores();
+    f.kv.fail(KvOp::Put, "active_position:");
+    let (repos, _) = routed_in(&f, Phase::DualWrite);
+    let failed = run(repos
+        .units
+        .trade(CHAT, &trade(SignalType::Buy, "AAPL", 1.0, T0)));
+    f.kv.heal();
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(f.kv.peek("execution_history:1").is_some());
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM executions"),
+        0,
+        "D1's half never ran"
+    );
+    let want: Vec<_> = TRADED.iter().map(|r| repair(*r, "1", Store::D1)).collect();
+    assert_eq!(repair_rows(&f), want);
+    drained_and_equal(&f, Phase::DualWrite);
+    assert_eq!(f.count("SELECT COUNT(*) FROM executions"), 1);
+}
+
+#[test]
 fn a_kv_watchlist_that_misses_the_bought_ticker_is_repaired_in_either_direction() {
     for phase in [Phase::DualWrite, Phase::Shadow] {
         let f = stores();
@@ -182,7 +207,7 @@ fn in_d1_only_a_new_subscriber_is_one_round_trip() {
 }
 
 #[test]
-fn when_the_stores_disagree_on_a_subscriber_the_second_takes_the_first_ones_watchlist() {
+fn when_the_stores_disagree_on_a_subscriber_the_second_follows_the_first() {
     // KV never saw the subscription D1 has (a failed second write not yet drained): KV's
     // enrolment is new and stores the default, D1's is not and stores nothing.
     let f = stores();
@@ -191,7 +216,10 @@ fn when_the_stores_disagree_on_a_subscriber_the_second_takes_the_first_ones_watc
     assert_eq!(run(repos.units.enrol(CHAT)), Ok(Some(Landed::Complete)));
     assert_eq!(
         repair_rows(&f),
-        vec![repair(Repository::Watchlists, "1", Store::D1)]
+        vec![
+            repair(Repository::Subscriptions, "1", Store::D1),
+            repair(Repository::Watchlists, "1", Store::D1)
+        ]
     );
     drained_and_equal(&f, Phase::DualWrite);
     assert_eq!(
@@ -341,11 +369,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     /// Trades, enrolments and unsubscriptions in every mix of dual_write and shadow over the
-    /// four repositories, some with a store failing: the user sees the reference's answers,
-    /// and once the queue drains KV and D1 hold the same entities.
+    /// four repositories, some with a store failing, their second writes at once or after the
+    /// call: the user sees the reference's answers, and once the repair queue drains KV and D1
+    /// hold the same entities.
     #[test]
     fn units_keep_both_stores_whole(
         phases in proptest::array::uniform4(proptest::sample::select(BOTH_STORES.to_vec())),
+        queued in any::<bool>(),
         ops in proptest::collection::vec(
             (op(), proptest::option::of((0..UNIT_REPOSITORIES.len(), any::<bool>()))),
             1..14,
@@ -374,7 +404,9 @@ proptest! {
             let watch_fails = injected == Some((Repository::Watchlists, Store::Kv))
                 && all.get(Repository::Watchlists) == Phase::DualWrite;
 
-            let (repos, _) = routed_with(&f, all);
+            // As the app runs them (after the replies), or at once.
+            let seconds = if queued { SecondWrites::queued() } else { SecondWrites::inline() };
+            let repos = routed(&f.platform, all, Evidence::default(), seconds.clone());
             if let Some((repository, store)) = injected {
                 sabotage(&f, repository, store);
             }
@@ -395,6 +427,7 @@ proptest! {
                     book.subscribed = false;
                 }
             }
+            run(seconds.run());
             if let Some((repository, store)) = injected {
                 restore(&f, repository, store);
             }

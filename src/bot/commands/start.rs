@@ -5,7 +5,7 @@ use crate::domain::ChatId;
 use crate::storage::Repos;
 
 pub(super) async fn apply(chat: ChatId, repos: &Repos, reply: &mut Reply) {
-    // A failed watchlist step is logged by the unit, never shown.
+    // A failed watchlist step is logged by the unit; no failure is ever shown.
     if let Err(e) = repos.units.enrol(chat).await {
         tracing::error!(chat = %chat, error = %e, "subscribe failed; confirming anyway, as legacy does");
     }

@@ -8,7 +8,7 @@
 use super::answer::Answer;
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure};
 use super::second_writes::SecondWrites;
-use crate::migration::experiment::Reading;
+use crate::migration::experiment::{Reading, KV_PROPAGATION_MS};
 use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
 use crate::storage::d1::{EntityVersions, RepairQueue};
@@ -34,8 +34,9 @@ impl Route {
     ///
     /// Invariant: the authoritative write completes before the second one starts, and only its
     /// error fails the call. So an acknowledged write is always in the store that serves the
-    /// next read, and a failed call has changed neither store (the second write never ran).
-    /// The second write runs as [`SecondWrites`] says: at once, or after the replies.
+    /// next read, and a failed call has changed neither store (the second write never ran),
+    /// except for the landed steps of a KV unit, which are queued for repair. The second write
+    /// runs as [`SecondWrites`] says: at once, or after the replies.
     pub(super) async fn write<T: Answered>(
         &self,
         operation: &'static str,
@@ -45,7 +46,7 @@ impl Route {
     ) -> StorageResult<T> {
         let written = Written {
             repositories: vec![self.repository],
-            on_difference: None,
+            on_difference: &[],
         };
         self.write_entities(operation, written, entity_key, kv, d1)
             .await
@@ -65,7 +66,14 @@ impl Route {
             Phase::KvOnly => kv.await,
             Phase::D1Only => d1.await,
             Phase::DualWrite => {
-                let first = kv.await?;
+                let first = match kv.await {
+                    Ok(first) => first,
+                    Err(error) => {
+                        return Err(self
+                            .unit_failed(operation, &written, entity_key, error)
+                            .await)
+                    }
+                };
                 self.then(operation, written, entity_key, Store::D1, &first, d1)
                     .await;
                 Ok(first)
@@ -77,6 +85,30 @@ impl Route {
                 Ok(first)
             }
         }
+    }
+
+    /// KV's failed unit (a write of more than one entity, which KV runs as steps): the steps
+    /// before the failure may have landed, so each entity is queued for repair towards D1,
+    /// which then copies whatever KV holds. Answers the error, which is the user's.
+    async fn unit_failed(
+        &self,
+        operation: &'static str,
+        written: &Written,
+        entity_key: &str,
+        error: StorageError,
+    ) -> StorageError {
+        if written.repositories.len() > 1 {
+            let failure = Failure {
+                operation,
+                entity_key,
+                target: Store::D1,
+                error: format!("KV's unit stopped part way: {error}"),
+            };
+            for repository in &written.repositories {
+                self.queue_repair(*repository, &failure).await;
+            }
+        }
+        error
     }
 
     /// After the authoritative write answered `first`: notes the written entities and starts
@@ -122,19 +154,24 @@ impl Route {
         }
     }
 
-    /// The second write, after the authoritative one succeeded: its outcome is not the user's
-    /// business. A failure is queued for repair towards `target` ([`Route::queue_repair`]).
-    /// Nothing here can fail the call.
-    pub(super) async fn mirror<T>(
+    /// A second write of its own (not after a routed write): its outcome is not the user's
+    /// business, and it runs as [`SecondWrites`] says. A failure is queued for repair towards
+    /// `target` ([`Route::queue_repair`]). Nothing here can fail the call.
+    pub(super) async fn mirror<T: 'static>(
         &self,
         operation: &'static str,
         entity_key: &str,
         target: Store,
-        write: impl Future<Output = StorageResult<T>>,
+        write: impl Future<Output = StorageResult<T>> + 'static,
     ) {
-        let repositories = [self.repository];
-        self.second(operation, &repositories, entity_key, target, write)
-            .await;
+        let (route, key) = (self.clone(), entity_key.to_owned());
+        let second = async move {
+            let repositories = [route.repository];
+            route
+                .second(operation, &repositories, &key, target, write)
+                .await;
+        };
+        self.seconds.start(second).await;
     }
 
     /// [`Route::mirror`] of a write that changes the entity of each of `repositories`; the
@@ -261,6 +298,10 @@ impl Route {
                 }
             }
             (Ok(d1), _) => (Ok(d1), Store::D1),
+            // KV may still be waiting for this request's own write of the entity.
+            (Err(error), Ok(_)) if self.evidence.has_written(self.repository, entity_key) => {
+                (Err(error), Store::D1)
+            }
             (Err(error), Ok(kv)) => {
                 self.fall_back(
                     operation,
@@ -291,26 +332,31 @@ impl Route {
         answer
     }
 
-    /// Whether this request wrote the entity (its KV write may still be queued behind the
-    /// replies), or a repair towards KV is queued for it (for the whole repository when the
-    /// read covers it all); a failed lookup counts as "not known".
+    /// Whether KV may hold an older value of the entity (of any entity of the repository when
+    /// the read covers it all): this request wrote it (its KV write may still be queued behind
+    /// the replies), D1 changed it within KV's propagation window (another request's KV write
+    /// may be queued, or still propagating), or a repair towards KV is queued for it. A failed
+    /// lookup counts as "not known".
     async fn kv_known_stale(&self, operation: &'static str, entity_key: Option<&str>) -> bool {
         if self.evidence.has_written(self.repository, entity_key) {
             return true;
         }
-        match self
-            .repairs
-            .has_pending(self.repository, entity_key, Store::Kv)
-            .await
-        {
-            Ok(pending) => pending,
+        let (changed, pending) = join(
+            self.versions
+                .changed_within(self.repository, entity_key, KV_PROPAGATION_MS),
+            self.repairs
+                .has_pending(self.repository, entity_key, Store::Kv),
+        )
+        .await;
+        match changed.and_then(|changed| Ok(changed || pending?)) {
+            Ok(stale) => stale,
             Err(error) => {
                 tracing::warn!(
                     repository = %self.repository,
                     operation,
                     entity_key,
                     error = %error,
-                    "repair queue unreadable; treating KV as current"
+                    "entity versions or repair queue unreadable; treating KV as current"
                 );
                 false
             }
@@ -344,9 +390,9 @@ impl<T: Clone + PartialEq + std::fmt::Debug + 'static> Answered for T {}
 /// The entities one write changes: one per repository, all under the same key.
 pub(super) struct Written {
     pub(super) repositories: Vec<Repository>,
-    /// The repository whose entity differs between the stores when the second write answers
-    /// differently from the first (a unit's watchlist step: see `units`).
-    pub(super) on_difference: Option<Repository>,
+    /// The repositories whose entities differ between the stores when the second write
+    /// answers differently from the first (see `units`).
+    pub(super) on_difference: &'static [Repository],
 }
 
 /// A second write about to run, with what it needs to report a miss.
@@ -362,7 +408,7 @@ struct Follow<T> {
 
 impl<T: Answered> Follow<T> {
     /// Runs the second write: a failure queues a repair of every written entity, an answer
-    /// other than the first store's a repair of the `on_difference` entity.
+    /// other than the first store's a repair of each `on_difference` entity.
     async fn run(self, write: impl Future<Output = StorageResult<T>>) {
         let Follow {
             route,
@@ -378,14 +424,14 @@ impl<T: Answered> Follow<T> {
         let Some(second) = second.filter(|second| *second != first) else {
             return;
         };
-        if let Some(repository) = written.on_difference {
-            let failure = Failure {
-                operation,
-                entity_key: &entity_key,
-                target,
-                error: format!("the stores answered differently: {first:?}, then {second:?}"),
-            };
-            route.queue_repair(repository, &failure).await;
+        let failure = Failure {
+            operation,
+            entity_key: &entity_key,
+            target,
+            error: format!("the stores answered differently: {first:?}, then {second:?}"),
+        };
+        for repository in written.on_difference {
+            route.queue_repair(*repository, &failure).await;
         }
     }
 }

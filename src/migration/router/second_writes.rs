@@ -11,7 +11,7 @@ use std::future::Future;
 use std::rc::Rc;
 
 /// The second writes of one request; clones share the queue.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SecondWrites(Option<Rc<RefCell<VecDeque<LocalBoxFuture<'static, ()>>>>>);
 
 impl SecondWrites {

@@ -59,18 +59,18 @@ impl RoutedUnits {
     }
 
     /// Routes one unit as one write of `touched`'s entities under `chat`; a different second
-    /// answer means the stores differ on the watchlist.
+    /// answer means the stores differ on the `on_difference` entities.
     async fn write<T: Answered, F: Future<Output = StorageResult<T>> + 'static>(
         &self,
         route: &Route,
         operation: &'static str,
-        touched: &[Repository],
+        (touched, on_difference): (&[Repository], &'static [Repository]),
         chat: ChatId,
         call: impl Fn(Rc<dyn UnitRepo>) -> F,
     ) -> StorageResult<T> {
         let written = Written {
             repositories: touched.to_vec(),
-            on_difference: Some(Repository::Watchlists),
+            on_difference,
         };
         let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
         route
@@ -100,16 +100,21 @@ impl UnitRepo for RoutedUnits {
             let execution = execution.clone();
             async move { units.trade(chat, &execution).await }
         };
-        self.write(&route, OPERATION, touched, chat, trade).await
+        // Only the watchlist step can differ: KV may miss it alone.
+        let differs = &[Repository::Watchlists];
+        self.write(&route, OPERATION, (touched, differs), chat, trade)
+            .await
     }
 
     async fn enrol(&self, chat: ChatId) -> StorageResult<Option<Landed>> {
-        let touched = [Repository::Subscriptions, Repository::Watchlists];
-        let Some(route) = self.joint(&touched) else {
+        const TOUCHED: &[Repository] = &[Repository::Subscriptions, Repository::Watchlists];
+        let Some(route) = self.joint(TOUCHED) else {
             return self.steps().enrol(chat).await;
         };
         let enrol = |units: Rc<dyn UnitRepo>| async move { units.enrol(chat).await };
-        self.write(&route, "units.enrol", &touched, chat, enrol)
+        // The stores disagreed on the subscription (its place in the order too) or KV missed
+        // the watchlist step: both entities follow the authoritative store.
+        self.write(&route, "units.enrol", (TOUCHED, TOUCHED), chat, enrol)
             .await
     }
 }

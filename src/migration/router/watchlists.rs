@@ -26,8 +26,9 @@ impl WatchlistRepo for Routed<dyn WatchlistRepo> {
         if self.route.phase == Phase::DualWrite {
             let tickers = self.kv.watchlist(chat).await?;
             if tickers == [DEFAULT_TICKER] {
-                let d1 = self.d1.watchlist(chat);
-                self.route.mirror(OPERATION, &key, Store::D1, d1).await;
+                let d1 = self.d1.clone();
+                let create = async move { d1.watchlist(chat).await };
+                self.route.mirror(OPERATION, &key, Store::D1, create).await;
             }
             return Ok(tickers);
         }

@@ -137,8 +137,9 @@ fn chat_param(chat: ChatId) -> crate::platform::SqlValue {
 }
 
 /// The statements whose plans matter, for the query-plan tests: every read, and the writes
-/// that search (the subscription sequence, the default-watchlist check, the cache purge, the
-/// old value a flag change records, the repair-queue lookups, the entity loads and deletes).
+/// that search (the subscription sequence, the default-watchlist checks, the recent-change
+/// lookups, the cache purge, the old value a flag change records, the repair-queue lookups,
+/// the entity loads and deletes).
 /// The subscriber-list replace is not here: it reads the bound `json_each` list by design.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
@@ -162,6 +163,27 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         (
             "watchlist",
             Statement::new(watchlists::SELECT, vec![chat()]),
+        ),
+        (
+            "watchlist_default_if_not_subscribed",
+            Statement::new(
+                watchlists::INSERT_DEFAULT_IF_NOT_SUBSCRIBED,
+                vec![chat(), "SPY".into(), 0.into()],
+            ),
+        ),
+        (
+            "entity_changed_within",
+            Statement::new(
+                sweeps::CHANGED_WITHIN,
+                vec!["positions".into(), 60_000.into(), chat()],
+            ),
+        ),
+        (
+            "repository_changed_within",
+            Statement::new(
+                sweeps::CHANGED_WITHIN_REPOSITORY,
+                vec!["subscriptions".into(), 60_000.into()],
+            ),
         ),
         ("history", Statement::new(executions::HISTORY, vec![chat()])),
         (

@@ -139,7 +139,35 @@ impl EntityVersions {
         let statement = self.0.touch(repository, entity_key);
         self.0.execute(&op, statement).await.map(drop)
     }
+
+    /// Whether `repository`'s entity `entity_key` (any of its entities when `None`) changed in
+    /// D1 less than `window_ms` ago, on D1's own clock.
+    pub async fn changed_within(
+        &self,
+        repository: Repository,
+        entity_key: Option<&str>,
+        window_ms: i64,
+    ) -> StorageResult<bool> {
+        let op = Operation::new("entity_versions.changed_within");
+        let statement = match entity_key {
+            Some(key) => Statement::new(
+                CHANGED_WITHIN,
+                vec![repository.as_str().into(), window_ms.into(), key.into()],
+            ),
+            None => Statement::new(
+                CHANGED_WITHIN_REPOSITORY,
+                vec![repository.as_str().into(), window_ms.into()],
+            ),
+        };
+        Ok(!self.0.query(&op, statement).await?.is_empty())
+    }
 }
+
+pub(super) const CHANGED_WITHIN_REPOSITORY: &str =
+    "SELECT 1 FROM entity_versions WHERE repository = ?1 \
+     AND changed_at > CAST(unixepoch('subsec') * 1000 AS INTEGER) - ?2 LIMIT 1";
+pub(super) const CHANGED_WITHIN: &str = "SELECT 1 FROM entity_versions WHERE repository = ?1 \
+     AND changed_at > CAST(unixepoch('subsec') * 1000 AS INTEGER) - ?2 AND entity_key = ?3";
 
 /// The sweeps' tables in D1.
 pub struct SweepStore {

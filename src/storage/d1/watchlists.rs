@@ -19,7 +19,7 @@ pub(super) const INSERT: &str =
 const DELETE: &str = "DELETE FROM watchlists WHERE chat_id = ?1 AND ticker = ?2";
 /// The default for a chat about to be subscribed: one with no rows that is not subscribed yet
 /// (so the subscribe after it in the batch changes its row).
-const INSERT_DEFAULT_IF_NOT_SUBSCRIBED: &str =
+pub(super) const INSERT_DEFAULT_IF_NOT_SUBSCRIBED: &str =
     "INSERT INTO watchlists (chat_id, ticker, created_at) \
      SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM watchlists WHERE chat_id = ?1) \
      AND NOT EXISTS (SELECT 1 FROM users WHERE chat_id = ?1 AND subscription_status = 1)";

@@ -5,14 +5,14 @@
 //! come well after its KV write): once the backfill is finished, every entity D1 holds either
 //! equals KV or is queued for repair, and after the drain every entity is equal.
 
-use crate::helpers::{run, Backend, Fixture};
+use crate::helpers::{run, Backend, Fixture, HookedKv, KvHook};
 use async_trait::async_trait;
 use fear_greed_bot::domain::{ChatId, Execution, Position, SignalType};
 use fear_greed_bot::migration::router::{routed, Evidence, SecondWrites};
 use fear_greed_bot::migration::sweep::{run_step, Budget, Kind};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
-use fear_greed_bot::platform::native::{LegacyDataset, MemoryKv};
-use fear_greed_bot::platform::{KvPage, KvStore, Platform, PlatformError};
+use fear_greed_bot::platform::native::{KvOp, LegacyDataset};
+use fear_greed_bot::platform::Platform;
 use fear_greed_bot::storage::d1::{EntityVersions, RepairQueue};
 use fear_greed_bot::storage::{entities, EntityKey, Repos};
 use proptest::prelude::*;
@@ -53,9 +53,8 @@ fn writes() -> impl Strategy<Value = Write> {
     ]
 }
 
-/// KV that lets users write right after the backfill read a key.
+/// Lets users write right after the backfill read a key (the hook of a [`HookedKv`]).
 struct RacingKv {
-    inner: Rc<MemoryKv>,
     /// The platform users write through (the plain KV: their reads trigger nothing).
     users: Platform,
     gets: Cell<u64>,
@@ -142,9 +141,11 @@ impl RacingKv {
 }
 
 #[async_trait(?Send)]
-impl KvStore for RacingKv {
-    async fn get(&self, key: &str) -> Result<Option<String>, PlatformError> {
-        let value = self.inner.get(key).await;
+impl KvHook for RacingKv {
+    async fn after(&self, op: KvOp, key: &str) {
+        if op != KvOp::Get {
+            return;
+        }
         let n = self.gets.get() + 1;
         self.gets.set(n);
         let due: Vec<Interleaved> = {
@@ -158,24 +159,6 @@ impl KvStore for RacingKv {
             self.write(key, &w.write, fallback).await;
         }
         self.land_appends(Some(n)).await;
-        value
-    }
-
-    async fn put(&self, key: &str, value: &str) -> Result<(), PlatformError> {
-        self.inner.put(key, value).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), PlatformError> {
-        self.inner.delete(key).await
-    }
-
-    async fn list(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<KvPage, PlatformError> {
-        self.inner.list(prefix, cursor, limit).await
     }
 }
 
@@ -212,14 +195,14 @@ proptest! {
             }
         }
         let racing = Rc::new(RacingKv {
-            inner: f.kv.clone(),
             users: f.platform.clone(),
             gets: Cell::new(0),
             pending: RefCell::new(interleaved),
             appends: RefCell::new(Vec::new()),
             chats: data.chats.clone(),
         });
-        let backfill = Platform { kv: racing.clone(), ..f.platform.clone() };
+        let kv = Rc::new(HookedKv { inner: f.kv.clone(), hook: racing.clone() });
+        let backfill = Platform { kv, ..f.platform.clone() };
         // KV's propagation window as in production: a change D1 made within it is deferred.
         let budget = Budget { kv_ops: 40, d1_statements: 90, page: 10, settle_ms: 60_000, time_ms: 10_000 };
         let phases = Phases::uniform(Phase::DualWrite);

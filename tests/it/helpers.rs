@@ -5,8 +5,10 @@ use fear_greed_bot::app::config::{Config, Secret};
 use fear_greed_bot::app::http::{Request, Response};
 use fear_greed_bot::app::App;
 use fear_greed_bot::migration::Phase;
-use fear_greed_bot::platform::native::{ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
-use fear_greed_bot::platform::{HttpRequest, HttpResponse, Platform, PlatformError};
+use fear_greed_bot::platform::native::{KvOp, ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
+use fear_greed_bot::platform::{
+    HttpRequest, HttpResponse, KvPage, KvStore, Platform, PlatformError,
+};
 use fear_greed_bot::storage::Repos;
 use serde_json::{json, Value};
 use std::cell::Cell;
@@ -303,5 +305,50 @@ pub fn contract(check: impl AsyncFn(&Fixture)) {
     for backend in [Backend::Kv, Backend::D1] {
         let fixture = Fixture::new(backend);
         run(check(&fixture));
+    }
+}
+
+/// What a test makes happen right after one call of a [`HookedKv`]: a user's write landing in
+/// the middle of a sweep.
+#[async_trait::async_trait(?Send)]
+pub trait KvHook {
+    async fn after(&self, op: KvOp, key: &str);
+}
+
+/// A KV namespace that serves every call from `inner`, then runs `hook`.
+pub struct HookedKv<H> {
+    pub inner: Rc<dyn KvStore>,
+    pub hook: Rc<H>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl<H: KvHook> KvStore for HookedKv<H> {
+    async fn get(&self, key: &str) -> Result<Option<String>, PlatformError> {
+        let value = self.inner.get(key).await;
+        self.hook.after(KvOp::Get, key).await;
+        value
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), PlatformError> {
+        let put = self.inner.put(key, value).await;
+        self.hook.after(KvOp::Put, key).await;
+        put
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PlatformError> {
+        let deleted = self.inner.delete(key).await;
+        self.hook.after(KvOp::Delete, key).await;
+        deleted
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KvPage, PlatformError> {
+        let page = self.inner.list(prefix, cursor, limit).await;
+        self.hook.after(KvOp::List, prefix).await;
+        page
     }
 }

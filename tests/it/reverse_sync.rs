@@ -2,11 +2,11 @@
 //! any run of `d1_only` writes, and a reverse sync, KV holds exactly the bytes the legacy bot
 //! would have written had it made the same writes itself.
 
-use crate::helpers::{run, Backend, Fixture, T0};
+use crate::helpers::{run, Backend, Fixture, HookedKv, KvHook, T0};
 use fear_greed_bot::domain::{ChatId, Execution, Position, SignalType};
 use fear_greed_bot::migration::sweep::{run_step, Budget, Kind};
 use fear_greed_bot::migration::{Phase, Phases, Repository};
-use fear_greed_bot::platform::native::{LegacyDataset, MemoryKv};
+use fear_greed_bot::platform::native::{KvOp, LegacyDataset, MemoryKv};
 use fear_greed_bot::platform::Platform;
 use fear_greed_bot::storage::Repos;
 use proptest::prelude::*;
@@ -134,53 +134,22 @@ proptest! {
     }
 }
 
-/// KV whose next `put` is followed by a user's D1 write, as if made while the copy ran.
+/// After the next KV `put`, a user's D1 write, as if made while the copy ran (the hook of a
+/// [`HookedKv`]).
 struct WriteDuringCopy {
-    inner: Rc<MemoryKv>,
     users: Platform,
     armed: std::cell::Cell<bool>,
 }
 
 #[async_trait::async_trait(?Send)]
-impl fear_greed_bot::platform::KvStore for WriteDuringCopy {
-    async fn get(
-        &self,
-        key: &str,
-    ) -> Result<Option<String>, fear_greed_bot::platform::PlatformError> {
-        self.inner.get(key).await
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        value: &str,
-    ) -> Result<(), fear_greed_bot::platform::PlatformError> {
-        let put = self.inner.put(key, value).await;
-        if self.armed.replace(false) {
+impl KvHook for WriteDuringCopy {
+    async fn after(&self, op: KvOp, _key: &str) {
+        if op == KvOp::Put && self.armed.replace(false) {
             let d1 = Repos::d1(&self.users);
-            run_later(d1.watchlists.add(ChatId::new(1), "LATE")).await;
+            let write = d1.watchlists.add(ChatId::new(1), "LATE").await;
+            write.expect("the user's write is acknowledged");
         }
-        put
     }
-
-    async fn delete(&self, key: &str) -> Result<(), fear_greed_bot::platform::PlatformError> {
-        self.inner.delete(key).await
-    }
-
-    async fn list(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<fear_greed_bot::platform::KvPage, fear_greed_bot::platform::PlatformError> {
-        self.inner.list(prefix, cursor, limit).await
-    }
-}
-
-async fn run_later<T>(
-    write: impl std::future::Future<Output = fear_greed_bot::storage::StorageResult<T>>,
-) {
-    write.await.expect("the user's write is acknowledged");
 }
 
 #[test]
@@ -189,10 +158,12 @@ fn an_entity_changed_while_it_is_copied_is_deferred_and_the_next_run_copies_it()
     let d1 = Repos::d1(&f.platform);
     run(d1.watchlists.add(ChatId::new(1), "AAPL")).unwrap();
     let racing = Platform {
-        kv: Rc::new(WriteDuringCopy {
+        kv: Rc::new(HookedKv {
             inner: f.kv.clone(),
-            users: f.platform.clone(),
-            armed: std::cell::Cell::new(true),
+            hook: Rc::new(WriteDuringCopy {
+                users: f.platform.clone(),
+                armed: std::cell::Cell::new(true),
+            }),
         }),
         ..f.platform.clone()
     };

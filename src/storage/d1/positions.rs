@@ -34,8 +34,14 @@ impl From<PositionRow> for Position {
 
 /// The batch that makes `position` the chat's only one.
 pub(super) fn replace(sql: &Sql, chat: ChatId, position: &Position) -> Vec<Statement> {
-    vec![
-        sql.ensure_user(chat),
+    let mut statements = vec![sql.ensure_user(chat)];
+    statements.extend(replacing(sql, chat, position));
+    statements
+}
+
+/// [`replace`] in a batch that already gives the chat its `users` row.
+pub(super) fn replacing(sql: &Sql, chat: ChatId, position: &Position) -> [Statement; 2] {
+    [
         Statement::new(DELETE, vec![chat_param(chat)]),
         Statement::new(
             INSERT,

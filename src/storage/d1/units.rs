@@ -23,8 +23,8 @@ impl UnitRepo for D1Units {
         ];
         match execution.signal_type {
             SignalType::Buy => {
-                statements.extend(positions::replace(sql, chat, &opened(execution)));
-                statements.extend(watchlists::adding(sql, chat, &execution.ticker));
+                statements.extend(positions::replacing(sql, chat, &opened(execution)));
+                statements.extend(watchlists::appending(sql, chat, &execution.ticker));
             }
             SignalType::Sell => statements.extend(positions::clearing(sql, chat)),
         }

@@ -42,20 +42,21 @@ impl D1Watchlists {
     }
 }
 
-/// The batch that appends `ticker` (normalised) to the chat's list unless present:
-/// `[users row, default, insert, version]`.
-pub(super) fn adding(sql: &Sql, chat: ChatId, ticker: &str) -> Vec<Statement> {
-    let mut statements = with_default(sql, chat);
-    statements.push(Statement::new(
-        INSERT,
-        vec![
-            chat_param(chat),
-            normalize_ticker(ticker).into(),
-            sql.now().into(),
-        ],
-    ));
-    statements.push(sql.touch(Repository::Watchlists, &chat.to_string()));
-    statements
+/// The statements that append `ticker` (normalised) to the list of a chat whose `users` row
+/// the batch already gives: `[default, insert, version]`.
+pub(super) fn appending(sql: &Sql, chat: ChatId, ticker: &str) -> Vec<Statement> {
+    vec![
+        insert_default(sql, chat),
+        Statement::new(
+            INSERT,
+            vec![
+                chat_param(chat),
+                normalize_ticker(ticker).into(),
+                sql.now().into(),
+            ],
+        ),
+        sql.touch(Repository::Watchlists, &chat.to_string()),
+    ]
 }
 
 /// `[users row, default]`, for the start of a batch that then subscribes the chat: a chat it
@@ -98,7 +99,9 @@ impl WatchlistRepo for D1Watchlists {
         let ticker = normalize_ticker(ticker);
         let op = Operation::new("watchlists.add").chat(chat).ticker(&ticker);
         // changed = [users row, default, insert, version]
-        let changed = self.0.batch(&op, adding(&self.0, chat, &ticker)).await?;
+        let mut statements = vec![self.0.ensure_user(chat)];
+        statements.extend(appending(&self.0, chat, &ticker));
+        let changed = self.0.batch(&op, statements).await?;
         Ok(if changed[2] > 0 {
             AddTicker::Added
         } else {

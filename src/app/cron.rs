@@ -65,7 +65,7 @@ impl App {
             Some(Job::Broadcast) => CronOutcome::Broadcast(self.broadcast().await),
             Some(Job::Maintenance) => self.maintain().await,
         };
-        self.second_writes().await;
+        self.after_replies().await;
         tracing::info!(cron, outcome = ?outcome, "cron run finished");
         outcome
     }

@@ -110,7 +110,7 @@ impl App {
             _ => Response::method_not_allowed(),
         };
         // Whatever a handler left queued (the webhook runs its own before finishing the update).
-        self.second_writes().await;
+        self.after_replies().await;
         response
     }
 

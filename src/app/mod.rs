@@ -13,7 +13,7 @@ mod webhook;
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
 use crate::migration::publish::{publish, Observed};
-use crate::migration::router::{self, Evidence, SecondWrites};
+use crate::migration::router::{self, AfterReplies, Evidence};
 use crate::migration::FlagCache;
 use crate::platform::{MetricSink, Platform};
 use crate::telegram::Telegram;
@@ -29,8 +29,9 @@ pub struct App {
     flags: FlagCache,
     /// What this request's routed repositories observed, for [`App::after_response`].
     evidence: Evidence,
-    /// This request's second writes, run once the replies are out ([`App::second_writes`]).
-    seconds: SecondWrites,
+    /// This request's second writes and comparator-only KV reads, run once the replies are out
+    /// ([`App::after_replies`]).
+    later: AfterReplies,
     /// `shadow.sample_rate` as this request read it.
     sample_rate: Cell<f64>,
     /// How many reads of `settings` failed for this request (0 or 1).
@@ -48,7 +49,7 @@ impl App {
             config,
             flags: FlagCache::default(),
             evidence: Evidence::default(),
-            seconds: SecondWrites::queued(),
+            later: AfterReplies::queued(),
             sample_rate: Cell::new(1.0),
             settings_unreadable: Cell::new(0),
             analytics: None,
@@ -71,11 +72,12 @@ impl App {
         &self.flags
     }
 
-    /// The second writes of `dual_write` and `shadow` (migration.md §2), once the replies are
-    /// sent: the user does not wait for the store that does not answer them, and the writes
-    /// still finish before the request does.
-    async fn second_writes(&self) {
-        self.seconds.run().await;
+    /// The second writes of `dual_write` and `shadow` (migration.md §2) and the KV reads of
+    /// `shadow` that only the comparator needs, once the replies are sent: the user does not
+    /// wait for the store that does not answer them, and the writes still finish before the
+    /// request does.
+    async fn after_replies(&self) {
+        self.later.run().await;
     }
 
     /// What runs after the response (the worker hands it to `wait_until`): the shadow reads
@@ -115,7 +117,7 @@ impl App {
                 &platform,
                 flags.phases(),
                 self.evidence.clone(),
-                self.seconds.clone(),
+                self.later.clone(),
             ),
             market: Market::new(
                 platform.clone(),

@@ -56,7 +56,7 @@ impl App {
         let applied = command.apply(message.chat, &bot, &mut reply).await;
         if let Err(e) = applied {
             // What the command did write is mirrored before the claim is let go.
-            self.second_writes().await;
+            self.after_replies().await;
             tracing::error!(
                 chat = %message.chat,
                 update_id = ?update.update_id,
@@ -73,7 +73,7 @@ impl App {
         send_all(&bot, &reply.messages).await;
         // Before the update counts as done, like every write of the command: an update cut
         // short here is never acknowledged as applied with its second writes missing.
-        self.second_writes().await;
+        self.after_replies().await;
         if let Some(id) = claimed {
             if let Err(e) = claims.finish(id).await {
                 tracing::error!(update_id = id, error = %e, "marking the update done failed");

@@ -386,7 +386,7 @@ fn an_entity_changed_in_d1_within_the_kv_window_is_left_to_the_repair_queue() {
         &f.platform,
         dual_write(),
         fear_greed_bot::migration::router::Evidence::default(),
-        fear_greed_bot::migration::router::SecondWrites::inline(),
+        fear_greed_bot::migration::router::AfterReplies::inline(),
     );
     run(routed.watchlists.add(chat, "NEWT")).unwrap();
     let steps = until_finished(&f, Kind::Backfill, Budget::INVOCATION);

@@ -8,7 +8,7 @@
 use crate::helpers::{run, Backend, Fixture, HookedKv, KvHook};
 use async_trait::async_trait;
 use fear_greed_bot::domain::{ChatId, Execution, Position, SignalType};
-use fear_greed_bot::migration::router::{routed, Evidence, SecondWrites};
+use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence};
 use fear_greed_bot::migration::sweep::{run_step, Budget, Kind};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::{KvOp, LegacyDataset};
@@ -79,7 +79,7 @@ impl RacingKv {
             &self.users,
             Phases::uniform(Phase::DualWrite),
             Evidence::default(),
-            SecondWrites::inline(),
+            AfterReplies::inline(),
         );
         let done = match write {
             Write::Add(t) => repos.watchlists.add(chat, t).await.map(drop),

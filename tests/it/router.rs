@@ -7,7 +7,7 @@ use crate::helpers::{run, Backend, Fixture, T0};
 use fear_greed_bot::domain::{
     CacheEntry, ChatId, Execution, Position, SignalType, FEAR_GREED_CACHE_KEY,
 };
-use fear_greed_bot::migration::router::{routed, Evidence, SecondWrites};
+use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::platform::{SqlDatabase, Statement};
@@ -29,9 +29,9 @@ pub fn routed_in(f: &Fixture, phase: Phase) -> (Repos, Evidence) {
 
 pub fn routed_with(f: &Fixture, phases: Phases) -> (Repos, Evidence) {
     let evidence = Evidence::default();
-    let seconds = SecondWrites::inline();
+    let later = AfterReplies::inline();
     (
-        routed(&f.platform, phases, evidence.clone(), seconds),
+        routed(&f.platform, phases, evidence.clone(), later),
         evidence,
     )
 }

@@ -1,12 +1,12 @@
-//! Shadow reads (migration.md §2): D1 and KV read together, the user answered from D1, KV's
-//! answer served instead only as a counted fallback (D1 failed, or D1 lacks a record KV has and
-//! no queued repair marks KV stale), and every read left behind as an observation.
+//! Shadow reads (migration.md §2): the user answered from D1 and KV read after the replies,
+//! KV's answer served instead only as a counted fallback (D1 failed, or D1 lacks a record KV
+//! has and no queued repair marks KV stale), and every read left behind as an observation.
 
 use crate::helpers::{run, T0};
 use crate::router::{buy, position, routed_in, seed_different_positions, stores, CHAT};
 use fear_greed_bot::domain::{ChatId, Subscriber};
 use fear_greed_bot::migration::experiment::Reading;
-use fear_greed_bot::migration::router::{routed, Evidence, FallbackCause, SecondWrites};
+use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence, FallbackCause};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::storage::Repos;
@@ -159,10 +159,10 @@ fn a_kv_write_queued_behind_the_replies_is_not_served_in_the_meantime() {
     run(repos.positions.set_position(CHAT, &position("SPY", 1.0))).unwrap();
     run(repos.subscriptions.subscribe(CHAT)).unwrap();
 
-    let seconds = SecondWrites::queued();
+    let later = AfterReplies::queued();
     let evidence = Evidence::default();
     let phases = Phases::uniform(Phase::Shadow);
-    let repos = routed(&f.platform, phases, evidence.clone(), seconds.clone());
+    let repos = routed(&f.platform, phases, evidence.clone(), later.clone());
     run(repos.positions.clear_position(CHAT)).unwrap();
     run(repos.subscriptions.unsubscribe(CHAT)).unwrap();
     assert!(f.kv.peek("active_position:1").is_some(), "KV's write waits");
@@ -171,9 +171,55 @@ fn a_kv_write_queued_behind_the_replies_is_not_served_in_the_meantime() {
     assert_eq!(run(repos.subscriptions.subscribers()).unwrap(), vec![]);
     assert_eq!(evidence.take().fallbacks, vec![]);
 
-    run(seconds.run());
+    run(later.run());
     assert_eq!(f.kv.peek("active_position:1"), None);
     assert_eq!(f.kv.peek("chat_ids").as_deref(), Some("[]"));
+}
+
+#[test]
+fn kv_is_read_after_the_replies_unless_d1_lacks_the_record() {
+    let f = stores();
+    seed_different_positions(&f);
+    run(Repos::kv(&f.platform)
+        .executions
+        .record(CHAT, &buy("SPY", 1.0, T0)))
+    .unwrap();
+    let later = AfterReplies::queued();
+    let evidence = Evidence::default();
+    let phases = Phases::uniform(Phase::Shadow);
+    let repos = routed(&f.platform, phases, evidence.clone(), later.clone());
+    f.kv.reset_counts();
+
+    // D1 has the position: the user gets it without KV being asked.
+    assert_eq!(
+        run(repos.positions.position(CHAT)).unwrap(),
+        Some(position("D1", 2.0))
+    );
+    assert_eq!(f.kv.counts().total(), 0, "KV waits for the replies");
+    assert_eq!(
+        evidence.take().observations,
+        vec![],
+        "nothing to compare yet"
+    );
+
+    // D1 has no execution: KV may have one, and is read at once.
+    assert_eq!(
+        run(repos.executions.latest(CHAT)).unwrap(),
+        Some(buy("SPY", 1.0, T0))
+    );
+    assert_eq!(f.kv.counts().get, 1);
+    let collected = evidence.take();
+    assert_eq!(collected.fallback_count(Repository::Executions), 1);
+
+    run(later.run());
+    assert_eq!(f.kv.counts().get, 2);
+    let [observation] = evidence.take().observations.try_into().unwrap();
+    assert_eq!(observation.operation, "positions.position");
+    assert_eq!(observation.served, Store::D1);
+    assert_eq!(
+        observation.candidate.reading,
+        Reading::Found(json!({"ticker": "KV", "entryPrice": 1.0}))
+    );
 }
 
 #[test]

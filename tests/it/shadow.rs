@@ -1,11 +1,14 @@
 //! The shadow phase through the webhook and the admin API (migration.md §2, §6): the user is
-//! answered from D1, a record edited in D1 shows up in `/admin/divergences` with its diff and
-//! in `/admin/metrics`, and a record missing from D1 is served from KV and counted.
+//! answered from D1 while KV waits until the reply is out, a record edited in D1 shows up in
+//! `/admin/divergences` with its diff and in `/admin/metrics`, and a record missing from D1 is
+//! served from KV and counted.
 
-use crate::helpers::{run, Backend, Fixture};
+use crate::helpers::{run, telegram_ok, Backend, Fixture};
 use fear_greed_bot::domain::ChatId;
 use fear_greed_bot::storage::Repos;
 use serde_json::{json, Value};
+use std::cell::Cell;
+use std::rc::Rc;
 
 fn into_shadow(f: &Fixture, repository: &str) {
     for to in ["dual_write", "shadow"] {
@@ -21,17 +24,22 @@ fn totals(f: &Fixture, repository: &str) -> Value {
     body["repositories"][repository].clone()
 }
 
-#[test]
-fn a_watchlist_edited_in_d1_is_served_from_d1_and_reported_with_its_diff() {
+/// Chat 5's watchlist in shadow: `SPY, AAPL` in KV, `SPY, MSFT` in D1.
+fn edited_in_d1() -> Fixture {
     let f = Fixture::new(Backend::Kv);
     into_shadow(&f, "watchlists");
     f.kv.seed("watchlist:5", r#"["SPY","AAPL"]"#);
     let d1 = Repos::d1(&f.platform);
     run(d1.watchlists.add(ChatId::new(5), "MSFT")).unwrap();
-    assert_eq!(
-        f.replies(5, "/watchlist"),
-        ["*Your Watchlist:*\n\n• $SPY\n• $MSFT\n\nUse /watchlist add TICKER to add a ticker.\nUse /watchlist remove TICKER to remove a ticker."]
-    );
+    f
+}
+
+const FROM_D1: &str = "*Your Watchlist:*\n\n• $SPY\n• $MSFT\n\nUse /watchlist add TICKER to add a ticker.\nUse /watchlist remove TICKER to remove a ticker.";
+
+#[test]
+fn a_watchlist_edited_in_d1_is_served_from_d1_and_reported_with_its_diff() {
+    let f = edited_in_d1();
+    assert_eq!(f.replies(5, "/watchlist"), [FROM_D1]);
     let (_, body) = f.admin("GET", "/admin/divergences?repository=watchlists", "");
     let record = &body["divergences"][0];
     assert_eq!(
@@ -60,6 +68,26 @@ fn a_watchlist_edited_in_d1_is_served_from_d1_and_reported_with_its_diff() {
         (Some(1), Some(1), Some(1))
     );
     assert_eq!(w["divergence_rate"], 1.0);
+}
+
+#[test]
+fn kv_is_read_for_the_comparison_only_once_the_reply_is_out() {
+    let f = edited_in_d1();
+    f.kv.reset_counts();
+    let kv_reads_at_reply = Rc::new(Cell::new(None));
+    let (kv, seen) = (f.kv.clone(), kv_reads_at_reply.clone());
+    f.http.answer_with(move |request| {
+        seen.set(Some(kv.counts().get));
+        Ok(telegram_ok(request))
+    });
+    assert_eq!(f.replies(5, "/watchlist"), [FROM_D1]);
+    assert_eq!(
+        kv_reads_at_reply.get(),
+        Some(0),
+        "the reply waits for D1 alone"
+    );
+    assert_eq!(f.kv.counts().get, 1, "KV read before the webhook answered");
+    assert_eq!(totals(&f, "watchlists")["divergences"].as_i64(), Some(1));
 }
 
 #[test]

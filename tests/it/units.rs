@@ -10,7 +10,7 @@ use crate::router_model::{restore, sabotage};
 use fear_greed_bot::domain::{ChatId, Execution, Position, SignalType};
 use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
 use fear_greed_bot::migration::repair::{run_step, StepOutcome};
-use fear_greed_bot::migration::router::{routed, Evidence, SecondWrites};
+use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::storage::{entities, EntityKey, Landed, Repos};
@@ -405,8 +405,8 @@ proptest! {
                 && all.get(Repository::Watchlists) == Phase::DualWrite;
 
             // As the app runs them (after the replies), or at once.
-            let seconds = if queued { SecondWrites::queued() } else { SecondWrites::inline() };
-            let repos = routed(&f.platform, all, Evidence::default(), seconds.clone());
+            let later = if queued { AfterReplies::queued() } else { AfterReplies::inline() };
+            let repos = routed(&f.platform, all, Evidence::default(), later.clone());
             if let Some((repository, store)) = injected {
                 sabotage(&f, repository, store);
             }
@@ -427,7 +427,7 @@ proptest! {
                     book.subscribed = false;
                 }
             }
-            run(seconds.run());
+            run(later.run());
             if let Some((repository, store)) = injected {
                 restore(&f, repository, store);
             }

@@ -13,14 +13,11 @@ use async_trait::async_trait;
 #[async_trait(?Send)]
 impl CacheRepo for Routed<dyn CacheRepo> {
     async fn fresh(&self, key: &str, now_ms: i64) -> StorageResult<Option<CacheEntry>> {
-        self.route
-            .read(
-                "cache.fresh",
-                Some(key),
-                self.kv.fresh(key, now_ms),
-                self.d1.fresh(key, now_ms),
-            )
-            .await
+        self.read("cache.fresh", Some(key), |repo| {
+            let key = key.to_owned();
+            async move { repo.fresh(&key, now_ms).await }
+        })
+        .await
     }
 
     async fn store(&self, key: &str, entry: &CacheEntry) -> StorageResult<()> {

@@ -100,7 +100,7 @@ pub struct Measurement {
     pub store: Store,
     /// What the store answered.
     pub reading: Reading,
-    /// Milliseconds on the platform clock from the start of the read to this store's answer.
+    /// Milliseconds on the platform clock from the start of this store's read to its answer.
     pub elapsed_ms: i64,
 }
 

@@ -25,24 +25,19 @@ impl ExecutionRepo for Routed<dyn ExecutionRepo> {
     }
 
     async fn history(&self, chat: ChatId, ticker: Option<&str>) -> StorageResult<Vec<Execution>> {
-        self.route
-            .read(
-                "executions.history",
-                Some(&chat.to_string()),
-                self.kv.history(chat, ticker),
-                self.d1.history(chat, ticker),
-            )
-            .await
+        let key = chat.to_string();
+        self.read("executions.history", Some(&key), |repo| {
+            let ticker = ticker.map(str::to_owned);
+            async move { repo.history(chat, ticker.as_deref()).await }
+        })
+        .await
     }
 
     async fn latest(&self, chat: ChatId) -> StorageResult<Option<Execution>> {
-        self.route
-            .read(
-                "executions.latest",
-                Some(&chat.to_string()),
-                self.kv.latest(chat),
-                self.d1.latest(chat),
-            )
-            .await
+        let key = chat.to_string();
+        self.read("executions.latest", Some(&key), |repo| async move {
+            repo.latest(chat).await
+        })
+        .await
     }
 }

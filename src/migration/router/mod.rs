@@ -21,10 +21,11 @@
 //! - **A second write never fails a request.** When it fails, the stores differ for that
 //!   entity until a repair copies it over; the failure is in the log, in the metrics
 //!   ([`Evidence`]) and in the D1 repair queue, keyed by repository, entity and target.
-//! - **Shadow reads cost no latency and are recorded.** D1 and KV are read concurrently, D1
-//!   answers, and both answers go to the [`Evidence`] sink as an [`Observation`]; the
-//!   comparison runs after the response. KV answers instead only as a counted *fallback*: when
-//!   D1 fails, or when D1 lacks a record KV has and the repair queue does not say KV is stale.
+//! - **Shadow reads cost no latency and are recorded.** D1 answers; when it has the record, KV
+//!   is read after the replies ([`AfterReplies`]), and both answers go to the [`Evidence`]
+//!   sink as an [`Observation`]; the comparison runs after the response. KV is read at once,
+//!   and answers instead, only as a counted *fallback*: when D1 fails, or when D1 lacks a
+//!   record KV has and the repair queue does not say KV is stale.
 //! - **One command, one unit.** `/execute` and `/start` write more than one repository; the
 //!   router routes each as one write when those share a phase (`units`), so D1 commits the
 //!   command in one `batch()`.
@@ -42,26 +43,27 @@
 //! remember what they read for the length of one request only, and the phases and evidence
 //! sink are the request's.
 
+mod after_replies;
 mod answer;
 mod cache;
 mod evidence;
 mod executions;
 mod positions;
 mod route;
-mod second_writes;
 mod subscriptions;
 mod units;
 mod watchlists;
 
+pub use after_replies::AfterReplies;
 pub use evidence::{
     Collected, Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure,
 };
-pub use second_writes::SecondWrites;
 
 use crate::migration::{Phases, Repository};
 use crate::platform::Platform;
 use crate::storage::d1::{EntityVersions, RepairQueue};
 use crate::storage::{Repos, StorageResult};
+use answer::Answer;
 use route::{Answered, Route};
 use std::future::Future;
 use std::rc::Rc;
@@ -90,6 +92,22 @@ impl<R: ?Sized + 'static> Routed<R> {
         let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
         self.route.write(operation, entity_key, kv, d1).await
     }
+
+    /// A [`Route::read`] of the same `call` on each store's repository. The call owns what it
+    /// needs, so KV's half can run after the replies.
+    async fn read<T, F>(
+        &self,
+        operation: &'static str,
+        entity_key: Option<&str>,
+        call: impl Fn(Rc<R>) -> F,
+    ) -> StorageResult<T>
+    where
+        T: Answer + 'static,
+        F: Future<Output = StorageResult<T>> + 'static,
+    {
+        let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
+        self.route.read(operation, entity_key, kv, d1).await
+    }
 }
 
 /// Every repository on both stores, each routed by its phase in `phases`; shadow reads,
@@ -98,7 +116,7 @@ pub fn routed(
     platform: &Platform,
     phases: Phases,
     evidence: Evidence,
-    seconds: SecondWrites,
+    later: AfterReplies,
 ) -> Repos {
     let kv = Repos::kv(platform);
     let d1 = Repos::d1(platform);
@@ -111,7 +129,7 @@ pub fn routed(
         versions: versions.clone(),
         clock: platform.clock.clone(),
         evidence: evidence.clone(),
-        seconds: seconds.clone(),
+        later: later.clone(),
     };
     let subscriptions = Rc::new(Routed {
         kv: kv.subscriptions,

@@ -10,14 +10,11 @@ use async_trait::async_trait;
 #[async_trait(?Send)]
 impl PositionRepo for Routed<dyn PositionRepo> {
     async fn position(&self, chat: ChatId) -> StorageResult<Option<Position>> {
-        self.route
-            .read(
-                "positions.position",
-                Some(&chat.to_string()),
-                self.kv.position(chat),
-                self.d1.position(chat),
-            )
-            .await
+        let key = chat.to_string();
+        self.read("positions.position", Some(&key), |repo| async move {
+            repo.position(chat).await
+        })
+        .await
     }
 
     async fn set_position(&self, chat: ChatId, position: &Position) -> StorageResult<()> {

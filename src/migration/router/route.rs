@@ -5,9 +5,9 @@
 //! Both futures are built before the phase is looked at, which is free: a future does nothing
 //! until it is awaited, so the store whose future is dropped unawaited is never touched.
 
+use super::after_replies::AfterReplies;
 use super::answer::Answer;
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure};
-use super::second_writes::SecondWrites;
 use crate::migration::experiment::{Reading, KV_PROPAGATION_MS};
 use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
@@ -26,7 +26,7 @@ pub(super) struct Route {
     pub(super) versions: Rc<EntityVersions>,
     pub(super) clock: Rc<dyn Clock>,
     pub(super) evidence: Evidence,
-    pub(super) seconds: SecondWrites,
+    pub(super) later: AfterReplies,
 }
 
 impl Route {
@@ -36,7 +36,7 @@ impl Route {
     /// error fails the call. So an acknowledged write is always in the store that serves the
     /// next read, and a failed call has changed neither store (the second write never ran),
     /// except for the landed steps of a KV unit, which are queued for repair. The second write
-    /// runs as [`SecondWrites`] says: at once, or after the replies.
+    /// runs as [`AfterReplies`] says: at once, or after the replies.
     pub(super) async fn write<T: Answered>(
         &self,
         operation: &'static str,
@@ -133,7 +133,7 @@ impl Route {
             target,
             first: first.clone(),
         };
-        self.seconds.start(follow.run(write)).await;
+        self.later.start(follow.run(write)).await;
     }
 
     /// In `dual_write`, bumps the entity's D1 version before a write that must not land twice
@@ -155,7 +155,7 @@ impl Route {
     }
 
     /// A second write of its own (not after a routed write): its outcome is not the user's
-    /// business, and it runs as [`SecondWrites`] says. A failure is queued for repair towards
+    /// business, and it runs as [`AfterReplies`] says. A failure is queued for repair towards
     /// `target` ([`Route::queue_repair`]). Nothing here can fail the call.
     pub(super) async fn mirror<T: 'static>(
         &self,
@@ -171,7 +171,7 @@ impl Route {
                 .second(operation, &repositories, &key, target, write)
                 .await;
         };
-        self.seconds.start(second).await;
+        self.later.start(second).await;
     }
 
     /// [`Route::mirror`] of a write that changes the entity of each of `repositories`; the
@@ -246,11 +246,11 @@ impl Route {
 
     /// Runs a read on the phase's store; in shadow on both (see [`Route::shadow`]).
     /// `entity_key` is `None` for a read of the whole repository.
-    pub(super) async fn read<T: Answer>(
+    pub(super) async fn read<T: Answer + 'static>(
         &self,
         operation: &'static str,
         entity_key: Option<&str>,
-        kv: impl Future<Output = StorageResult<T>>,
+        kv: impl Future<Output = StorageResult<T>> + 'static,
         d1: impl Future<Output = StorageResult<T>>,
     ) -> StorageResult<T> {
         match self.phase {
@@ -260,8 +260,11 @@ impl Route {
         }
     }
 
-    /// The shadow read: D1 (control) and KV (candidate) at once, so KV adds no latency; the
-    /// user gets D1's answer, except for a *fallback* to KV's when
+    /// The shadow read: D1 (the control) answers, and KV (the candidate) is read for the
+    /// comparator. When D1 has the record, the user gets it at once and KV is read after the
+    /// replies ([`AfterReplies`]), so KV adds no latency. When D1 fails or has no record, KV's
+    /// answer may be the user's, so KV is read at once, and the user gets it as a *fallback*
+    /// when
     ///
     /// - D1 failed and KV answered, or
     /// - D1 has no record where KV has one, and no queued repair says KV missed a write.
@@ -274,20 +277,41 @@ impl Route {
     /// fails, D1 is failing, and the read falls back as it would on a D1 error.
     ///
     /// Either way the pair is recorded as an [`Observation`] for the comparator.
-    async fn shadow<T: Answer>(
+    ///
+    /// Why KV waits for D1 rather than running beside it: only a missing or failed D1 answer
+    /// needs KV's before the reply, and a store that shares the worker's process (Miniflare,
+    /// `wrangler dev`) runs the two reads one after the other anyway, so a concurrent KV read
+    /// would cost every reply its full time (MIGRATION.md, "Shadow reads").
+    async fn shadow<T: Answer + 'static>(
         &self,
         operation: &'static str,
         entity_key: Option<&str>,
-        kv: impl Future<Output = StorageResult<T>>,
+        kv: impl Future<Output = StorageResult<T>> + 'static,
         d1: impl Future<Output = StorageResult<T>>,
     ) -> StorageResult<T> {
-        let clock = self.clock.as_ref();
-        let started = clock.now_ms();
-        let ((control, d1_ms), (candidate, kv_ms)) =
-            join(timed(clock, started, d1), timed(clock, started, kv)).await;
-        let control_reading = reading(&control);
-        let candidate_reading = reading(&candidate);
+        let clock = self.clock.clone();
+        let (control, d1_ms) = timed(clock.as_ref(), d1).await;
+        let control_measured = measured(Store::D1, &control, d1_ms);
+        let owned_key = entity_key.map(str::to_owned);
+        if matches!(&control, Ok(answer) if !answer.is_absent()) {
+            let (evidence, repository) = (self.evidence.clone(), self.repository);
+            let compare_later = async move {
+                let (candidate, kv_ms) = timed(clock.as_ref(), kv).await;
+                evidence.observe(Observation {
+                    repository,
+                    operation,
+                    entity_key: owned_key,
+                    control: control_measured,
+                    candidate: measured(Store::Kv, &candidate, kv_ms),
+                    served: Store::D1,
+                });
+            };
+            self.later.start(compare_later).await;
+            return control;
+        }
 
+        let (candidate, kv_ms) = timed(clock.as_ref(), kv).await;
+        let candidate_measured = measured(Store::Kv, &candidate, kv_ms);
         let (answer, served) = match (control, candidate) {
             (Ok(d1), Ok(kv)) if d1.is_absent() && !kv.is_absent() => {
                 if self.kv_known_stale(operation, entity_key).await {
@@ -316,17 +340,9 @@ impl Route {
         self.evidence.observe(Observation {
             repository: self.repository,
             operation,
-            entity_key: entity_key.map(str::to_owned),
-            control: Measurement {
-                store: Store::D1,
-                reading: control_reading,
-                elapsed_ms: d1_ms,
-            },
-            candidate: Measurement {
-                store: Store::Kv,
-                reading: candidate_reading,
-                elapsed_ms: kv_ms,
-            },
+            entity_key: owned_key,
+            control: control_measured,
+            candidate: candidate_measured,
             served,
         });
         answer
@@ -445,11 +461,20 @@ struct Failure<'a> {
     error: String,
 }
 
-/// Awaits `future` and notes how long after `started` it finished, so each store of a
-/// concurrent pair gets its own elapsed time.
-async fn timed<T>(clock: &dyn Clock, started: i64, future: impl Future<Output = T>) -> (T, i64) {
+/// Awaits `future` and notes how long it took.
+async fn timed<T>(clock: &dyn Clock, future: impl Future<Output = T>) -> (T, i64) {
+    let started = clock.now_ms();
     let output = future.await;
     (output, clock.now_ms() - started)
+}
+
+/// What `store` answered to a shadow read, and in how many milliseconds.
+fn measured<T: Answer>(store: Store, result: &StorageResult<T>, elapsed_ms: i64) -> Measurement {
+    Measurement {
+        store,
+        reading: reading(result),
+        elapsed_ms,
+    }
 }
 
 /// A store's answer as the comparator reads it: no record, a domain value, a record that

@@ -17,14 +17,10 @@ use async_trait::async_trait;
 #[async_trait(?Send)]
 impl SubscriptionRepo for Routed<dyn SubscriptionRepo> {
     async fn subscribers(&self) -> StorageResult<Vec<ChatId>> {
-        self.route
-            .read(
-                "subscriptions.subscribers",
-                None,
-                self.kv.subscribers(),
-                self.d1.subscribers(),
-            )
-            .await
+        self.read("subscriptions.subscribers", None, |repo| async move {
+            repo.subscribers().await
+        })
+        .await
     }
 
     async fn subscribe(&self, chat: ChatId) -> StorageResult<bool> {

@@ -19,7 +19,8 @@ impl WatchlistRepo for Routed<dyn WatchlistRepo> {
     /// D1 alone: a default planted under a list D1 has not received yet would be a D1 record
     /// newer than KV's, which the backfill must not overwrite.
     ///
-    /// In `shadow` both reads run anyway, and each creates its own default.
+    /// In `shadow` both reads run anyway, and each creates its own default: KV's after the
+    /// replies, with every other KV write.
     async fn watchlist(&self, chat: ChatId) -> StorageResult<Vec<String>> {
         const OPERATION: &str = "watchlists.watchlist";
         let key = chat.to_string();
@@ -32,14 +33,10 @@ impl WatchlistRepo for Routed<dyn WatchlistRepo> {
             }
             return Ok(tickers);
         }
-        self.route
-            .read(
-                OPERATION,
-                Some(&key),
-                self.kv.watchlist(chat),
-                self.d1.watchlist(chat),
-            )
-            .await
+        self.read(OPERATION, Some(&key), |repo| async move {
+            repo.watchlist(chat).await
+        })
+        .await
     }
 
     async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {

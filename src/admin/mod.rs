@@ -1,8 +1,10 @@
 //! The admin API (migration.md §6): operators and on-call read the move's evidence and flip
 //! phases under `/admin/`. Bearer `ADMIN_API_TOKEN`, compared in constant time; without a
-//! configured token every call is a 404. Bodies are JSON, at most [`MAX_BODY_BYTES`].
+//! configured token every call is a 404. Bodies are JSON, at most [`MAX_BODY_BYTES`]. The
+//! dashboard page (`dashboard`) is the one exception to the bearer: it holds no data.
 
 mod cleanup;
+mod dashboard;
 mod error;
 mod evidence;
 mod facts;
@@ -36,6 +38,13 @@ pub async fn handle(app: &App, request: &Request) -> Response {
 }
 
 async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
+    if dashboard::PATHS.contains(&request.path.as_str()) {
+        enabled(app)?;
+        return match request.method.as_str() {
+            "GET" => Ok(dashboard::file(&request.path)),
+            _ => Err(AdminError::MethodNotAllowed),
+        };
+    }
     authorise(app, request)?;
     if request.body.len() > MAX_BODY_BYTES {
         return Err(AdminError::PayloadTooLarge);
@@ -70,9 +79,7 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
 
 /// 404 when the API is disabled, 401 unless the bearer token matches.
 fn authorise(app: &App, request: &Request) -> Result<(), AdminError> {
-    let Some(token) = &app.config().admin_api_token else {
-        return Err(AdminError::NotFound);
-    };
+    let token = enabled(app)?;
     let presented = request
         .header("authorization")
         .and_then(|value| value.strip_prefix("Bearer "));
@@ -80,4 +87,12 @@ fn authorise(app: &App, request: &Request) -> Result<(), AdminError> {
         Some(presented) if token.matches(presented) => Ok(()),
         _ => Err(AdminError::Unauthorized),
     }
+}
+
+/// The configured token; 404 when there is none (the API is disabled).
+fn enabled(app: &App) -> Result<&crate::app::config::Secret, AdminError> {
+    app.config()
+        .admin_api_token
+        .as_ref()
+        .ok_or(AdminError::NotFound)
 }

@@ -79,6 +79,15 @@ impl Response {
         }
     }
 
+    /// A page or script: `body` as `content_type`.
+    pub(crate) fn text(status: u16, content_type: &'static str, body: &str) -> Self {
+        Self {
+            status,
+            content_type,
+            body: body.to_owned(),
+        }
+    }
+
     /// `{"ok":true}`.
     pub(super) fn ok() -> Self {
         Self::json(200, &json!({ "ok": true }))

@@ -12,6 +12,7 @@ mod bot;
 mod broadcast;
 mod contract;
 mod d1_schema;
+mod dashboard;
 mod deploy;
 mod entities;
 mod evidence;

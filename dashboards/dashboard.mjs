@@ -1,0 +1,258 @@
+// The on-call dashboard (migration.md §6, `GET /admin/dashboard`): where each repository
+// stands, whether its next move would pass the guard rails, its shadow numbers, their trend
+// per minute and the latest divergences with their diffs. It reads the admin API with the
+// bearer token the operator types in (kept in this tab's sessionStorage, never in a URL), and
+// refreshes every 30 s.
+//
+// `view` turns the three answers into plain rows (tested in node, `tests/e2e/dashboard.test.mjs`,
+// against a worker's real answers); the rest puts the rows on the page, every value as text.
+
+export const REFRESH_MS = 30_000;
+
+/** The admin calls behind one refresh. */
+export const SOURCES = {
+  status: "/admin/migration/status",
+  metrics: "/admin/metrics?minutes=60",
+  divergences: "/admin/divergences?limit=20",
+};
+
+/** Above this divergence rate (or with any failed second write) a repository is flagged. */
+const DIVERGENCE_ALERT = 0.001;
+
+/** `0.0123` as `1.23 %`. */
+export function percent(rate) {
+  return `${(100 * rate).toFixed(2)} %`;
+}
+
+/** A platform-clock millisecond time as UTC `2026-12-01 19:05`; `–` for none. */
+export function when(ms) {
+  return ms == null ? "–" : new Date(ms).toISOString().slice(0, 16).replace("T", " ");
+}
+
+/** A sweep's progress in a few words. */
+export function sweep(progress) {
+  if (progress.state === "not_started") return "not started";
+  const counts = `${progress.scanned} scanned, ${progress.skipped} skipped`;
+  return progress.state === "finished" ? `finished ${when(progress.finished)} (${counts})` : `running (${counts})`;
+}
+
+/**
+ * Per minute of the metrics window (oldest first), the sum of the counts whose outcome
+ * `wanted` accepts, for one repository.
+ */
+export function perMinute(metrics, repository, wanted) {
+  const minutes = [];
+  for (let minute = metrics.since; minute <= metrics.until; minute += 60_000) minutes.push(minute);
+  const counts = new Map(minutes.map((minute) => [minute, 0]));
+  for (const { repository: r, outcome, points } of metrics.series) {
+    if (r !== repository || !wanted(outcome)) continue;
+    for (const [minute, count] of points) counts.set(minute, (counts.get(minute) ?? 0) + count);
+  }
+  return minutes.map((minute) => counts.get(minute));
+}
+
+const isDivergence = (outcome) => outcome.startsWith("divergence.") && outcome !== "divergence.stale_kv_suspected";
+const isFallback = (outcome) => outcome.startsWith("fallback.");
+
+/** Mean milliseconds per read of `store` over the window; `null` without reads. */
+export function meanLatency(metrics, repository, store) {
+  let count = 0;
+  let total = 0;
+  for (const { repository: r, outcome, points } of metrics.series) {
+    if (r !== repository || outcome !== `latency.${store}`) continue;
+    for (const [, n, ms] of points) {
+      count += n;
+      total += ms;
+    }
+  }
+  return count === 0 ? null : total / count;
+}
+
+/** What on-call should look at first, one line each. */
+function alerts(status, metrics) {
+  const lines = [];
+  for (const [name, s] of Object.entries(status.repositories)) {
+    const m = metrics.repositories[name];
+    if (m && m.divergence_rate > DIVERGENCE_ALERT) {
+      lines.push(`${name}: ${percent(m.divergence_rate)} of compared reads diverged in the last hour`);
+    }
+    if (m && m.write_failures > 0) lines.push(`${name}: ${m.write_failures} failed second writes in the last hour`);
+    if (m && m.fallbacks > 0) lines.push(`${name}: ${m.fallbacks} reads fell back to KV in the last hour`);
+    if (s.repairs_queued > 0) lines.push(`${name}: ${s.repairs_queued} repairs queued`);
+  }
+  if (metrics.flags.settings_unreadable > 0) {
+    lines.push(`flags: settings unreadable ${metrics.flags.settings_unreadable} times in the last hour (running on the last good flags or the default)`);
+  }
+  return lines;
+}
+
+/** The page's content from the three admin answers: plain strings and numbers only. */
+export function view({ status, metrics, divergences }) {
+  const repositories = Object.entries(status.repositories).map(([name, s]) => {
+    const m = metrics.repositories[name] ?? {};
+    const latency = (store) => {
+      const ms = meanLatency(metrics, name, store);
+      return ms === null ? "–" : `${ms.toFixed(1)} ms`;
+    };
+    return {
+      name,
+      phase: s.phase,
+      since: when(s.since),
+      next: s.next_move === null ? "– (last phase)" : `${s.next_move.to}: ${s.next_move.allowed ? "allowed" : "refused"}`,
+      unmet: s.next_move?.unmet ?? [],
+      window: `${s.window.compared} compared, ${percent(s.window.divergence_rate)} diverged, ${percent(s.window.fallback_rate)} fell back`,
+      hour: {
+        reads: m.reads ?? 0,
+        compared: m.compared ?? 0,
+        divergences: m.divergences ?? 0,
+        staleKvSuspected: m.stale_kv_suspected ?? 0,
+        fallbacks: m.fallbacks ?? 0,
+        writeFailures: m.write_failures ?? 0,
+      },
+      latency: { d1: latency("d1"), kv: latency("kv") },
+      repairsQueued: s.repairs_queued,
+      backfill: sweep(s.backfill),
+      validation: sweep(s.validation),
+      trend: {
+        divergences: perMinute(metrics, name, isDivergence),
+        fallbacks: perMinute(metrics, name, isFallback),
+      },
+    };
+  });
+  return {
+    alerts: alerts(status, metrics),
+    windowSeconds: status.window_seconds,
+    repositories,
+    divergences: divergences.divergences.map((d) => ({
+      when: when(d.observed_at),
+      repository: d.repository,
+      class: d.class,
+      entityKey: d.entity_key ?? "(all)",
+      operation: d.operation,
+      diff: d.diff,
+    })),
+  };
+}
+
+/** An SVG polyline's points for `values` in a `width` × `height` box (0 at the bottom). */
+export function sparkline(values, width, height) {
+  const top = Math.max(1, ...values);
+  const step = values.length > 1 ? width / (values.length - 1) : 0;
+  return values.map((v, i) => `${(i * step).toFixed(1)},${(height - (v / top) * height).toFixed(1)}`).join(" ");
+}
+
+// ---- the page ------------------------------------------------------------------------------
+
+const TOKEN_KEY = "fear-greed-admin-token";
+
+function element(tag, text, attributes = {}) {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = String(text);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  return node;
+}
+
+function trend(values, label) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 120 24");
+  svg.setAttribute("class", "trend");
+  const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+  title.textContent = `${label} per minute, last hour: ${values.reduce((a, b) => a + b, 0)} in all`;
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", sparkline(values, 120, 24));
+  svg.append(title, line);
+  return svg;
+}
+
+function render(model) {
+  const alertList = document.getElementById("alerts");
+  alertList.replaceChildren(
+    ...(model.alerts.length ? model.alerts.map((line) => element("li", line)) : [element("li", "Nothing to look at.", { class: "quiet" })]),
+  );
+  document.getElementById("window").textContent = `${model.windowSeconds / 60} min`;
+  const rows = model.repositories.map((r) => {
+    const row = element("tr");
+    const next = element("td", r.next, r.unmet.length ? { class: "refused" } : {});
+    if (r.unmet.length) {
+      const reasons = element("ul");
+      reasons.append(...r.unmet.map((reason) => element("li", reason)));
+      next.append(reasons);
+    }
+    const divergences = element("td", r.hour.divergences);
+    divergences.append(trend(r.trend.divergences, "divergences"));
+    const fallbacks = element("td", r.hour.fallbacks);
+    fallbacks.append(trend(r.trend.fallbacks, "fallbacks"));
+    row.append(
+      element("th", r.name), element("td", r.phase), element("td", r.since), next, element("td", r.window),
+      element("td", `${r.hour.compared} / ${r.hour.reads}`), divergences, element("td", r.hour.staleKvSuspected), fallbacks,
+      element("td", r.hour.writeFailures), element("td", r.repairsQueued), element("td", `${r.latency.d1} / ${r.latency.kv}`),
+      element("td", r.backfill), element("td", r.validation),
+    );
+    return row;
+  });
+  document.getElementById("repositories").replaceChildren(...rows);
+  const records = model.divergences.map((d) => {
+    const row = element("tr");
+    const diff = element("td");
+    diff.append(element("pre", d.diff));
+    row.append(element("td", d.when), element("td", d.repository), element("td", d.class), element("td", d.entityKey), element("td", d.operation), diff);
+    return row;
+  });
+  if (!records.length) {
+    const none = element("tr");
+    none.append(element("td", "No divergence recorded.", { colspan: "6", class: "quiet" }));
+    records.push(none);
+  }
+  document.getElementById("divergences").replaceChildren(...records);
+  document.getElementById("updated").textContent = new Date().toISOString().slice(11, 19);
+}
+
+async function load(token) {
+  const answers = await Promise.all(
+    Object.values(SOURCES).map(async (path) => {
+      const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+      if (response.status === 401) throw new Error("The token was refused.");
+      const body = await response.json();
+      if (!response.ok) throw new Error(`${path}: ${body.error?.message ?? response.status}`);
+      return body;
+    }),
+  );
+  const [status, metrics, divergences] = answers;
+  return view({ status, metrics, divergences });
+}
+
+function start() {
+  const form = document.getElementById("login");
+  const problem = document.getElementById("problem");
+  let timer;
+  const refresh = async () => {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (!token) return;
+    try {
+      render(await load(token));
+      problem.textContent = "";
+      document.body.classList.add("signed-in");
+    } catch (error) {
+      problem.textContent = error.message;
+      if (error.message === "The token was refused.") {
+        sessionStorage.removeItem(TOKEN_KEY);
+        document.body.classList.remove("signed-in");
+      }
+    }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, form.elements.token.value);
+    form.reset();
+    refresh();
+  });
+  document.getElementById("sign-out").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    document.body.classList.remove("signed-in");
+  });
+  refresh();
+  timer = setInterval(refresh, REFRESH_MS);
+  addEventListener("pagehide", () => clearInterval(timer));
+}
+
+if (typeof document !== "undefined") start();

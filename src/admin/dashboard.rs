@@ -1,0 +1,22 @@
+//! `GET /admin/dashboard` (migration.md §6): the on-call page in `dashboards/`, embedded at
+//! build time, and its script. Neither holds data or a secret, so both are served without the
+//! token: a browser cannot send a bearer header when it opens a page. Every number on the page
+//! comes from the admin API, called with the token the operator types in. Like the rest of the
+//! API, they are a 404 when no token is configured.
+
+use crate::app::http::Response;
+
+const PAGE: &str = include_str!("../../dashboards/migration.html");
+const SCRIPT: &str = include_str!("../../dashboards/dashboard.mjs");
+
+/// The dashboard's paths.
+pub(super) const PATHS: [&str; 2] = ["/admin/dashboard", "/admin/dashboard.mjs"];
+
+/// The file served at `path`, one of [`PATHS`].
+pub(super) fn file(path: &str) -> Response {
+    if path == PATHS[1] {
+        Response::text(200, "text/javascript;charset=UTF-8", SCRIPT)
+    } else {
+        Response::text(200, "text/html;charset=UTF-8", PAGE)
+    }
+}

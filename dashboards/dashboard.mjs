@@ -4,7 +4,7 @@
 // bearer token the operator types in (kept in this tab's sessionStorage, never in a URL), and
 // refreshes every 30 s.
 //
-// `view` turns the three answers into plain rows (tested in node, `tests/e2e/dashboard.test.mjs`,
+// `view` turns the answers into plain rows (tested in node, `tests/e2e/dashboard.test.mjs`,
 // against a worker's real answers); the rest puts the rows on the page, every value as text.
 
 export const REFRESH_MS = 30_000;
@@ -14,10 +14,8 @@ export const SOURCES = {
   status: "/admin/migration/status",
   metrics: "/admin/metrics?minutes=60",
   divergences: "/admin/divergences?limit=20",
+  flags: "/admin/flags",
 };
-
-/** Above this divergence rate (or with any failed second write) a repository is flagged. */
-const DIVERGENCE_ALERT = 0.001;
 
 /** `0.0123` as `1.23 %`. */
 export function percent(rate) {
@@ -29,11 +27,17 @@ export function when(ms) {
   return ms == null ? "–" : new Date(ms).toISOString().slice(0, 16).replace("T", " ");
 }
 
-/** A sweep's progress in a few words. */
-export function sweep(progress) {
+/**
+ * A sweep's progress in a few words: what a copy (backfill, reverse sync) wrote, skipped and
+ * deferred, or what a validation found.
+ */
+export function sweep(progress, kind) {
   if (progress.state === "not_started") return "not started";
-  const counts = `${progress.scanned} scanned, ${progress.skipped} skipped`;
-  return progress.state === "finished" ? `finished ${when(progress.finished)} (${counts})` : `running (${counts})`;
+  const counts =
+    kind === "validation"
+      ? `${progress.scanned} compared, ${progress.discrepancies} differ, ${progress.in_flight} in flight`
+      : `${progress.written} written, ${progress.skipped} skipped, ${progress.deferred} deferred`;
+  return progress.state === "finished" ? `finished ${when(progress.finished)}: ${counts}` : `running: ${counts}`;
 }
 
 /**
@@ -68,13 +72,16 @@ export function meanLatency(metrics, repository, store) {
   return count === 0 ? null : total / count;
 }
 
-/** What on-call should look at first, one line each. */
-function alerts(status, metrics) {
+/**
+ * What on-call should look at first, one line each: a divergence rate over the guard rail's
+ * `guard.max_divergence_rate`, any fallback or failed second write, queued repairs.
+ */
+function alerts(status, metrics, maxDivergenceRate) {
   const lines = [];
   for (const [name, s] of Object.entries(status.repositories)) {
     const m = metrics.repositories[name];
-    if (m && m.divergence_rate > DIVERGENCE_ALERT) {
-      lines.push(`${name}: ${percent(m.divergence_rate)} of compared reads diverged in the last hour`);
+    if (m && m.divergence_rate > maxDivergenceRate) {
+      lines.push(`${name}: ${percent(m.divergence_rate)} of compared reads diverged in the last hour (guard rail: ${percent(maxDivergenceRate)})`);
     }
     if (m && m.write_failures > 0) lines.push(`${name}: ${m.write_failures} failed second writes in the last hour`);
     if (m && m.fallbacks > 0) lines.push(`${name}: ${m.fallbacks} reads fell back to KV in the last hour`);
@@ -86,8 +93,9 @@ function alerts(status, metrics) {
   return lines;
 }
 
-/** The page's content from the three admin answers: plain strings and numbers only. */
-export function view({ status, metrics, divergences }) {
+/** The page's content from the admin answers: plain strings and numbers only. */
+export function view({ status, metrics, divergences, flags }) {
+  const maxDivergenceRate = flags.flags.find((flag) => flag.key === "guard.max_divergence_rate").value;
   const repositories = Object.entries(status.repositories).map(([name, s]) => {
     const m = metrics.repositories[name] ?? {};
     const latency = (store) => {
@@ -111,8 +119,9 @@ export function view({ status, metrics, divergences }) {
       },
       latency: { d1: latency("d1"), kv: latency("kv") },
       repairsQueued: s.repairs_queued,
-      backfill: sweep(s.backfill),
-      validation: sweep(s.validation),
+      backfill: sweep(s.backfill, "backfill"),
+      validation: sweep(s.validation, "validation"),
+      reverseSync: sweep(s.reverse_sync, "reverse_sync"),
       trend: {
         divergences: perMinute(metrics, name, isDivergence),
         fallbacks: perMinute(metrics, name, isFallback),
@@ -120,7 +129,7 @@ export function view({ status, metrics, divergences }) {
     };
   });
   return {
-    alerts: alerts(status, metrics),
+    alerts: alerts(status, metrics, maxDivergenceRate),
     windowSeconds: status.window_seconds,
     repositories,
     divergences: divergences.divergences.map((d) => ({
@@ -186,7 +195,7 @@ function render(model) {
       element("th", r.name), element("td", r.phase), element("td", r.since), next, element("td", r.window),
       element("td", `${r.hour.compared} / ${r.hour.reads}`), divergences, element("td", r.hour.staleKvSuspected), fallbacks,
       element("td", r.hour.writeFailures), element("td", r.repairsQueued), element("td", `${r.latency.d1} / ${r.latency.kv}`),
-      element("td", r.backfill), element("td", r.validation),
+      element("td", r.backfill), element("td", r.validation), element("td", r.reverseSync),
     );
     return row;
   });
@@ -204,37 +213,48 @@ function render(model) {
     records.push(none);
   }
   document.getElementById("divergences").replaceChildren(...records);
-  document.getElementById("updated").textContent = new Date().toISOString().slice(11, 19);
+  document.getElementById("updated").textContent = `${new Date().toISOString().slice(11, 19)} UTC`;
+}
+
+const REFUSED = "The token was refused.";
+
+/** One admin answer; an error naming the call when it is not a 200 with JSON. */
+async function ask(path, token) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (response.status === 401) throw new Error(REFUSED);
+  const json = (response.headers.get("content-type") ?? "").startsWith("application/json");
+  const body = json ? await response.json() : null;
+  if (!response.ok || !body) throw new Error(`${path}: ${body?.error?.message ?? `HTTP ${response.status}`}`);
+  return body;
 }
 
 async function load(token) {
-  const answers = await Promise.all(
-    Object.values(SOURCES).map(async (path) => {
-      const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-      if (response.status === 401) throw new Error("The token was refused.");
-      const body = await response.json();
-      if (!response.ok) throw new Error(`${path}: ${body.error?.message ?? response.status}`);
-      return body;
-    }),
-  );
-  const [status, metrics, divergences] = answers;
-  return view({ status, metrics, divergences });
+  const names = Object.keys(SOURCES);
+  const answers = await Promise.all(names.map((name) => ask(SOURCES[name], token)));
+  return view(Object.fromEntries(names.map((name, i) => [name, answers[i]])));
 }
 
 function start() {
   const form = document.getElementById("login");
   const problem = document.getElementById("problem");
   let timer;
+  let latest = 0;
   const refresh = async () => {
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (!token) return;
+    const mine = ++latest;
+    // Only the newest refresh for the token still kept may change the page.
+    const stillWanted = () => mine === latest && sessionStorage.getItem(TOKEN_KEY) === token;
     try {
-      render(await load(token));
+      const model = await load(token);
+      if (!stillWanted()) return;
+      render(model);
       problem.textContent = "";
       document.body.classList.add("signed-in");
     } catch (error) {
+      if (!stillWanted()) return;
       problem.textContent = error.message;
-      if (error.message === "The token was refused.") {
+      if (error.message === REFUSED) {
         sessionStorage.removeItem(TOKEN_KEY);
         document.body.classList.remove("signed-in");
       }
@@ -249,10 +269,21 @@ function start() {
   document.getElementById("sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     document.body.classList.remove("signed-in");
+    problem.textContent = "";
+  });
+  const every = () => {
+    clearInterval(timer);
+    timer = setInterval(refresh, REFRESH_MS);
+  };
+  // Paused while the page is hidden away (back/forward cache), resumed when it is shown again.
+  addEventListener("pagehide", () => clearInterval(timer));
+  addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    refresh();
+    every();
   });
   refresh();
-  timer = setInterval(refresh, REFRESH_MS);
-  addEventListener("pagehide", () => clearInterval(timer));
+  every();
 }
 
 if (typeof document !== "undefined") start();

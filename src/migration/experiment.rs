@@ -73,14 +73,24 @@ pub enum Outcome {
 /// How long after a write KV may still show the old value (migration.md §2).
 pub const KV_PROPAGATION_MS: i64 = 60_000;
 
+/// Whether both stores hold the same domain value, or both no record.
+pub fn agree(control: &Reading, candidate: &Reading) -> bool {
+    match (control, candidate) {
+        (Reading::Found(d1), Reading::Found(kv)) => canonical(d1) == canonical(kv),
+        (Reading::Missing, Reading::Missing) => true,
+        _ => false,
+    }
+}
+
 /// Compares the control (D1) and candidate (KV) readings of one shadow read.
 /// `recently_written` says whether the entity was written less than [`KV_PROPAGATION_MS`] ago,
 /// which turns a mismatch into [`Class::StaleKvSuspected`].
 pub fn compare(control: &Reading, candidate: &Reading, recently_written: bool) -> Outcome {
     use Reading::*;
+    if agree(control, candidate) {
+        return Outcome::Matched;
+    }
     let class = match (control, candidate) {
-        (Found(d1), Found(kv)) if canonical(d1) == canonical(kv) => return Outcome::Matched,
-        (Missing, Missing) => return Outcome::Matched,
         (Failed(_), _) => Class::D1Error,
         (_, Failed(_)) => Class::KvError,
         (_, Undecodable(_)) => Class::KvDecodeError,
@@ -90,7 +100,8 @@ pub fn compare(control: &Reading, candidate: &Reading, recently_written: bool) -
         (Found(_), Missing) if recently_written => Class::StaleKvSuspected,
         (Found(_), Missing) => Class::MissingInKv,
         (Found(_), Found(_)) if recently_written => Class::StaleKvSuspected,
-        (Found(_), Found(_)) => Class::ValueMismatch,
+        // Two values that differ (two missing records agree).
+        (Found(_) | Missing, Found(_) | Missing) => Class::ValueMismatch,
     };
     Outcome::Mismatched {
         class,

@@ -109,6 +109,8 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
     return metrics.repositories.watchlists?.divergences === 1 && metrics.repositories.executions?.fallbacks === 1;
   }, "the shadow evidence is published");
 
+  const [set] = await worker.admin("PUT", "/admin/flags", { key: "guard.max_divergence_rate", value: 0.05, reason: "e2e" });
+  assert.equal(set, 200);
   const dashboard = await openDashboard(worker);
   const { document } = dashboard;
   assert.equal(dashboard.requests.length, 0, "nothing is asked before a token is typed");
@@ -120,6 +122,7 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
       ["/admin/migration/status", `Bearer ${ADMIN_TOKEN}`],
       ["/admin/metrics?minutes=60", `Bearer ${ADMIN_TOKEN}`],
       ["/admin/divergences?limit=20", `Bearer ${ADMIN_TOKEN}`],
+      ["/admin/flags", `Bearer ${ADMIN_TOKEN}`],
     ],
   );
 
@@ -143,7 +146,7 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
   assert.match(document.querySelectorAll("#divergences pre")[1].textContent, /-  "NVDA"\n\+  "TSLA"/);
 
   const alerts = [...document.querySelectorAll("#alerts li")].map((li) => li.textContent);
-  assert.ok(alerts.includes("watchlists: 100.00 % of compared reads diverged in the last hour"), alerts.join("\n"));
+  assert.ok(alerts.includes("watchlists: 100.00 % of compared reads diverged in the last hour (guard rail: 5.00 %)"), alerts.join("\n"));
   assert.ok(alerts.includes("executions: 1 reads fell back to KV in the last hour"), alerts.join("\n"));
 
   document.getElementById("sign-out").click();
@@ -151,5 +154,6 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
   dashboard.signIn("wrong-token");
   await until(() => document.getElementById("problem").textContent === "The token was refused.", "a refused token is shown");
   assert.equal(document.body.classList.contains("signed-in"), false);
+  assert.equal(globalThis.sessionStorage.length, 0, "a refused token is not kept");
   dashboard.close();
 });

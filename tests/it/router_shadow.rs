@@ -4,7 +4,7 @@
 
 use crate::helpers::{run, T0};
 use crate::router::{buy, position, routed_in, seed_different_positions, stores, CHAT};
-use fear_greed_bot::domain::{ChatId, Subscriber};
+use fear_greed_bot::domain::{ChatId, Position, Subscriber};
 use fear_greed_bot::migration::experiment::Reading;
 use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence, FallbackCause};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
@@ -220,6 +220,54 @@ fn kv_is_read_after_the_replies_unless_d1_lacks_the_record() {
         observation.candidate.reading,
         Reading::Found(json!({"ticker": "KV", "entryPrice": 1.0}))
     );
+}
+
+#[test]
+fn kv_read_after_the_replies_is_compared_with_d1_as_it_is_by_then() {
+    let f = stores();
+    let (kv, d1) = (Repos::kv(&f.platform), Repos::d1(&f.platform));
+    let both = |p: Position| {
+        run(kv.positions.set_position(CHAT, &p)).unwrap();
+        run(d1.positions.set_position(CHAT, &p)).unwrap();
+    };
+    let entry = |price: f64| Reading::Found(json!({"ticker": "SPY", "entryPrice": price}));
+    let later = AfterReplies::queued();
+    let evidence = Evidence::default();
+    // A request's repositories (KV's remember what they read until the request ends).
+    let request = || {
+        let phases = Phases::uniform(Phase::Shadow);
+        routed(&f.platform, phases, evidence.clone(), later.clone())
+    };
+
+    both(position("SPY", 1.0));
+    assert_eq!(
+        run(request().positions.position(CHAT)).unwrap(),
+        Some(position("SPY", 1.0))
+    );
+    f.db.reset_round_trips();
+    run(later.run());
+    let [agreed] = evidence.take().observations.try_into().unwrap();
+    assert_eq!(
+        (agreed.control.reading, agreed.candidate.reading),
+        (entry(1.0), entry(1.0))
+    );
+    assert_eq!(f.db.round_trips(), 0, "no recheck when KV agrees");
+
+    // Another request moves the position in both stores before this one's replies are out.
+    assert_eq!(
+        run(request().positions.position(CHAT)).unwrap(),
+        Some(position("SPY", 1.0))
+    );
+    both(position("SPY", 2.0));
+    f.db.reset_round_trips();
+    run(later.run());
+    let [rechecked] = evidence.take().observations.try_into().unwrap();
+    assert_eq!(
+        (rechecked.control.reading, rechecked.candidate.reading),
+        (entry(2.0), entry(2.0)),
+        "KV compared with D1 as it is when KV is read"
+    );
+    assert_eq!(f.db.round_trips(), 1, "D1 read again because KV differed");
 }
 
 #[test]

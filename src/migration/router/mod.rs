@@ -93,8 +93,8 @@ impl<R: ?Sized + 'static> Routed<R> {
         self.route.write(operation, entity_key, kv, d1).await
     }
 
-    /// A [`Route::read`] of the same `call` on each store's repository. The call owns what it
-    /// needs, so KV's half can run after the replies.
+    /// A [`Route::read`] of the same `call` on each store's repository (twice on D1, for the
+    /// recheck). The call owns what it needs, so KV's half can run after the replies.
     async fn read<T, F>(
         &self,
         operation: &'static str,
@@ -106,12 +106,16 @@ impl<R: ?Sized + 'static> Routed<R> {
         F: Future<Output = StorageResult<T>> + 'static,
     {
         let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
-        self.route.read(operation, entity_key, kv, d1).await
+        let recheck = call(self.d1.clone());
+        self.route
+            .read(operation, entity_key, kv, d1, recheck)
+            .await
     }
 }
 
 /// Every repository on both stores, each routed by its phase in `phases`; shadow reads,
-/// fallbacks and failed second writes go to `evidence`, second writes run as `seconds` says.
+/// fallbacks and failed second writes go to `evidence`; second writes and the KV reads only
+/// the comparator needs run as `later` says.
 pub fn routed(
     platform: &Platform,
     phases: Phases,

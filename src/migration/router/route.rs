@@ -8,7 +8,7 @@
 use super::after_replies::AfterReplies;
 use super::answer::Answer;
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure};
-use crate::migration::experiment::{Reading, KV_PROPAGATION_MS};
+use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
 use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
 use crate::storage::d1::{EntityVersions, RepairQueue};
@@ -244,25 +244,30 @@ impl Route {
         });
     }
 
-    /// Runs a read on the phase's store; in shadow on both (see [`Route::shadow`]).
-    /// `entity_key` is `None` for a read of the whole repository.
+    /// Runs a read on the phase's store; in shadow on both (see [`Route::shadow`], which may
+    /// also run `recheck`, the same D1 read again). `entity_key` is `None` for a read of the
+    /// whole repository.
     pub(super) async fn read<T: Answer + 'static>(
         &self,
         operation: &'static str,
         entity_key: Option<&str>,
         kv: impl Future<Output = StorageResult<T>> + 'static,
         d1: impl Future<Output = StorageResult<T>>,
+        recheck: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
         match self.phase {
             Phase::KvOnly | Phase::DualWrite => kv.await,
             Phase::D1Only => d1.await,
-            Phase::Shadow => self.shadow(operation, entity_key, kv, d1).await,
+            Phase::Shadow => self.shadow(operation, entity_key, kv, d1, recheck).await,
         }
     }
 
     /// The shadow read: D1 (the control) answers, and KV (the candidate) is read for the
     /// comparator. When D1 has the record, the user gets it at once and KV is read after the
-    /// replies ([`AfterReplies`]), so KV adds no latency. When D1 fails or has no record, KV's
+    /// replies ([`AfterReplies`]), so KV adds no latency; when KV then differs from D1's
+    /// answer, D1 is read again (`recheck`) and KV is compared with that, so the pair compared
+    /// is read at one moment, as it would be side by side, however long the request ran in
+    /// between (a broadcast, `/subscribers`). When D1 fails or has no record, KV's
     /// answer may be the user's, so KV is read at once, and the user gets it as a *fallback*
     /// when
     ///
@@ -288,6 +293,7 @@ impl Route {
         entity_key: Option<&str>,
         kv: impl Future<Output = StorageResult<T>> + 'static,
         d1: impl Future<Output = StorageResult<T>>,
+        recheck: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
         let clock = self.clock.clone();
         let (control, d1_ms) = timed(clock.as_ref(), d1).await;
@@ -297,12 +303,21 @@ impl Route {
             let (evidence, repository) = (self.evidence.clone(), self.repository);
             let compare_later = async move {
                 let (candidate, kv_ms) = timed(clock.as_ref(), kv).await;
+                let candidate = measured(Store::Kv, &candidate, kv_ms);
+                let mut control = control_measured;
+                if !agree(&control.reading, &candidate.reading) {
+                    // A failed recheck leaves the first answer to be compared.
+                    let rechecked = recheck.await;
+                    if rechecked.is_ok() {
+                        control.reading = reading(&rechecked);
+                    }
+                }
                 evidence.observe(Observation {
                     repository,
                     operation,
                     entity_key: owned_key,
-                    control: control_measured,
-                    candidate: measured(Store::Kv, &candidate, kv_ms),
+                    control,
+                    candidate,
                     served: Store::D1,
                 });
             };

@@ -35,7 +35,7 @@ export function sweep(progress, kind) {
   if (progress.state === "not_started") return "not started";
   const counts =
     kind === "validation"
-      ? `${progress.scanned} compared, ${progress.discrepancies} differ, ${progress.in_flight} in flight`
+      ? `${progress.matched} match, ${progress.discrepancies} differ, ${progress.in_flight} in flight, ${progress.skipped} unreadable in KV`
       : `${progress.written} written, ${progress.skipped} skipped, ${progress.deferred} deferred`;
   return progress.state === "finished" ? `finished ${when(progress.finished)}: ${counts}` : `running: ${counts}`;
 }
@@ -220,11 +220,18 @@ const REFUSED = "The token was refused.";
 
 /** One admin answer; an error naming the call when it is not a 200 with JSON. */
 async function ask(path, token) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  let response;
+  let body;
+  try {
+    response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+    const type = response.headers.get("content-type") ?? "";
+    body = type.startsWith("application/json") ? await response.json() : `not JSON (${type || "no content type"})`;
+  } catch (error) {
+    throw new Error(`${path}: ${error.message}`);
+  }
   if (response.status === 401) throw new Error(REFUSED);
-  const json = (response.headers.get("content-type") ?? "").startsWith("application/json");
-  const body = json ? await response.json() : null;
-  if (!response.ok || !body) throw new Error(`${path}: ${body?.error?.message ?? `HTTP ${response.status}`}`);
+  if (!response.ok) throw new Error(`${path}: ${body?.error?.message ?? `HTTP ${response.status}`}`);
+  if (typeof body === "string") throw new Error(`${path}: ${body}`);
   return body;
 }
 
@@ -238,13 +245,18 @@ function start() {
   const form = document.getElementById("login");
   const problem = document.getElementById("problem");
   let timer;
-  let latest = 0;
+  let started = 0;
+  let shown = 0;
   const refresh = async () => {
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (!token) return;
-    const mine = ++latest;
-    // Only the newest refresh for the token still kept may change the page.
-    const stillWanted = () => mine === latest && sessionStorage.getItem(TOKEN_KEY) === token;
+    const mine = ++started;
+    // A refresh changes the page only if none started after it has, and its token is kept.
+    const stillWanted = () => {
+      if (mine < shown || sessionStorage.getItem(TOKEN_KEY) !== token) return false;
+      shown = mine;
+      return true;
+    };
     try {
       const model = await load(token);
       if (!stillWanted()) return;

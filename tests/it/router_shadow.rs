@@ -268,6 +268,15 @@ fn kv_read_after_the_replies_is_compared_with_d1_as_it_is_by_then() {
         "KV compared with D1 as it is when KV is read"
     );
     assert_eq!(f.db.round_trips(), 1, "D1 read again because KV differed");
+
+    // A KV error is no reason to read D1 again.
+    assert!(run(request().positions.position(CHAT)).is_ok());
+    f.kv.fail(KvOp::Get, "active_position:");
+    f.db.reset_round_trips();
+    run(later.run());
+    let [failed] = evidence.take().observations.try_into().unwrap();
+    assert!(matches!(failed.candidate.reading, Reading::Failed(_)));
+    assert_eq!(f.db.round_trips(), 0);
 }
 
 #[test]

@@ -264,10 +264,10 @@ impl Route {
 
     /// The shadow read: D1 (the control) answers, and KV (the candidate) is read for the
     /// comparator. When D1 has the record, the user gets it at once and KV is read after the
-    /// replies ([`AfterReplies`]), so KV adds no latency; when KV then differs from D1's
-    /// answer, D1 is read again (`recheck`) and KV is compared with that, so the pair compared
-    /// is read at one moment, as it would be side by side, however long the request ran in
-    /// between (a broadcast, `/subscribers`). When D1 fails or has no record, KV's
+    /// replies ([`AfterReplies`]), so KV adds no latency; when KV then answers a value that
+    /// differs from D1's answer, D1 is read again (`recheck`) and KV is compared with that, so
+    /// a change made while the request ran on (a broadcast, `/subscribers`) is not counted as
+    /// a divergence. When D1 fails or has no record, KV's
     /// answer may be the user's, so KV is read at once, and the user gets it as a *fallback*
     /// when
     ///
@@ -305,7 +305,9 @@ impl Route {
                 let (candidate, kv_ms) = timed(clock.as_ref(), kv).await;
                 let candidate = measured(Store::Kv, &candidate, kv_ms);
                 let mut control = control_measured;
-                if !agree(&control.reading, &candidate.reading) {
+                // Only a value or no record can be explained by D1 moving on.
+                let answered = matches!(candidate.reading, Reading::Found(_) | Reading::Missing);
+                if answered && !agree(&control.reading, &candidate.reading) {
                     // A failed recheck leaves the first answer to be compared.
                     let rechecked = recheck.await;
                     if rechecked.is_ok() {

@@ -9,14 +9,11 @@ use crate::app::http::Response;
 const PAGE: &str = include_str!("../../dashboards/migration.html");
 const SCRIPT: &str = include_str!("../../dashboards/dashboard.mjs");
 
-/// The dashboard's paths.
-pub(super) const PATHS: [&str; 2] = ["/admin/dashboard", "/admin/dashboard.mjs"];
-
-/// The file served at `path`, one of [`PATHS`].
-pub(super) fn file(path: &str) -> Response {
-    if path == PATHS[1] {
-        Response::text(200, "text/javascript;charset=UTF-8", SCRIPT)
-    } else {
-        Response::text(200, "text/html;charset=UTF-8", PAGE)
+/// The dashboard's file at `path`, if it is one.
+pub(super) fn file(path: &str) -> Option<Response> {
+    match path {
+        "/admin/dashboard" => Some(Response::text("text/html;charset=UTF-8", PAGE)),
+        "/admin/dashboard.mjs" => Some(Response::text("text/javascript;charset=UTF-8", SCRIPT)),
+        _ => None,
     }
 }

@@ -38,10 +38,10 @@ pub async fn handle(app: &App, request: &Request) -> Response {
 }
 
 async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
-    if dashboard::PATHS.contains(&request.path.as_str()) {
+    if let Some(file) = dashboard::file(&request.path) {
         enabled(app)?;
         return match request.method.as_str() {
-            "GET" => Ok(dashboard::file(&request.path)),
+            "GET" => Ok(file),
             _ => Err(AdminError::MethodNotAllowed),
         };
     }

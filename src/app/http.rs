@@ -79,10 +79,10 @@ impl Response {
         }
     }
 
-    /// A page or script: `body` as `content_type`.
-    pub(crate) fn text(status: u16, content_type: &'static str, body: &str) -> Self {
+    /// A page or script: 200 with `body` as `content_type`.
+    pub(crate) fn text(content_type: &'static str, body: &str) -> Self {
         Self {
-            status,
+            status: 200,
             content_type,
             body: body.to_owned(),
         }

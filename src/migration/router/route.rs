@@ -267,9 +267,8 @@ impl Route {
     /// replies ([`AfterReplies`]), so KV adds no latency; when KV then answers a value that
     /// differs from D1's answer, D1 is read again (`recheck`) and KV is compared with that, so
     /// a change made while the request ran on (a broadcast, `/subscribers`) is not counted as
-    /// a divergence. When D1 fails or has no record, KV's
-    /// answer may be the user's, so KV is read at once, and the user gets it as a *fallback*
-    /// when
+    /// a divergence. When D1 fails or has no record, KV's answer may be the user's, so KV is
+    /// read at once, and the user gets it as a *fallback* when
     ///
     /// - D1 failed and KV answered, or
     /// - D1 has no record where KV has one, and no queued repair says KV missed a write.
@@ -295,40 +294,21 @@ impl Route {
         d1: impl Future<Output = StorageResult<T>>,
         recheck: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
-        let clock = self.clock.clone();
-        let (control, d1_ms) = timed(clock.as_ref(), d1).await;
-        let control_measured = measured(Store::D1, &control, d1_ms);
-        let owned_key = entity_key.map(str::to_owned);
+        let (control, control_measured) = measure(Store::D1, self.clock.as_ref(), d1).await;
+        let pending = Pending {
+            repository: self.repository,
+            operation,
+            entity_key: entity_key.map(str::to_owned),
+            control: control_measured,
+        };
         if matches!(&control, Ok(answer) if !answer.is_absent()) {
-            let (evidence, repository) = (self.evidence.clone(), self.repository);
-            let compare_later = async move {
-                let (candidate, kv_ms) = timed(clock.as_ref(), kv).await;
-                let candidate = measured(Store::Kv, &candidate, kv_ms);
-                let mut control = control_measured;
-                // Only a value or no record can be explained by D1 moving on.
-                let answered = matches!(candidate.reading, Reading::Found(_) | Reading::Missing);
-                if answered && !agree(&control.reading, &candidate.reading) {
-                    // A failed recheck leaves the first answer to be compared.
-                    let rechecked = recheck.await;
-                    if rechecked.is_ok() {
-                        control.reading = reading(&rechecked);
-                    }
-                }
-                evidence.observe(Observation {
-                    repository,
-                    operation,
-                    entity_key: owned_key,
-                    control,
-                    candidate,
-                    served: Store::D1,
-                });
-            };
-            self.later.start(compare_later).await;
+            let (clock, evidence) = (self.clock.clone(), self.evidence.clone());
+            let compare = pending.compare_later(clock, evidence, kv, recheck);
+            self.later.start(compare).await;
             return control;
         }
 
-        let (candidate, kv_ms) = timed(clock.as_ref(), kv).await;
-        let candidate_measured = measured(Store::Kv, &candidate, kv_ms);
+        let (candidate, candidate_measured) = measure(Store::Kv, self.clock.as_ref(), kv).await;
         let (answer, served) = match (control, candidate) {
             (Ok(d1), Ok(kv)) if d1.is_absent() && !kv.is_absent() => {
                 if self.kv_known_stale(operation, entity_key).await {
@@ -354,14 +334,8 @@ impl Route {
             // Nothing to fall back to: the user sees the authoritative store's error.
             (Err(error), Err(_)) => (Err(error), Store::D1),
         };
-        self.evidence.observe(Observation {
-            repository: self.repository,
-            operation,
-            entity_key: owned_key,
-            control: control_measured,
-            candidate: candidate_measured,
-            served,
-        });
+        self.evidence
+            .observe(pending.observed(candidate_measured, served));
         answer
     }
 
@@ -478,20 +452,64 @@ struct Failure<'a> {
     error: String,
 }
 
-/// Awaits `future` and notes how long it took.
-async fn timed<T>(clock: &dyn Clock, future: impl Future<Output = T>) -> (T, i64) {
-    let started = clock.now_ms();
-    let output = future.await;
-    (output, clock.now_ms() - started)
+/// A shadow read whose D1 answer is in, waiting for KV's.
+struct Pending {
+    repository: Repository,
+    operation: &'static str,
+    entity_key: Option<String>,
+    control: Measurement,
 }
 
-/// What `store` answered to a shadow read, and in how many milliseconds.
-fn measured<T: Answer>(store: Store, result: &StorageResult<T>, elapsed_ms: i64) -> Measurement {
-    Measurement {
-        store,
-        reading: reading(result),
-        elapsed_ms,
+impl Pending {
+    /// The observation, once KV answered `candidate` and the user got `served`'s answer.
+    fn observed(self, candidate: Measurement, served: Store) -> Observation {
+        Observation {
+            repository: self.repository,
+            operation: self.operation,
+            entity_key: self.entity_key,
+            control: self.control,
+            candidate,
+            served,
+        }
     }
+
+    /// KV's half of a read D1 answered, for the comparator only (see [`Route::shadow`]): a
+    /// KV value that differs from D1's first answer is compared with `recheck`, D1 read again,
+    /// unless that fails.
+    async fn compare_later<T: Answer>(
+        mut self,
+        clock: Rc<dyn Clock>,
+        evidence: Evidence,
+        kv: impl Future<Output = StorageResult<T>>,
+        recheck: impl Future<Output = StorageResult<T>>,
+    ) {
+        let (_, candidate) = measure(Store::Kv, clock.as_ref(), kv).await;
+        // Only a value or no record can be explained by D1 moving on.
+        let answered = matches!(candidate.reading, Reading::Found(_) | Reading::Missing);
+        if answered && !agree(&self.control.reading, &candidate.reading) {
+            let rechecked = recheck.await;
+            if rechecked.is_ok() {
+                self.control.reading = reading(&rechecked);
+            }
+        }
+        evidence.observe(self.observed(candidate, Store::D1));
+    }
+}
+
+/// Awaits `store`'s read and measures it: what it answered and how long it took.
+async fn measure<T: Answer>(
+    store: Store,
+    clock: &dyn Clock,
+    read: impl Future<Output = StorageResult<T>>,
+) -> (StorageResult<T>, Measurement) {
+    let started = clock.now_ms();
+    let result = read.await;
+    let measurement = Measurement {
+        store,
+        reading: reading(&result),
+        elapsed_ms: clock.now_ms() - started,
+    };
+    (result, measurement)
 }
 
 /// A store's answer as the comparator reads it: no record, a domain value, a record that

@@ -2,8 +2,8 @@
 //! the bindings, converts requests and responses, and hands everything else to `App`.
 
 use crate::app::config::{Config, Secret};
-use crate::app::{http, App};
-use crate::migration::{FlagCache, Phase};
+use crate::app::{http, App, Isolate};
+use crate::migration::Phase;
 use crate::platform::workerd::{WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv};
 use crate::platform::Platform;
 use std::rc::Rc;
@@ -79,13 +79,13 @@ fn storage_phase_default(env: &Env) -> Phase {
 }
 
 thread_local! {
-    /// The flags this isolate has read: one cache for every request it serves.
-    static FLAG_CACHE: FlagCache = FlagCache::default();
+    /// What this isolate remembers between the requests it serves.
+    static ISOLATE: Isolate = Isolate::default();
 }
 
 fn app_from_env(env: &Env) -> Result<App, ConfigError> {
     let app = App::new(platform_from_env(env)?, config_from_env(env))
-        .with_flag_cache(FLAG_CACHE.with(FlagCache::clone));
+        .with_isolate(ISOLATE.with(Isolate::clone));
     // Optional: without the binding the counters go to D1 only.
     Ok(match env.analytics_engine(ANALYTICS_BINDING) {
         Ok(dataset) => app.with_analytics(Rc::new(WorkerAnalytics(dataset))),

@@ -8,6 +8,7 @@ use crate::bot::commands::CHAT_IDS_UNREADABLE;
 use crate::bot::{Bot, Reply};
 use crate::domain::{holiday_on, ChatId, Date};
 use crate::signals::header;
+use crate::storage::d1::UpdateClaim;
 
 /// What a broadcast run did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +32,7 @@ pub enum Broadcast {
 
 impl App {
     pub(super) async fn broadcast(&self) -> Broadcast {
-        let bot = self.bot().await;
+        let bot = self.bot(UpdateClaim::none()).await;
         let today = Date::from_ms(bot.now_ms());
         let weekday = today.weekday();
         if !(1..=5).contains(&weekday) {

@@ -6,6 +6,7 @@ use super::http::{Request, Response};
 use super::App;
 use crate::bot::commands::CHAT_IDS_UNREADABLE;
 use crate::domain::{js_string, js_truthy, Subscriber};
+use crate::storage::d1::UpdateClaim;
 use crate::telegram::SendFailure;
 use serde_json::{json, Value};
 
@@ -59,7 +60,7 @@ impl App {
     /// Sends `text` to every subscriber, 30 at a time with a second between batches; the
     /// legacy report of who failed.
     async fn notify_subscribers(&self, text: &str) -> Value {
-        let bot = self.bot().await;
+        let bot = self.bot(UpdateClaim::none()).await;
         let entries = match bot.repos.subscriptions.entries().await {
             Ok(entries) => entries,
             Err(e) => {

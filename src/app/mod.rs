@@ -1,14 +1,18 @@
 //! The application behind the worker's two entry points, written against the platform traits
 //! so it runs the same in workerd and in native tests: HTTP routing (`http`), the Telegram
 //! webhook (`webhook`), deploy notifications (`deploy`), cron dispatch (`cron`) with the
-//! broadcast (`broadcast`), and configuration (`config`).
+//! broadcast (`broadcast`), configuration (`config`) and what an isolate remembers between
+//! requests (`isolate`).
 
 pub mod broadcast;
 pub mod config;
 pub mod cron;
 mod deploy;
 pub mod http;
+mod isolate;
 mod webhook;
+
+pub use isolate::Isolate;
 
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
@@ -16,17 +20,20 @@ use crate::migration::publish::{publish, Observed};
 use crate::migration::router::{self, AfterReplies, Evidence};
 use crate::migration::FlagCache;
 use crate::platform::{MetricSink, Platform};
+use crate::storage::d1::UpdateClaim;
 use crate::telegram::Telegram;
 use config::Config;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// Everything a request or a cron run needs: the platform, the configuration and the
-/// isolate's flag cache.
+/// isolate's memory.
 pub struct App {
     platform: Platform,
     config: Config,
-    flags: FlagCache,
+    isolate: Isolate,
+    /// The claim of the update this request applies, finished after the response.
+    claim: RefCell<UpdateClaim>,
     /// What this request's routed repositories observed, for [`App::after_response`].
     evidence: Evidence,
     /// This request's second writes and comparator-only KV reads, run once the replies are out
@@ -41,13 +48,14 @@ pub struct App {
 }
 
 impl App {
-    /// An app with a cache of its own; the worker shares one per isolate
-    /// ([`App::with_flag_cache`]).
+    /// An app with a memory of its own, as if each request reached a new isolate; the worker
+    /// shares one per isolate ([`App::with_isolate`]).
     pub fn new(platform: Platform, config: Config) -> Self {
         Self {
             platform,
             config,
-            flags: FlagCache::default(),
+            isolate: Isolate::default(),
+            claim: RefCell::default(),
             evidence: Evidence::default(),
             later: AfterReplies::queued(),
             sample_rate: Cell::new(1.0),
@@ -56,8 +64,8 @@ impl App {
         }
     }
 
-    pub fn with_flag_cache(self, flags: FlagCache) -> Self {
-        Self { flags, ..self }
+    pub fn with_isolate(self, isolate: Isolate) -> Self {
+        Self { isolate, ..self }
     }
 
     /// Also sends every published counter to an Analytics Engine dataset.
@@ -69,7 +77,7 @@ impl App {
     }
 
     pub(crate) fn flag_cache(&self) -> &FlagCache {
-        &self.flags
+        &self.isolate.flags
     }
 
     /// The second writes of `dual_write` and `shadow` (migration.md §2) and the KV reads of
@@ -80,9 +88,12 @@ impl App {
         self.later.run().await;
     }
 
-    /// What runs after the response (the worker hands it to `wait_until`): the shadow reads
-    /// of this request are compared and everything it observed is published.
+    /// What runs after the response (the worker hands it to `wait_until`): the update's claim
+    /// is marked done, the shadow reads of this request are compared and everything it
+    /// observed is published.
     pub async fn after_response(&self) {
+        let claim = self.claim.take();
+        claim.finish().await;
         let observed = Observed {
             collected: self.evidence.take(),
             settings_unreadable: self.settings_unreadable.take(),
@@ -101,23 +112,25 @@ impl App {
 
     /// The bot for one update or cron run, on fresh repositories (they remember what this
     /// run read, never what an earlier one did), each routed to KV, D1 or both as its phase
-    /// flag says.
-    async fn bot(&self) -> Bot {
+    /// flag says; its first write takes `claim`, which is finished after the response.
+    async fn bot(&self, claim: UpdateClaim) -> Bot {
         let platform = self.platform.clone();
-        let failures_before = self.flags.settings_read_failures();
-        let flags = self
-            .flags
+        let cache = &self.isolate.flags;
+        let failures_before = cache.settings_read_failures();
+        let flags = cache
             .current(&platform, self.config.storage_phase_default)
             .await;
         self.sample_rate.set(flags.sample_rate());
         self.settings_unreadable
-            .set(self.flags.settings_read_failures() - failures_before);
+            .set(cache.settings_read_failures() - failures_before);
+        self.claim.replace(claim.clone());
         Bot {
             repos: router::routed(
                 &platform,
                 flags.phases(),
                 self.evidence.clone(),
                 self.later.clone(),
+                claim,
             ),
             market: Market::new(
                 platform.clone(),

@@ -1,13 +1,15 @@
 //! `POST /`: the Telegram webhook pipeline (legacy §2.3): secret check, JSON, the message,
-//! the claim on the update id (§10.8), the command, every reply sent in order, the second
-//! writes of the storage move, then the HTTP answer.
+//! the command (whose first write claims the update id, §10.8), every reply sent in order,
+//! the second writes of the storage move, then the HTTP answer; the claim is marked done after
+//! it. A redelivery that reaches an isolate which ran the update is answered from memory.
 
 use super::http::{Request, Response};
+use super::isolate::Seen;
 use super::{send_all, App};
 use crate::bot::commands::Command;
 use crate::bot::update::Update;
 use crate::bot::Reply;
-use crate::storage::d1::{Claim, Sql, UpdateClaims};
+use crate::storage::d1::{Claim, UpdateClaim};
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
@@ -30,55 +32,69 @@ impl App {
         if command == Command::Ignored {
             return Response::ok();
         }
-        let claims = UpdateClaims(Sql::new(self.platform()));
-        let claimed = match update.update_id {
-            None => None,
-            Some(id) => match claims.claim(id).await {
-                Ok(Claim::Claimed) => Some(id),
-                Ok(Claim::AlreadyDone) => {
-                    tracing::info!(update_id = id, "update already applied; acknowledging");
-                    return Response::ok();
-                }
-                Ok(Claim::InProgress) => {
-                    tracing::info!(update_id = id, "update being applied by another attempt");
-                    return Response::error(503, "Update is being processed");
-                }
-                // Without D1 the update runs unguarded: a lost reply is worse than a rare
-                // duplicate.
-                Err(e) => {
-                    tracing::error!(update_id = id, error = %e, "claiming the update failed; running it anyway");
-                    None
-                }
+        let claim = match update.update_id {
+            None => UpdateClaim::none(),
+            Some(id) => match self.isolate.updates.begin(id) {
+                Seen::New => UpdateClaim::of(id, self.platform()),
+                Seen::Applied => return acknowledged(id),
+                Seen::Running => return being_applied(id),
             },
         };
-        let bot = self.bot().await;
+        let forget = || {
+            if let Some(id) = update.update_id {
+                self.isolate.updates.forget(id);
+            }
+        };
+        if command.writes() {
+            claim.arm();
+        }
+        let bot = self.bot(claim.clone()).await;
         let mut reply = Reply::new(message.chat);
         let applied = command.apply(message.chat, &bot, &mut reply).await;
-        if let Err(e) = applied {
+        if claim.refused().is_some() || applied.is_err() {
             // What the command did write is mirrored before the claim is let go.
             self.after_replies().await;
+        }
+        match (claim.refused(), update.update_id) {
+            (Some(Claim::AlreadyDone), Some(id)) => {
+                self.isolate.updates.applied(id);
+                return acknowledged(id);
+            }
+            (Some(_), Some(id)) => {
+                forget();
+                return being_applied(id);
+            }
+            _ => {}
+        }
+        if let Err(e) = applied {
             tracing::error!(
                 chat = %message.chat,
                 update_id = ?update.update_id,
                 error = %e,
                 "command failed; answering 500 so Telegram delivers the update again"
             );
-            if let Some(id) = claimed {
-                if let Err(e) = claims.release(id).await {
-                    tracing::error!(update_id = id, error = %e, "releasing the claim failed; it expires on its own");
-                }
-            }
+            claim.release().await;
+            forget();
             return Response::error(500, "Internal server error");
         }
         send_all(&bot, &reply.messages).await;
-        // Before the update counts as done, like every write of the command: an update cut
-        // short here is never acknowledged as applied with its second writes missing.
+        // The second writes, before the answer like every write of the command.
         self.after_replies().await;
-        if let Some(id) = claimed {
-            if let Err(e) = claims.finish(id).await {
-                tracing::error!(update_id = id, error = %e, "marking the update done failed");
-            }
+        if let Some(id) = update.update_id {
+            self.isolate.updates.applied(id);
         }
         Response::ok()
     }
+}
+
+/// A redelivery of an update that was applied: acknowledged, not applied again.
+fn acknowledged(update_id: i64) -> Response {
+    tracing::info!(update_id, "update already applied; acknowledging");
+    Response::ok()
+}
+
+/// A redelivery of an update another attempt is applying: a status Telegram retries.
+fn being_applied(update_id: i64) -> Response {
+    tracing::info!(update_id, "update being applied by another attempt");
+    Response::error(503, "Update is being processed")
 }

@@ -104,6 +104,17 @@ pub trait SqlDatabase {
     async fn execute(&self, statement: &Statement) -> Result<u64, PlatformError>;
     /// Runs writes in one transaction (all or nothing); returns rows changed per statement.
     async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, PlatformError>;
+    /// Runs `writes`, then the read `read`, in one transaction; returns the read's rows. The
+    /// stores run it in one round trip; a wrapper that only counts or hooks calls may keep this
+    /// default, two calls.
+    async fn query_after(
+        &self,
+        writes: &[Statement],
+        read: &Statement,
+    ) -> Result<Vec<Row>, PlatformError> {
+        self.batch(writes).await?;
+        self.query(read).await
+    }
 }
 
 /// An outbound HTTP request (Telegram, CNN, Yahoo).

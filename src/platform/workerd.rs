@@ -113,6 +113,23 @@ impl SqlDatabase for WorkerD1 {
         let results = self.0.batch(prepared).await.map_err(d1_error)?;
         results.iter().map(changes).collect()
     }
+
+    async fn query_after(
+        &self,
+        writes: &[Statement],
+        read: &Statement,
+    ) -> Result<Vec<Row>, PlatformError> {
+        let prepared = writes
+            .iter()
+            .chain(std::iter::once(read))
+            .map(|statement| self.prepare(statement))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self.0.batch(prepared).await.map_err(d1_error)?;
+        match results.last() {
+            Some(last) => last.results::<Row>().map_err(d1_error),
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 /// Outbound HTTP through the runtime's `fetch()`.

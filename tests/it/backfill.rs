@@ -387,6 +387,7 @@ fn an_entity_changed_in_d1_within_the_kv_window_is_left_to_the_repair_queue() {
         dual_write(),
         fear_greed_bot::migration::router::Evidence::default(),
         fear_greed_bot::migration::router::AfterReplies::inline(),
+        fear_greed_bot::storage::d1::UpdateClaim::none(),
     );
     run(routed.watchlists.add(chat, "NEWT")).unwrap();
     let steps = until_finished(&f, Kind::Backfill, Budget::INVOCATION);

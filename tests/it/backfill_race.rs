@@ -13,7 +13,7 @@ use fear_greed_bot::migration::sweep::{run_step, Budget, Kind};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::{KvOp, LegacyDataset};
 use fear_greed_bot::platform::Platform;
-use fear_greed_bot::storage::d1::{EntityVersions, RepairQueue};
+use fear_greed_bot::storage::d1::{EntityVersions, RepairQueue, UpdateClaim};
 use fear_greed_bot::storage::{entities, EntityKey, Repos};
 use proptest::prelude::*;
 use std::cell::{Cell, RefCell};
@@ -80,6 +80,7 @@ impl RacingKv {
             Phases::uniform(Phase::DualWrite),
             Evidence::default(),
             AfterReplies::inline(),
+            UpdateClaim::none(),
         );
         let done = match write {
             Write::Add(t) => repos.watchlists.add(chat, t).await.map(drop),

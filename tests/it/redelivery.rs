@@ -1,83 +1,234 @@
-//! Telegram redelivery (legacy §10.8): an update id is applied once; a failed attempt can be
-//! redelivered; a claim left by a crashed attempt expires.
+//! Telegram redelivery (legacy §10.8), in every storage phase: an update id is applied once; a
+//! failed attempt can be redelivered; a claim left by a crashed attempt expires. The claim is
+//! taken by the update's first write (in D1's own batch where D1 answers the write), so
+//! commands that write nothing never ask D1, and an isolate that applied an update answers its
+//! redelivery from memory.
 
 use crate::helpers::{run, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
+use fear_greed_bot::app::{App, Isolate};
+use fear_greed_bot::domain::ChatId;
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::platform::{SqlDatabase, Statement};
 use fear_greed_bot::storage::d1::CLAIM_EXPIRY_MS;
+use fear_greed_bot::storage::Repos;
+use serde_json::json;
 
 const CHAT: i64 = 123_456_789;
+const PHASES: [&str; 4] = ["kv_only", "dual_write", "shadow", "d1_only"];
 
-fn deliver(f: &Fixture, update_id: i64, text: &str) -> (u16, String) {
-    let body = serde_json::json!({"update_id": update_id, "message": {"chat": {"id": CHAT}, "text": text}});
-    let response = run(f.app().handle(&webhook_request(
-        Some(WEBHOOK_SECRET),
-        body.to_string().as_bytes(),
-    )));
+/// A fixture with every repository in `phase` (forced: the stores start empty).
+fn in_phase(phase: &str) -> Fixture {
+    let f = Fixture::new(Backend::Kv);
+    let at = PHASES.iter().position(|p| *p == phase).unwrap();
+    for step in &PHASES[1..=at] {
+        let body =
+            json!({"key": "storage.phase.all", "value": step, "force": true, "reason": "test"});
+        let (status, answer) = f.admin("PUT", "/admin/flags", &body.to_string());
+        assert_eq!(status, 200, "{step}: {answer}");
+    }
+    f
+}
+
+/// Delivers `update_id` carrying `text` on `app`, as the worker does: the response, then the
+/// work after it. Each test delivery on a fresh app reaches a new isolate.
+fn deliver_on(app: &App, update_id: i64, text: &str) -> (u16, String) {
+    let body = json!({"update_id": update_id, "message": {"chat": {"id": CHAT}, "text": text}});
+    let request = webhook_request(Some(WEBHOOK_SECRET), body.to_string().as_bytes());
+    let response = run(app.handle(&request));
+    run(app.after_response());
     (response.status, response.body)
 }
 
-#[test]
-fn a_redelivered_update_is_acknowledged_and_not_applied_again() {
-    let f = Fixture::new(Backend::Kv);
-    assert_eq!(deliver(&f, 7, "/execute SPY 400").0, 200);
-    assert_eq!(
-        deliver(&f, 7, "/execute SPY 400"),
-        (200, r#"{"ok":true}"#.into())
-    );
-    assert_eq!(f.sent_messages().len(), 1, "one reply only");
-    let history = f.kv.peek("execution_history:123456789").unwrap();
-    assert_eq!(history.matches("signalType").count(), 1);
-    // An edit is a new update and runs (here it meets the monthly limit).
-    assert_eq!(deliver(&f, 8, "/execute SPY 400").0, 200);
-    assert!(f.sent_messages()[1]
-        .1
-        .starts_with("❌ Trading frequency limit"));
+fn deliver(f: &Fixture, update_id: i64, text: &str) -> (u16, String) {
+    deliver_on(&f.app(), update_id, text)
 }
 
-#[test]
-fn an_attempt_that_failed_with_500_runs_again_when_redelivered() {
-    let f = Fixture::new(Backend::Kv);
-    f.kv.fail(KvOp::Put, "watchlist:");
-    assert_eq!(deliver(&f, 9, "/watchlist add AAPL").0, 500);
-    f.kv.heal();
-    assert_eq!(deliver(&f, 9, "/watchlist add AAPL").0, 200);
-    assert_eq!(
-        f.sent_messages(),
-        vec![(CHAT, "✅ Added AAPL to your watchlist.".to_owned())]
+fn claim_state(f: &Fixture, update_id: i64) -> Option<String> {
+    let statement = Statement::new(
+        "SELECT state FROM telegram_updates WHERE update_id = ?1",
+        vec![update_id.into()],
     );
+    let rows = run(f.db.query(&statement)).unwrap();
+    rows.first()
+        .map(|row| row["state"].as_str().unwrap().to_owned())
 }
 
-#[test]
-fn a_running_claim_holds_off_duplicates_until_it_expires() {
-    let f = Fixture::new(Backend::Kv);
-    // An attempt that crashed mid-way left its claim behind.
+fn put_claim(f: &Fixture, update_id: i64, state: &str) {
     let claim = Statement::new(
-        "INSERT INTO telegram_updates (update_id, state, claimed_at) VALUES (11, 'running', ?1)",
-        vec![f.clock_now().into()],
+        "INSERT INTO telegram_updates (update_id, state, claimed_at) VALUES (?1, ?2, ?3)",
+        vec![update_id.into(), state.into(), f.clock_now().into()],
     );
     run(f.db.execute(&claim)).unwrap();
-    assert_eq!(
-        deliver(&f, 11, "/help"),
-        (
-            503,
-            r#"{"ok":false,"error":"Update is being processed"}"#.into()
-        )
-    );
-    assert!(f.sent_messages().is_empty());
-    f.clock.advance(CLAIM_EXPIRY_MS - 1);
-    assert_eq!(deliver(&f, 11, "/help").0, 503, "still running");
-    f.clock.advance(1);
-    assert_eq!(deliver(&f, 11, "/help").0, 200);
-    assert_eq!(f.sent_messages().len(), 1);
+}
+
+/// The repositories of the store that answers `phase`'s reads.
+fn answering(f: &Fixture, phase: &str) -> Repos {
+    match phase {
+        "kv_only" | "dual_write" => Repos::kv(&f.platform),
+        _ => Repos::d1(&f.platform),
+    }
+}
+
+fn executions_seen(f: &Fixture, phase: &str) -> usize {
+    let repos = answering(f, phase);
+    run(repos.executions.history(ChatId::new(CHAT), None))
+        .unwrap()
+        .len()
+}
+
+const OK: (u16, &str) = (200, r#"{"ok":true}"#);
+const BUSY: (u16, &str) = (503, r#"{"ok":false,"error":"Update is being processed"}"#);
+
+fn answer(given: &(u16, String)) -> (u16, &str) {
+    (given.0, given.1.as_str())
+}
+
+#[test]
+fn a_redelivered_write_is_acknowledged_and_not_applied_again_in_every_phase() {
+    for phase in PHASES {
+        let f = in_phase(phase);
+        assert_eq!(answer(&deliver(&f, 7, "/execute SPY 400")), OK, "{phase}");
+        assert_eq!(answer(&deliver(&f, 7, "/execute SPY 400")), OK, "{phase}");
+        assert_eq!(f.sent_messages().len(), 1, "{phase}: one reply only");
+        assert_eq!(executions_seen(&f, phase), 1, "{phase}");
+        assert_eq!(claim_state(&f, 7).as_deref(), Some("done"), "{phase}");
+        // An edit is a new update and runs (here it meets the monthly limit).
+        assert_eq!(answer(&deliver(&f, 8, "/execute SPY 400")), OK, "{phase}");
+        assert!(
+            f.sent_messages()[1]
+                .1
+                .starts_with("❌ Trading frequency limit"),
+            "{phase}"
+        );
+    }
+}
+
+#[test]
+fn an_update_another_attempt_applied_meanwhile_is_not_applied_again_in_every_phase() {
+    for phase in PHASES {
+        let f = in_phase(phase);
+        // Another isolate applied update 9 while this one read the watchlist.
+        put_claim(&f, 9, "done");
+        assert_eq!(
+            answer(&deliver(&f, 9, "/watchlist add AAPL")),
+            OK,
+            "{phase}"
+        );
+        assert!(f.sent_messages().is_empty(), "{phase}");
+        assert_eq!(
+            run(answering(&f, phase).watchlists.watchlist(ChatId::new(CHAT))).unwrap(),
+            vec!["SPY".to_owned()],
+            "{phase}: the add did not land"
+        );
+    }
+}
+
+#[test]
+fn an_attempt_that_failed_with_500_runs_again_when_redelivered_in_every_phase() {
+    for phase in PHASES {
+        let f = in_phase(phase);
+        // The store that answers the write fails it.
+        let d1_answers = matches!(phase, "shadow" | "d1_only");
+        if d1_answers {
+            f.db.run_script("CREATE TRIGGER refuse BEFORE INSERT ON watchlists WHEN NEW.ticker = 'AAPL' BEGIN SELECT RAISE(ABORT, 'injected'); END;")
+                .unwrap();
+        } else {
+            f.kv.fail(KvOp::Put, "watchlist:");
+        }
+        assert_eq!(deliver(&f, 9, "/watchlist add AAPL").0, 500, "{phase}");
+        assert_eq!(claim_state(&f, 9), None, "{phase}: nothing claimed");
+        if d1_answers {
+            f.db.run_script("DROP TRIGGER refuse;").unwrap();
+        } else {
+            f.kv.heal();
+        }
+        assert_eq!(
+            answer(&deliver(&f, 9, "/watchlist add AAPL")),
+            OK,
+            "{phase}"
+        );
+        assert_eq!(
+            f.sent_messages(),
+            vec![(CHAT, "✅ Added AAPL to your watchlist.".to_owned())],
+            "{phase}"
+        );
+    }
+}
+
+#[test]
+fn a_running_claim_holds_off_duplicates_until_it_expires_in_every_phase() {
+    for phase in PHASES {
+        let f = in_phase(phase);
+        // An attempt that crashed mid-way left its claim behind.
+        put_claim(&f, 11, "running");
+        assert_eq!(
+            answer(&deliver(&f, 11, "/watchlist add AAPL")),
+            BUSY,
+            "{phase}"
+        );
+        assert!(f.sent_messages().is_empty(), "{phase}");
+        f.clock.advance(CLAIM_EXPIRY_MS - 1);
+        assert_eq!(
+            answer(&deliver(&f, 11, "/watchlist add AAPL")),
+            BUSY,
+            "{phase}: still running"
+        );
+        f.clock.advance(1);
+        assert_eq!(
+            answer(&deliver(&f, 11, "/watchlist add AAPL")),
+            OK,
+            "{phase}"
+        );
+        assert_eq!(f.sent_messages().len(), 1, "{phase}");
+        assert_eq!(claim_state(&f, 11).as_deref(), Some("done"), "{phase}");
+    }
+}
+
+#[test]
+fn a_command_that_writes_nothing_claims_nothing_and_in_kv_only_never_asks_d1() {
+    for phase in PHASES {
+        let f = in_phase(phase);
+        // The chat's watchlist exists, so showing it writes nothing; the isolate has read the
+        // flags already.
+        let isolate = Isolate::default();
+        let app = || f.app().with_isolate(isolate.clone());
+        deliver_on(&app(), 19, "/watchlist add AAPL");
+        f.db.reset_round_trips();
+        let updates = [(20, "/help"), (21, "/watchlist"), (22, "/executions")];
+        for (id, text) in updates {
+            assert_eq!(answer(&deliver_on(&app(), id, text)), OK, "{phase} {text}");
+        }
+        if phase == "kv_only" {
+            assert_eq!(f.db.round_trips(), 0, "kv_only reads never ask D1");
+        }
+        for (id, text) in updates {
+            assert_eq!(claim_state(&f, id), None, "{phase} {text}");
+        }
+    }
+}
+
+#[test]
+fn an_isolate_answers_a_redelivery_of_what_it_ran_from_memory() {
+    let f = in_phase("d1_only");
+    let isolate = Isolate::default();
+    let app = || f.app().with_isolate(isolate.clone());
+    assert_eq!(answer(&deliver_on(&app(), 30, "/help")), OK);
+    f.db.reset_round_trips();
+    assert_eq!(answer(&deliver_on(&app(), 30, "/help")), OK);
+    assert_eq!(f.sent_messages().len(), 1, "one reply only");
+    assert_eq!(f.db.round_trips(), 0, "answered without D1");
+    // A redelivery that reaches another isolate runs a command that wrote nothing again:
+    // the cost of asking D1 nothing for it (MIGRATION.md, "Redelivery").
+    assert_eq!(answer(&deliver(&f, 30, "/help")), OK);
+    assert_eq!(f.sent_messages().len(), 2);
 }
 
 #[test]
 fn updates_without_an_id_and_ignored_texts_claim_nothing() {
     let f = Fixture::new(Backend::Kv);
-    let body = br#"{"message":{"chat":{"id":1},"text":"/help"}}"#;
+    let body = br#"{"message":{"chat":{"id":1},"text":"/watchlist add AAPL"}}"#;
     for _ in 0..2 {
-        run(f.app().handle(&webhook_request(Some(WEBHOOK_SECRET), body)));
+        f.handle(&webhook_request(Some(WEBHOOK_SECRET), body));
     }
     assert_eq!(f.sent_messages().len(), 2);
     deliver(&f, 12, "hello");
@@ -87,8 +238,16 @@ fn updates_without_an_id_and_ignored_texts_claim_nothing() {
 #[test]
 fn maintenance_forgets_updates_after_two_days() {
     let f = Fixture::new(Backend::Kv);
-    deliver(&f, 13, "/help");
-    f.clock.advance(48 * 3600 * 1000 + 1);
+    deliver(&f, 13, "/watchlist add AAPL");
+    assert_eq!(claim_state(&f, 13).as_deref(), Some("done"));
+    f.clock.advance(48 * 3600 * 1000);
+    run(f.app().on_cron("*/5 * * * *"));
+    assert_eq!(
+        claim_state(&f, 13).as_deref(),
+        Some("done"),
+        "kept for two days"
+    );
+    f.clock.advance(1);
     run(f.app().on_cron("*/5 * * * *"));
     assert_eq!(f.count("SELECT COUNT(*) FROM telegram_updates"), 0);
 }

@@ -11,7 +11,7 @@ use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::platform::{SqlDatabase, Statement};
-use fear_greed_bot::storage::d1::RepairQueue;
+use fear_greed_bot::storage::d1::{RepairQueue, UpdateClaim};
 use fear_greed_bot::storage::{AddTicker, Repos};
 use serde_json::json;
 
@@ -31,7 +31,13 @@ pub fn routed_with(f: &Fixture, phases: Phases) -> (Repos, Evidence) {
     let evidence = Evidence::default();
     let later = AfterReplies::inline();
     (
-        routed(&f.platform, phases, evidence.clone(), later),
+        routed(
+            &f.platform,
+            phases,
+            evidence.clone(),
+            later,
+            UpdateClaim::none(),
+        ),
         evidence,
     )
 }

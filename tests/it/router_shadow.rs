@@ -9,6 +9,7 @@ use fear_greed_bot::migration::experiment::Reading;
 use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence, FallbackCause};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
+use fear_greed_bot::storage::d1::UpdateClaim;
 use fear_greed_bot::storage::Repos;
 use serde_json::json;
 #[test]
@@ -162,7 +163,13 @@ fn a_kv_write_queued_behind_the_replies_is_not_served_in_the_meantime() {
     let later = AfterReplies::queued();
     let evidence = Evidence::default();
     let phases = Phases::uniform(Phase::Shadow);
-    let repos = routed(&f.platform, phases, evidence.clone(), later.clone());
+    let repos = routed(
+        &f.platform,
+        phases,
+        evidence.clone(),
+        later.clone(),
+        UpdateClaim::none(),
+    );
     run(repos.positions.clear_position(CHAT)).unwrap();
     run(repos.subscriptions.unsubscribe(CHAT)).unwrap();
     assert!(f.kv.peek("active_position:1").is_some(), "KV's write waits");
@@ -187,7 +194,13 @@ fn kv_is_read_after_the_replies_unless_d1_lacks_the_record() {
     let later = AfterReplies::queued();
     let evidence = Evidence::default();
     let phases = Phases::uniform(Phase::Shadow);
-    let repos = routed(&f.platform, phases, evidence.clone(), later.clone());
+    let repos = routed(
+        &f.platform,
+        phases,
+        evidence.clone(),
+        later.clone(),
+        UpdateClaim::none(),
+    );
     f.kv.reset_counts();
 
     // D1 has the position: the user gets it without KV being asked.
@@ -236,7 +249,13 @@ fn kv_read_after_the_replies_is_compared_with_d1_as_it_is_by_then() {
     // A request's repositories (KV's remember what they read until the request ends).
     let request = || {
         let phases = Phases::uniform(Phase::Shadow);
-        routed(&f.platform, phases, evidence.clone(), later.clone())
+        routed(
+            &f.platform,
+            phases,
+            evidence.clone(),
+            later.clone(),
+            UpdateClaim::none(),
+        )
     };
 
     both(position("SPY", 1.0));

@@ -13,6 +13,7 @@ use fear_greed_bot::migration::repair::{run_step, StepOutcome};
 use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::KvOp;
+use fear_greed_bot::storage::d1::UpdateClaim;
 use fear_greed_bot::storage::{entities, EntityKey, Landed, Repos};
 use proptest::prelude::*;
 
@@ -406,7 +407,7 @@ proptest! {
 
             // As the app runs them (after the replies), or at once.
             let later = if queued { AfterReplies::queued() } else { AfterReplies::inline() };
-            let repos = routed(&f.platform, all, Evidence::default(), later.clone());
+            let repos = routed(&f.platform, all, Evidence::default(), later.clone(), UpdateClaim::none());
             if let Some((repository, store)) = injected {
                 sabotage(&f, repository, store);
             }

@@ -53,6 +53,19 @@ impl Command {
         }
     }
 
+    /// Whether the command may change what is stored for a user (subscriptions, watchlists,
+    /// executions, positions), so that running it twice could apply it twice. The rest only
+    /// read (showing a watchlist may store the default one: the same value each time).
+    pub fn writes(&self) -> bool {
+        match self {
+            Self::Start | Self::Stop | Self::Execute(_) | Self::Subscribers => true,
+            Self::Watchlist(watchlist) => {
+                matches!(watchlist, Watchlist::Add(_) | Watchlist::Remove(_))
+            }
+            Self::Help | Self::Now(_) | Self::Executions(_) | Self::Ignored => false,
+        }
+    }
+
     /// Runs the command for `chat`. An `Err` is a storage failure the legacy bot let escape
     /// (HTTP 500, no reply, Telegram delivers the update again).
     pub async fn apply(

@@ -61,7 +61,7 @@ pub use evidence::{
 
 use crate::migration::{Phases, Repository};
 use crate::platform::Platform;
-use crate::storage::d1::{EntityVersions, RepairQueue};
+use crate::storage::d1::{D1Cache, EntityVersions, RepairQueue, Sql, UpdateClaim};
 use crate::storage::{Repos, StorageResult};
 use answer::Answer;
 use route::{Answered, Route};
@@ -115,15 +115,20 @@ impl<R: ?Sized + 'static> Routed<R> {
 
 /// Every repository on both stores, each routed by its phase in `phases`; shadow reads,
 /// fallbacks and failed second writes go to `evidence`; second writes and the KV reads only
-/// the comparator needs run as `later` says.
+/// the comparator needs run as `later` says; the first call to a user's data takes the
+/// update's `claim` when it is armed (never the cache: filling it twice is harmless).
 pub fn routed(
     platform: &Platform,
     phases: Phases,
     evidence: Evidence,
     later: AfterReplies,
+    claim: UpdateClaim,
 ) -> Repos {
     let kv = Repos::kv(platform);
-    let d1 = Repos::d1(platform);
+    let d1 = Repos::d1(&Platform {
+        db: claim.wrap(platform.db.clone()),
+        ..platform.clone()
+    });
     let repairs = Rc::new(RepairQueue::new(platform));
     let versions = Rc::new(EntityVersions::new(platform));
     let route = |repository| Route {
@@ -134,6 +139,7 @@ pub fn routed(
         clock: platform.clock.clone(),
         evidence: evidence.clone(),
         later: later.clone(),
+        claim: claim.clone(),
     };
     let subscriptions = Rc::new(Routed {
         kv: kv.subscriptions,
@@ -172,8 +178,11 @@ pub fn routed(
         positions,
         cache: Rc::new(Routed {
             kv: kv.cache,
-            d1: d1.cache,
-            route: route(Repository::Cache),
+            d1: Rc::new(D1Cache(Sql::new(platform))),
+            route: Route {
+                claim: UpdateClaim::none(),
+                ..route(Repository::Cache)
+            },
         }),
     }
 }

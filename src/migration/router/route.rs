@@ -11,7 +11,7 @@ use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observatio
 use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
 use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
-use crate::storage::d1::{EntityVersions, RepairQueue};
+use crate::storage::d1::{EntityVersions, RepairQueue, UpdateClaim};
 use crate::storage::{StorageError, StorageResult};
 use futures_util::future::join;
 use std::future::Future;
@@ -27,6 +27,9 @@ pub(super) struct Route {
     pub(super) clock: Rc<dyn Clock>,
     pub(super) evidence: Evidence,
     pub(super) later: AfterReplies,
+    /// The update's claim: a call to KV takes it first when it is armed; a call to D1 carries
+    /// it (see [`UpdateClaim`]).
+    pub(super) claim: UpdateClaim,
 }
 
 impl Route {
@@ -63,9 +66,13 @@ impl Route {
         d1: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
         match self.phase {
-            Phase::KvOnly => kv.await,
+            Phase::KvOnly => {
+                self.claim.before_kv_call().await?;
+                kv.await
+            }
             Phase::D1Only => d1.await,
             Phase::DualWrite => {
+                self.claim.before_kv_call().await?;
                 let first = match kv.await {
                     Ok(first) => first,
                     Err(error) => {
@@ -256,7 +263,10 @@ impl Route {
         recheck: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
         match self.phase {
-            Phase::KvOnly | Phase::DualWrite => kv.await,
+            Phase::KvOnly | Phase::DualWrite => {
+                self.claim.before_kv_call().await?;
+                kv.await
+            }
             Phase::D1Only => d1.await,
             Phase::Shadow => self.shadow(operation, entity_key, kv, d1, recheck).await,
         }

@@ -165,4 +165,20 @@ impl SqlDatabase for SqliteDatabase {
         tx.commit().map_err(platform_error)?;
         Ok(changed)
     }
+
+    async fn query_after(
+        &self,
+        writes: &[Statement],
+        read: &Statement,
+    ) -> Result<Vec<Row>, PlatformError> {
+        self.count_write();
+        let mut conn = self.conn.borrow_mut();
+        let tx = conn.transaction().map_err(platform_error)?;
+        for statement in writes {
+            run_execute(&tx, statement).map_err(platform_error)?;
+        }
+        let rows = run_query(&tx, read).map_err(platform_error)?;
+        tx.commit().map_err(platform_error)?;
+        Ok(rows)
+    }
 }

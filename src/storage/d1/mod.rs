@@ -29,7 +29,7 @@ pub(crate) use settings::{D1Settings, SettingChange, SettingRow};
 pub(crate) use subscriptions::D1Subscriptions;
 pub use sweeps::{Checkpoint, Commit, EntityVersions, Finding, SweepRow, SweepStore, Version};
 pub(crate) use units::D1Units;
-pub use updates::{Claim, UpdateClaims, CLAIM_EXPIRY_MS};
+pub use updates::{Claim, UpdateClaim, UpdateClaims, CLAIM_EXPIRY_MS};
 pub(crate) use watchlists::D1Watchlists;
 
 use super::{classify, D1Call, Operation, StorageError, StorageResult};

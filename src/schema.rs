@@ -33,4 +33,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_copy_sweeps.sql",
         sql: include_str!("../migrations/0006_copy_sweeps.sql"),
     },
+    Migration {
+        name: "0007_drop_recent_writes.sql",
+        sql: include_str!("../migrations/0007_drop_recent_writes.sql"),
+    },
 ];

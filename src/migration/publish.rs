@@ -3,11 +3,11 @@
 //! batch. Nothing here runs on the user's critical path, and nothing here can fail a request:
 //! a failed publication is logged and dropped.
 
-use super::experiment::{compare, sampled, Outcome, KV_PROPAGATION_MS};
+use super::experiment::{agree, compare, sampled, Outcome, KV_PROPAGATION_MS};
 use super::router::Collected;
-use super::tally;
+use super::{tally, Repository};
 use crate::platform::{MetricPoint, MetricSink, Platform};
-use crate::storage::d1::{Count, Divergence, EvidenceStore, Publication, Written};
+use crate::storage::d1::{Count, Divergence, EntityVersions, EvidenceStore, Publication};
 use std::collections::{BTreeMap, HashSet};
 
 /// Everything one request observed about the move.
@@ -36,7 +36,7 @@ pub async fn publish(
     } = observed;
     let store = EvidenceStore::new(platform);
     let now = platform.clock.now_ms();
-    let recent = recently_written(&store, now, &collected).await;
+    let recent = recently_written(platform, &collected).await;
     let mut publication = tally_up(&collected, now, &recent, || {
         sampled(sample_rate, rand::random::<f64>())
     });
@@ -60,27 +60,41 @@ pub async fn publish(
             });
         }
     }
-    if let Err(error) = store.publish(&publication, now - KV_PROPAGATION_MS).await {
+    if let Err(error) = store.publish(&publication).await {
         tracing::error!(error = %error, "shadow evidence not published");
     }
 }
 
-/// Entities written within the KV propagation window, by this request or another.
+/// The entities whose KV copy may still be settling: those this request wrote, and those of
+/// the reads where the stores disagree that D1 changed within the KV propagation window (by
+/// this request or another). Only a disagreement costs a lookup, of that one entity
+/// (`entity_versions`, by its key), so the check reads no more as writes flow faster.
 async fn recently_written(
-    store: &EvidenceStore,
-    now: i64,
+    platform: &Platform,
     collected: &Collected,
-) -> HashSet<(String, String)> {
-    let mut recent: HashSet<(String, String)> = collected
+) -> HashSet<(Repository, Option<String>)> {
+    let mut recent: HashSet<(Repository, Option<String>)> = collected
         .writes
         .iter()
-        .map(|(repository, key)| (repository.as_str().to_owned(), key.clone()))
+        .map(|(repository, key)| (*repository, Some(key.clone())))
         .collect();
-    if !collected.observations.is_empty() {
-        match store.written_since(now - KV_PROPAGATION_MS).await {
-            Ok(written) => recent.extend(written.into_iter().map(|w| (w.repository, w.entity_key))),
+    let versions = EntityVersions::new(platform);
+    for o in &collected.observations {
+        let entity = (o.repository, o.entity_key.clone());
+        if agree(&o.control.reading, &o.candidate.reading) || recent.contains(&entity) {
+            continue;
+        }
+        let key = o.entity_key.as_deref();
+        match versions
+            .changed_within(o.repository, key, KV_PROPAGATION_MS)
+            .await
+        {
+            Ok(true) => {
+                recent.insert(entity);
+            }
+            Ok(false) => {}
             // Without it a mismatch on a fresh write reads as a divergence: noisier, not wrong.
-            Err(error) => tracing::warn!(error = %error, "recent writes unreadable"),
+            Err(error) => tracing::warn!(error = %error, "entity versions unreadable"),
         }
     }
     recent
@@ -91,7 +105,7 @@ async fn recently_written(
 fn tally_up(
     collected: &Collected,
     now: i64,
-    recent: &HashSet<(String, String)>,
+    recent: &HashSet<(Repository, Option<String>)>,
     mut sample: impl FnMut() -> bool,
 ) -> Publication {
     let minute = tally::minute_of(now);
@@ -119,8 +133,8 @@ fn tally_up(
             continue;
         }
         add(repository, o.operation, tally::COMPARED.into(), 0);
+        let is_recent = recent.contains(&(o.repository, o.entity_key.clone()));
         let key = o.entity_key.clone().unwrap_or_else(|| "*".into());
-        let is_recent = recent.contains(&(repository.to_owned(), key.clone()));
         match compare(&o.control.reading, &o.candidate.reading, is_recent) {
             Outcome::Matched => add(repository, o.operation, tally::MATCHED.into(), 0),
             Outcome::Mismatched { class, diff } => {
@@ -177,14 +191,6 @@ fn tally_up(
             )
             .collect(),
         divergences,
-        writes: collected
-            .writes
-            .iter()
-            .map(|(repository, key)| Written {
-                repository: repository.as_str().to_owned(),
-                entity_key: key.clone(),
-            })
-            .collect(),
     }
 }
 
@@ -270,7 +276,7 @@ mod tests {
             )],
             ..Collected::default()
         };
-        let recent = HashSet::from([("positions".to_owned(), "1".to_owned())]);
+        let recent = HashSet::from([(Repository::Positions, Some("1".to_owned()))]);
         let publication = tally_up(&collected, 0, &recent, || true);
         assert!(outcomes(&publication).contains(&("divergence.stale_kv_suspected".into(), 1, 0)));
     }

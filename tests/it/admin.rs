@@ -7,7 +7,7 @@ use fear_greed_bot::storage::d1::{Count, Divergence, EvidenceStore, Publication}
 use serde_json::{json, Value};
 
 fn publish(f: &Fixture, publication: Publication) {
-    run(EvidenceStore::new(&f.platform).publish(&publication, 0)).unwrap();
+    run(EvidenceStore::new(&f.platform).publish(&publication)).unwrap();
 }
 
 fn divergence(repository: &str, class: &str, key: &str) -> Divergence {

@@ -274,7 +274,7 @@ fn migration_status_gives_each_repository_its_phase_next_move_and_numbers() {
 #[test]
 fn a_missing_table_holds_back_the_first_move() {
     let f = Fixture::new(Backend::Kv);
-    f.db.run_script("DROP TABLE recent_writes").unwrap();
+    f.db.run_script("DROP TABLE divergences").unwrap();
     let (status, body) = put(
         &f,
         json!({"key": "storage.phase.cache", "value": "dual_write"}),

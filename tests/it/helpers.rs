@@ -55,6 +55,8 @@ impl Fixture {
         let kv = Rc::new(MemoryKv::new());
         let db = Rc::new(SqliteDatabase::migrated().expect("migrations apply"));
         let clock = Rc::new(ManualClock::new(T0));
+        db.keep_time(&clock)
+            .expect("the test clock keeps D1's time");
         let http = Rc::new(ScriptedHttp::new());
         http.answer_with(|request| Ok(telegram_ok(request)));
         let platform = Platform {

@@ -14,7 +14,7 @@ use fear_greed_bot::migration::repair::{run_step, StepOutcome, Tally};
 use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
 use fear_greed_bot::platform::native::{KvOp, SqliteDatabase};
 use fear_greed_bot::platform::{Platform, PlatformError, SqlDatabase, Statement};
-use fear_greed_bot::storage::d1::{EvidenceStore, Publication, RepairQueue, Written};
+use fear_greed_bot::storage::d1::{EntityVersions, RepairQueue};
 use fear_greed_bot::storage::{entities, EntityKey, Snapshot};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -251,21 +251,16 @@ fn any_recent_write_to_the_entity_defers_a_copy_from_kv() {
     let queue = RepairQueue::new(&f.platform);
     run(queue.enqueue(Repository::Subscriptions, "1", Store::D1, "test")).unwrap();
     f.clock.advance(KV_PROPAGATION_MS);
-    // Another chat subscribed a moment ago: the list KV serves may not show it yet.
-    let publication = Publication {
-        writes: vec![Written {
-            repository: "subscriptions".into(),
-            entity_key: "2".into(),
-        }],
-        ..Publication::default()
-    };
-    run(EvidenceStore::new(&f.platform).publish(&publication, 0)).unwrap();
+    // Another chat subscribed a moment ago (D1's clock): the list KV serves may not show it yet.
+    let versions = EntityVersions::new(&f.platform);
+    run(versions.touch(Repository::Subscriptions, "chat_ids")).unwrap();
     let deferred = Tally {
         deferred: 1,
         ..Tally::default()
     };
     assert_eq!(step(&f, Phase::DualWrite), progressed(deferred, 1));
-    f.clock.advance(KV_PROPAGATION_MS + 1);
+    f.db.run_script("UPDATE entity_versions SET changed_at = changed_at - 60001")
+        .unwrap();
     let in_sync = Tally {
         in_sync: 1,
         ..Tally::default()
@@ -337,6 +332,13 @@ fn a_user_write_during_the_copy_keeps_the_repair_for_the_next_step() {
         step_in(&platform, Phase::DualWrite, 10),
         progressed(raced, 1)
     );
+    // The entity changed in D1 a moment ago: the next copy from KV waits until KV settles.
+    let deferred = Tally {
+        deferred: 1,
+        ..Tally::default()
+    };
+    assert_eq!(step(&f, Phase::DualWrite), progressed(deferred, 1));
+    f.clock.advance(KV_PROPAGATION_MS);
     let copied = Tally {
         copied: 1,
         ..Tally::default()

@@ -3,8 +3,9 @@
 //! `/admin/divergences` with its diff and in `/admin/metrics`, and a record missing from D1 is
 //! served from KV and counted.
 
-use crate::helpers::{run, telegram_ok, Backend, Fixture};
+use crate::helpers::{run, telegram_ok, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
 use fear_greed_bot::domain::ChatId;
+use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
 use fear_greed_bot::storage::Repos;
 use serde_json::{json, Value};
 use std::cell::Cell;
@@ -24,13 +25,15 @@ fn totals(f: &Fixture, repository: &str) -> Value {
     body["repositories"][repository].clone()
 }
 
-/// Chat 5's watchlist in shadow: `SPY, AAPL` in KV, `SPY, MSFT` in D1.
+/// Chat 5's watchlist in shadow: `SPY, AAPL` in KV, `SPY, MSFT` in D1, edited in D1 longer
+/// ago than KV's propagation window (a younger edit would count as KV still settling).
 fn edited_in_d1() -> Fixture {
     let f = Fixture::new(Backend::Kv);
     into_shadow(&f, "watchlists");
     f.kv.seed("watchlist:5", r#"["SPY","AAPL"]"#);
     let d1 = Repos::d1(&f.platform);
     run(d1.watchlists.add(ChatId::new(5), "MSFT")).unwrap();
+    f.clock.advance(KV_PROPAGATION_MS);
     f
 }
 
@@ -162,5 +165,40 @@ fn with_an_analytics_dataset_bound_every_counter_is_also_a_data_point() {
             ],
             doubles: vec![1.0, 0.0],
         }]
+    );
+}
+
+/// The D1 calls `text` from `chat` makes after its response (the comparison and the evidence).
+fn calls_after_response(f: &Fixture, chat: i64, text: &str) -> u64 {
+    let body = json!({"update_id": 90_000 + chat, "message": {"chat": {"id": chat}, "text": text}});
+    let app = f.app();
+    run(app.handle(&webhook_request(
+        Some(WEBHOOK_SECRET),
+        body.to_string().as_bytes(),
+    )));
+    f.db.reset_round_trips();
+    run(app.after_response());
+    f.db.round_trips()
+}
+
+#[test]
+fn the_stale_kv_check_looks_up_only_an_entity_whose_stores_differ_whatever_the_write_rate() {
+    let f = edited_in_d1();
+    // Other chats keep writing: 300 watchlist changes within KV's propagation window.
+    for chat in 1_000..1_300 {
+        f.converse(chat, "/watchlist add AAPL");
+    }
+    f.converse(6, "/watchlist add AAPL");
+    f.clock.advance(KV_PROPAGATION_MS);
+    assert_eq!(
+        calls_after_response(&f, 6, "/watchlist"),
+        1,
+        "stores agree: the publication alone"
+    );
+    assert_eq!(
+        calls_after_response(&f, 5, "/watchlist"),
+        2,
+        "stores differ: one lookup of chat 5's version (an indexed point lookup, see the \
+         query-plan test), then the publication"
     );
 }

@@ -25,9 +25,10 @@ mod plan;
 use super::experiment::KV_PROPAGATION_MS;
 use super::{Phase, Phases, Repository, Store};
 use crate::platform::Platform;
-use crate::storage::d1::{EvidenceStore, Repair, RepairQueue, Written};
+use crate::storage::d1::{EntityVersions, Repair, RepairQueue};
 use crate::storage::{entities, EntityKey, EntityStore, StorageResult};
 use plan::{authoritative, entity, other, plan, Action};
+use std::collections::HashSet;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,12 +108,11 @@ pub async fn run_step(
         });
     }
     let now = platform.clock.now_ms();
+    let unsettled = changed_lately(&EntityVersions::new(platform), &repairs).await;
     let drain = Drain {
         kv: entities(platform, Store::Kv),
         d1: entities(platform, Store::D1),
-        recent: EvidenceStore::new(platform)
-            .written_since(now - KV_PROPAGATION_MS)
-            .await?,
+        unsettled,
         queue,
         phases,
         now,
@@ -123,6 +123,26 @@ pub async fn run_step(
     }
     let remaining = drain.queue.total_depth().await?;
     Ok(StepOutcome::Progressed { tally, remaining })
+}
+
+/// The entities of `repairs` that D1 changed within the KV propagation window (for the
+/// subscriber list, any chat's subscription): one point lookup each, before anything is
+/// copied. A lookup that fails counts as changed: the repair waits.
+async fn changed_lately(
+    versions: &EntityVersions,
+    repairs: &[Repair],
+) -> HashSet<(Repository, String)> {
+    let mut changed = HashSet::new();
+    for repair in repairs {
+        let key = (repair.repository != Repository::Subscriptions).then_some(&*repair.entity_key);
+        let lately = versions
+            .changed_within(repair.repository, key, KV_PROPAGATION_MS)
+            .await;
+        if lately.unwrap_or(true) {
+            changed.insert((repair.repository, repair.entity_key.clone()));
+        }
+    }
+    changed
 }
 
 /// How one repair ended.
@@ -156,8 +176,9 @@ struct Drain {
     d1: Box<dyn EntityStore>,
     phases: Phases,
     now: i64,
-    /// Entities written within the KV propagation window.
-    recent: Vec<Written>,
+    /// The step's entities D1 changed within the KV propagation window, as they were before
+    /// the step copied anything.
+    unsettled: HashSet<(Repository, String)>,
 }
 
 impl Drain {
@@ -230,15 +251,14 @@ impl Drain {
         }
     }
 
-    /// Whether KV may not show every write of the entity yet: the failure or another write
-    /// happened within the propagation window. For the subscriber list, any chat's write.
+    /// Whether KV may not show every write of the entity yet: the failure happened, or D1
+    /// changed the entity (any chat's subscription, for the subscriber list), within the
+    /// propagation window.
     fn kv_unsettled(&self, repair: &Repair) -> bool {
         self.now - repair.enqueued_at < KV_PROPAGATION_MS
-            || self.recent.iter().any(|written| {
-                written.repository == repair.repository.as_str()
-                    && (repair.repository == Repository::Subscriptions
-                        || written.entity_key == repair.entity_key)
-            })
+            || self
+                .unsettled
+                .contains(&(repair.repository, repair.entity_key.clone()))
     }
 
     /// Deletes the row after `done`; a row queued again meanwhile stays, for its newer write.

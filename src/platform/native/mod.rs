@@ -29,7 +29,9 @@ impl super::MetricSink for RecordedPoints {
 
 use super::Clock;
 use async_trait::async_trait;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 /// The machine's clock.
 pub struct SystemClock;
@@ -51,24 +53,30 @@ impl Clock for SystemClock {
 /// A clock that only moves when told to, for tests of time-dependent rules. Sleeping moves
 /// it at once and is recorded, so retry back-offs cost no real time.
 pub struct ManualClock {
-    now: Cell<i64>,
+    /// Shared with a [`SqliteDatabase`] that keeps D1's time by it ([`SqliteDatabase::keep_time`]).
+    now: Arc<AtomicI64>,
     sleeps: RefCell<Vec<u64>>,
 }
 
 impl ManualClock {
     pub fn new(now_ms: i64) -> Self {
         Self {
-            now: Cell::new(now_ms),
+            now: Arc::new(AtomicI64::new(now_ms)),
             sleeps: RefCell::new(Vec::new()),
         }
     }
 
     pub fn set(&self, now_ms: i64) {
-        self.now.set(now_ms);
+        self.now.store(now_ms, Ordering::Relaxed);
     }
 
     pub fn advance(&self, ms: i64) {
-        self.now.set(self.now.get() + ms);
+        self.now.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// The clock's reading, shared, for a database that keeps time by it.
+    pub(super) fn reading(&self) -> Arc<AtomicI64> {
+        self.now.clone()
     }
 
     /// Every sleep so far, in milliseconds, in order.
@@ -80,7 +88,7 @@ impl ManualClock {
 #[async_trait(?Send)]
 impl Clock for ManualClock {
     fn now_ms(&self) -> i64 {
-        self.now.get()
+        self.now.load(Ordering::Relaxed)
     }
 
     async fn sleep(&self, ms: u64) {

@@ -1,13 +1,16 @@
 //! D1 on real SQLite (D1 *is* SQLite): the same SQL, constraints, foreign keys and error texts,
 //! `batch` as one transaction. Counts round trips so tests can assert them.
 
+use super::ManualClock;
 use crate::platform::{PlatformError, Row, SqlDatabase, SqlValue, Statement};
 use crate::schema::MIGRATIONS;
 use async_trait::async_trait;
+use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{Value as SqliteValue, ValueRef};
 use rusqlite::Connection;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::Ordering;
 
 /// A SQLite database standing in for D1 in native tests.
 pub struct SqliteDatabase {
@@ -46,6 +49,27 @@ impl SqliteDatabase {
         MIGRATIONS
             .iter()
             .try_for_each(|migration| self.run_script(migration.sql))
+    }
+
+    /// Keeps D1's own time (`unixepoch('subsec')`, which the triggers of `entity_versions`
+    /// read) by `clock`, as D1 and the worker share real time in production: a test that
+    /// moves the clock past KV's propagation window moves D1's view of it too.
+    pub fn keep_time(&self, clock: &ManualClock) -> Result<(), PlatformError> {
+        let now = clock.reading();
+        self.conn
+            .borrow()
+            .create_scalar_function(
+                "unixepoch",
+                1,
+                FunctionFlags::SQLITE_UTF8,
+                move |ctx| match ctx.get::<String>(0)?.as_str() {
+                    "subsec" => Ok(now.load(Ordering::Relaxed) as f64 / 1000.0),
+                    other => Err(rusqlite::Error::UserFunctionError(
+                        format!("unixepoch({other:?}) is not kept by the test clock").into(),
+                    )),
+                },
+            )
+            .map_err(platform_error)
     }
 
     /// Runs raw SQL outside the repositories: test set-up and sabotage (e.g. `DROP TABLE`).

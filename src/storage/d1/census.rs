@@ -33,7 +33,7 @@ impl Census {
         Self(Sql::new(platform))
     }
 
-    /// The tables and triggers the embedded migrations create that D1 lacks (none when the
+    /// The tables and triggers the embedded migrations leave that D1 lacks (none when the
     /// schema is at the latest migration).
     pub async fn missing_tables(&self) -> StorageResult<Vec<&'static str>> {
         let op = Operation::new("census.tables");
@@ -63,15 +63,22 @@ impl Census {
     }
 }
 
-/// Every table and trigger name a `CREATE TABLE IF NOT EXISTS <name>` or `CREATE TRIGGER IF
-/// NOT EXISTS <name>` of the embedded migrations creates, in their order.
+/// Every table and trigger the embedded migrations create (`CREATE TABLE IF NOT EXISTS
+/// <name>`, `CREATE TRIGGER IF NOT EXISTS <name>`) and no later one drops (`DROP TABLE IF
+/// EXISTS <name>`), in their order.
 fn created_objects() -> impl Iterator<Item = &'static str> {
     const CREATE: [&str; 2] = [
         "CREATE TABLE IF NOT EXISTS ",
         "CREATE TRIGGER IF NOT EXISTS ",
     ];
-    MIGRATIONS.iter().flat_map(|migration| {
-        let mut found: Vec<(usize, &'static str)> = CREATE
+    let dropped: Vec<&str> = named_by(&["DROP TABLE IF EXISTS "]).collect();
+    named_by(&CREATE).filter(move |name| !dropped.contains(name))
+}
+
+/// The names that follow any of `statements` in the embedded migrations, in their order.
+fn named_by(statements: &'static [&'static str]) -> impl Iterator<Item = &'static str> {
+    MIGRATIONS.iter().flat_map(move |migration| {
+        let mut found: Vec<(usize, &'static str)> = statements
             .iter()
             .flat_map(|create| {
                 migration.sql.match_indices(create).filter_map(|(at, _)| {
@@ -111,7 +118,6 @@ mod tests {
                 "repair_queue",
                 "migration_counters",
                 "divergences",
-                "recent_writes",
                 "entity_versions",
                 "version_users_insert",
                 "version_users_update",

@@ -1,6 +1,5 @@
-//! The shadow evidence in D1 (migration 0005): per-minute counters, the ring of the latest
-//! divergences, and the entities written within the KV propagation window. One publication is
-//! one `batch()`, written after the response.
+//! The shadow evidence in D1 (migration 0005): per-minute counters and the ring of the latest
+//! divergences. One publication is one `batch()`, written after the response.
 
 use super::Sql;
 use crate::platform::{Platform, SqlValue, Statement};
@@ -18,12 +17,6 @@ const DIVERGE: &str =
     "INSERT INTO divergences (observed_at, repository, operation, entity_key, class, diff) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 const TRIM: &str = "DELETE FROM divergences WHERE id <= (SELECT MAX(id) FROM divergences) - ?1";
-const WROTE: &str =
-    "INSERT INTO recent_writes (repository, entity_key, written_at) VALUES (?1, ?2, ?3) \
-     ON CONFLICT (repository, entity_key) DO UPDATE SET written_at = excluded.written_at";
-const FORGET_WRITES: &str = "DELETE FROM recent_writes WHERE written_at < ?1";
-pub(super) const WRITTEN_SINCE: &str =
-    "SELECT repository, entity_key FROM recent_writes WHERE written_at >= ?1";
 pub(super) const COUNTERS_SINCE: &str =
     "SELECT minute, repository, operation, outcome, count, total_ms \
      FROM migration_counters WHERE minute >= ?1 ORDER BY minute, repository, operation, outcome";
@@ -57,19 +50,11 @@ pub struct Divergence {
     pub diff: String,
 }
 
-/// An entity a request wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-pub struct Written {
-    pub repository: String,
-    pub entity_key: String,
-}
-
 /// Everything one request observed, to be written in one batch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Publication {
     pub counts: Vec<Count>,
     pub divergences: Vec<Divergence>,
-    pub writes: Vec<Written>,
 }
 
 /// The evidence tables.
@@ -80,23 +65,10 @@ impl EvidenceStore {
         Self(Sql::new(platform))
     }
 
-    /// Entities written at or after `since` (ms since the epoch), by any request.
-    pub async fn written_since(&self, since: i64) -> StorageResult<Vec<Written>> {
-        let op = Operation::new("evidence.written_since");
-        self.0
-            .query_as(&op, Statement::new(WRITTEN_SINCE, vec![since.into()]))
-            .await
-    }
-
     /// Writes a publication in one batch: counters added, divergences appended and the ring
-    /// trimmed, this request's writes remembered and those older than `forget_before` dropped.
-    pub async fn publish(
-        &self,
-        publication: &Publication,
-        forget_before: i64,
-    ) -> StorageResult<()> {
+    /// trimmed.
+    pub async fn publish(&self, publication: &Publication) -> StorageResult<()> {
         let op = Operation::new("evidence.publish");
-        let now = self.0.now();
         let mut statements: Vec<Statement> = publication
             .counts
             .iter()
@@ -126,15 +98,6 @@ impl EvidenceStore {
         if !publication.divergences.is_empty() {
             statements.push(Statement::new(TRIM, vec![DIVERGENCE_RING.into()]));
         }
-        for w in &publication.writes {
-            let params = vec![
-                w.repository.clone().into(),
-                w.entity_key.clone().into(),
-                now.into(),
-            ];
-            statements.push(Statement::new(WROTE, params));
-        }
-        statements.push(Statement::new(FORGET_WRITES, vec![forget_before.into()]));
         self.0.batch(&op, statements).await.map(drop)
     }
 

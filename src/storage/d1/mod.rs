@@ -21,7 +21,7 @@ pub use cache::D1Cache;
 pub use census::Census;
 pub use entities::statement_bound;
 pub(crate) use entities::D1Entities;
-pub use evidence::{Count, Divergence, EvidenceStore, Publication, Written, DIVERGENCE_RING};
+pub use evidence::{Count, Divergence, EvidenceStore, Publication, DIVERGENCE_RING};
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;
 pub use repairs::{Repair, RepairQueue};
@@ -285,10 +285,6 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         (
             "update_purge",
             Statement::new(updates::PURGE, vec![0.into()]),
-        ),
-        (
-            "evidence_written_since",
-            Statement::new(evidence::WRITTEN_SINCE, vec![0.into()]),
         ),
         (
             "evidence_counters_since",

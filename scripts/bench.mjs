@@ -1,39 +1,86 @@
-// Latency of each bot command in workerd (Miniflare, the real wasm build) over 200 requests,
-// in each storage phase with its ratio to kv_only: until the reply reaches Telegram and until
-// the webhook's response, with outbound requests per webhook; whether this runtime overlaps a
-// KV and a D1 read; then one broadcast cron to 1,000 subscribers (kv_only). Every outbound
-// request is answered in-process by the test stand-in, so the numbers are the worker's own
-// time plus local storage. Run through `bash scripts/bench.sh`.
-import { Miniflare, convertV4MiniflareOptions } from "miniflare";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// The bot in workerd (Miniflare, the real wasm build): what a deploy uploads; the Rust worker
+// against a JavaScript reference doing the legacy /help (latency, workerd CPU, the reference's
+// `GET /` as the floor); latency and workerd CPU per command in each storage phase, while other
+// chats' writes flow into the same workers; whether this runtime overlaps a KV and a D1 read;
+// the first requests on a fresh isolate; one broadcast cron to 1,000 subscribers. Every outbound
+// request is answered in-process by the test stand-in, so the numbers are the worker's own time
+// plus local storage. Exits non-zero only on a count over its target (the upload size), never
+// on a timing. Run through `bash scripts/bench.sh`; the sections live in scripts/bench/.
 import { startWorker } from "../tests/e2e/harness.mjs";
-import { createStandIn } from "../tests/e2e/stand-in.mjs";
+import { createStandIn, TELEGRAM } from "../tests/e2e/stand-in.mjs";
+import { printBroadcast } from "./bench/broadcast.mjs";
+import { printFreshIsolates } from "./bench/fresh.mjs";
+import { LOAD_CHATS, startLoad } from "./bench/load.mjs";
+import { printOverlap } from "./bench/overlap.mjs";
+import { startReference } from "./bench/reference.mjs";
+import { fixed, row, sleep, summarize } from "./bench/stats.mjs";
+import { UPLOAD_TARGET_KIB, uploadSize } from "./bench/upload.mjs";
+import { cpuMs, withWorkerdPid } from "./bench/workerd-cpu.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);
+/** Untimed requests per worker before any timing: the first few hundred are 20–40 % slower. */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 300);
 /** `BENCH_ONLY="/help,/executions"` times only those commands and skips the broadcast. */
 const ONLY = process.env.BENCH_ONLY?.split(",");
+/** `BENCH_LOAD=0` times the commands on quiet workers. */
+const LOAD = process.env.BENCH_LOAD !== "0";
+/** Writes per second into each phase's worker while the commands are timed. */
+const LOAD_RATE = Number(process.env.BENCH_LOAD_RATE ?? 4.5);
+const FRESH_REPS = Number(process.env.BENCH_FRESH ?? 3);
 /**
- * A pause between requests, outside the timed window: the work a request leaves for after its
- * response (`wait_until`: shadow comparisons, counters) then finishes before the next request
- * is timed. Miniflare runs it in the same isolate, so without the pause one request's latency
- * would include the previous one's after-response work.
+ * A pause after each timed request, outside the timed window: the work a request leaves for
+ * after its response (`wait_until`: shadow comparisons, counters) then finishes before the next
+ * request is timed, and is counted in the request's CPU. Miniflare runs it in the same isolate,
+ * so without the pause one request's latency would include the previous one's.
  */
 const GAP_MS = Number(process.env.BENCH_GAP_MS ?? 30);
-const pause = () => new Promise((resolve) => setTimeout(resolve, GAP_MS));
+const pause = () => sleep(GAP_MS);
 const TUESDAY_0900 = 1795510800000;
+const WARM_CHATS = 8_000_000;
 
 const PHASES = ["kv_only", "dual_write", "shadow", "d1_only"];
-const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
-async function start() {
-  const world = createStandIn();
-  const worker = await startWorker({
-    outbound: world.outbound,
-    vars: { ADMIN_CHAT_ID: "1", TEST_CLOCK_START_MS: String(TUESDAY_0900) },
+/**
+ * The stand-in's outbound handler, also logging each request's URL, Telegram chat and arrival
+ * time into `log`, so a timed request's outbound calls can be told from the load's.
+ */
+function loggedOutbound(world, log) {
+  return async (request) => {
+    const chat = request.url.startsWith(TELEGRAM) ? (await request.clone().json()).chat_id : null;
+    log.push({ url: request.url, chat, at: performance.now() });
+    return world.outbound(request);
+  };
+}
+
+/** Forgets what the stand-in recorded, so a long run does not accumulate it. */
+function drain({ world, log }) {
+  world.take();
+  world.requests.length = 0;
+  world.sentAt.length = 0;
+  log.length = 0;
+}
+
+/** A fresh Rust worker (kv_only) with its stand-in, outbound log and workerd pid. */
+function startRust(name) {
+  return withWorkerdPid(async () => {
+    const world = createStandIn();
+    const log = [];
+    const worker = await startWorker({
+      outbound: loggedOutbound(world, log),
+      vars: { ADMIN_CHAT_ID: "1", TEST_CLOCK_START_MS: String(TUESDAY_0900) },
+    });
+    return { name, world, log, worker, kv: await worker.kv(), d1: await worker.d1() };
   });
-  return { world, worker, kv: await worker.kv(), d1: await worker.d1() };
+}
+
+/** A fresh reference worker with its stand-in, outbound log and workerd pid. */
+function startRef() {
+  return withWorkerdPid(async () => {
+    const world = createStandIn();
+    const log = [];
+    const worker = await startReference({ outbound: loggedOutbound(world, log) });
+    return { name: "reference", world, log, worker };
+  });
 }
 
 /** Every repository into `phase`, one step at a time (forced: the stores start empty). */
@@ -42,6 +89,36 @@ async function moveTo(worker, phase) {
     const [status] = await worker.admin("PUT", "/admin/flags", { key: "storage.phase.all", value: step, force: true, reason: "bench" });
     if (status !== 200) throw new Error(`moving to ${step}: ${status}`);
   }
+}
+
+/** `count` untimed requests cycling through `mix` (texts, or "GET /"), a new chat per cycle. */
+async function warmUp(run, count, mix) {
+  for (let i = 0; i < count; i++) {
+    const step = mix[i % mix.length];
+    const chat = WARM_CHATS + Math.floor(i / mix.length);
+    await (await (step === "GET /" ? run.worker.fetch("/") : run.worker.say(chat, step))).arrayBuffer();
+  }
+  drain(run);
+}
+
+/**
+ * Times one request on `run`: its own latency (from sending it to the end of its response
+ * body), the outbound calls it made (the load's left out), and the CPU its workerd spent from
+ * just before it until the pause after it; `cpu` is null when a `load` write ran on the same
+ * worker meanwhile, since that CPU would not be the request's alone.
+ */
+async function timeOne(run, send, load) {
+  const mark = load?.mark(run.name);
+  const cpuBefore = cpuMs(run.pid);
+  run.log.length = 0;
+  const started = performance.now();
+  const res = await send();
+  await res.arrayBuffer();
+  const elapsed = performance.now() - started;
+  const outbound = run.log.filter((call) => !(call.chat >= LOAD_CHATS));
+  await pause();
+  const cpu = cpuMs(run.pid) - cpuBefore;
+  return { started, elapsed, outbound, cpu: !load || load.quiet(run.name, mark) ? cpu : null };
 }
 
 /**
@@ -68,17 +145,59 @@ const commands = ({ kv, d1 }) => [
     () => d1.prepare(SUBSCRIBED).run(),
   ]],
 ];
+const WARM_MIX = ["/help", "/watchlist", "/watchlist add AAPL", "/now AAPL", "/execute SPY 400.5", "/executions", "/start", "/now", "GET /"];
 
 /**
- * p50, p95 and outbound requests per command and phase, over RUNS requests each. The phases'
- * workers run side by side and take turns request by request (in a rotating order), so every
- * phase is timed under the same conditions and the ratios compare like with like.
+ * Rust `/help` and `GET /` against the reference's, RUNS requests each, taking turns request by
+ * request in a rotating order. Returns each variant's p50, p95 and CPU (ms).
  */
-async function measure(runs) {
+async function compareWithReference(rust, ref) {
+  const variants = [
+    ["Rust /help", rust, (chat) => rust.worker.say(chat, "/help")],
+    ["Rust GET /", rust, () => rust.worker.fetch("/")],
+    ["reference /help", ref, (chat) => ref.worker.say(chat, "/help")],
+    ["reference GET /", ref, () => ref.worker.fetch("/")],
+  ];
+  const samples = variants.map(() => ({ times: [], cpu: [] }));
+  for (let i = 0; i < RUNS; i++) {
+    for (let k = 0; k < variants.length; k++) {
+      const v = (i + k) % variants.length;
+      const [, run, send] = variants[v];
+      const { elapsed, cpu } = await timeOne(run, () => send(20_000 + i), null);
+      samples[v].times.push(elapsed);
+      samples[v].cpu.push(cpu);
+      drain(run);
+    }
+  }
+  return new Map(variants.map(([label], v) => [label, summarize(samples[v].times, samples[v].cpu)]));
+}
+
+function printReference(byVariant) {
+  const floor = byVariant.get("reference GET /");
+  const columns = [["", 20], ["p50", 7], ["p95", 7], ["cpu ms", 7], ["p50 ×floor", 11], ["cpu ×floor", 11]];
+  console.log(`\nThe Rust worker (kv_only) against a JavaScript reference doing the legacy /help (one sendMessage,`);
+  console.log(`response.json()) and GET / (405), quiet, ${RUNS} requests each, taking turns; ms. The floor is the`);
+  console.log("reference's GET /. Legacy JS on this machine class: /help 2.2× the floor's p50, /watchlist 2.9×.");
+  console.log(row(columns, columns.map(([h]) => h)));
+  for (const [label, r] of byVariant) {
+    console.log(row(columns, [label, fixed(r.p50), fixed(r.p95), fixed(r.cpu), fixed(r.p50 / floor.p50), fixed(r.cpu / floor.cpu)]));
+  }
+  const rust = byVariant.get("Rust /help");
+  const ref = byVariant.get("reference /help");
+  console.log(`Rust /help ÷ reference /help: p50 ${fixed(rust.p50 / ref.p50)}×, CPU ${fixed(rust.cpu / ref.cpu)}×.`);
+}
+
+/**
+ * p50, p95, CPU and outbound requests per command and phase, over RUNS requests each. The
+ * phases' workers run side by side and take turns request by request (in a rotating order),
+ * so every phase is timed under the same conditions and the ratios compare like with like.
+ */
+async function measure(runs, load) {
   const results = new Map(PHASES.map((phase) => [phase, new Map()]));
+  const clean = { cpu: 0, all: 0 };
   let chat = 10_000;
   for (const [text] of commands({}).filter(([t]) => !ONLY || ONLY.includes(t))) {
-    const samples = new Map(PHASES.map((phase) => [phase, { times: [], replies: [], outbound: 0 }]));
+    const samples = new Map(PHASES.map((phase) => [phase, { times: [], replies: [], cpu: [], outbound: 0 }]));
     for (let i = 0; i < RUNS; i++) {
       chat += 1;
       const from = text === "/subscribers" ? 1 : chat;
@@ -87,141 +206,107 @@ async function measure(runs) {
         const run = runs.get(phase);
         const setup = commands(run).find(([t]) => t === text)[1];
         for (const step of setup) await (typeof step === "function" ? step() : run.worker.say(from, step));
-        await pause();
-        run.world.requests.length = 0;
-        run.world.sentAt.length = 0;
-        const started = performance.now();
-        const res = await run.worker.say(from, text);
-        await res.arrayBuffer();
+        if (setup.length) await pause();
+        const t = await timeOne(run, () => run.worker.say(from, text), load);
         const sample = samples.get(phase);
-        sample.times.push(performance.now() - started);
-        sample.replies.push(run.world.sentAt.at(-1) - started);
-        sample.outbound += run.world.requests.length;
-        run.world.take();
+        sample.times.push(t.elapsed);
+        sample.replies.push(t.outbound.findLast((call) => call.chat === from).at - t.started);
+        sample.outbound += t.outbound.length;
+        if (t.cpu !== null) sample.cpu.push(t.cpu);
+        clean.all += 1;
+        clean.cpu += t.cpu !== null ? 1 : 0;
+        drain(run);
       }
     }
     for (const phase of PHASES) {
-      const { times, replies, outbound } = samples.get(phase);
-      times.sort((a, b) => a - b);
-      replies.sort((a, b) => a - b);
-      results.get(phase).set(text, {
-        reply50: quantile(replies, 0.5),
-        reply95: quantile(replies, 0.95),
-        p50: quantile(times, 0.5),
-        p95: quantile(times, 0.95),
-        outbound: outbound / RUNS,
-      });
+      const { times, replies, cpu, outbound } = samples.get(phase);
+      const response = summarize(times, cpu);
+      const reply = summarize(replies, []);
+      results.get(phase).set(text, { ...response, reply50: reply.p50, reply95: reply.p95, outbound: outbound / RUNS });
     }
   }
-  return results;
+  return { byPhase: results, clean };
 }
 
-console.log(`Per command and phase in workerd, ${RUNS} requests each (index: Fear, cached after the first /now);`);
-console.log("the four phases' workers take turns request by request.");
-console.log("reply = until the bot's last sendMessage reaches Telegram (what the user waits for);");
-console.log("response = until the webhook's response (the second writes of dual_write and shadow run");
-console.log("between the two). ratio = p50 / p50 in kv_only; shadow/d1 = shadow p50 / d1_only p50");
-console.log("(target <= 1.15, on the reply).");
+function printCommands(byPhase, floor) {
+  const columns = [
+    ["command", 22], ["phase", 11], ["reply p50", 10], ["p95", 7], ["ratio", 6], ["shadow/d1", 10],
+    ["response p50", 13], ["p95", 7], ["ratio", 6], ["shadow/d1", 10], ["×floor", 7], ["cpu ms", 7], ["×floor", 7], ["outbound", 9],
+  ];
+  console.log(row(columns, columns.map(([h]) => h)));
+  for (const [text] of commands({}).filter(([t]) => byPhase.get("kv_only").has(t))) {
+    const base = byPhase.get("kv_only").get(text);
+    const d1 = byPhase.get("d1_only").get(text);
+    for (const phase of PHASES) {
+      const r = byPhase.get(phase).get(text);
+      const vsD1 = (key) => (phase === "shadow" ? fixed(r[key] / d1[key]) : "");
+      console.log(row(columns, [
+        text, phase,
+        fixed(r.reply50), fixed(r.reply95), fixed(r.reply50 / base.reply50), vsD1("reply50"),
+        fixed(r.p50), fixed(r.p95), fixed(r.p50 / base.p50), vsD1("p50"), fixed(r.p50 / floor.p50),
+        fixed(r.cpu), fixed(r.cpu / floor.cpu), fixed(r.outbound),
+      ]));
+    }
+  }
+}
+
+function printLoad(lanes, clean) {
+  console.log(`Load: ${LOAD_RATE} writes/s asked per worker (/watchlist add, /watchlist remove, /execute from other chats);`);
+  for (const lane of lanes) {
+    const fewest = lane.fewest === null ? "under 60 s of load" : `fewest in any 60 s: ${lane.fewest}`;
+    console.log(`  ${lane.name.padEnd(11)} ${fixed(lane.perSecond)} writes/s, ${lane.writes} writes, ${fewest}, ${lane.failed} not answered 200`);
+  }
+  console.log(`CPU from the ${clean.cpu} of ${clean.all} timed requests during which no load write ran on the same worker.`);
+}
+
+function printUpload() {
+  const { modules, gzippedKib } = uploadSize();
+  const over = gzippedKib > UPLOAD_TARGET_KIB;
+  const parts = modules.map((m) => `${m.name} ${fixed(m.kib, 1)} KiB → ${fixed(m.gzippedKib, 1)}`).join(", ");
+  console.log(`Upload (wrangler's dry-run bundle): ${parts}; gzipped total ${fixed(gzippedKib, 1)} KiB ` +
+    `(target <= ${UPLOAD_TARGET_KIB} KiB${over ? ", OVER" : ""}).`);
+  return over;
+}
+
+const uploadOver = printUpload();
+
 const runs = new Map();
 for (const phase of PHASES) {
-  const run = await start();
+  const run = await startRust(phase);
   await moveTo(run.worker, phase);
+  await warmUp(run, WARMUP, WARM_MIX);
   runs.set(phase, run);
 }
-const byPhase = await measure(runs);
+const ref = await startRef();
+await warmUp(ref, WARMUP, ["/help", "GET /"]);
+
+const byVariant = await compareWithReference(runs.get("kv_only"), ref);
+printReference(byVariant);
+await ref.worker.stop();
+
+console.log(`\nPer command and phase in workerd, ${RUNS} requests each after ${WARMUP} untimed (index: Fear, cached after`);
+console.log("the first /now); the four phases' workers take turns request by request" +
+  (LOAD ? `, each also receiving ${LOAD_RATE} writes/s from other chats.` : ", quiet (BENCH_LOAD=0)."));
+console.log("reply = until the bot's last sendMessage reaches Telegram (what the user waits for); response = until");
+console.log("the webhook's response (the second writes of dual_write and shadow run between the two). ratio = p50 /");
+console.log("p50 in kv_only; shadow/d1 = shadow p50 / d1_only p50 (target <= 1.15, on the reply); ×floor = response");
+console.log("p50 or CPU / the reference's GET / (quiet); cpu ms = workerd's CPU per request, after-response work included.");
+const load = LOAD ? startLoad(new Map([...runs].map(([phase, run]) => [phase, run.worker])), { rate: LOAD_RATE, maxSeconds: 900, settleMs: GAP_MS }) : null;
+const { byPhase, clean } = await measure(runs, load);
+const lanes = await load?.stop();
+printCommands(byPhase, byVariant.get("reference GET /"));
+if (lanes) printLoad(lanes, clean);
 for (const run of runs.values()) await run.worker.stop();
-const cells = [
-  ["reply p50", 10], ["p95", 7], ["ratio", 6], ["shadow/d1", 10],
-  ["response p50", 13], ["p95", 7], ["ratio", 6], ["shadow/d1", 10], ["outbound", 9],
-];
-console.log(`${"command".padEnd(22)} ${"phase".padEnd(11)} ${cells.map(([h, w]) => h.padStart(w)).join(" ")}`);
-for (const [text] of commands({}).filter(([t]) => byPhase.get("kv_only").has(t))) {
-  const base = byPhase.get("kv_only").get(text);
-  const d1 = byPhase.get("d1_only").get(text);
-  for (const phase of PHASES) {
-    const r = byPhase.get(phase).get(text);
-    const vsD1 = (key) => (phase === "shadow" ? (r[key] / d1[key]).toFixed(2) : "");
-    const values = [
-      r.reply50.toFixed(2), r.reply95.toFixed(2), (r.reply50 / base.reply50).toFixed(2), vsD1("reply50"),
-      r.p50.toFixed(2), r.p95.toFixed(2), (r.p50 / base.p50).toFixed(2), vsD1("p50"), r.outbound.toFixed(2),
-    ];
-    console.log(`${text.padEnd(22)} ${phase.padEnd(11)} ${values.map((v, i) => v.padStart(cells[i][1])).join(" ")}`);
-  }
-}
 
-/**
- * Whether this runtime overlaps a KV read and a D1 read: a bare worker times one KV get, one
- * D1 query, both at once, both one after the other, and a response sent on the D1 answer while
- * a KV get started beside it is still running. Where "both" costs what "one after the other"
- * does, the two stores share one local process, and a KV read started before the reply costs
- * the reply its full time even when the reply does not wait for it; which is why a shadow read
- * leaves KV for after the replies (MIGRATION.md, "Shadow reads").
- */
-async function overlap() {
-  const dir = mkdtempSync(join(tmpdir(), "fear-greed-overlap-"));
-  const mf = new Miniflare(convertV4MiniflareOptions({
-    modules: true,
-    compatibilityDate: "2026-11-01",
-    kvNamespaces: { KV: "kv" },
-    d1Databases: { DB: "db" },
-    resourcePersistencePath: dir,
-    script: `export default { async fetch(request, env, ctx) {
-      const kv = () => env.KV.get("k");
-      const d1 = () => env.DB.prepare("SELECT v FROM t WHERE k = 1").first();
-      const mode = new URL(request.url).searchParams.get("mode");
-      if (mode === "kv") await kv();
-      if (mode === "d1") await d1();
-      if (mode === "together") await Promise.all([kv(), d1()]);
-      if (mode === "in turn") { await kv(); await d1(); }
-      if (mode === "beside") { const pending = kv(); await d1(); ctx.waitUntil(pending); }
-      return new Response("ok");
-    } }`,
-  }));
-  await mf.ready;
-  const db = await mf.getD1Database("DB");
-  await db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)");
-  await db.prepare("INSERT INTO t VALUES (1, 'x')").run();
-  await (await mf.getKVNamespace("KV")).put("k", "v");
-  const modes = ["nothing", "kv", "d1", "together", "in turn", "beside"];
-  const times = new Map(modes.map((mode) => [mode, []]));
-  for (let i = 0; i < RUNS; i++) {
-    for (const mode of modes) {
-      const started = performance.now();
-      await (await mf.dispatchFetch(`http://x/?mode=${encodeURIComponent(mode)}`)).text();
-      times.get(mode).push(performance.now() - started);
-    }
-  }
-  await mf.dispose();
-  const p50 = (mode) => quantile(times.get(mode).sort((a, b) => a - b), 0.5);
-  const cost = (mode) => `${(p50(mode) - p50("nothing")).toFixed(2)} ms`;
-  console.log(
-    `\nOverlap in this runtime (p50 over a bare request): KV get ${cost("kv")}, D1 query ${cost("d1")}, ` +
-      `both at once ${cost("together")}, one after the other ${cost("in turn")}, ` +
-      `D1 answering with a KV get beside it ${cost("beside")}.`,
-  );
-}
-await overlap();
-if (ONLY) process.exit(0);
+await printOverlap(RUNS);
+await printFreshIsolates([
+  ["Rust (kv_only)", async () => (await startRust("fresh")).worker],
+  ["reference", async () => (await startRef()).worker],
+], FRESH_REPS);
 
-const { world, worker, kv } = await start();
-const ids = Array.from({ length: 1000 }, (_, i) => 100_000 + i);
-await kv.put("chat_ids", JSON.stringify(ids));
-for (const id of ids) {
-  const list = id % 3 === 0 ? ["SPY"] : id % 3 === 1 ? ["SPY", "AAPL"] : ["SPY", "AAPL", "MSFT"];
-  await kv.put(`watchlist:${id}`, JSON.stringify(list));
+if (!ONLY) {
+  const run = await startRust("broadcast");
+  await printBroadcast(run);
+  await run.worker.stop();
 }
-console.log("\nOne broadcast cron, 1,000 subscribers (2,000 watchlist tickers, 3 distinct):");
-for (const rating of ["Fear", "Greed"]) {
-  await kv.delete("fear_greed_cache");
-  world.state.index = { rating, score: 25 };
-  world.requests.length = 0;
-  const started = performance.now();
-  await worker.cron("0 9 * * 1-5");
-  const wall = performance.now() - started;
-  const sent = world.take().length;
-  const charts = world.requests.filter((u) => u.includes("/v8/finance/chart/")).length;
-  console.log(
-    `${rating.padEnd(6)} outbound ${String(world.requests.length).padStart(5)}  charts ${String(charts).padStart(3)}  messages ${String(sent).padStart(5)}  wall ${wall.toFixed(0)} ms`,
-  );
-}
-await worker.stop();
+process.exitCode = uploadOver ? 1 : 0;

@@ -2,8 +2,9 @@
 # Prints the bot's performance numbers: storage operations and outbound requests per command
 # and per 1,000-subscriber broadcast (native counts, machine-independent), the sweeps' cost over
 # a 10,000-chat legacy dataset (invocations, entities per invocation and per second, KV ops, D1
-# statements and round trips per entity; BACKFILL_CHATS changes the size), then latency per
-# command and broadcast wall time in workerd (Miniflare, the release wasm build).
+# statements and round trips per entity; BACKFILL_CHATS changes the size), then in workerd
+# (Miniflare, the release wasm build) the upload size, the worker against a JavaScript
+# reference, latency and CPU per command under a write load, cold starts and a broadcast.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"

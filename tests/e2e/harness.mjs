@@ -29,6 +29,7 @@ export async function startWorker({ outbound, vars = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
   const outboundRequests = [];
+  const starting = performance.now();
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       rootPath: ROOT,
@@ -59,10 +60,13 @@ export async function startWorker({ outbound, vars = {} } = {}) {
     }),
   );
   await mf.ready;
+  const readyMs = performance.now() - starting;
   let nextUpdateId = 1;
   return {
     mf,
     outboundRequests,
+    /** From `new Miniflare` until `mf.ready` resolved (ms): the isolate's start, for the bench. */
+    readyMs,
     kv: () => mf.getKVNamespace("FEAR_GREED_KV"),
     d1: () => mf.getD1Database("FEAR_GREED_D1"),
     fetch: (path, init) => mf.dispatchFetch(`http://localhost${path}`, init),

@@ -4,10 +4,12 @@
 use crate::app::config::{Config, Secret};
 use crate::app::{http, App, Isolate};
 use crate::migration::Phase;
-use crate::platform::workerd::{WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv};
+use crate::platform::workerd::{
+    self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv,
+};
 use crate::platform::Platform;
 use std::rc::Rc;
-use worker::{event, Context, Env, ScheduleContext, ScheduledEvent};
+use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
 
 const D1_BINDING: &str = "FEAR_GREED_D1";
 const KV_BINDING: &str = "FEAR_GREED_KV";
@@ -97,14 +99,13 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
 #[event(start)]
 fn start() {
     use tracing_subscriber::fmt::format::Pretty;
-    use tracing_subscriber::fmt::time::UtcTime;
     use tracing_subscriber::prelude::*;
     use tracing_web::{performance_layer, MakeConsoleWriter};
 
     let fmt_layer = tracing_subscriber::fmt::layer()
         .json()
         .with_ansi(false)
-        .with_timer(UtcTime::rfc_3339())
+        .with_timer(workerd::JsUtcTime)
         .with_writer(MakeConsoleWriter);
     let perf_layer = performance_layer().with_details_from_fields(Pretty::default());
     tracing_subscriber::registry()
@@ -113,38 +114,36 @@ fn start() {
         .init();
 }
 
+/// The request and the response stay `web_sys` types: `worker::Request` would read the
+/// request's `cf` object and `worker::Response` copy the body once more.
 #[event(fetch)]
-async fn fetch(
-    mut req: worker::Request,
-    env: Env,
-    ctx: Context,
-) -> worker::Result<worker::Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let app = match app_from_env(&env) {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "worker misconfigured");
-            return worker::Response::error("Internal server error", 500);
+            return worker::Response::error("Internal server error", 500).map(Into::into);
         }
     };
+    let (path, query) = workerd::path_and_query(&req.url());
     let request = http::Request {
-        method: req.method().to_string(),
-        path: req.path(),
-        query: req.url()?.query().unwrap_or_default().to_owned(),
-        headers: req
-            .headers()
+        method: req.method(),
+        path,
+        query,
+        headers: worker::Headers(req.headers())
             .entries()
             .map(|(name, value)| (name.to_ascii_lowercase(), value))
             .collect(),
-        body: req.bytes().await.unwrap_or_default(),
+        body: workerd::body_bytes(&req).await.unwrap_or_default(),
     };
     let response = app.handle(&request).await;
     // Comparing and publishing the shadow evidence is not the user's wait.
     ctx.wait_until(async move { app.after_response().await });
-    let headers = worker::Headers::new();
-    headers.set("Content-Type", response.content_type)?;
-    Ok(worker::Response::ok(response.body)?
-        .with_status(response.status)
-        .with_headers(headers))
+    Ok(workerd::js_response(
+        response.status,
+        response.content_type,
+        response.body.into_bytes(),
+    )?)
 }
 
 #[event(scheduled)]

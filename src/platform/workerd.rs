@@ -5,9 +5,12 @@ use super::{
     Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, MetricPoint, MetricSink,
     PlatformError, Row, SqlDatabase, SqlValue, Statement,
 };
+use crate::domain::Date;
 use async_trait::async_trait;
-use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use js_sys::futures::JsFuture;
+use tracing_subscriber::fmt::{format::Writer, time::FormatTime};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{web_sys, D1Database, D1PreparedStatement};
 
 fn platform_error(e: impl std::fmt::Display) -> PlatformError {
     PlatformError(e.to_string())
@@ -132,31 +135,81 @@ impl SqlDatabase for WorkerD1 {
     }
 }
 
-/// Outbound HTTP through the runtime's `fetch()`.
+/// Outbound HTTP through the runtime's `fetch()`, on the `web_sys` types: `worker::Request` and
+/// `worker::Response` would read each message's `cf` object and stream the body through a
+/// reader, where one `text()` call does.
 pub struct WorkerFetch;
 
 #[async_trait(?Send)]
 impl HttpClient for WorkerFetch {
     async fn send(&self, request: &HttpRequest) -> Result<HttpResponse, PlatformError> {
-        let headers = worker::Headers::new();
+        let headers = web_sys::Headers::new().map_err(js_error)?;
         for (name, value) in &request.headers {
-            headers.set(name, value).map_err(platform_error)?;
+            headers.set(name, value).map_err(js_error)?;
         }
-        let mut init = worker::RequestInit::new();
-        init.with_method(worker::Method::from(request.method.to_owned()))
-            .with_headers(headers)
-            .with_body(request.body.as_deref().map(JsValue::from_str));
-        let outbound =
-            worker::Request::new_with_init(&request.url, &init).map_err(platform_error)?;
-        let mut response = worker::Fetch::Request(outbound)
-            .send()
-            .await
-            .map_err(platform_error)?;
+        let init = web_sys::RequestInit::new();
+        init.set_method(request.method);
+        init.set_headers(&headers);
+        if let Some(body) = &request.body {
+            init.set_body(&JsValue::from_str(body));
+        }
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let response: web_sys::Response =
+            JsFuture::from(global.fetch_with_str_and_init(&request.url, &init))
+                .await
+                .map_err(js_error)?
+                .unchecked_into();
         Ok(HttpResponse {
-            status: response.status_code(),
-            body: response.text().await.map_err(platform_error)?,
+            status: response.status(),
+            body: body_text(&response).await?,
         })
     }
+}
+
+/// A response's whole body as text, through one `text()` promise.
+async fn body_text(response: &web_sys::Response) -> Result<String, PlatformError> {
+    let text = JsFuture::from(response.text().map_err(js_error)?)
+        .await
+        .map_err(js_error)?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
+/// A request's whole body as bytes, through one `arrayBuffer()` promise.
+pub async fn body_bytes(request: &web_sys::Request) -> Result<Vec<u8>, JsValue> {
+    let buffer = JsFuture::from(request.array_buffer()?).await?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+/// The path (without query or fragment) and the query (without `?`; empty when none) of a
+/// URL the runtime has already serialized, split without parsing it again: in a serialized
+/// WHATWG URL the first `/` after `://` begins the path, and `?` and `#` are percent-encoded
+/// within the path and `#` within the query.
+pub fn path_and_query(url: &str) -> (String, String) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let rest = url[after_scheme..]
+        .find('/')
+        .map_or("/", |i| &url[after_scheme + i..]);
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    (path.to_owned(), query.to_owned())
+}
+
+/// A response with `body` as its bytes, `status` and one `Content-Type` header.
+pub fn js_response(
+    status: u16,
+    content_type: &str,
+    mut body: Vec<u8>,
+) -> Result<web_sys::Response, JsValue> {
+    let headers = web_sys::Headers::new()?;
+    headers.set("Content-Type", content_type)?;
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut body), &init)
+}
+
+fn js_error(e: JsValue) -> PlatformError {
+    PlatformError(worker::Error::from(e).to_string())
 }
 
 /// The JavaScript clock (`Date.now()`; `SystemTime` panics on wasm32-unknown-unknown),
@@ -186,6 +239,34 @@ impl Clock for WorkerClock {
 
     async fn sleep(&self, ms: u64) {
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// The `timestamp` of each log line: the JavaScript clock in RFC 3339 UTC, written as the
+/// `time` crate's `Rfc3339` writes it (the fraction's trailing zeros dropped, none when zero),
+/// so the log lines keep their format without the `time` crate in the build.
+pub struct JsUtcTime;
+
+impl FormatTime for JsUtcTime {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        let now_ms = js_sys::Date::now() as i64;
+        let date = Date::from_ms(now_ms);
+        let ms_of_day = now_ms - date.to_ms();
+        let secs = ms_of_day / 1000;
+        write!(
+            w,
+            "{date}T{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )?;
+        match ms_of_day % 1000 {
+            0 => {}
+            ms if ms % 100 == 0 => write!(w, ".{}", ms / 100)?,
+            ms if ms % 10 == 0 => write!(w, ".{:02}", ms / 10)?,
+            ms => write!(w, ".{ms:03}")?,
+        }
+        w.write_char('Z')
     }
 }
 

@@ -100,6 +100,8 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
   await d1.batch([
     d1.prepare("INSERT INTO users (chat_id, subscription_status, created_at, updated_at) VALUES (?1, 0, 0, 0)").bind(String(A)),
     d1.prepare("INSERT INTO watchlists (chat_id, ticker, created_at) VALUES (?1, 'SPY', 0), (?1, 'NVDA', 0)").bind(String(A)),
+    // ...longer ago than KV's propagation window: a younger change counts as KV still settling.
+    d1.prepare("UPDATE entity_versions SET changed_at = changed_at - 120000"),
   ]);
   // Chat B's history, in KV only.
   await kv.put(`execution_history:${B}`, '[{"signalType":"BUY","ticker":"SPY","executionPrice":400,"executionDate":1705276800000}]');

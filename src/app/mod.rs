@@ -99,7 +99,15 @@ impl App {
             settings_unreadable: self.settings_unreadable.take(),
         };
         let sink = self.analytics.as_deref();
-        publish(&self.platform, self.sample_rate.get(), observed, sink).await;
+        let counters = &self.isolate.counters;
+        publish(
+            &self.platform,
+            self.sample_rate.get(),
+            observed,
+            sink,
+            counters,
+        )
+        .await;
     }
 
     pub fn platform(&self) -> &Platform {

@@ -6,6 +6,7 @@
 //! copy and compare the history (backfill, validation, reverse sync), and the KV `cleanup`
 //! once every repository has been `d1_only` long enough.
 
+mod buffer;
 pub(crate) mod cleanup;
 pub mod experiment;
 mod flag_cache;
@@ -19,6 +20,7 @@ mod store;
 pub mod sweep;
 pub mod tally;
 
+pub use buffer::{CounterBuffer, FLUSH_MS};
 pub use flag_cache::{Change, FlagCache};
 pub use phase::{Phase, Phases, Repository, UnknownName};
 pub use store::Store;

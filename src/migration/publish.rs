@@ -1,8 +1,9 @@
 //! After the response (migration.md §2, §7): what one request's routed repositories collected
 //! becomes counters, divergence records with their diffs, and log events, written to D1 in one
-//! batch. Nothing here runs on the user's critical path, and nothing here can fail a request:
+//! batch (the counters gathered per isolate first, see `buffer`). Nothing here runs on the user's critical path, and nothing here can fail a request:
 //! a failed publication is logged and dropped.
 
+use super::buffer::{CounterBuffer, Flush};
 use super::experiment::{agree, compare, sampled, Outcome, KV_PROPAGATION_MS};
 use super::router::Collected;
 use super::{tally, Repository};
@@ -20,12 +21,14 @@ pub struct Observed {
 }
 
 /// Compares the sampled shadow reads (`sample_rate`, 0.0–1.0) and writes everything the
-/// request observed.
+/// request observed: its divergence records at once, its counters through the isolate's
+/// `buffer` (now, or after a wait by this request, or by another request).
 pub async fn publish(
     platform: &Platform,
     sample_rate: f64,
     observed: Observed,
     analytics: Option<&dyn MetricSink>,
+    buffer: &CounterBuffer,
 ) {
     if observed == Observed::default() {
         return;
@@ -60,8 +63,24 @@ pub async fn publish(
             });
         }
     }
+    let Publication {
+        counts,
+        divergences,
+    } = publication;
+    let urgent = !divergences.is_empty();
+    let flush = buffer.plan(counts, now, urgent);
+    match flush {
+        Flush::Held if !urgent => return,
+        Flush::After(ms) => platform.clock.sleep(ms.unsigned_abs()).await,
+        _ => {}
+    }
+    let publication = Publication {
+        counts: buffer.take(),
+        divergences,
+    };
     if let Err(error) = store.publish(&publication).await {
-        tracing::error!(error = %error, "shadow evidence not published");
+        tracing::error!(error = %error, "shadow evidence not published; its counters are held for the next write");
+        buffer.put_back(publication.counts, platform.clock.now_ms());
     }
 }
 

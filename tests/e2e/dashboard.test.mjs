@@ -22,8 +22,9 @@ async function moveAll(worker, phase) {
   assert.equal(status, 200, JSON.stringify(answer));
 }
 
+/** Polls `condition` for up to 15 s (an isolate holds its counters for up to 5 s). */
 async function until(condition, what) {
-  for (let attempt = 0; attempt < 100; attempt++) {
+  for (let attempt = 0; attempt < 300; attempt++) {
     if (await condition()) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

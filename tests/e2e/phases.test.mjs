@@ -60,9 +60,12 @@ async function moveAll(worker, phase) {
   assert.equal(status, 200, JSON.stringify(body));
 }
 
-/** /admin/metrics totals of `repository`, once the after-response publication has landed. */
+/**
+ * /admin/metrics totals of `repository`, once the after-response publication has landed (an
+ * isolate holds its counters for up to 5 s before writing them).
+ */
 async function totals(worker, repository, ready) {
-  for (let attempt = 0; attempt < 50; attempt++) {
+  for (let attempt = 0; attempt < 300; attempt++) {
     const [, body] = await worker.admin("GET", "/admin/metrics?minutes=60");
     const t = body.repositories[repository];
     if (ready(t)) return t;

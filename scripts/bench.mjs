@@ -1,11 +1,12 @@
 // The bot in workerd (Miniflare, the real wasm build): what a deploy uploads; the Rust worker
 // against a JavaScript reference doing the legacy /help (latency, workerd CPU, the reference's
 // `GET /` as the floor); latency and workerd CPU per command in each storage phase, while other
-// chats' writes flow into the same workers; whether this runtime overlaps a KV and a D1 read;
-// the first requests on a fresh isolate; one broadcast cron to 1,000 subscribers. Every outbound
-// request is answered in-process by the test stand-in, so the numbers are the worker's own time
-// plus local storage. Exits non-zero only on a count over its target (the upload size), never
-// on a timing. Run through `bash scripts/bench.sh`; the sections live in scripts/bench/.
+// chats' writes flow into the same workers; D1 calls, statements and rows and KV calls per
+// command and phase; whether this runtime overlaps a KV and a D1 read; the first requests on a
+// fresh isolate; one broadcast cron to 1,000 subscribers. Every outbound request is answered
+// in-process by the test stand-in, so the numbers are the worker's own time plus local storage.
+// Exits non-zero only on a count over its target (the upload size), never on a timing. Run
+// through `bash scripts/bench.sh`; the sections live in scripts/bench/.
 import { startWorker } from "../tests/e2e/harness.mjs";
 import { createStandIn, TELEGRAM } from "../tests/e2e/stand-in.mjs";
 import { printBroadcast } from "./bench/broadcast.mjs";
@@ -13,7 +14,8 @@ import { printFreshIsolates } from "./bench/fresh.mjs";
 import { LOAD_CHATS, startLoad } from "./bench/load.mjs";
 import { printOverlap } from "./bench/overlap.mjs";
 import { startReference } from "./bench/reference.mjs";
-import { fixed, row, sleep, summarize } from "./bench/stats.mjs";
+import { fixed, mean, row, sleep, summarize } from "./bench/stats.mjs";
+import { COUNTING_ENTRY, takeStorageCounts } from "./bench/storage-calls.mjs";
 import { UPLOAD_TARGET_KIB, uploadSize } from "./bench/upload.mjs";
 import { cpuMs, withWorkerdPid } from "./bench/workerd-cpu.mjs";
 
@@ -27,6 +29,8 @@ const LOAD = process.env.BENCH_LOAD !== "0";
 /** Writes per second into each phase's worker while the commands are timed. */
 const LOAD_RATE = Number(process.env.BENCH_LOAD_RATE ?? 4.5);
 const FRESH_REPS = Number(process.env.BENCH_FRESH ?? 3);
+/** Requests per command and phase whose storage calls are counted (machine-independent). */
+const STORAGE_RUNS = Number(process.env.BENCH_STORAGE_RUNS ?? 3);
 /**
  * A pause after each timed request, outside the timed window: the work a request leaves for
  * after its response (`wait_until`: shadow comparisons, counters) then finishes before the next
@@ -60,14 +64,15 @@ function drain({ world, log }) {
   log.length = 0;
 }
 
-/** A fresh Rust worker (kv_only) with its stand-in, outbound log and workerd pid. */
-function startRust(name) {
+/** A fresh Rust worker (kv_only) with its stand-in, outbound log and workerd pid; `entry` as in startWorker. */
+function startRust(name, entry) {
   return withWorkerdPid(async () => {
     const world = createStandIn();
     const log = [];
     const worker = await startWorker({
       outbound: loggedOutbound(world, log),
       vars: { ADMIN_CHAT_ID: "1", TEST_CLOCK_START_MS: String(TUESDAY_0900) },
+      entry,
     });
     return { name, world, log, worker, kv: await worker.kv(), d1: await worker.d1() };
   });
@@ -259,6 +264,44 @@ function printLoad(lanes, clean) {
   console.log(`CPU from the ${clean.cpu} of ${clean.all} timed requests during which no load write ran on the same worker.`);
 }
 
+/**
+ * D1 calls, statements and rows, and KV calls, per command and phase: the mean over
+ * STORAGE_RUNS requests on quiet workers behind the counting entry, after-response work included.
+ */
+async function printStorage() {
+  const runs = new Map();
+  for (const phase of PHASES) {
+    const run = await startRust(phase, COUNTING_ENTRY);
+    await moveTo(run.worker, phase);
+    runs.set(phase, run);
+  }
+  const keys = ["d1Calls", "d1Statements", "rowsRead", "rowsWritten", "kvGets", "kvPuts", "kvDeletes", "kvLists"];
+  const columns = [["command", 22], ["phase", 11], ["d1 calls", 9], ["statements", 11], ["rows read", 10], ["rows written", 13],
+    ["kv get", 7], ["kv put", 7], ["kv delete", 10], ["kv list", 8]];
+  console.log(`\nStorage per request in workerd (mean of ${STORAGE_RUNS}, quiet, after-response work included), counted by`);
+  console.log("wrapping the worker's D1 and KV bindings; rows as D1's meta reports them:");
+  console.log(row(columns, columns.map(([h]) => h)));
+  let chat = 30_000;
+  for (const [text] of commands({}).filter(([t]) => !ONLY || ONLY.includes(t))) {
+    for (const [phase, run] of runs) {
+      const samples = [];
+      for (let i = 0; i < STORAGE_RUNS; i++) {
+        chat += 1;
+        const from = text === "/subscribers" ? 1 : chat;
+        for (const step of commands(run).find(([t]) => t === text)[1]) await (typeof step === "function" ? step() : run.worker.say(from, step));
+        await pause();
+        await takeStorageCounts(run.worker);
+        await (await run.worker.say(from, text)).arrayBuffer();
+        await pause();
+        samples.push(await takeStorageCounts(run.worker));
+        drain(run);
+      }
+      console.log(row(columns, [text, phase, ...keys.map((key) => fixed(mean(samples.map((s) => s[key])), 1))]));
+    }
+  }
+  for (const run of runs.values()) await run.worker.stop();
+}
+
 function printUpload() {
   const { modules, gzippedKib } = uploadSize();
   const over = gzippedKib > UPLOAD_TARGET_KIB;
@@ -298,6 +341,7 @@ printCommands(byPhase, byVariant.get("reference GET /"));
 if (lanes) printLoad(lanes, clean);
 for (const run of runs.values()) await run.worker.stop();
 
+await printStorage();
 await printOverlap(RUNS);
 await printFreshIsolates([
   ["Rust (kv_only)", async () => (await startRust("fresh")).worker],

@@ -24,8 +24,7 @@ export function startLoad(targets, { rate, maxSeconds, settleMs }) {
     const first = performance.now();
     for (let n = 0; n < rate * maxSeconds && !stopped; n++) {
       await sleep(first + n * interval - performance.now());
-      if (performance.now() - first > maxSeconds * 1000) break;
-      if (stopped) break;
+      if (stopped || performance.now() - first > maxSeconds * 1000) break;
       lane.started += 1;
       lane.busy += 1;
       const res = await worker.say(LOAD_CHATS + Math.floor(n / WRITES.length), WRITES[n % WRITES.length]);

@@ -23,9 +23,11 @@ function applyMigrations(dir) {
 
 /**
  * Starts the worker. `outbound(request)` answers every fetch the worker makes; by default it
- * fails the test, so no request can leave unnoticed. Returns the Miniflare instance and helpers.
+ * fails the test, so no request can leave unnoticed. `entry` (`{ path, contents }`, a module
+ * under build/) replaces the entry module, for a wrapper that imports `./index.js`. Returns the
+ * Miniflare instance and helpers.
  */
-export async function startWorker({ outbound, vars = {} } = {}) {
+export async function startWorker({ outbound, vars = {}, entry } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
   const outboundRequests = [];
@@ -35,6 +37,7 @@ export async function startWorker({ outbound, vars = {} } = {}) {
       rootPath: ROOT,
       modulesRoot: "build",
       modules: [
+        ...(entry ? [{ type: "ESModule", ...entry }] : []),
         { type: "ESModule", path: "build/index.js" },
         { type: "CompiledWasm", path: "build/index_bg.wasm" },
       ],

@@ -95,23 +95,10 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
     })
 }
 
-/// Installs JSON logging through `tracing-web`, once per isolate.
+/// Installs the JSON log lines, once per isolate.
 #[event(start)]
 fn start() {
-    use tracing_subscriber::fmt::format::Pretty;
-    use tracing_subscriber::prelude::*;
-    use tracing_web::{performance_layer, MakeConsoleWriter};
-
-    let fmt_layer = tracing_subscriber::fmt::layer()
-        .json()
-        .with_ansi(false)
-        .with_timer(workerd::JsUtcTime)
-        .with_writer(MakeConsoleWriter);
-    let perf_layer = performance_layer().with_details_from_fields(Pretty::default());
-    tracing_subscriber::registry()
-        .with(fmt_layer)
-        .with(perf_layer)
-        .init();
+    workerd::install_console_log();
 }
 
 /// The request and the response stay `web_sys` types: `worker::Request` would read the

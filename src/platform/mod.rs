@@ -4,6 +4,7 @@
 //!
 //! Futures here are not `Send`: workerd is single-threaded and its bindings are JS objects.
 
+pub mod log;
 pub mod metered;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;

@@ -1,14 +1,14 @@
 //! The platform traits on the worker's real bindings (wasm only): Workers KV, D1, `fetch()`
 //! and the JavaScript clock. The only code besides `entry` that calls `worker`.
 
+use super::log::JsonLog;
 use super::{
     Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, MetricPoint, MetricSink,
     PlatformError, Row, SqlDatabase, SqlValue, Statement,
 };
-use crate::domain::Date;
 use async_trait::async_trait;
 use js_sys::futures::JsFuture;
-use tracing_subscriber::fmt::{format::Writer, time::FormatTime};
+use tracing::Level;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{web_sys, D1Database, D1PreparedStatement};
 
@@ -242,31 +242,33 @@ impl Clock for WorkerClock {
     }
 }
 
-/// The `timestamp` of each log line: the JavaScript clock in RFC 3339 UTC, written as the
-/// `time` crate's `Rfc3339` writes it (the fraction's trailing zeros dropped, none when zero),
-/// so the log lines keep their format without the `time` crate in the build.
-pub struct JsUtcTime;
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console)]
+    fn debug(line: &str);
+    #[wasm_bindgen(js_namespace = console)]
+    fn info(line: &str);
+    #[wasm_bindgen(js_namespace = console)]
+    fn warn(line: &str);
+    #[wasm_bindgen(js_namespace = console)]
+    fn error(line: &str);
+}
 
-impl FormatTime for JsUtcTime {
-    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
-        let now_ms = js_sys::Date::now() as i64;
-        let date = Date::from_ms(now_ms);
-        let ms_of_day = now_ms - date.to_ms();
-        let secs = ms_of_day / 1000;
-        write!(
-            w,
-            "{date}T{:02}:{:02}:{:02}",
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60
-        )?;
-        match ms_of_day % 1000 {
-            0 => {}
-            ms if ms % 100 == 0 => write!(w, ".{}", ms / 100)?,
-            ms if ms % 10 == 0 => write!(w, ".{:02}", ms / 10)?,
-            ms => write!(w, ".{ms:03}")?,
-        }
-        w.write_char('Z')
+/// Sends the log lines (`platform::log`) to the console, stamped by the JavaScript clock: the
+/// method by level as `tracing-web` chose it (`debug` for TRACE and DEBUG, then `info`, `warn`
+/// and `error`). Once per isolate.
+pub fn install_console_log() {
+    let log = JsonLog::new(|| js_sys::Date::now() as i64, console_line);
+    // Only fails if a subscriber is already installed, which then keeps logging.
+    let _ = tracing::subscriber::set_global_default(log);
+}
+
+fn console_line(level: &Level, line: &str) {
+    match *level {
+        Level::ERROR => error(line),
+        Level::WARN => warn(line),
+        Level::INFO => info(line),
+        _ => debug(line),
     }
 }
 

@@ -20,6 +20,7 @@ pub use watchlist::Watchlist;
 use super::{Bot, Reply};
 use crate::domain::ChatId;
 use crate::storage::StorageError;
+use futures_util::FutureExt;
 
 /// A command the bot understood, or `Ignored` for any other text.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +69,9 @@ impl Command {
 
     /// Runs the command for `chat`. An `Err` is a storage failure the legacy bot let escape
     /// (HTTP 500, no reply, Telegram delivers the update again).
+    ///
+    /// Each command's future is boxed: the webhook's future then holds none of them inline, and
+    /// a fresh isolate compiles only the code of the commands it runs.
     pub async fn apply(
         self,
         chat: ChatId,
@@ -75,14 +79,16 @@ impl Command {
         reply: &mut Reply,
     ) -> Result<(), StorageError> {
         match self {
-            Self::Start => start::apply(chat, &bot.repos, reply).await,
-            Self::Stop => stop::apply(chat, &bot.repos, reply).await,
+            Self::Start => start::apply(chat, &bot.repos, reply).boxed_local().await,
+            Self::Stop => stop::apply(chat, &bot.repos, reply).boxed_local().await,
             Self::Help => help::apply(reply),
-            Self::Now(command) => command.apply(chat, bot, reply).await?,
-            Self::Execute(command) => command.apply(chat, bot, reply).await?,
-            Self::Executions(command) => command.apply(chat, bot, reply).await,
-            Self::Watchlist(command) => command.apply(chat, &bot.repos, reply).await?,
-            Self::Subscribers => subscribers::apply(chat, bot, reply).await,
+            Self::Now(command) => command.apply(chat, bot, reply).boxed_local().await?,
+            Self::Execute(command) => command.apply(chat, bot, reply).boxed_local().await?,
+            Self::Executions(command) => command.apply(chat, bot, reply).boxed_local().await,
+            Self::Watchlist(command) => {
+                command.apply(chat, &bot.repos, reply).boxed_local().await?
+            }
+            Self::Subscribers => subscribers::apply(chat, bot, reply).boxed_local().await,
             Self::Ignored => {}
         }
         Ok(())

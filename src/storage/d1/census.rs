@@ -4,7 +4,6 @@
 use super::Sql;
 use crate::migration::Repository;
 use crate::platform::{Platform, Statement};
-use crate::schema::MIGRATIONS;
 use crate::storage::{Operation, StorageResult};
 use serde::Deserialize;
 
@@ -14,6 +13,42 @@ const WATCHLISTS: &str = "SELECT COUNT(DISTINCT chat_id) AS n FROM watchlists";
 const HISTORIES: &str = "SELECT COUNT(DISTINCT chat_id) AS n FROM executions";
 const POSITIONS: &str = "SELECT COUNT(*) AS n FROM active_positions";
 const CACHE: &str = "SELECT COUNT(*) AS n FROM cache";
+
+/// Every table and trigger the migrations in `migrations/` leave, in their order (a test
+/// derives this list from the migration files, so the two cannot drift apart).
+const CREATED: &[&str] = &[
+    "users",
+    "watchlists",
+    "executions",
+    "active_positions",
+    "cache",
+    "settings",
+    "settings_history",
+    "_migration_status",
+    "telegram_updates",
+    "repair_queue",
+    "migration_counters",
+    "divergences",
+    "entity_versions",
+    "version_users_insert",
+    "version_users_update",
+    "version_users_delete",
+    "version_watchlists_insert",
+    "version_watchlists_update",
+    "version_watchlists_delete",
+    "version_executions_insert",
+    "version_executions_update",
+    "version_executions_delete",
+    "version_positions_insert",
+    "version_positions_update",
+    "version_positions_delete",
+    "version_cache_insert",
+    "version_cache_update",
+    "version_cache_delete",
+    "copy_guard",
+    "sweeps",
+    "sweep_findings",
+];
 
 #[derive(Deserialize)]
 struct Name {
@@ -33,12 +68,14 @@ impl Census {
         Self(Sql::new(platform))
     }
 
-    /// The tables and triggers the embedded migrations leave that D1 lacks (none when the
+    /// The tables and triggers the migrations leave that D1 lacks (none when the
     /// schema is at the latest migration).
     pub async fn missing_tables(&self) -> StorageResult<Vec<&'static str>> {
         let op = Operation::new("census.tables");
         let present: Vec<Name> = self.0.query_as(&op, Statement::new(TABLES, vec![])).await?;
-        Ok(created_objects()
+        Ok(CREATED
+            .iter()
+            .copied()
             .filter(|table| !present.iter().any(|p| p.name == *table))
             .collect())
     }
@@ -63,81 +100,52 @@ impl Census {
     }
 }
 
-/// Every table and trigger the embedded migrations create (`CREATE TABLE IF NOT EXISTS
-/// <name>`, `CREATE TRIGGER IF NOT EXISTS <name>`) and no later one drops (`DROP TABLE IF
-/// EXISTS <name>`), in their order.
-fn created_objects() -> impl Iterator<Item = &'static str> {
-    const CREATE: [&str; 2] = [
-        "CREATE TABLE IF NOT EXISTS ",
-        "CREATE TRIGGER IF NOT EXISTS ",
-    ];
-    let dropped: Vec<&str> = named_by(&["DROP TABLE IF EXISTS "]).collect();
-    named_by(&CREATE).filter(move |name| !dropped.contains(name))
-}
-
-/// The names that follow any of `statements` in the embedded migrations, in their order.
-fn named_by(statements: &'static [&'static str]) -> impl Iterator<Item = &'static str> {
-    MIGRATIONS.iter().flat_map(move |migration| {
-        let mut found: Vec<(usize, &'static str)> = statements
-            .iter()
-            .flat_map(|create| {
-                migration.sql.match_indices(create).filter_map(|(at, _)| {
-                    let rest = &migration.sql[at + create.len()..];
-                    let name = rest
-                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                        .next()
-                        .filter(|name| !name.is_empty())?;
-                    Some((at, name))
-                })
-            })
-            .collect();
-        found.sort_unstable();
-        found.into_iter().map(|(_, name)| name)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::MIGRATIONS;
+
+    /// Every table and trigger the migrations create (`CREATE TABLE IF NOT EXISTS <name>`,
+    /// `CREATE TRIGGER IF NOT EXISTS <name>`) and no later one drops (`DROP TABLE IF EXISTS
+    /// <name>`), in their order.
+    fn created_objects() -> Vec<&'static str> {
+        const CREATE: [&str; 2] = [
+            "CREATE TABLE IF NOT EXISTS ",
+            "CREATE TRIGGER IF NOT EXISTS ",
+        ];
+        let dropped = named_by(&["DROP TABLE IF EXISTS "]);
+        named_by(&CREATE)
+            .into_iter()
+            .filter(|name| !dropped.contains(name))
+            .collect()
+    }
+
+    /// The names that follow any of `statements` in the migrations, in their order.
+    fn named_by(statements: &[&str]) -> Vec<&'static str> {
+        MIGRATIONS
+            .iter()
+            .flat_map(|migration| {
+                let mut found: Vec<(usize, &'static str)> = statements
+                    .iter()
+                    .flat_map(|create| {
+                        migration.sql.match_indices(create).filter_map(|(at, _)| {
+                            let rest = &migration.sql[at + create.len()..];
+                            let name = rest
+                                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                                .next()
+                                .filter(|name| !name.is_empty())?;
+                            Some((at, name))
+                        })
+                    })
+                    .collect();
+                found.sort_unstable();
+                found.into_iter().map(|(_, name)| name)
+            })
+            .collect()
+    }
 
     #[test]
-    fn the_migrations_create_these_tables() {
-        let tables: Vec<&str> = created_objects().collect();
-        assert_eq!(
-            tables,
-            [
-                "users",
-                "watchlists",
-                "executions",
-                "active_positions",
-                "cache",
-                "settings",
-                "settings_history",
-                "_migration_status",
-                "telegram_updates",
-                "repair_queue",
-                "migration_counters",
-                "divergences",
-                "entity_versions",
-                "version_users_insert",
-                "version_users_update",
-                "version_users_delete",
-                "version_watchlists_insert",
-                "version_watchlists_update",
-                "version_watchlists_delete",
-                "version_executions_insert",
-                "version_executions_update",
-                "version_executions_delete",
-                "version_positions_insert",
-                "version_positions_update",
-                "version_positions_delete",
-                "version_cache_insert",
-                "version_cache_update",
-                "version_cache_delete",
-                "copy_guard",
-                "sweeps",
-                "sweep_findings"
-            ]
-        );
+    fn the_list_is_what_the_migrations_create() {
+        assert_eq!(created_objects(), CREATED);
     }
 }

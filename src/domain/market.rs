@@ -30,6 +30,9 @@ pub struct FearGreed {
 impl FearGreed {
     /// Condition C (legacy §6.3): the rating, lower-cased, is `fear` or `extreme fear`.
     pub fn is_fear(&self) -> bool {
-        matches!(self.rating.to_lowercase().as_str(), "fear" | "extreme fear")
+        matches!(
+            super::js_lower_case(&self.rating).as_str(),
+            "fear" | "extreme fear"
+        )
     }
 }

@@ -15,7 +15,9 @@ pub use holidays::{holiday_on, holidays_of, is_trading_day, Holiday};
 pub use js_json::{js_number_to_string, js_string, js_stringify, js_truthy};
 pub use market::{Bar, FearGreed, MarketData};
 pub use numbers::{fmt2, parse_float, valid_price};
-pub use text::{is_js_whitespace, js_trim, normalize_ticker, valid_ticker};
+pub use text::{
+    is_js_whitespace, js_lower_case, js_trim, js_upper_case, normalize_ticker, valid_ticker,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,5 +1,6 @@
 //! JavaScript's notion of whitespace and trimming, which the legacy bot's parsing and
-//! watchlist normalisation follow (it differs from Rust's: U+FEFF is whitespace, U+0085 is not).
+//! watchlist normalisation follow (it differs from Rust's: U+FEFF is whitespace, U+0085 is not),
+//! and its case mapping.
 
 /// `true` for the ECMAScript WhiteSpace and LineTerminator code points (legacy §3.2).
 pub fn is_js_whitespace(c: char) -> bool {
@@ -31,7 +32,25 @@ pub fn js_trim(s: &str) -> &str {
 
 /// Trim and upper-case with full Unicode case mapping, as the legacy bot stores tickers.
 pub fn normalize_ticker(s: &str) -> String {
-    js_trim(s).to_uppercase()
+    js_upper_case(js_trim(s))
+}
+
+/// JavaScript's `String.prototype.toUpperCase`: full Unicode case mapping (`ß` → `SS`,
+/// `ſ` → `S`). In the worker it is JavaScript's own, which keeps the Unicode case tables out of
+/// the upload; natively it is Rust's, which follows the same Unicode default case mapping.
+pub fn js_upper_case(s: &str) -> String {
+    #[cfg(target_arch = "wasm32")]
+    return String::from(js_sys::JsString::from(s).to_upper_case());
+    #[cfg(not(target_arch = "wasm32"))]
+    s.to_uppercase()
+}
+
+/// JavaScript's `String.prototype.toLowerCase`, as [`js_upper_case`] is its `toUpperCase`.
+pub fn js_lower_case(s: &str) -> String {
+    #[cfg(target_arch = "wasm32")]
+    return String::from(js_sys::JsString::from(s).to_lower_case());
+    #[cfg(not(target_arch = "wasm32"))]
+    s.to_lowercase()
 }
 
 /// The normalised ticker if `raw` is valid: 1–10 characters after trimming and upper-casing,

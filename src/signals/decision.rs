@@ -4,6 +4,7 @@ use super::indicators::Indicators;
 use super::reasoning;
 use super::signal::{Action, Conditions, ExitTrigger, Holding, Signal};
 use super::SignalError;
+use crate::domain::js_upper_case;
 use crate::domain::{FearGreed, MarketData, Position};
 
 /// Evaluates the legacy signal for `ticker`, honouring `position` only when it is in this
@@ -22,7 +23,7 @@ pub fn evaluate(
     let p = market.current_price;
     let conditions = conditions(p, &indicators, fear_greed);
 
-    let held = position.filter(|pos| pos.ticker.to_uppercase() == ticker.to_uppercase());
+    let held = position.filter(|pos| js_upper_case(&pos.ticker) == js_upper_case(ticker));
     let (action, holding) = match held {
         None => {
             let action = if conditions.a && conditions.c {

@@ -1,5 +1,6 @@
 //! The Fear & Greed header (legacy §6.5) and its QuickChart gauge link (§5.5).
 
+use crate::domain::js_upper_case;
 use crate::domain::{fmt2, FearGreed};
 
 /// The chart URL up to the score: the form-encoded gauge config, a fixed string (§10.7).
@@ -39,7 +40,7 @@ pub fn header(fear_greed: &FearGreed) -> String {
         "⚠️ The current [Fear and Greed Index]({}) rating is {}% (*{}*).",
         chart_url(fear_greed.score),
         header_score(fear_greed.score),
-        fear_greed.rating.to_uppercase()
+        js_upper_case(&fear_greed.rating)
     )
 }
 

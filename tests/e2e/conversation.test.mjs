@@ -58,6 +58,8 @@ test("subscribing, help and the watchlist, with every watchlist error", async ()
     ["/watchlist", [VIEW("• $SPY")]],
     ["/watchlist add aapl", ["✅ Added AAPL to your watchlist."]],
     ["/watchlist add SPY", ["❌ Ticker SPY is already in your watchlist."]],
+    // JavaScript's full Unicode upper-casing: the long s is an S.
+    ["/watchlist add \u017Fpy", ["❌ Ticker SPY is already in your watchlist."]],
     ["/watchlist add INVALID_T", [INVALID_TICKER("INVALID\\_T")]],
     ["/watchlist remove MSFT", ["❌ Ticker MSFT is not in your watchlist."]],
     ["/watchlist remove SPY", ["✅ Removed SPY from your watchlist."]],

@@ -2,6 +2,7 @@
 //! newest first with a stable sort. Appends keep the stored elements verbatim.
 
 use super::{chat_key, decode_error, to_json, Kv, EXECUTION_HISTORY_PREFIX};
+use crate::domain::js_upper_case;
 use crate::domain::{normalize_ticker, ChatId, Execution};
 use crate::storage::{ExecutionRepo, Operation, StorageResult};
 use async_trait::async_trait;
@@ -34,7 +35,7 @@ impl ExecutionRepo for KvExecutions {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| decode_error(&op, &key, e))?;
         if let Some(ticker) = ticker.map(normalize_ticker) {
-            executions.retain(|e| e.ticker.to_uppercase() == ticker);
+            executions.retain(|e| js_upper_case(&e.ticker) == ticker);
         }
         // `sort_by_key` is stable: equal dates keep append order, as the legacy sort does.
         executions.sort_by_key(|e| std::cmp::Reverse(e.execution_date));

@@ -4,8 +4,8 @@
 //! compared as canonical domain values, and a mismatch becomes a divergence of one class with a
 //! readable diff.
 
+use super::unified_diff::unified;
 use serde_json::Value;
-use similar::TextDiff;
 
 /// What one store answered for one entity.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,10 +140,7 @@ pub fn canonical(value: &Value) -> Value {
 /// A unified diff from the D1 reading to the KV reading, over their canonical pretty JSON.
 pub fn diff(control: &Reading, candidate: &Reading) -> String {
     let (d1, kv) = (render(control), render(candidate));
-    TextDiff::from_lines(&d1, &kv)
-        .unified_diff()
-        .header("d1", "kv")
-        .to_string()
+    unified("d1", "kv", &d1, &kv)
 }
 
 fn render(reading: &Reading) -> String {

@@ -19,6 +19,7 @@ pub mod router;
 mod store;
 pub mod sweep;
 pub mod tally;
+mod unified_diff;
 
 pub use buffer::{CounterBuffer, FLUSH_MS};
 pub use flag_cache::{Change, FlagCache};

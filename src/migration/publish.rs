@@ -41,7 +41,7 @@ pub async fn publish(
     let now = platform.clock.now_ms();
     let recent = recently_written(platform, &collected).await;
     let mut publication = tally_up(&collected, now, &recent, || {
-        sampled(sample_rate, rand::random::<f64>())
+        sampled(sample_rate, draw())
     });
     if settings_unreadable > 0 {
         publication.counts.push(Count {
@@ -82,6 +82,14 @@ pub async fn publish(
         tracing::error!(error = %error, "shadow evidence not published; its counters are held for the next write");
         buffer.put_back(publication.counts, platform.clock.now_ms());
     }
+}
+
+/// A uniform draw in [0, 1) for the sample, straight from the system's randomness
+/// (`crypto.getRandomValues` in the worker): one draw per compared read needs no seeded
+/// generator, and the upload none of its code.
+fn draw() -> f64 {
+    use rand::RngExt;
+    rand::rand_core::UnwrapErr(rand::rngs::SysRng).random()
 }
 
 /// The entities whose KV copy may still be settling: those this request wrote, and those of

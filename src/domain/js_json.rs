@@ -4,8 +4,23 @@
 use serde_json::Value;
 
 /// ECMAScript `Number::toString(x)` for a double: shortest round-trip digits, plain notation
-/// for exponents in (-7, 21], otherwise `d.ddde±n`.
+/// for exponents in (-7, 21], otherwise `d.ddde±n`. In the worker it is JavaScript's own,
+/// which keeps Rust's float formatting out of the upload; natively it is [`number_to_string`],
+/// tested against JavaScript's outputs.
 pub fn js_number_to_string(x: f64) -> String {
+    #[cfg(target_arch = "wasm32")]
+    return String::from(
+        js_sys::Number::from(x)
+            .to_string_with_radix(10)
+            .expect("10 is a radix toString accepts"),
+    );
+    #[cfg(not(target_arch = "wasm32"))]
+    number_to_string(x)
+}
+
+/// [`js_number_to_string`] written out in Rust.
+#[cfg(not(target_arch = "wasm32"))]
+fn number_to_string(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }
@@ -16,7 +31,7 @@ pub fn js_number_to_string(x: f64) -> String {
         return "0".into(); // -0 too
     }
     if x < 0.0 {
-        return format!("-{}", js_number_to_string(-x));
+        return format!("-{}", number_to_string(-x));
     }
     // Rust's `{:e}` prints the shortest digits that round-trip, as `d.ddde<exp>`.
     let sci = format!("{x:e}");

@@ -1,7 +1,7 @@
 //! Numbers as the legacy bot reads and shows them: JavaScript's `parseFloat` (legacy §3.2) and
 //! `toFixed(2)` (legacy §10.5).
 
-use super::{is_js_whitespace, js_number_to_string};
+use super::is_js_whitespace;
 
 /// JavaScript's `parseFloat(s)`, with `None` where JavaScript gives NaN.
 ///
@@ -62,8 +62,21 @@ pub fn valid_price(s: &str) -> Option<f64> {
 
 /// `x.toFixed(2)` exactly as JavaScript writes it: the exact binary value rounded to two
 /// decimals, exact ties away from zero, `-0` as `0.00`, `Infinity`, and `Number::toString`
-/// from 1e21 up.
+/// from 1e21 up. In the worker it is JavaScript's own `toFixed`, which keeps Rust's exact
+/// float formatting out of the upload; natively it is [`to_fixed_2`], tested against it.
 pub fn fmt2(x: f64) -> String {
+    #[cfg(target_arch = "wasm32")]
+    return js_sys::Number::from(x)
+        .to_fixed(2)
+        .map(String::from)
+        .expect("2 is a precision toFixed accepts");
+    #[cfg(not(target_arch = "wasm32"))]
+    to_fixed_2(x)
+}
+
+/// [`fmt2`] written out in Rust.
+#[cfg(not(target_arch = "wasm32"))]
+fn to_fixed_2(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }
@@ -73,7 +86,7 @@ pub fn fmt2(x: f64) -> String {
     let sign = if x < 0.0 { "-" } else { "" };
     let a = x.abs();
     if a >= 1e21 {
-        return format!("{sign}{}", js_number_to_string(a));
+        return format!("{sign}{}", super::js_number_to_string(a));
     }
     // An exact tie at the third decimal needs |x| = odd/8 (…125, …375, …625, …875); x·8 is
     // exact, so this finds every tie. Rust's formatter would round those to even.

@@ -40,9 +40,7 @@ pub async fn publish(
     let store = EvidenceStore::new(platform);
     let now = platform.clock.now_ms();
     let recent = recently_written(platform, &collected).await;
-    let mut publication = tally_up(&collected, now, &recent, || {
-        sampled(sample_rate, draw())
-    });
+    let mut publication = tally_up(&collected, now, &recent, || sampled(sample_rate, draw()));
     if settings_unreadable > 0 {
         publication.counts.push(Count {
             minute: tally::minute_of(now),

@@ -47,6 +47,9 @@ after(async () => {
   for (const worker of running) await worker.stop();
 });
 
+/** How long an isolate may hold its migration counters before D1 has them, with a margin. */
+const COUNTERS_MS = 6_000;
+
 async function seeded() {
   const world = createStandIn();
   const worker = await startWorker({ outbound: world.outbound, vars: { ADMIN_CHAT_ID: String(ADMIN) } });
@@ -117,6 +120,8 @@ test("the whole move, back and forth, while users talk: the same messages, nothi
   await moveAll(worker, "shadow");
   await both("shadow");
   await setFlag(worker, "guard.min_compared", 1);
+  // The isolate writes the comparisons' counters at most 5 s after them; the rail reads those.
+  await sleep(COUNTERS_MS);
   await moveAll(worker, "d1_only");
   await both("d1Only");
 
@@ -139,6 +144,7 @@ test("the whole move, back and forth, while users talk: the same messages, nothi
   assert.equal((await sweep(worker, "/admin/validate")).report.overallSuccess, true);
   await moveAll(worker, "shadow");
   await both("forwardAgain");
+  await sleep(COUNTERS_MS);
   await moveAll(worker, "d1_only");
   await setFlag(worker, "cleanup.retention_seconds", 60);
   const early = await ok(worker, "POST", "/admin/kv-cleanup", {});

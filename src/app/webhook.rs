@@ -32,7 +32,8 @@ impl App {
         if command == Command::Ignored {
             return Response::ok();
         }
-        let claim = match update.update_id {
+        let id = update.update_id;
+        let claim = match id {
             None => UpdateClaim::none(),
             Some(id) => match self.isolate.updates.begin(id) {
                 Seen::New => UpdateClaim::of(id, self.platform()),
@@ -40,10 +41,11 @@ impl App {
                 Seen::Running => return being_applied(id),
             },
         };
-        let forget = || {
-            if let Some(id) = update.update_id {
-                self.isolate.updates.forget(id);
-            }
+        // What this isolate remembers of the update once the attempt is over.
+        let settle = |applied: bool| match (id, applied) {
+            (Some(id), true) => self.isolate.updates.applied(id),
+            (Some(id), false) => self.isolate.updates.forget(id),
+            (None, _) => {}
         };
         if command.writes() {
             claim.arm();
@@ -51,38 +53,32 @@ impl App {
         let bot = self.bot(claim.clone()).await;
         let mut reply = Reply::new(message.chat);
         let applied = command.apply(message.chat, &bot, &mut reply).await;
-        if claim.refused().is_some() || applied.is_err() {
-            // What the command did write is mirrored before the claim is let go.
+        if let (Some(found), Some(id)) = (claim.refused(), id) {
+            // Nothing of this attempt landed; no reply goes out.
             self.after_replies().await;
-        }
-        match (claim.refused(), update.update_id) {
-            (Some(Claim::AlreadyDone), Some(id)) => {
-                self.isolate.updates.applied(id);
-                return acknowledged(id);
-            }
-            (Some(_), Some(id)) => {
-                forget();
-                return being_applied(id);
-            }
-            _ => {}
+            settle(found == Claim::AlreadyDone);
+            return match found {
+                Claim::AlreadyDone => acknowledged(id),
+                _ => being_applied(id),
+            };
         }
         if let Err(e) = applied {
+            // What the command did write is mirrored before the claim is let go.
+            self.after_replies().await;
             tracing::error!(
                 chat = %message.chat,
-                update_id = ?update.update_id,
+                update_id = ?id,
                 error = %e,
                 "command failed; answering 500 so Telegram delivers the update again"
             );
             claim.release().await;
-            forget();
+            settle(false);
             return Response::error(500, "Internal server error");
         }
         send_all(&bot, &reply.messages).await;
         // The second writes, before the answer like every write of the command.
         self.after_replies().await;
-        if let Some(id) = update.update_id {
-            self.isolate.updates.applied(id);
-        }
+        settle(true);
         Response::ok()
     }
 }

@@ -34,11 +34,9 @@ const FINISH: &str =
 const RELEASE: &str = "DELETE FROM telegram_updates WHERE update_id = ?1 AND state = 'running'";
 pub(super) const PURGE: &str = "DELETE FROM telegram_updates WHERE claimed_at < ?1";
 
-/// What a claim attempt found.
+/// What a claim that could not be taken found: where the other attempt stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// This attempt runs the update.
-    Claimed,
     /// An earlier attempt applied it: acknowledge, do nothing.
     AlreadyDone,
     /// Another attempt is running it now: answer with a status Telegram retries.

@@ -24,10 +24,11 @@ function applyMigrations(dir) {
 /**
  * Starts the worker. `outbound(request)` answers every fetch the worker makes; by default it
  * fails the test, so no request can leave unnoticed. `entry` (`{ path, contents }`, a module
- * under build/) replaces the entry module, for a wrapper that imports `./index.js`. Returns the
+ * under build/) replaces the entry module, for a wrapper that imports `./index.js`. `miniflare`
+ * adds (v4-style) Miniflare options, e.g. `{ inspectorPort: 0 }` for the profiler. Returns the
  * Miniflare instance and helpers.
  */
-export async function startWorker({ outbound, vars = {}, entry } = {}) {
+export async function startWorker({ outbound, vars = {}, entry, miniflare = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
   const outboundRequests = [];
@@ -60,6 +61,7 @@ export async function startWorker({ outbound, vars = {}, entry } = {}) {
         if (outbound) return outbound(request);
         return new Response(`unexpected outbound request to ${request.url}`, { status: 599 });
       },
+      ...miniflare,
     }),
   );
   await mf.ready;

@@ -23,16 +23,14 @@ enum ConfigError {
     MissingBinding(&'static str),
 }
 
-fn platform_from_env(env: &Env) -> Result<Platform, ConfigError> {
+fn platform_from_env(env: &Env, settings: &Settings) -> Result<Platform, ConfigError> {
     let kv = env
         .kv(KV_BINDING)
         .map_err(|_| ConfigError::MissingBinding(KV_BINDING))?;
     let db = env
         .d1(D1_BINDING)
         .map_err(|_| ConfigError::MissingBinding(D1_BINDING))?;
-    // Test-only: the workerd suite pins the date (weekends, holidays, months) with this var.
-    // It is never set in wrangler.toml, so deployed workers run on the real clock.
-    let clock = match text_binding(env, "TEST_CLOCK_START_MS").and_then(|ms| ms.parse().ok()) {
+    let clock = match settings.test_clock_start_ms {
         Some(start_ms) => WorkerClock::starting_at(start_ms),
         None => WorkerClock::real(),
     };
@@ -80,13 +78,38 @@ fn storage_phase_default(env: &Env) -> Phase {
     }
 }
 
+/// The vars and secrets, read once per isolate: changing one deploys a new version of the
+/// worker, which runs in new isolates.
+#[derive(Clone)]
+struct Settings {
+    config: Config,
+    /// Test-only: the workerd suite pins the date (weekends, holidays, months) with this var.
+    /// It is never set in wrangler.toml, so deployed workers run on the real clock.
+    test_clock_start_ms: Option<i64>,
+}
+
 thread_local! {
     /// What this isolate remembers between the requests it serves.
     static ISOLATE: Isolate = Isolate::default();
+    static SETTINGS: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
+}
+
+/// This isolate's [`Settings`], read from `env` by its first request.
+fn settings(env: &Env) -> Settings {
+    SETTINGS.with(|settings| {
+        settings
+            .get_or_init(|| Settings {
+                config: config_from_env(env),
+                test_clock_start_ms: text_binding(env, "TEST_CLOCK_START_MS")
+                    .and_then(|ms| ms.parse().ok()),
+            })
+            .clone()
+    })
 }
 
 fn app_from_env(env: &Env) -> Result<App, ConfigError> {
-    let app = App::new(platform_from_env(env)?, config_from_env(env))
+    let settings = settings(env);
+    let app = App::new(platform_from_env(env, &settings)?, settings.config)
         .with_isolate(ISOLATE.with(Isolate::clone));
     // Optional: without the binding the counters go to D1 only.
     Ok(match env.analytics_engine(ANALYTICS_BINDING) {

@@ -25,10 +25,11 @@ function applyMigrations(dir) {
  * Starts the worker. `outbound(request)` answers every fetch the worker makes; by default it
  * fails the test, so no request can leave unnoticed. `entry` (`{ path, contents }`, a module
  * under build/) replaces the entry module, for a wrapper that imports `./index.js`. `miniflare`
- * adds (v4-style) Miniflare options, e.g. `{ inspectorPort: 0 }` for the profiler. Returns the
- * Miniflare instance and helpers.
+ * adds (v4-style) Miniflare options, e.g. `{ inspectorPort: 0 }` for the profiler. `build` is the
+ * directory of the worker build (another one to compare builds). Returns the Miniflare instance
+ * and helpers.
  */
-export async function startWorker({ outbound, vars = {}, entry, miniflare = {} } = {}) {
+export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, build = "build" } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
   const outboundRequests = [];
@@ -36,11 +37,11 @@ export async function startWorker({ outbound, vars = {}, entry, miniflare = {} }
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       rootPath: ROOT,
-      modulesRoot: "build",
+      modulesRoot: build,
       modules: [
         ...(entry ? [{ type: "ESModule", ...entry }] : []),
-        { type: "ESModule", path: "build/index.js" },
-        { type: "CompiledWasm", path: "build/index_bg.wasm" },
+        { type: "ESModule", path: join(build, "index.js") },
+        { type: "CompiledWasm", path: join(build, "index_bg.wasm") },
       ],
       compatibilityDate: "2026-11-01",
       kvNamespaces: { FEAR_GREED_KV: "local-dev-namespace-id" },

@@ -156,7 +156,7 @@ impl UpdateClaim {
 
     /// The command writes: its next storage call takes the claim.
     pub fn arm(&self) {
-        if let Some(taken) = self.open() {
+        if let Some(taken) = self.at(Stage::Open) {
             taken.stage.set(Stage::Armed);
         }
     }
@@ -172,10 +172,6 @@ impl UpdateClaim {
     /// The claim, while it is in `stage`.
     fn at(&self, stage: Stage) -> Option<&Taken> {
         self.0.as_deref().filter(|taken| taken.stage.get() == stage)
-    }
-
-    fn open(&self) -> Option<&Taken> {
-        self.at(Stage::Open)
     }
 
     /// Takes an armed claim before a call to KV, in a D1 transaction of its own. A claim that

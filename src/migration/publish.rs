@@ -1,7 +1,8 @@
 //! After the response (migration.md §2, §7): what one request's routed repositories collected
 //! becomes counters, divergence records with their diffs, and log events, written to D1 in one
-//! batch (the counters gathered per isolate first, see `buffer`). Nothing here runs on the user's critical path, and nothing here can fail a request:
-//! a failed publication is logged and dropped.
+//! batch (the counters gathered per isolate first, see `buffer`). Nothing here runs on the
+//! user's critical path, and nothing here can fail a request: a failed publication is logged
+//! and dropped.
 
 use super::buffer::{CounterBuffer, Flush};
 use super::experiment::{agree, compare, sampled, Outcome, KV_PROPAGATION_MS};

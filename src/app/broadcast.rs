@@ -32,7 +32,7 @@ pub enum Broadcast {
 
 impl App {
     pub(super) async fn broadcast(&self) -> Broadcast {
-        let bot = self.bot(UpdateClaim::none()).await;
+        let bot = self.bot(UpdateClaim::none());
         let today = Date::from_ms(bot.now_ms());
         let weekday = today.weekday();
         if !(1..=5).contains(&weekday) {

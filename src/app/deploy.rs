@@ -60,7 +60,7 @@ impl App {
     /// Sends `text` to every subscriber, 30 at a time with a second between batches; the
     /// legacy report of who failed.
     async fn notify_subscribers(&self, text: &str) -> Value {
-        let bot = self.bot(UpdateClaim::none()).await;
+        let bot = self.bot(UpdateClaim::none());
         let entries = match bot.repos.subscriptions.entries().await {
             Ok(entries) => entries,
             Err(e) => {

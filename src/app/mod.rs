@@ -17,8 +17,8 @@ pub use isolate::Isolate;
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
 use crate::migration::publish::{publish, Observed};
-use crate::migration::router::{self, AfterReplies, Evidence};
-use crate::migration::FlagCache;
+use crate::migration::router::{self, AfterReplies, Evidence, RequestPhases};
+use crate::migration::{FlagCache, Phase, Phases};
 use crate::platform::{MetricSink, Platform};
 use crate::storage::d1::UpdateClaim;
 use crate::telegram::Telegram;
@@ -39,10 +39,8 @@ pub struct App {
     /// This request's second writes and comparator-only KV reads, run once the replies are out
     /// ([`App::after_replies`]).
     later: AfterReplies,
-    /// `shadow.sample_rate` as this request read it.
-    sample_rate: Cell<f64>,
-    /// How many reads of `settings` failed for this request (0 or 1).
-    settings_unreadable: Cell<u64>,
+    /// What this request read of the flags, if a storage call needed them.
+    flags_read: Rc<FlagsRead>,
     /// The optional Analytics Engine dataset the counters also go to.
     analytics: Option<Rc<dyn MetricSink>>,
 }
@@ -58,8 +56,7 @@ impl App {
             claim: RefCell::default(),
             evidence: Evidence::default(),
             later: AfterReplies::queued(),
-            sample_rate: Cell::new(1.0),
-            settings_unreadable: Cell::new(0),
+            flags_read: Rc::default(),
             analytics: None,
         }
     }
@@ -96,13 +93,13 @@ impl App {
         claim.finish().await;
         let observed = Observed {
             collected: self.evidence.take(),
-            settings_unreadable: self.settings_unreadable.take(),
+            settings_unreadable: self.flags_read.settings_unreadable.take(),
         };
         let sink = self.analytics.as_deref();
         let counters = &self.isolate.counters;
         publish(
             &self.platform,
-            self.sample_rate.get(),
+            self.flags_read.sample_rate.get(),
             observed,
             sink,
             counters,
@@ -120,22 +117,24 @@ impl App {
 
     /// The bot for one update or cron run, on fresh repositories (they remember what this
     /// run read, never what an earlier one did), each routed to KV, D1 or both as its phase
-    /// flag says; its first write takes `claim`, which is finished after the response.
-    async fn bot(&self, claim: UpdateClaim) -> Bot {
+    /// flag says; its first write takes `claim`, which is finished after the response. The
+    /// flags are read by the first storage call, so a run that needs none reads no `settings`.
+    fn bot(&self, claim: UpdateClaim) -> Bot {
         let platform = self.platform.clone();
-        let cache = &self.isolate.flags;
-        let failures_before = cache.settings_read_failures();
-        let flags = cache
-            .current(&platform, self.config.storage_phase_default)
-            .await;
-        self.sample_rate.set(flags.sample_rate());
-        self.settings_unreadable
-            .set(cache.settings_read_failures() - failures_before);
+        let phases = {
+            let (platform, cache) = (platform.clone(), self.isolate.flags.clone());
+            let (default_phase, read) =
+                (self.config.storage_phase_default, self.flags_read.clone());
+            RequestPhases::on_first_use(move || {
+                let (platform, cache, read) = (platform.clone(), cache.clone(), read.clone());
+                Box::pin(async move { read.phases(&cache, &platform, default_phase).await })
+            })
+        };
         self.claim.replace(claim.clone());
         Bot {
             repos: router::routed(
                 &platform,
-                flags.phases(),
+                phases,
                 self.evidence.clone(),
                 self.later.clone(),
                 claim,
@@ -153,6 +152,36 @@ impl App {
             clock: platform.clock,
             admin: self.config.admin_chat_id.clone(),
         }
+    }
+}
+
+/// What one request read of the flags.
+struct FlagsRead {
+    /// `shadow.sample_rate`; 1 until a storage call reads the flags.
+    sample_rate: Cell<f64>,
+    /// How many reads of `settings` failed for this request (0 or 1).
+    settings_unreadable: Cell<u64>,
+}
+
+impl Default for FlagsRead {
+    fn default() -> Self {
+        Self {
+            sample_rate: Cell::new(1.0),
+            settings_unreadable: Cell::new(0),
+        }
+    }
+}
+
+impl FlagsRead {
+    /// The isolate's flags now (see [`FlagCache::current`]); notes the sample rate and whether
+    /// `settings` was unreadable.
+    async fn phases(&self, cache: &FlagCache, platform: &Platform, default_phase: Phase) -> Phases {
+        let failures_before = cache.settings_read_failures();
+        let flags = cache.current(platform, default_phase).await;
+        self.sample_rate.set(flags.sample_rate());
+        self.settings_unreadable
+            .set(cache.settings_read_failures() - failures_before);
+        flags.phases()
     }
 }
 

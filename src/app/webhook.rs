@@ -50,7 +50,7 @@ impl App {
         if command.writes() {
             claim.arm();
         }
-        let bot = self.bot(claim.clone()).await;
+        let bot = self.bot(claim.clone());
         let mut reply = Reply::new(message.chat);
         let applied = command.apply(message.chat, &bot, &mut reply).await;
         if let (Some(found), Some(id)) = (claim.refused(), id) {

@@ -208,6 +208,33 @@ fn a_command_that_writes_nothing_claims_nothing_and_in_kv_only_never_asks_d1() {
 }
 
 #[test]
+fn help_on_a_fresh_isolate_reads_no_flags_and_touches_no_store_in_any_phase() {
+    for phase in PHASES {
+        let f = in_phase(phase);
+        f.db.reset_round_trips();
+        f.kv.reset_counts();
+        // A new app is a new isolate: no flags cached, so only a storage call would read them.
+        assert_eq!(answer(&deliver(&f, 40, "/help")), OK);
+        assert_eq!(
+            f.sent_messages().len(),
+            1,
+            "{phase}: the help text went out"
+        );
+        assert_eq!(f.db.round_trips(), 0, "{phase}: no settings read, no claim");
+        assert_eq!(f.kv.counts().total(), 0, "{phase}");
+        // The next command of a fresh isolate that needs storage reads the flags first, and
+        // runs in the phase they say.
+        f.db.reset_round_trips();
+        assert_eq!(answer(&deliver(&f, 41, "/executions")), OK);
+        match phase {
+            "kv_only" => assert_eq!(f.db.round_trips(), 1, "settings only"),
+            "d1_only" => assert_eq!(f.db.round_trips(), 2, "settings, then the history"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
 fn an_isolate_answers_a_redelivery_of_what_it_ran_from_memory() {
     let f = in_phase("d1_only");
     let isolate = Isolate::default();

@@ -49,6 +49,7 @@ mod cache;
 mod evidence;
 mod executions;
 mod positions;
+mod request_phases;
 mod route;
 mod subscriptions;
 mod units;
@@ -58,8 +59,9 @@ pub use after_replies::AfterReplies;
 pub use evidence::{
     Collected, Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure,
 };
+pub use request_phases::RequestPhases;
 
-use crate::migration::{Phases, Repository};
+use crate::migration::Repository;
 use crate::platform::Platform;
 use crate::storage::d1::{D1Cache, EntityVersions, RepairQueue, Sql, UpdateClaim};
 use crate::storage::{Repos, StorageResult};
@@ -113,13 +115,14 @@ impl<R: ?Sized + 'static> Routed<R> {
     }
 }
 
-/// Every repository on both stores, each routed by its phase in `phases`; shadow reads,
+/// Every repository on both stores, each routed by its phase in `phases` (read by the first
+/// call that needs it, see [`RequestPhases`]); shadow reads,
 /// fallbacks and failed second writes go to `evidence`; second writes and the KV reads only
 /// the comparator needs run as `later` says; the first call to a user's data takes the
 /// update's `claim` when it is armed (never the cache: filling it twice is harmless).
 pub fn routed(
     platform: &Platform,
-    phases: Phases,
+    phases: impl Into<RequestPhases>,
     evidence: Evidence,
     later: AfterReplies,
     claim: UpdateClaim,
@@ -131,9 +134,10 @@ pub fn routed(
     });
     let repairs = Rc::new(RepairQueue::new(platform));
     let versions = Rc::new(EntityVersions::new(platform));
+    let phases = phases.into();
     let route = |repository| Route {
         repository,
-        phase: phases.get(repository),
+        phases: phases.clone(),
         repairs: repairs.clone(),
         versions: versions.clone(),
         clock: platform.clock.clone(),
@@ -165,7 +169,6 @@ pub fn routed(
         units: Rc::new(RoutedUnits {
             kv: kv.units,
             d1: d1.units,
-            phases,
             route: route(Repository::Executions),
             subscriptions: subscriptions.clone(),
             watchlists: watchlists.clone(),

@@ -8,6 +8,7 @@
 use super::after_replies::AfterReplies;
 use super::answer::Answer;
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation, WriteFailure};
+use super::request_phases::RequestPhases;
 use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
 use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
@@ -21,7 +22,8 @@ use std::rc::Rc;
 #[derive(Clone)]
 pub(super) struct Route {
     pub(super) repository: Repository,
-    pub(super) phase: Phase,
+    /// Every repository's phase; this route's is the one of `repository`.
+    pub(super) phases: RequestPhases,
     pub(super) repairs: Rc<RepairQueue>,
     pub(super) versions: Rc<EntityVersions>,
     pub(super) clock: Rc<dyn Clock>,
@@ -33,6 +35,12 @@ pub(super) struct Route {
 }
 
 impl Route {
+    /// This repository's phase for the request, read from the flags by the request's first
+    /// storage call.
+    pub(super) async fn phase(&self) -> Phase {
+        self.phases.get().await.get(self.repository)
+    }
+
     /// Runs a write in the phase's order and answers with the authoritative store's result.
     ///
     /// Invariant: the authoritative write completes before the second one starts, and only its
@@ -65,7 +73,7 @@ impl Route {
         kv: impl Future<Output = StorageResult<T>> + 'static,
         d1: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
-        match self.phase {
+        match self.phase().await {
             Phase::KvOnly => {
                 self.claim.before_kv_call().await?;
                 kv.await
@@ -147,7 +155,7 @@ impl Route {
     /// (see `executions::record`); nothing in the other phases. A failure is logged: the D1
     /// write that follows most likely fails too, and is queued for repair.
     pub(super) async fn announce(&self, operation: &'static str, entity_key: &str) {
-        if self.phase != Phase::DualWrite {
+        if self.phase().await != Phase::DualWrite {
             return;
         }
         if let Err(error) = self.versions.touch(self.repository, entity_key).await {
@@ -217,9 +225,10 @@ impl Route {
             target,
             ref error,
         } = *failure;
+        let phase = self.phase().await;
         tracing::warn!(
             repository = %repository,
-            phase = %self.phase,
+            phase = %phase,
             operation,
             entity_key,
             target = %target,
@@ -233,7 +242,7 @@ impl Route {
         if let Err(enqueue_error) = &queued {
             tracing::error!(
                 repository = %repository,
-                phase = %self.phase,
+                phase = %phase,
                 operation,
                 entity_key,
                 target = %target,
@@ -262,7 +271,7 @@ impl Route {
         d1: impl Future<Output = StorageResult<T>>,
         recheck: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
-        match self.phase {
+        match self.phase().await {
             Phase::KvOnly | Phase::DualWrite => {
                 self.claim.before_kv_call().await?;
                 kv.await
@@ -380,10 +389,11 @@ impl Route {
         }
     }
 
+    /// A shadow read answered from KV (only shadow reads fall back).
     fn fall_back(&self, operation: &'static str, entity_key: Option<&str>, cause: FallbackCause) {
         tracing::warn!(
             repository = %self.repository,
-            phase = %self.phase,
+            phase = %Phase::Shadow,
             operation,
             entity_key,
             cause = cause.as_str(),

@@ -42,7 +42,7 @@ impl SubscriptionRepo for Routed<dyn SubscriptionRepo> {
     }
 
     async fn entries(&self) -> StorageResult<Vec<Subscriber>> {
-        match self.route.phase {
+        match self.route.phase().await {
             Phase::KvOnly | Phase::DualWrite => self.kv.entries().await,
             Phase::Shadow | Phase::D1Only => {
                 let chats = self.subscribers().await?;
@@ -52,7 +52,7 @@ impl SubscriptionRepo for Routed<dyn SubscriptionRepo> {
     }
 
     async fn forget(&self, entry: &Subscriber) -> StorageResult<bool> {
-        match (entry, self.route.phase) {
+        match (entry, self.route.phase().await) {
             (Subscriber::Chat(chat), _) => self.unsubscribe(*chat).await,
             // KV is the only store a stray is in, so this is not a dual write.
             (Subscriber::Stray(_), Phase::KvOnly | Phase::DualWrite) => self.kv.forget(entry).await,

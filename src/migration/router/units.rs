@@ -12,7 +12,7 @@
 
 use super::route::{Answered, Route, Written};
 use crate::domain::{ChatId, Execution, SignalType};
-use crate::migration::{Phases, Repository};
+use crate::migration::Repository;
 use crate::storage::{
     ExecutionRepo, Landed, PositionRepo, Steps, StorageResult, SubscriptionRepo, UnitRepo,
     WatchlistRepo,
@@ -24,7 +24,6 @@ use std::rc::Rc;
 pub(super) struct RoutedUnits {
     pub(super) kv: Rc<dyn UnitRepo>,
     pub(super) d1: Rc<dyn UnitRepo>,
-    pub(super) phases: Phases,
     /// Any repository's route: a unit runs on a copy for the repository that leads it.
     pub(super) route: Route,
     /// The routed repositories, for a unit across phases.
@@ -46,14 +45,14 @@ impl RoutedUnits {
     }
 
     /// The route of `touched[0]` when every repository in `touched` shares its phase.
-    fn joint(&self, touched: &[Repository]) -> Option<Route> {
-        let phase = self.phases.get(touched[0]);
+    async fn joint(&self, touched: &[Repository]) -> Option<Route> {
+        let phases = self.route.phases.get().await;
+        let phase = phases.get(touched[0]);
         touched
             .iter()
-            .all(|r| self.phases.get(*r) == phase)
+            .all(|r| phases.get(*r) == phase)
             .then(|| Route {
                 repository: touched[0],
-                phase,
                 ..self.route.clone()
             })
     }
@@ -91,7 +90,7 @@ impl UnitRepo for RoutedUnits {
             ],
             SignalType::Sell => &[Repository::Executions, Repository::Positions],
         };
-        let Some(route) = self.joint(touched) else {
+        let Some(route) = self.joint(touched).await else {
             return self.steps().trade(chat, execution).await;
         };
         // The append must not land twice (see `executions::record`).
@@ -108,7 +107,7 @@ impl UnitRepo for RoutedUnits {
 
     async fn enrol(&self, chat: ChatId) -> StorageResult<Option<Landed>> {
         const TOUCHED: &[Repository] = &[Repository::Subscriptions, Repository::Watchlists];
-        let Some(route) = self.joint(TOUCHED) else {
+        let Some(route) = self.joint(TOUCHED).await else {
             return self.steps().enrol(chat).await;
         };
         let enrol = |units: Rc<dyn UnitRepo>| async move { units.enrol(chat).await };

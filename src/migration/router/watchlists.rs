@@ -24,7 +24,7 @@ impl WatchlistRepo for Routed<dyn WatchlistRepo> {
     async fn watchlist(&self, chat: ChatId) -> StorageResult<Vec<String>> {
         const OPERATION: &str = "watchlists.watchlist";
         let key = chat.to_string();
-        if self.route.phase == Phase::DualWrite {
+        if self.route.phase().await == Phase::DualWrite {
             let tickers = self.kv.watchlist(chat).await?;
             if tickers == [DEFAULT_TICKER] {
                 let d1 = self.d1.clone();

@@ -1,6 +1,10 @@
 //! Phases and repositories (migration.md §1, §2): parsed once from flag values and admin
-//! requests, then passed around as these types only.
+//! requests, then passed around as these types only. The phase → store table
+//! ([`Phase::authoritative`], [`Phase::second`]) is here, once, for every reader of phases:
+//! the router (requests), the repair planner, and the sweeps (which may run, which repairs a
+//! difference queues).
 
+use super::Store;
 use std::fmt;
 use std::str::FromStr;
 
@@ -32,6 +36,25 @@ impl Phase {
             Self::DualWrite => "dual_write",
             Self::Shadow => "shadow",
             Self::D1Only => "d1_only",
+        }
+    }
+
+    /// The store that serves reads and whose write decides a call: KV up to `dual_write`,
+    /// D1 from `shadow`.
+    pub fn authoritative(self) -> Store {
+        match self {
+            Self::KvOnly | Self::DualWrite => Store::Kv,
+            Self::Shadow | Self::D1Only => Store::D1,
+        }
+    }
+
+    /// The store that receives every write second, after the authoritative one: D1 in
+    /// `dual_write`, KV in `shadow`, none in the single-store phases.
+    pub fn second(self) -> Option<Store> {
+        match self {
+            Self::DualWrite => Some(Store::D1),
+            Self::Shadow => Some(Store::Kv),
+            Self::KvOnly | Self::D1Only => None,
         }
     }
 
@@ -171,6 +194,26 @@ mod tests {
         assert_eq!(Phase::KvOnly.next(), Some(Phase::DualWrite));
         assert_eq!(Phase::Shadow.previous(), Some(Phase::DualWrite));
         assert_eq!(Phase::D1Only.next(), None);
+    }
+
+    #[test]
+    fn the_phase_table_names_the_serving_store_and_the_second_one() {
+        let table = Phase::ALL.map(|phase| (phase.as_str(), phase.authoritative(), phase.second()));
+        assert_eq!(
+            table,
+            [
+                ("kv_only", Store::Kv, None),
+                ("dual_write", Store::Kv, Some(Store::D1)),
+                ("shadow", Store::D1, Some(Store::Kv)),
+                ("d1_only", Store::D1, None),
+            ]
+        );
+        // The second store is always the other one.
+        for phase in Phase::ALL {
+            if let Some(second) = phase.second() {
+                assert_eq!(second, phase.authoritative().other());
+            }
+        }
     }
 
     #[test]

@@ -13,6 +13,14 @@ pub enum Store {
 }
 
 impl Store {
+    /// The store that is not this one.
+    pub fn other(self) -> Store {
+        match self {
+            Self::Kv => Self::D1,
+            Self::D1 => Self::Kv,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kv => "kv",

@@ -27,7 +27,7 @@ use super::{Phase, Phases, Repository, Store};
 use crate::platform::Platform;
 use crate::storage::d1::{EntityVersions, Repair, RepairQueue};
 use crate::storage::{entities, EntityKey, EntityStore, StorageResult};
-use plan::{authoritative, entity, other, plan, Action};
+use plan::{entity, plan, Action};
 use std::collections::HashSet;
 
 /// What one step did.
@@ -212,13 +212,13 @@ impl Drain {
     async fn plan(&self, repair: &Repair, phase: Phase) -> Result<(EntityKey, Action), String> {
         let key = entity(repair).map_err(|e| e.to_string())?;
         // Only there does the answer change the plan (see `plan`).
-        let two_stores = matches!(phase, Phase::DualWrite | Phase::Shadow);
-        let conflicting = if two_stores && repair.target == authoritative(phase) {
+        let two_stores = phase.second().is_some();
+        let conflicting = if two_stores && repair.target == phase.authoritative() {
             let key = match repair.repository {
                 Repository::Subscriptions => None,
                 _ => Some(repair.entity_key.as_str()),
             };
-            let other = other(repair.target);
+            let other = repair.target.other();
             let pending = self.queue.has_pending(repair.repository, key, other).await;
             pending.map_err(|e| e.to_string())?
         } else {

@@ -49,31 +49,16 @@ pub(super) fn plan(target: Store, phase: Phase, conflicting: bool) -> Action {
             to: Store::D1,
         },
         Phase::DualWrite | Phase::Shadow if conflicting => {
-            let from = authoritative(phase);
+            let from = phase.authoritative();
             Action::Copy {
                 from,
-                to: other(from),
+                to: from.other(),
             }
         }
         Phase::DualWrite | Phase::Shadow => Action::Copy {
-            from: other(target),
+            from: target.other(),
             to: target,
         },
-    }
-}
-
-/// The store `phase` serves reads from.
-pub(super) fn authoritative(phase: Phase) -> Store {
-    match phase {
-        Phase::KvOnly | Phase::DualWrite => Store::Kv,
-        Phase::Shadow | Phase::D1Only => Store::D1,
-    }
-}
-
-pub(super) fn other(store: Store) -> Store {
-    match store {
-        Store::Kv => Store::D1,
-        Store::D1 => Store::Kv,
     }
 }
 

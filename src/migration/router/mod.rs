@@ -1,6 +1,12 @@
 //! The phase router: every repository served as its phase says (migration.md §2), behind the
-//! same traits the bot already uses. It is the only code that knows phases; the bot gets
-//! a [`Repos`] and cannot tell a routed one from a plain one.
+//! same traits the bot already uses. It is the only code on the request path that knows
+//! phases; the bot gets a [`Repos`] and cannot tell a routed one from a plain one.
+//!
+//! Phases are also read off the request path, each for its own decision: the guard rails
+//! (which moves an operator may make), the repair drain (which way a queued repair copies,
+//! `repair::plan`) and the sweeps (which may run, which store a difference they find is
+//! queued towards). All of them take the phase → store rule from one table on
+//! [`Phase`](crate::migration::Phase): `authoritative()` and `second()`.
 //!
 //! # The phase table
 //!

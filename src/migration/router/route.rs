@@ -14,7 +14,7 @@ use crate::migration::{Phase, Repository, Store};
 use crate::platform::Clock;
 use crate::storage::d1::{EntityVersions, RepairQueue, UpdateClaim};
 use crate::storage::{StorageError, StorageResult};
-use futures_util::future::join;
+use futures_util::future::{join, Either};
 use std::future::Future;
 use std::rc::Rc;
 
@@ -73,50 +73,49 @@ impl Route {
         kv: impl Future<Output = StorageResult<T>> + 'static,
         d1: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
-        match self.phase().await {
-            Phase::KvOnly => {
+        let phase = self.phase().await;
+        let (first, second) = match phase.authoritative() {
+            Store::Kv => {
                 self.claim.before_kv_call().await?;
-                kv.await
+                (Either::Left(kv), Either::Right(d1))
             }
-            Phase::D1Only => d1.await,
-            Phase::DualWrite => {
-                self.claim.before_kv_call().await?;
-                let first = match kv.await {
-                    Ok(first) => first,
-                    Err(error) => {
-                        return Err(self
-                            .unit_failed(operation, &written, entity_key, error)
-                            .await)
-                    }
-                };
-                self.then(operation, written, entity_key, Store::D1, &first, d1)
-                    .await;
-                Ok(first)
+            Store::D1 => (Either::Right(d1), Either::Left(kv)),
+        };
+        let answer = first.await;
+        let Some(target) = phase.second() else {
+            return answer;
+        };
+        let first = match answer {
+            Ok(first) => first,
+            Err(error) => {
+                return Err(self
+                    .authoritative_failed(operation, &written, entity_key, target, error)
+                    .await)
             }
-            Phase::Shadow => {
-                let first = d1.await?;
-                self.then(operation, written, entity_key, Store::Kv, &first, kv)
-                    .await;
-                Ok(first)
-            }
-        }
+        };
+        self.then(operation, written, entity_key, target, &first, second)
+            .await;
+        Ok(first)
     }
 
-    /// KV's failed unit (a write of more than one entity, which KV runs as steps): the steps
-    /// before the failure may have landed, so each entity is queued for repair towards D1,
-    /// which then copies whatever KV holds. Answers the error, which is the user's.
-    async fn unit_failed(
+    /// The authoritative write failed while `target` receives the second writes. D1 commits a
+    /// unit (a write of more than one entity) in one `batch()` or not at all; KV runs it as
+    /// steps, and the steps before the failure may have landed, so then each entity is queued
+    /// for repair towards D1, which then copies whatever KV holds. Answers the error, which
+    /// is the user's.
+    async fn authoritative_failed(
         &self,
         operation: &'static str,
         written: &Written,
         entity_key: &str,
+        target: Store,
         error: StorageError,
     ) -> StorageError {
-        if written.repositories.len() > 1 {
+        if target == Store::D1 && written.repositories.len() > 1 {
             let failure = Failure {
                 operation,
                 entity_key,
-                target: Store::D1,
+                target,
                 error: format!("KV's unit stopped part way: {error}"),
             };
             for repository in &written.repositories {
@@ -271,13 +270,17 @@ impl Route {
         d1: impl Future<Output = StorageResult<T>>,
         recheck: impl Future<Output = StorageResult<T>> + 'static,
     ) -> StorageResult<T> {
-        match self.phase().await {
-            Phase::KvOnly | Phase::DualWrite => {
+        let phase = self.phase().await;
+        match phase.authoritative() {
+            Store::Kv => {
                 self.claim.before_kv_call().await?;
                 kv.await
             }
-            Phase::D1Only => d1.await,
-            Phase::Shadow => self.shadow(operation, entity_key, kv, d1, recheck).await,
+            // The one phase whose reads are compared: D1 serves while KV still gets every write.
+            Store::D1 if phase.second().is_some() => {
+                self.shadow(operation, entity_key, kv, d1, recheck).await
+            }
+            Store::D1 => d1.await,
         }
     }
 

@@ -10,7 +10,7 @@
 
 use super::Routed;
 use crate::domain::{ChatId, Subscriber};
-use crate::migration::Phase;
+use crate::migration::Store;
 use crate::storage::{StorageResult, SubscriptionRepo};
 use async_trait::async_trait;
 
@@ -42,9 +42,9 @@ impl SubscriptionRepo for Routed<dyn SubscriptionRepo> {
     }
 
     async fn entries(&self) -> StorageResult<Vec<Subscriber>> {
-        match self.route.phase().await {
-            Phase::KvOnly | Phase::DualWrite => self.kv.entries().await,
-            Phase::Shadow | Phase::D1Only => {
+        match self.route.phase().await.authoritative() {
+            Store::Kv => self.kv.entries().await,
+            Store::D1 => {
                 let chats = self.subscribers().await?;
                 Ok(chats.into_iter().map(Subscriber::Chat).collect())
             }
@@ -52,11 +52,11 @@ impl SubscriptionRepo for Routed<dyn SubscriptionRepo> {
     }
 
     async fn forget(&self, entry: &Subscriber) -> StorageResult<bool> {
-        match (entry, self.route.phase().await) {
+        match (entry, self.route.phase().await.authoritative()) {
             (Subscriber::Chat(chat), _) => self.unsubscribe(*chat).await,
             // KV is the only store a stray is in, so this is not a dual write.
-            (Subscriber::Stray(_), Phase::KvOnly | Phase::DualWrite) => self.kv.forget(entry).await,
-            (Subscriber::Stray(_), Phase::Shadow | Phase::D1Only) => Ok(false),
+            (Subscriber::Stray(_), Store::Kv) => self.kv.forget(entry).await,
+            (Subscriber::Stray(_), Store::D1) => Ok(false),
         }
     }
 }

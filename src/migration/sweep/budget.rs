@@ -3,7 +3,7 @@
 //! queries, so a page is only started when its worst case still fits.
 
 use crate::migration::experiment::KV_PROPAGATION_MS;
-use crate::migration::{Phase, Repository};
+use crate::migration::{Phase, Repository, Store};
 use crate::platform::metered::Usage;
 use std::fmt;
 
@@ -43,8 +43,8 @@ impl Kind {
     /// while D1 is authoritative; the dry run and the validation only read, so always.
     pub fn allowed_in(self, phase: Phase) -> bool {
         match self {
-            Self::Backfill => phase == Phase::DualWrite,
-            Self::ReverseSync => matches!(phase, Phase::Shadow | Phase::D1Only),
+            Self::Backfill => phase.second() == Some(Store::D1),
+            Self::ReverseSync => phase.authoritative() == Store::D1,
             Self::DryRun | Self::Validation => true,
         }
     }

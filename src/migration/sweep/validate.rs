@@ -4,7 +4,6 @@
 use super::pages::Page;
 use super::{names, skip_corrupt, tally, Progress, Sweeper};
 use crate::migration::experiment::{diff, Reading};
-use crate::migration::{Phase, Store};
 use crate::storage::d1::Finding;
 use crate::storage::{Snapshot, StorageResult};
 
@@ -52,12 +51,9 @@ impl Sweeper {
                 continue;
             }
             next.tally.discrepancies += 1;
-            let target = match self.phases.get(repository) {
-                Phase::DualWrite => Some(Store::D1),
-                Phase::Shadow => Some(Store::Kv),
-                Phase::KvOnly | Phase::D1Only => None,
-            };
-            if let Some(target) = target {
+            // The store that receives second writes missed one; in a single-store phase
+            // the other store no longer matters until the backfill or reverse sync.
+            if let Some(target) = self.phases.get(repository).second() {
                 self.defer(key, target, "validation found the stores different")
                     .await?;
             }

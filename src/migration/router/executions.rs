@@ -15,7 +15,7 @@ impl ExecutionRepo for Routed<dyn ExecutionRepo> {
     /// its guard or sees a change too recent to copy (`migration::sweep`).
     async fn record(&self, chat: ChatId, execution: &Execution) -> StorageResult<()> {
         self.route
-            .announce("executions.record", &chat.to_string())
+            .bump_d1_version("executions.record", &chat.to_string())
             .await;
         self.write("executions.record", &chat.to_string(), |repo| {
             let execution = execution.clone();

@@ -50,13 +50,15 @@
 //! sink are the request's.
 
 mod after_replies;
-mod answer;
 mod cache;
 mod evidence;
 mod executions;
 mod positions;
+mod read_answer;
 mod request_phases;
 mod route;
+mod second_write;
+mod shadow_read;
 mod subscriptions;
 mod units;
 mod watchlists;
@@ -71,8 +73,8 @@ use crate::migration::Repository;
 use crate::platform::Platform;
 use crate::storage::d1::{D1Cache, EntityVersions, RepairQueue, Sql, UpdateClaim};
 use crate::storage::{Repos, StorageResult};
-use answer::Answer;
-use route::{Answered, Route};
+use read_answer::ReadAnswer;
+use route::{Route, WriteAnswer};
 use std::future::Future;
 use std::rc::Rc;
 use units::RoutedUnits;
@@ -94,7 +96,7 @@ impl<R: ?Sized + 'static> Routed<R> {
         call: impl Fn(Rc<R>) -> F,
     ) -> StorageResult<T>
     where
-        T: Answered,
+        T: WriteAnswer,
         F: Future<Output = StorageResult<T>> + 'static,
     {
         let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
@@ -110,7 +112,7 @@ impl<R: ?Sized + 'static> Routed<R> {
         call: impl Fn(Rc<R>) -> F,
     ) -> StorageResult<T>
     where
-        T: Answer + 'static,
+        T: ReadAnswer + 'static,
         F: Future<Output = StorageResult<T>> + 'static,
     {
         let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));

@@ -10,7 +10,7 @@
 //! watchlist. While their phases differ (an operator moving them one at a time), the unit runs
 //! as separate routed calls, each in its own repository's phase.
 
-use super::route::{Answered, Route, Written};
+use super::route::{Route, WriteAnswer, Written};
 use crate::domain::{ChatId, Execution, SignalType};
 use crate::migration::Repository;
 use crate::storage::{
@@ -59,7 +59,7 @@ impl RoutedUnits {
 
     /// Routes one unit as one write of `touched`'s entities under `chat`; a different second
     /// answer means the stores differ on the `on_difference` entities.
-    async fn write<T: Answered, F: Future<Output = StorageResult<T>> + 'static>(
+    async fn write<T: WriteAnswer, F: Future<Output = StorageResult<T>> + 'static>(
         &self,
         route: &Route,
         operation: &'static str,
@@ -94,7 +94,7 @@ impl UnitRepo for RoutedUnits {
             return self.steps().trade(chat, execution).await;
         };
         // The append must not land twice (see `executions::record`).
-        route.announce(OPERATION, &chat.to_string()).await;
+        route.bump_d1_version(OPERATION, &chat.to_string()).await;
         let trade = |units: Rc<dyn UnitRepo>| {
             let execution = execution.clone();
             async move { units.trade(chat, &execution).await }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// The answer of a read the router can shadow.
-pub(super) trait Answer {
+pub(super) trait ReadAnswer {
     /// The domain value as canonical JSON.
     fn canonical(&self) -> Value;
     /// Whether the answer holds no record: an empty list or no value.
@@ -19,7 +19,7 @@ fn serialized<T: Serialize>(value: &T) -> Value {
 }
 
 /// The subscriber list.
-impl Answer for Vec<ChatId> {
+impl ReadAnswer for Vec<ChatId> {
     fn canonical(&self) -> Value {
         self.iter().map(|chat| Value::from(chat.get())).collect()
     }
@@ -32,7 +32,7 @@ impl Answer for Vec<ChatId> {
 /// A watchlist. Never absent in practice: both stores answer a missing list with the default
 /// `["SPY"]` (and store it), so a chat D1 lacks reads the same as a chat that kept only SPY,
 /// and the difference is the comparator's to find, never a fallback.
-impl Answer for Vec<String> {
+impl ReadAnswer for Vec<String> {
     fn canonical(&self) -> Value {
         serialized(self)
     }
@@ -43,7 +43,7 @@ impl Answer for Vec<String> {
 }
 
 /// A chat's execution history.
-impl Answer for Vec<Execution> {
+impl ReadAnswer for Vec<Execution> {
     fn canonical(&self) -> Value {
         serialized(self)
     }
@@ -54,7 +54,7 @@ impl Answer for Vec<Execution> {
 }
 
 /// A chat's latest execution.
-impl Answer for Option<Execution> {
+impl ReadAnswer for Option<Execution> {
     fn canonical(&self) -> Value {
         serialized(self)
     }
@@ -65,7 +65,7 @@ impl Answer for Option<Execution> {
 }
 
 /// A chat's open position.
-impl Answer for Option<Position> {
+impl ReadAnswer for Option<Position> {
     fn canonical(&self) -> Value {
         serialized(self)
     }
@@ -76,7 +76,7 @@ impl Answer for Option<Position> {
 }
 
 /// A fresh cache entry; a stale one is absent in both stores alike.
-impl Answer for Option<CacheEntry> {
+impl ReadAnswer for Option<CacheEntry> {
     fn canonical(&self) -> Value {
         self.as_ref().map_or(
             Value::Null,

@@ -1,0 +1,223 @@
+//! The second writes of `dual_write` and `shadow`: started once the authoritative write
+//! answered, run as [`AfterReplies`](super::AfterReplies) says, and on a miss logged, counted
+//! and queued for repair towards the store that missed it. Also what a failed authoritative
+//! write leaves to repair.
+
+use super::evidence::WriteFailure;
+use super::route::{Route, WriteAnswer, Written};
+use crate::migration::{Phase, Repository, Store};
+use crate::storage::{StorageError, StorageResult};
+use std::future::Future;
+
+impl Route {
+    /// The authoritative write failed while `target` receives the second writes. D1 commits a
+    /// unit (a write of more than one entity) in one `batch()` or not at all; KV runs it as
+    /// steps, and the steps before the failure may have landed, so then each entity is queued
+    /// for repair towards D1, which then copies whatever KV holds. Answers the error, which
+    /// is the user's.
+    pub(super) async fn authoritative_failed(
+        &self,
+        operation: &'static str,
+        written: &Written,
+        entity_key: &str,
+        target: Store,
+        error: StorageError,
+    ) -> StorageError {
+        if target == Store::D1 && written.repositories.len() > 1 {
+            let failure = Failure {
+                operation,
+                entity_key,
+                target,
+                error: format!("KV's unit stopped part way: {error}"),
+            };
+            for repository in &written.repositories {
+                self.queue_repair(*repository, &failure).await;
+            }
+        }
+        error
+    }
+
+    /// After the authoritative write answered `first`: notes the written entities and starts
+    /// the second write towards `target`.
+    pub(super) async fn start_second_write<T: WriteAnswer>(
+        &self,
+        operation: &'static str,
+        written: Written,
+        entity_key: &str,
+        target: Store,
+        first: &T,
+        write: impl Future<Output = StorageResult<T>> + 'static,
+    ) {
+        for repository in &written.repositories {
+            self.evidence.wrote(*repository, entity_key);
+        }
+        let follow = Follow {
+            route: self.clone(),
+            operation,
+            written,
+            entity_key: entity_key.to_owned(),
+            target,
+            first: first.clone(),
+        };
+        self.later.start(follow.run(write)).await;
+    }
+
+    /// In `dual_write`, bumps the entity's D1 version before a write that must not land twice
+    /// (see `executions::record`); nothing in the other phases. A failure is logged: the D1
+    /// write that follows most likely fails too, and is queued for repair.
+    pub(super) async fn bump_d1_version(&self, operation: &'static str, entity_key: &str) {
+        if self.phase().await != Phase::DualWrite {
+            return;
+        }
+        if let Err(error) = self.versions.touch(self.repository, entity_key).await {
+            tracing::warn!(
+                repository = %self.repository,
+                operation,
+                entity_key,
+                error = %error,
+                "entity version not bumped before a dual write"
+            );
+        }
+    }
+
+    /// A second write of its own (not after a routed write): its outcome is not the user's
+    /// business, and it runs as [`AfterReplies`](super::AfterReplies) says. A failure is queued
+    /// for repair towards `target` ([`Route::queue_repair`]). Nothing here can fail the call.
+    pub(super) async fn mirror<T: 'static>(
+        &self,
+        operation: &'static str,
+        entity_key: &str,
+        target: Store,
+        write: impl Future<Output = StorageResult<T>> + 'static,
+    ) {
+        let (route, key) = (self.clone(), entity_key.to_owned());
+        let second = async move {
+            let repositories = [route.repository];
+            route
+                .run_second_write(operation, &repositories, &key, target, write)
+                .await;
+        };
+        self.later.start(second).await;
+    }
+
+    /// [`Route::mirror`] of a write that changes the entity of each of `repositories`; the
+    /// second write's answer when it succeeded.
+    async fn run_second_write<T>(
+        &self,
+        operation: &'static str,
+        repositories: &[Repository],
+        entity_key: &str,
+        target: Store,
+        write: impl Future<Output = StorageResult<T>>,
+    ) -> Option<T> {
+        let error = match write.await {
+            Ok(answer) => return Some(answer),
+            Err(error) => error,
+        };
+        let failure = Failure {
+            operation,
+            entity_key,
+            target,
+            error: error.to_string(),
+        };
+        for repository in repositories {
+            self.queue_repair(*repository, &failure).await;
+        }
+        None
+    }
+
+    /// A second write that missed `repository`'s entity: logged, counted and queued for repair
+    /// towards the store that missed it; when even the enqueue fails (D1 down while D1 is the
+    /// target) it is logged as an error and the difference is left to validation to find.
+    async fn queue_repair(&self, repository: Repository, failure: &Failure<'_>) {
+        let Failure {
+            operation,
+            entity_key,
+            target,
+            ref error,
+        } = *failure;
+        let phase = self.phase().await;
+        tracing::warn!(
+            repository = %repository,
+            phase = %phase,
+            operation,
+            entity_key,
+            target = %target,
+            error = %error,
+            "second write failed; queueing a repair"
+        );
+        let queued = self
+            .repairs
+            .enqueue(repository, entity_key, target, error)
+            .await;
+        if let Err(enqueue_error) = &queued {
+            tracing::error!(
+                repository = %repository,
+                phase = %phase,
+                operation,
+                entity_key,
+                target = %target,
+                error = %enqueue_error,
+                "repair could not be queued; the stores differ until a validation finds it"
+            );
+        }
+        self.evidence.write_failed(WriteFailure {
+            repository,
+            operation,
+            entity_key: entity_key.to_owned(),
+            target,
+            error: error.clone(),
+            queued: queued.is_ok(),
+        });
+    }
+}
+
+/// A second write about to run, with what it needs to report a miss.
+struct Follow<T> {
+    route: Route,
+    operation: &'static str,
+    written: Written,
+    entity_key: String,
+    target: Store,
+    /// The authoritative store's answer.
+    first: T,
+}
+
+impl<T: WriteAnswer> Follow<T> {
+    /// Runs the second write: a failure queues a repair of every written entity, an answer
+    /// other than the first store's a repair of each `on_difference` entity.
+    async fn run(self, write: impl Future<Output = StorageResult<T>>) {
+        let Follow {
+            route,
+            operation,
+            written,
+            entity_key,
+            target,
+            first,
+        } = self;
+        let second = route
+            .run_second_write(operation, &written.repositories, &entity_key, target, write)
+            .await;
+        let Some(second) = second.filter(|second| *second != first) else {
+            return;
+        };
+        let failure = Failure {
+            operation,
+            entity_key: &entity_key,
+            target,
+            error: format!("the stores answered differently: {first:?}, then {second:?}"),
+        };
+        for repository in written.on_difference {
+            route.queue_repair(*repository, &failure).await;
+        }
+    }
+}
+
+/// A second write that did not land: which call, which entity, the store that missed it and
+/// why.
+struct Failure<'a> {
+    operation: &'static str,
+    entity_key: &'a str,
+    target: Store,
+    error: String,
+}

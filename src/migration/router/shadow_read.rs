@@ -1,0 +1,214 @@
+//! The shadow read: D1 answers the user, KV is read for the comparator (after the replies
+//! when D1 has the record), and KV answers instead only as a counted fallback.
+
+use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation};
+use super::read_answer::ReadAnswer;
+use super::route::Route;
+use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
+use crate::migration::{Phase, Repository, Store};
+use crate::platform::Clock;
+use crate::storage::{StorageError, StorageResult};
+use futures_util::future::join;
+use std::future::Future;
+use std::rc::Rc;
+
+impl Route {
+    /// The shadow read: D1 (the control) answers, and KV (the candidate) is read for the
+    /// comparator. When D1 has the record, the user gets it at once and KV is read after the
+    /// replies ([`AfterReplies`](super::AfterReplies)), so KV adds no latency; when KV then
+    /// answers a value that differs from D1's answer, D1 is read again (`recheck`) and KV is
+    /// compared with that, so a change made while the request ran on (a broadcast,
+    /// `/subscribers`) is not counted as a divergence. When D1 fails or has no record, KV's
+    /// answer may be the user's, so KV is read at once, and the user gets it as a *fallback*
+    /// when
+    ///
+    /// - D1 failed and KV answered, or
+    /// - D1 has no record where KV has one, and no queued repair says KV missed a write.
+    ///
+    /// That last condition matters: in shadow a failed KV write leaves KV with a record D1 no
+    /// longer has (a cleared position, a last unsubscribe), and serving it would undo a write
+    /// the user saw succeed. So does a KV write still queued behind the replies, which is why
+    /// an entity this request wrote is never served from KV. The repair queue is consulted
+    /// only on this rare path, so the common read costs no extra query. If the lookup itself
+    /// fails, D1 is failing, and the read falls back as it would on a D1 error.
+    ///
+    /// Either way the pair is recorded as an [`Observation`] for the comparator.
+    ///
+    /// Why KV waits for D1 rather than running beside it: only a missing or failed D1 answer
+    /// needs KV's before the reply, and a store that shares the worker's process (Miniflare,
+    /// `wrangler dev`) runs the two reads one after the other anyway, so a concurrent KV read
+    /// would cost every reply its full time (MIGRATION.md, "Shadow reads").
+    pub(super) async fn shadow<T: ReadAnswer + 'static>(
+        &self,
+        operation: &'static str,
+        entity_key: Option<&str>,
+        kv: impl Future<Output = StorageResult<T>> + 'static,
+        d1: impl Future<Output = StorageResult<T>>,
+        recheck: impl Future<Output = StorageResult<T>> + 'static,
+    ) -> StorageResult<T> {
+        let (control, control_measured) = measure(Store::D1, self.clock.as_ref(), d1).await;
+        let pending = Pending {
+            repository: self.repository,
+            operation,
+            entity_key: entity_key.map(str::to_owned),
+            control: control_measured,
+        };
+        if matches!(&control, Ok(answer) if !answer.is_absent()) {
+            let (clock, evidence) = (self.clock.clone(), self.evidence.clone());
+            let compare = pending.compare_later(clock, evidence, kv, recheck);
+            self.later.start(compare).await;
+            return control;
+        }
+
+        let (candidate, candidate_measured) = measure(Store::Kv, self.clock.as_ref(), kv).await;
+        let (answer, served) = match (control, candidate) {
+            (Ok(d1), Ok(kv)) if d1.is_absent() && !kv.is_absent() => {
+                if self.kv_known_stale(operation, entity_key).await {
+                    (Ok(d1), Store::D1)
+                } else {
+                    self.fall_back(operation, entity_key, FallbackCause::MissingInD1);
+                    (Ok(kv), Store::Kv)
+                }
+            }
+            (Ok(d1), _) => (Ok(d1), Store::D1),
+            // KV may still be waiting for this request's own write of the entity.
+            (Err(error), Ok(_)) if self.evidence.has_written(self.repository, entity_key) => {
+                (Err(error), Store::D1)
+            }
+            (Err(error), Ok(kv)) => {
+                self.fall_back(
+                    operation,
+                    entity_key,
+                    FallbackCause::D1Error(error.to_string()),
+                );
+                (Ok(kv), Store::Kv)
+            }
+            // Nothing to fall back to: the user sees the authoritative store's error.
+            (Err(error), Err(_)) => (Err(error), Store::D1),
+        };
+        self.evidence
+            .observe(pending.observed(candidate_measured, served));
+        answer
+    }
+
+    /// Whether KV may hold an older value of the entity (of any entity of the repository when
+    /// the read covers it all): this request wrote it (its KV write may still be queued behind
+    /// the replies), D1 changed it within KV's propagation window (another request's KV write
+    /// may be queued, or still propagating), or a repair towards KV is queued for it. A failed
+    /// lookup counts as "not known".
+    async fn kv_known_stale(&self, operation: &'static str, entity_key: Option<&str>) -> bool {
+        if self.evidence.has_written(self.repository, entity_key) {
+            return true;
+        }
+        let (changed, pending) = join(
+            self.versions
+                .changed_within(self.repository, entity_key, KV_PROPAGATION_MS),
+            self.repairs
+                .has_pending(self.repository, entity_key, Store::Kv),
+        )
+        .await;
+        match changed.and_then(|changed| Ok(changed || pending?)) {
+            Ok(stale) => stale,
+            Err(error) => {
+                tracing::warn!(
+                    repository = %self.repository,
+                    operation,
+                    entity_key,
+                    error = %error,
+                    "entity versions or repair queue unreadable; treating KV as current"
+                );
+                false
+            }
+        }
+    }
+
+    /// A shadow read answered from KV (only shadow reads fall back).
+    fn fall_back(&self, operation: &'static str, entity_key: Option<&str>, cause: FallbackCause) {
+        tracing::warn!(
+            repository = %self.repository,
+            phase = %Phase::Shadow,
+            operation,
+            entity_key,
+            cause = cause.as_str(),
+            detail = ?cause,
+            "shadow read answered from KV"
+        );
+        self.evidence.fell_back(Fallback {
+            repository: self.repository,
+            operation,
+            entity_key: entity_key.map(str::to_owned),
+            cause,
+        });
+    }
+}
+
+/// A shadow read whose D1 answer is in, waiting for KV's.
+struct Pending {
+    repository: Repository,
+    operation: &'static str,
+    entity_key: Option<String>,
+    control: Measurement,
+}
+
+impl Pending {
+    /// The observation, once KV answered `candidate` and the user got `served`'s answer.
+    fn observed(self, candidate: Measurement, served: Store) -> Observation {
+        Observation {
+            repository: self.repository,
+            operation: self.operation,
+            entity_key: self.entity_key,
+            control: self.control,
+            candidate,
+            served,
+        }
+    }
+
+    /// KV's half of a read D1 answered, for the comparator only (see [`Route::shadow`]): a
+    /// KV value that differs from D1's first answer is compared with `recheck`, D1 read again,
+    /// unless that fails.
+    async fn compare_later<T: ReadAnswer>(
+        mut self,
+        clock: Rc<dyn Clock>,
+        evidence: Evidence,
+        kv: impl Future<Output = StorageResult<T>>,
+        recheck: impl Future<Output = StorageResult<T>>,
+    ) {
+        let (_, candidate) = measure(Store::Kv, clock.as_ref(), kv).await;
+        // Only a value or no record can be explained by D1 moving on.
+        let answered = matches!(candidate.reading, Reading::Found(_) | Reading::Missing);
+        if answered && !agree(&self.control.reading, &candidate.reading) {
+            let rechecked = recheck.await;
+            if rechecked.is_ok() {
+                self.control.reading = reading(&rechecked);
+            }
+        }
+        evidence.observe(self.observed(candidate, Store::D1));
+    }
+}
+
+/// Awaits `store`'s read and measures it: what it answered and how long it took.
+async fn measure<T: ReadAnswer>(
+    store: Store,
+    clock: &dyn Clock,
+    read: impl Future<Output = StorageResult<T>>,
+) -> (StorageResult<T>, Measurement) {
+    let started = clock.now_ms();
+    let result = read.await;
+    let measurement = Measurement {
+        store,
+        reading: reading(&result),
+        elapsed_ms: clock.now_ms() - started,
+    };
+    (result, measurement)
+}
+
+/// A store's answer as the comparator reads it: no record, a domain value, a record that
+/// does not decode, or no answer.
+fn reading<T: ReadAnswer>(result: &StorageResult<T>) -> Reading {
+    match result {
+        Ok(answer) if answer.is_absent() => Reading::Missing,
+        Ok(answer) => Reading::Found(answer.canonical()),
+        Err(error @ StorageError::Decode { .. }) => Reading::Undecodable(error.to_string()),
+        Err(error) => Reading::Failed(error.to_string()),
+    }
+}

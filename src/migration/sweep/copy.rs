@@ -2,7 +2,8 @@
 //! reverse sync's page (D1 → KV, written here, then checked for races).
 
 use super::pages::Page;
-use super::{names, skip_corrupt, tally, Kind, Progress, Sweeper};
+use super::sweeper::{names, skip_corrupt, Sweeper};
+use super::{tally, Kind, Progress};
 use crate::migration::{Phase, Store};
 use crate::storage::d1::{Finding, Version};
 use crate::storage::{Snapshot, StorageResult};

@@ -2,7 +2,8 @@
 //! properties 13–16).
 
 use super::pages::Page;
-use super::{names, skip_corrupt, tally, Progress, Sweeper};
+use super::sweeper::{names, skip_corrupt, Sweeper};
+use super::{tally, Progress};
 use crate::migration::experiment::{diff, Reading};
 use crate::storage::d1::Finding;
 use crate::storage::{Snapshot, StorageResult};

@@ -32,6 +32,7 @@ mod reverse_sync;
 mod router;
 mod router_model;
 mod router_shadow;
+mod schema_changes;
 mod shadow;
 mod subscribers;
 mod units;

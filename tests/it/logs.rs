@@ -31,6 +31,15 @@ pub fn logged<T>(work: impl FnOnce() -> T) -> (T, Vec<Value>) {
     (answer, lines)
 }
 
+/// Asserts that one line has the message of `fields`, at `level`, with exactly `fields`.
+pub fn assert_one_event(lines: &[Value], level: &str, fields: Value) {
+    let line = the_event(lines, fields["message"].as_str().expect("a message"));
+    assert_eq!(
+        (&line["level"], &line["fields"]),
+        (&Value::from(level), &fields)
+    );
+}
+
 /// The one line whose message is `message`.
 pub fn the_event<'a>(lines: &'a [Value], message: &str) -> &'a Value {
     let found: Vec<&Value> = lines

@@ -4,7 +4,7 @@
 //! served from KV and counted.
 
 use crate::helpers::{run, telegram_ok, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
-use crate::logs::{logged, the_event};
+use crate::logs::{assert_one_event, logged};
 use fear_greed_bot::domain::ChatId;
 use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
 use fear_greed_bot::storage::Repos;
@@ -79,13 +79,12 @@ fn a_watchlist_edited_in_d1_is_served_from_d1_and_reported_with_its_diff() {
 fn a_divergence_is_one_log_event_with_its_entity_class_and_diff() {
     let f = edited_in_d1();
     let (_, lines) = logged(|| f.replies(5, "/watchlist"));
-    let event = the_event(&lines, "shadow divergence");
-    assert_eq!(event["level"], "WARN");
-    assert_eq!(
-        event["fields"],
+    assert_one_event(
+        &lines,
+        "WARN",
         json!({"message": "shadow divergence", "repository": "watchlists",
                "operation": "watchlists.watchlist", "entity_key": "5", "class": "value_mismatch",
-               "served": "d1", "diff": EDITED_DIFF})
+               "served": "d1", "diff": EDITED_DIFF}),
     );
 }
 
@@ -137,13 +136,12 @@ fn a_fallback_is_one_log_event_with_its_entity_and_cause() {
     into_shadow(&f, "executions");
     f.kv.seed("execution_history:6", ONE_BUY);
     let (_, lines) = logged(|| f.replies(6, "/executions"));
-    let event = the_event(&lines, "shadow read answered from KV");
-    assert_eq!(event["level"], "WARN");
-    assert_eq!(
-        event["fields"],
+    assert_one_event(
+        &lines,
+        "WARN",
         json!({"message": "shadow read answered from KV", "repository": "executions",
                "phase": "shadow", "operation": "executions.history", "entity_key": "6",
-               "cause": "missing_in_d1", "detail": "MissingInD1"})
+               "cause": "missing_in_d1", "detail": "MissingInD1"}),
     );
 }
 

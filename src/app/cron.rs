@@ -45,16 +45,41 @@ impl Job {
 pub enum CronOutcome {
     UnknownCron,
     Broadcast(Broadcast),
+    /// Each step of the upkeep ran whatever the others did: a step that failed holds its
+    /// error's text.
     Maintained {
-        expired_cache_rows: u64,
-        forgotten_updates: u64,
+        expired_cache_rows: Result<u64, String>,
+        forgotten_updates: Result<u64, String>,
         /// One bounded step of the repair queue's drain.
-        repair: StepOutcome,
+        repair: Result<StepOutcome, String>,
         /// One bounded step of the unfinished sweeps, if any: their kind, and whether that
         /// step finished them.
-        sweep: Option<(Kind, bool)>,
+        sweep: Result<Option<(Kind, bool)>, String>,
     },
-    Failed(String),
+}
+
+impl CronOutcome {
+    /// The maintenance steps that failed, by name, with their errors.
+    pub fn failures(&self) -> Vec<(&'static str, &str)> {
+        let Self::Maintained {
+            expired_cache_rows,
+            forgotten_updates,
+            repair,
+            sweep,
+        } = self
+        else {
+            return Vec::new();
+        };
+        [
+            ("cache_purge", expired_cache_rows.as_ref().err()),
+            ("update_claims_purge", forgotten_updates.as_ref().err()),
+            ("repair_drain", repair.as_ref().err()),
+            ("sweeps", sweep.as_ref().err()),
+        ]
+        .into_iter()
+        .filter_map(|(step, error)| Some((step, error?.as_str())))
+        .collect()
+    }
 }
 
 impl App {
@@ -66,36 +91,36 @@ impl App {
             Some(Job::Maintenance) => self.maintain().await,
         };
         self.after_replies().await;
-        tracing::info!(cron, outcome = ?outcome, "cron run finished");
+        let failed_steps: Vec<&str> = outcome.failures().iter().map(|(step, _)| *step).collect();
+        tracing::info!(cron, outcome = ?outcome, failed_steps = ?failed_steps, "cron run finished");
         outcome
     }
 
     /// Purges expired cache rows and update claims past their retention, drains the repair
-    /// queue by one step and continues unfinished sweeps by one; nothing users see.
+    /// queue by one step and continues unfinished sweeps by one; nothing users see. Each step
+    /// runs whether or not the ones before it failed; a failure is logged with its step's name.
     async fn maintain(&self) -> CronOutcome {
         let sql = Sql::new(self.platform());
         let now = self.platform().clock.now_ms();
-        let purged = async {
-            let expired_cache_rows = D1Cache(sql.clone()).purge_expired(now).await?;
-            let forgotten_updates = UpdateClaims(sql).purge_old().await?;
-            let flags = self
-                .flag_cache()
-                .current(self.platform(), self.config().storage_phase_default)
-                .await;
-            let repair = run_step(self.platform(), flags.phases(), REPAIRS_PER_RUN).await?;
-            let sweep = continue_unfinished(self.platform(), flags.phases(), Budget::CRON)
-                .await?
-                .and_then(|step| Some((step.sweeps.first()?.kind, step.finished())));
-            Ok::<_, crate::storage::StorageError>(CronOutcome::Maintained {
-                expired_cache_rows,
-                forgotten_updates,
-                repair,
-                sweep,
-            })
+        let expired_cache_rows = D1Cache(sql.clone()).purge_expired(now).await;
+        let forgotten_updates = UpdateClaims(sql).purge_old().await;
+        let flags = self
+            .flag_cache()
+            .current(self.platform(), self.config().storage_phase_default)
+            .await;
+        let repair = run_step(self.platform(), flags.phases(), REPAIRS_PER_RUN).await;
+        let sweep = continue_unfinished(self.platform(), flags.phases(), Budget::CRON)
+            .await
+            .map(|step| step.and_then(|step| Some((step.sweeps.first()?.kind, step.finished()))));
+        let outcome = CronOutcome::Maintained {
+            expired_cache_rows: expired_cache_rows.map_err(|e| e.to_string()),
+            forgotten_updates: forgotten_updates.map_err(|e| e.to_string()),
+            repair: repair.map_err(|e| e.to_string()),
+            sweep: sweep.map_err(|e| e.to_string()),
         };
-        purged.await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "maintenance failed");
-            CronOutcome::Failed(e.to_string())
-        })
+        for (step, error) in outcome.failures() {
+            tracing::error!(step, error, "maintenance step failed");
+        }
+        outcome
     }
 }

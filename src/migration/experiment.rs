@@ -269,8 +269,16 @@ mod tests {
 
     #[test]
     fn sampling_compares_the_given_share() {
-        assert!(sampled(1.0, 0.999_999));
-        assert!(!sampled(0.0, 0.0));
-        assert!(sampled(0.25, 0.2) && !sampled(0.25, 0.25));
+        // 1,000 draws spread evenly over [0, 1), the uniform source `sampled` is given.
+        let sampled_of = |rate: f64| {
+            (0..1_000)
+                .filter(|i| sampled(rate, f64::from(*i) / 1_000.0))
+                .count()
+        };
+        assert_eq!(sampled_of(0.0), 0, "rate 0 never samples");
+        assert_eq!(sampled_of(1.0), 1_000, "rate 1 always samples");
+        assert_eq!(sampled_of(0.25), 250);
+        assert_eq!(sampled_of(0.5), 500);
+        assert!(sampled(1.0, 0.999_999) && !sampled(0.25, 0.25));
     }
 }

@@ -308,6 +308,17 @@ mod tests {
     }
 
     #[test]
+    fn the_systems_draws_are_uniform_so_a_rate_samples_its_share() {
+        let draws: Vec<f64> = (0..10_000).map(|_| draw()).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let sampled_of = |rate: f64| draws.iter().filter(|d| sampled(rate, **d)).count();
+        assert_eq!((sampled_of(0.0), sampled_of(1.0)), (0, 10_000));
+        // Half of 10,000 draws, within ten standard deviations (50 each).
+        let half = sampled_of(0.5);
+        assert!((4_500..=5_500).contains(&half), "{half} of 10,000 at 0.5");
+    }
+
+    #[test]
     fn at_sample_rate_zero_nothing_is_compared() {
         let collected = Collected {
             observations: vec![observation("1", Reading::Missing, Reading::Found(json!(1)))],

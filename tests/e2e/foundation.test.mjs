@@ -28,12 +28,22 @@ test("every other route keeps the legacy 405 plain-text answer", async () => {
   }
 });
 
-test("migrations created every table, with foreign keys enforced by D1", async () => {
-  const { results } = await (await worker.d1()).prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
-  const names = results.map((r) => r.name);
-  for (const table of ["users", "watchlists", "executions", "active_positions", "cache", "settings", "settings_history", "_migration_status"]) {
-    assert.ok(names.includes(table), `missing table ${table}: ${names}`);
-  }
+// The tables migrations/ leave, in their order (0007 drops 0005's `recent_writes`).
+const TABLES = [
+  "users", "watchlists", "executions", "active_positions", "cache",
+  "settings", "settings_history", "_migration_status",
+  "telegram_updates",
+  "repair_queue",
+  "migration_counters", "divergences",
+  "entity_versions", "copy_guard", "sweeps", "sweep_findings",
+];
+
+test("migrations created every table and no other, with foreign keys enforced by D1", async () => {
+  // Leaving out SQLite's, D1's and wrangler's own tables.
+  const { results } = await (await worker.d1())
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_cf_*' AND name <> 'd1_migrations' ORDER BY name")
+    .all();
+  assert.deepEqual(results.map((r) => r.name), [...TABLES].sort());
   await assert.rejects(
     (await worker.d1()).prepare("INSERT INTO watchlists (chat_id, ticker, created_at) VALUES ('404', 'SPY', 0)").run(),
     /FOREIGN KEY constraint failed/,

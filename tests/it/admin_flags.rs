@@ -3,6 +3,7 @@
 //! refused with nothing changed.
 
 use crate::helpers::{Backend, Fixture};
+use crate::logs::{assert_one_event, logged};
 use fear_greed_bot::migration::Repository;
 use serde_json::{json, Value};
 
@@ -21,6 +22,12 @@ fn phase(f: &Fixture, repository: &str) -> String {
         .map(|flag| flag["value"].as_str().unwrap().to_owned())
         .unwrap()
 }
+
+/// What holds positions back from `shadow` right after they entered `dual_write`.
+const POSITIONS_NOT_READY_FOR_SHADOW: [&str; 2] = [
+    "positions: the backfill has not completed (it must start at least 60 s + the flag cache TTL after dual writes began)",
+    "positions: no clean validation run after the backfill",
+];
 
 fn history(f: &Fixture) -> i64 {
     f.count("SELECT COUNT(*) FROM settings_history")
@@ -94,6 +101,41 @@ fn a_forward_move_is_made_audited_and_seen_by_the_next_request() {
 }
 
 #[test]
+fn a_flip_and_a_guard_rail_refusal_are_each_one_log_event() {
+    let f = Fixture::new(Backend::Kv);
+    let (_, lines) = logged(|| {
+        put(
+            &f,
+            json!({"key": "storage.phase.positions", "value": "dual_write", "reason": "start"}),
+        )
+    });
+    assert_one_event(
+        &lines,
+        "INFO",
+        json!({"message": "flag flipped", "flag": "storage.phase.positions", "from": "kv_only",
+               "to": "dual_write", "forced": false, "reason": "start"}),
+    );
+    let (_, lines) = logged(|| {
+        put(
+            &f,
+            json!({"key": "storage.phase.positions", "value": "shadow"}),
+        )
+    });
+    let details = format!("{POSITIONS_NOT_READY_FOR_SHADOW:?}");
+    assert_one_event(
+        &lines,
+        "WARN",
+        json!({"message": "flag change refused by a guard rail", "details": details}),
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|line| line["fields"]["message"] == "flag flipped"),
+        "nothing flipped"
+    );
+}
+
+#[test]
 fn skipping_a_phase_is_forbidden_even_when_forced() {
     let f = Fixture::new(Backend::Kv);
     for force in [false, true] {
@@ -127,10 +169,7 @@ fn an_unsafe_move_lists_what_is_unmet_until_forced_with_a_reason() {
     assert_eq!(body["error"]["code"], "guard_rail");
     assert_eq!(
         body["error"]["details"],
-        json!([
-            "positions: the backfill has not completed (it must start at least 60 s + the flag cache TTL after dual writes began)",
-            "positions: no clean validation run after the backfill"
-        ])
+        json!(POSITIONS_NOT_READY_FOR_SHADOW)
     );
     let (status, body) = put(
         &f,

@@ -54,7 +54,7 @@ fn the_maintenance_cron_drains_the_queue_too() {
         panic!("maintenance ran");
     };
     assert!(
-        matches!(repair, StepOutcome::Progressed { remaining: 0, .. }),
+        matches!(repair, Ok(StepOutcome::Progressed { remaining: 0, .. })),
         "{repair:?}"
     );
     assert_eq!(f.count("SELECT COUNT(*) FROM repair_queue"), 0);

@@ -1,10 +1,13 @@
 //! The application surface natively: routes and cron dispatch on the real platform stand-ins.
 
 use crate::helpers::{run, Backend, Fixture, T0};
-use fear_greed_bot::app::cron::{CronOutcome, Job};
+use crate::logs::{assert_one_event, logged, the_event};
+use fear_greed_bot::app::cron::{CronOutcome, Job, MAINTENANCE_CRON};
 use fear_greed_bot::app::http::Request;
-use fear_greed_bot::migration::repair::StepOutcome;
+use fear_greed_bot::migration::repair::{StepOutcome, Tally};
+use fear_greed_bot::migration::sweep::Kind;
 use fear_greed_bot::platform::native::KvOp;
+use serde_json::json;
 
 fn get(path: &str) -> Request {
     Request {
@@ -109,10 +112,10 @@ fn the_maintenance_cron_purges_expired_cache_rows_and_old_update_claims_only() {
     assert_eq!(
         run(f.app().on_cron("*/5 * * * *")),
         CronOutcome::Maintained {
-            expired_cache_rows: 1,
-            forgotten_updates: 1,
-            repair: StepOutcome::Done,
-            sweep: None,
+            expired_cache_rows: Ok(1),
+            forgotten_updates: Ok(1),
+            repair: Ok(StepOutcome::Done),
+            sweep: Ok(None),
         }
     );
     assert_eq!(
@@ -123,9 +126,57 @@ fn the_maintenance_cron_purges_expired_cache_rows_and_old_update_claims_only() {
         f.count("SELECT COUNT(*) FROM telegram_updates WHERE update_id = 2"),
         1
     );
-    f.db.run_script("DROP TABLE cache").unwrap();
-    assert!(matches!(
-        run(f.app().on_cron("*/5 * * * *")),
-        CronOutcome::Failed(_)
-    ));
+}
+
+#[test]
+fn a_failed_maintenance_step_is_logged_and_the_steps_after_it_still_run() {
+    let f = Fixture::new(Backend::Kv);
+    // A claim past its retention, a queued repair (of an entity both stores agree on) and a
+    // dry run not yet finished; then the first step's table goes missing.
+    let old = T0 - 48 * 60 * 60 * 1000 - 1;
+    f.db.run_script(&format!(
+        r#"INSERT INTO telegram_updates VALUES (1, 'done', {old}, {old});
+         INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at)
+           VALUES ('watchlists', '4', 'd1', 'test', {old});
+         INSERT INTO sweeps (kind, repository, tally, started_at, updated_at)
+           VALUES ('dry_run', 'watchlists', '{{"pages":0}}', {old}, {old});
+         DROP TABLE cache;"#
+    ))
+    .unwrap();
+    let (outcome, lines) = logged(|| run(f.app().on_cron(MAINTENANCE_CRON)));
+    let CronOutcome::Maintained {
+        expired_cache_rows,
+        forgotten_updates,
+        repair,
+        sweep,
+    } = &outcome
+    else {
+        panic!("{outcome:?}");
+    };
+    let error = expired_cache_rows.as_ref().unwrap_err();
+    assert!(error.contains("no such table: cache"), "{error}");
+    assert_eq!(*forgotten_updates, Ok(1));
+    let in_sync = Tally {
+        in_sync: 1,
+        ..Tally::default()
+    };
+    assert_eq!(
+        *repair,
+        Ok(StepOutcome::Progressed {
+            tally: in_sync,
+            remaining: 0
+        })
+    );
+    assert_eq!(*sweep, Ok(Some((Kind::DryRun, true))));
+    assert_eq!(f.count("SELECT COUNT(*) FROM telegram_updates"), 0);
+    assert_eq!(f.count("SELECT COUNT(*) FROM repair_queue"), 0);
+    assert_eq!(f.count("SELECT finished FROM sweeps"), 1);
+
+    assert_one_event(
+        &lines,
+        "ERROR",
+        json!({"message": "maintenance step failed", "step": "cache_purge", "error": error}),
+    );
+    let finished = the_event(&lines, "cron run finished");
+    assert_eq!(finished["fields"]["failed_steps"], r#"["cache_purge"]"#);
 }

@@ -4,6 +4,7 @@
 //! served from KV and counted.
 
 use crate::helpers::{run, telegram_ok, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
+use crate::logs::{assert_one_event, logged};
 use fear_greed_bot::domain::ChatId;
 use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
 use fear_greed_bot::storage::Repos;
@@ -37,6 +38,10 @@ fn edited_in_d1() -> Fixture {
     f
 }
 
+/// The divergence of [`edited_in_d1`]'s watchlist.
+const EDITED_DIFF: &str =
+    "--- d1\n+++ kv\n@@ -1,4 +1,4 @@\n [\n   \"SPY\",\n-  \"MSFT\"\n+  \"AAPL\"\n ]\n";
+
 const FROM_D1: &str = "*Your Watchlist:*\n\n• $SPY\n• $MSFT\n\nUse /watchlist add TICKER to add a ticker.\nUse /watchlist remove TICKER to remove a ticker.";
 
 #[test]
@@ -57,10 +62,7 @@ fn a_watchlist_edited_in_d1_is_served_from_d1_and_reported_with_its_diff() {
             Some("watchlists.watchlist")
         )
     );
-    assert_eq!(
-        record["diff"],
-        "--- d1\n+++ kv\n@@ -1,4 +1,4 @@\n [\n   \"SPY\",\n-  \"MSFT\"\n+  \"AAPL\"\n ]\n"
-    );
+    assert_eq!(record["diff"], EDITED_DIFF);
     let w = totals(&f, "watchlists");
     assert_eq!(
         (
@@ -71,6 +73,19 @@ fn a_watchlist_edited_in_d1_is_served_from_d1_and_reported_with_its_diff() {
         (Some(1), Some(1), Some(1))
     );
     assert_eq!(w["divergence_rate"], 1.0);
+}
+
+#[test]
+fn a_divergence_is_one_log_event_with_its_entity_class_and_diff() {
+    let f = edited_in_d1();
+    let (_, lines) = logged(|| f.replies(5, "/watchlist"));
+    assert_one_event(
+        &lines,
+        "WARN",
+        json!({"message": "shadow divergence", "repository": "watchlists",
+               "operation": "watchlists.watchlist", "entity_key": "5", "class": "value_mismatch",
+               "served": "d1", "diff": EDITED_DIFF}),
+    );
 }
 
 #[test]
@@ -93,14 +108,15 @@ fn kv_is_read_for_the_comparison_only_once_the_reply_is_out() {
     assert_eq!(totals(&f, "watchlists")["divergences"].as_i64(), Some(1));
 }
 
+/// A history of one trade, as the legacy bot stored it in KV.
+const ONE_BUY: &str =
+    r#"[{"signalType":"BUY","ticker":"SPY","executionPrice":400,"executionDate":1705276800000}]"#;
+
 #[test]
 fn a_history_missing_from_d1_is_served_from_kv_and_counted_as_a_fallback() {
     let f = Fixture::new(Backend::Kv);
     into_shadow(&f, "executions");
-    f.kv.seed(
-        "execution_history:6",
-        r#"[{"signalType":"BUY","ticker":"SPY","executionPrice":400,"executionDate":1705276800000}]"#,
-    );
+    f.kv.seed("execution_history:6", ONE_BUY);
     assert_eq!(
         f.replies(6, "/executions"),
         ["*Your Execution History:*\n\n*Execution History (1 entry):*\n\n\n🟢 *BUY* SPY at $400.00\n   📅 Jan 15, 2024, 12:00 AM"]
@@ -112,6 +128,21 @@ fn a_history_missing_from_d1_is_served_from_kv_and_counted_as_a_fallback() {
     );
     let (_, body) = f.admin("GET", "/admin/divergences?class=missing_in_d1", "");
     assert_eq!(body["divergences"][0]["entity_key"], "6");
+}
+
+#[test]
+fn a_fallback_is_one_log_event_with_its_entity_and_cause() {
+    let f = Fixture::new(Backend::Kv);
+    into_shadow(&f, "executions");
+    f.kv.seed("execution_history:6", ONE_BUY);
+    let (_, lines) = logged(|| f.replies(6, "/executions"));
+    assert_one_event(
+        &lines,
+        "WARN",
+        json!({"message": "shadow read answered from KV", "repository": "executions",
+               "phase": "shadow", "operation": "executions.history", "entity_key": "6",
+               "cause": "missing_in_d1", "detail": "MissingInD1"}),
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod executions;
 mod positions;
 mod repairs;
 mod settings;
+mod slot;
 mod subscriptions;
 mod sweeps;
 mod units;

@@ -1,6 +1,7 @@
 //! `users`: a chat is subscribed while `subscription_status = 1`; `subscribed_seq` orders the
 //! subscribers by their latest `/start`, as the KV array does.
 
+use super::slot::Slot;
 use super::{chat_param, Sql};
 use crate::domain::ChatId;
 use crate::migration::Repository;
@@ -25,12 +26,15 @@ const UNSUBSCRIBE: &str = "UPDATE users SET subscription_status = 0, updated_at 
 
 pub(crate) struct D1Subscriptions(pub(crate) Sql);
 
-/// The batch that subscribes `chat`: `[subscribe (1 row when the chat is new), version]`.
-pub(super) fn subscribing(sql: &Sql, chat: ChatId) -> Vec<Statement> {
-    vec![
+/// Pushes onto `batch` the statements that subscribe `chat` (subscribe, version); the
+/// subscribe's slot, which changes a row when the chat was not subscribed.
+pub(super) fn subscribing(sql: &Sql, batch: &mut Vec<Statement>, chat: ChatId) -> Slot {
+    let subscribe = Slot::push(
+        batch,
         Statement::new(SUBSCRIBE, vec![chat_param(chat), sql.now().into()]),
-        sql.touch(Repository::Subscriptions, CHAT_IDS_KEY),
-    ]
+    );
+    batch.push(sql.touch(Repository::Subscriptions, CHAT_IDS_KEY));
+    subscribe
 }
 
 #[derive(Deserialize)]
@@ -59,15 +63,19 @@ impl SubscriptionRepo for D1Subscriptions {
 
     async fn subscribe(&self, chat: ChatId) -> StorageResult<bool> {
         let op = Operation::new("subscriptions.subscribe").chat(chat);
-        Ok(self.0.batch(&op, subscribing(&self.0, chat)).await?[0] > 0)
+        let mut statements = Vec::new();
+        let subscribe = subscribing(&self.0, &mut statements, chat);
+        Ok(subscribe.changed(&self.0.batch(&op, statements).await?) > 0)
     }
 
     async fn unsubscribe(&self, chat: ChatId) -> StorageResult<bool> {
         let op = Operation::new("subscriptions.unsubscribe").chat(chat);
-        let statements = vec![
+        let mut statements = Vec::new();
+        let unsubscribe = Slot::push(
+            &mut statements,
             Statement::new(UNSUBSCRIBE, vec![chat_param(chat), self.0.now().into()]),
-            self.0.touch(Repository::Subscriptions, CHAT_IDS_KEY),
-        ];
-        Ok(self.0.batch(&op, statements).await?[0] > 0)
+        );
+        statements.push(self.0.touch(Repository::Subscriptions, CHAT_IDS_KEY));
+        Ok(unsubscribe.changed(&self.0.batch(&op, statements).await?) > 0)
     }
 }

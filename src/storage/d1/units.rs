@@ -24,7 +24,7 @@ impl UnitRepo for D1Units {
         match execution.signal_type {
             SignalType::Buy => {
                 statements.extend(positions::replacing(sql, chat, &opened(execution)));
-                statements.extend(watchlists::appending(sql, chat, &execution.ticker));
+                watchlists::appending(sql, &mut statements, chat, &execution.ticker);
             }
             SignalType::Sell => statements.extend(positions::clearing(sql, chat)),
         }
@@ -35,10 +35,9 @@ impl UnitRepo for D1Units {
     async fn enrol(&self, chat: ChatId) -> StorageResult<Option<Landed>> {
         let sql = &self.0;
         let op = Operation::new("units.enrol").chat(chat);
-        // changed = [users row, default, subscribe, version]
         let mut statements = watchlists::default_for_new_subscriber(sql, chat);
-        statements.extend(subscriptions::subscribing(sql, chat));
+        let subscribe = subscriptions::subscribing(sql, &mut statements, chat);
         let changed = sql.batch(&op, statements).await?;
-        Ok((changed[2] > 0).then_some(Landed::Complete))
+        Ok((subscribe.changed(&changed) > 0).then_some(Landed::Complete))
     }
 }

@@ -2,6 +2,7 @@
 //! batch that first gives the chat its `users` row and its default SPY row if it has no rows,
 //! exactly the state the KV read-then-write reaches, in a single round trip.
 
+use super::slot::Slot;
 use super::{chat_param, Sql};
 use crate::domain::{normalize_ticker, ChatId, DEFAULT_TICKER};
 use crate::migration::Repository;
@@ -42,11 +43,13 @@ impl D1Watchlists {
     }
 }
 
-/// The statements that append `ticker` (normalised) to the list of a chat whose `users` row
-/// the batch already gives: `[default, insert, version]`.
-pub(super) fn appending(sql: &Sql, chat: ChatId, ticker: &str) -> Vec<Statement> {
-    vec![
-        insert_default(sql, chat),
+/// Pushes onto `batch`, which already gives the chat its `users` row, the statements that
+/// append `ticker` (normalised) to the chat's list (default, insert, version); the insert's
+/// slot, which changes a row when the ticker is new.
+pub(super) fn appending(sql: &Sql, batch: &mut Vec<Statement>, chat: ChatId, ticker: &str) -> Slot {
+    batch.push(insert_default(sql, chat));
+    let insert = Slot::push(
+        batch,
         Statement::new(
             INSERT,
             vec![
@@ -55,8 +58,9 @@ pub(super) fn appending(sql: &Sql, chat: ChatId, ticker: &str) -> Vec<Statement>
                 sql.now().into(),
             ],
         ),
-        sql.touch(Repository::Watchlists, &chat.to_string()),
-    ]
+    );
+    batch.push(sql.touch(Repository::Watchlists, &chat.to_string()));
+    insert
 }
 
 /// `[users row, default]`, for the start of a batch that then subscribes the chat: a chat it
@@ -98,11 +102,10 @@ impl WatchlistRepo for D1Watchlists {
     async fn add(&self, chat: ChatId, ticker: &str) -> StorageResult<AddTicker> {
         let ticker = normalize_ticker(ticker);
         let op = Operation::new("watchlists.add").chat(chat).ticker(&ticker);
-        // changed = [users row, default, insert, version]
         let mut statements = vec![self.0.ensure_user(chat)];
-        statements.extend(appending(&self.0, chat, &ticker));
+        let insert = appending(&self.0, &mut statements, chat, &ticker);
         let changed = self.0.batch(&op, statements).await?;
-        Ok(if changed[2] > 0 {
+        Ok(if insert.changed(&changed) > 0 {
             AddTicker::Added
         } else {
             AddTicker::AlreadyPresent
@@ -115,18 +118,19 @@ impl WatchlistRepo for D1Watchlists {
             .chat(chat)
             .ticker(&ticker);
         let mut statements = with_default(&self.0, chat);
-        statements.push(Statement::new(
-            DELETE,
-            vec![chat_param(chat), ticker.into()],
-        ));
-        statements.push(insert_default(&self.0, chat));
+        let delete = Slot::push(
+            &mut statements,
+            Statement::new(DELETE, vec![chat_param(chat), ticker.into()]),
+        );
+        let default_after = Slot::push(&mut statements, insert_default(&self.0, chat));
         statements.push(self.0.touch(Repository::Watchlists, &chat.to_string()));
-        // changed = [users row, default before, delete, default after, version]
         let changed = self.0.batch(&op, statements).await?;
-        Ok(match (changed[2], changed[3]) {
-            (0, _) => RemoveTicker::NotPresent,
-            (_, 0) => RemoveTicker::Removed,
-            _ => RemoveTicker::RemovedDefaultRestored,
-        })
+        Ok(
+            match (delete.changed(&changed), default_after.changed(&changed)) {
+                (0, _) => RemoveTicker::NotPresent,
+                (_, 0) => RemoveTicker::Removed,
+                _ => RemoveTicker::RemovedDefaultRestored,
+            },
+        )
     }
 }

@@ -6,8 +6,8 @@
 //! latency in workerd).
 
 use fear_greed_bot::app::config::{Config, Secret};
-use fear_greed_bot::app::http::Request;
 use fear_greed_bot::app::App;
+use fear_greed_bot::http::Request;
 use fear_greed_bot::platform::native::{ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
 use fear_greed_bot::platform::{HttpResponse, Platform};
 use serde_json::{json, Value};

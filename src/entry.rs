@@ -2,7 +2,8 @@
 //! the bindings, converts requests and responses, and hands everything else to `App`.
 
 use crate::app::config::{Config, Secret};
-use crate::app::{http, App, Isolate};
+use crate::app::{App, Isolate};
+use crate::http;
 use crate::migration::Phase;
 use crate::platform::workerd::{
     self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv,

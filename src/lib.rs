@@ -26,6 +26,7 @@
 //!   `repair` drain that copies over what a second write missed, the `sweep`s that move the
 //!   history (backfill, validation, reverse sync) in bounded, checkpointed steps, and the KV
 //!   `cleanup`.
+//! - [`http`]: a request and a response as plain data, what the routes and `entry` share.
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - [`admin`]: the operators' HTTP API under `/admin/`.
@@ -36,6 +37,7 @@ pub mod admin;
 pub mod app;
 pub mod bot;
 pub mod domain;
+pub mod http;
 pub mod market;
 pub mod migration;
 pub mod outbound;

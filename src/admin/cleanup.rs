@@ -4,8 +4,8 @@
 //! confirmation and is never refused, but says whether a real run would be and why.
 
 use super::AdminError;
-use crate::app::http::{Request, Response};
 use crate::app::App;
+use crate::http::{Request, Response};
 use crate::migration::cleanup::{refusals, run_step, Budget, Mode, Report, Standing, CONFIRMATION};
 use crate::migration::flags::{Flag, Flags};
 use crate::migration::Repository;

@@ -4,7 +4,7 @@
 //! comes from the admin API, called with the token the operator types in. Like the rest of the
 //! API, they are a 404 when no token is configured.
 
-use crate::app::http::Response;
+use crate::http::Response;
 
 const PAGE: &str = include_str!("../../dashboards/migration.html");
 const SCRIPT: &str = include_str!("../../dashboards/dashboard.mjs");

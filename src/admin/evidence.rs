@@ -2,8 +2,8 @@
 //! on-call and the dashboard.
 
 use super::AdminError;
-use crate::app::http::{Request, Response};
 use crate::app::App;
+use crate::http::{Request, Response};
 use crate::migration::experiment::Class;
 use crate::migration::tally::{self, totals};
 use crate::migration::Repository;

@@ -4,8 +4,8 @@
 
 use super::facts::facts;
 use super::AdminError;
-use crate::app::http::{Request, Response};
 use crate::app::App;
+use crate::http::{Request, Response};
 use crate::migration::flags::{definitions, validate, Flag, FlagValue, Flags, Setting};
 use crate::migration::guard::{verdict, Verdict};
 use crate::migration::sweep::Sweeps;

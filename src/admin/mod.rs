@@ -15,8 +15,8 @@ mod sweeps;
 
 pub use error::AdminError;
 
-use crate::app::http::{Request, Response};
 use crate::app::App;
+use crate::http::{Request, Response};
 
 /// The largest body an admin call reads.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -2,8 +2,8 @@
 //! copying each entity a store missed from the store that has it.
 
 use super::AdminError;
-use crate::app::http::{Request, Response};
 use crate::app::App;
+use crate::http::{Request, Response};
 use crate::migration::repair::{run_step, StepOutcome};
 use serde::Deserialize;
 use serde_json::json;

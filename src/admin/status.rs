@@ -5,8 +5,8 @@
 use super::facts::{facts, Standing};
 use super::sweeps::progress_json;
 use super::AdminError;
-use crate::app::http::Response;
 use crate::app::App;
+use crate::http::Response;
 use crate::migration::guard::{verdict, Verdict};
 use crate::migration::sweep::{Kind, Sweeps};
 use crate::migration::Repository;

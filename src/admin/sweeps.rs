@@ -9,8 +9,8 @@
 //! (`timestamp`, `tables`, `overallSuccess`, `discrepancies`).
 
 use super::AdminError;
-use crate::app::http::{Request, Response};
 use crate::app::App;
+use crate::http::{Request, Response};
 use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::flags::{Flag, Flags};
 use crate::migration::sweep::{run_step, Budget, Kind, Progress, Step, Sweeps};

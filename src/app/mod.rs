@@ -1,5 +1,5 @@
 //! The application behind the worker's two entry points, written against the platform traits
-//! so it runs the same in workerd and in native tests: HTTP routing (`http`), the Telegram
+//! so it runs the same in workerd and in native tests: HTTP routing (`route`), the Telegram
 //! webhook (`webhook`), deploy notifications (`deploy`), cron dispatch (`cron`) with the
 //! broadcast (`broadcast`), configuration (`config`) and what an isolate remembers between
 //! requests (`isolate`).
@@ -8,8 +8,8 @@ pub mod broadcast;
 pub mod config;
 pub mod cron;
 mod deploy;
-pub mod http;
 mod isolate;
+mod route;
 mod webhook;
 
 pub use isolate::Isolate;

@@ -43,7 +43,7 @@ fn without_a_configured_token_every_admin_path_is_a_404() {
     let mut config = f.config();
     config.admin_api_token = None;
     let app = App::new(f.platform.clone(), config);
-    let request = fear_greed_bot::app::http::Request {
+    let request = fear_greed_bot::http::Request {
         method: "GET".into(),
         path: "/admin/metrics".into(),
         query: String::new(),

@@ -2,7 +2,7 @@
 
 use crate::helpers::{run, Backend, Fixture, T0};
 use fear_greed_bot::app::cron::{CronOutcome, Job};
-use fear_greed_bot::app::http::Request;
+use fear_greed_bot::http::Request;
 use fear_greed_bot::migration::repair::StepOutcome;
 use fear_greed_bot::platform::native::KvOp;
 

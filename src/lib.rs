@@ -31,6 +31,7 @@
 //!   broadcast, on the platform traits.
 //! - [`admin`]: the operators' HTTP API under `/admin/`.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
+//! - [`secret`]: a credential that never prints and compares in constant time.
 //! - [`schema`]: the D1 migrations, embedded so native tests apply exactly what wrangler applies.
 
 pub mod admin;
@@ -43,6 +44,7 @@ pub mod migration;
 pub mod outbound;
 pub mod platform;
 pub mod schema;
+pub mod secret;
 pub mod signals;
 pub mod storage;
 pub mod telegram;

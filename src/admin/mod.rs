@@ -90,7 +90,7 @@ fn authorise(app: &App, request: &Request) -> Result<(), AdminError> {
 }
 
 /// The configured token; 404 when there is none (the API is disabled).
-fn enabled(app: &App) -> Result<&crate::app::config::Secret, AdminError> {
+fn enabled(app: &App) -> Result<&crate::secret::Secret, AdminError> {
     app.config()
         .admin_api_token
         .as_ref()

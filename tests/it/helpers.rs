@@ -1,7 +1,7 @@
 //! Fixtures: fresh stores per test, and a runner that holds both repository implementations to
 //! the same contract.
 
-use fear_greed_bot::app::config::{Config, Secret};
+use fear_greed_bot::app::config::Config;
 use fear_greed_bot::app::App;
 use fear_greed_bot::http::{Request, Response};
 use fear_greed_bot::migration::Phase;
@@ -9,6 +9,7 @@ use fear_greed_bot::platform::native::{KvOp, ManualClock, MemoryKv, ScriptedHttp
 use fear_greed_bot::platform::{
     HttpRequest, HttpResponse, KvPage, KvStore, Platform, PlatformError,
 };
+use fear_greed_bot::secret::Secret;
 use fear_greed_bot::storage::Repos;
 use serde_json::{json, Value};
 use std::cell::Cell;

@@ -3,8 +3,7 @@
 //! Body `{"confirm":"delete-kv-data","dry_run":bool}`; a dry run is the default, needs no
 //! confirmation and is never refused, but says whether a real run would be and why.
 
-use super::AdminError;
-use crate::app::App;
+use super::{AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::cleanup::{refusals, run_step, Budget, Mode, Report, Standing, CONFIRMATION};
 use crate::migration::flags::{Flag, Flags};
@@ -24,7 +23,10 @@ struct Body {
     dry_run: Option<bool>,
 }
 
-pub(super) async fn kv_cleanup(app: &App, request: &Request) -> Result<Response, AdminError> {
+pub(super) async fn kv_cleanup(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
     let body: Body = if request.body.is_empty() {
         Body::default()
     } else {
@@ -46,13 +48,10 @@ pub(super) async fn kv_cleanup(app: &App, request: &Request) -> Result<Response,
             }],
         });
     }
-    let platform = app.platform();
-    let flags = app
-        .flag_cache()
-        .read_now(platform, app.config().storage_phase_default)
-        .await?;
+    let platform = cx.platform;
+    let flags = cx.fresh_flags().await?;
     let refused = refusals(
-        standings(app, &flags).await?,
+        standings(cx, &flags).await?,
         platform.clock.now_ms(),
         flags.cleanup_retention_ms(),
     );
@@ -77,8 +76,11 @@ pub(super) async fn kv_cleanup(app: &App, request: &Request) -> Result<Response,
 }
 
 /// Each repository's phase, and since when: the facts of the cleanup's guard rail.
-async fn standings(app: &App, flags: &Flags) -> Result<Vec<(Repository, Standing)>, AdminError> {
-    let settings = D1Settings(Sql::new(app.platform()));
+async fn standings(
+    cx: &AdminContext<'_>,
+    flags: &Flags,
+) -> Result<Vec<(Repository, Standing)>, AdminError> {
+    let settings = D1Settings(Sql::new(cx.platform));
     let mut standings = Vec::new();
     for repository in Repository::ALL {
         let since_ms = settings.changed_at(Flag::Phase(repository).name()).await?;

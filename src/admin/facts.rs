@@ -8,8 +8,7 @@
 //! validation after the backfill finished; the reverse sync after the move it prepares began
 //! (the flag-cache TTL after it, for the one that lets KV serve again).
 
-use super::AdminError;
-use crate::app::App;
+use super::{AdminContext, AdminError};
 use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::flags::{Flag, Flags};
 use crate::migration::guard::Facts;
@@ -28,12 +27,12 @@ pub(super) struct Standing {
 
 /// The standing of each of `repositories`, with the sweeps the caller already read.
 pub(super) async fn facts(
-    app: &App,
+    cx: &AdminContext<'_>,
     repositories: impl IntoIterator<Item = Repository>,
     flags: &Flags,
     sweeps: &Sweeps,
 ) -> Result<BTreeMap<Repository, Standing>, AdminError> {
-    let platform = app.platform();
+    let platform = cx.platform;
     let census = Census::new(platform);
     let repairs = RepairQueue::new(platform);
     let settings = D1Settings(Sql::new(platform));

@@ -4,6 +4,7 @@
 //! dashboard page (`dashboard`) is the one exception to the bearer: it holds no data.
 
 mod cleanup;
+mod context;
 mod dashboard;
 mod error;
 mod evidence;
@@ -13,17 +14,18 @@ mod repair;
 mod status;
 mod sweeps;
 
+pub(crate) use context::AdminContext;
 pub use error::AdminError;
 
-use crate::app::App;
 use crate::http::{Request, Response};
+use crate::secret::Secret;
 
 /// The largest body an admin call reads.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Answers one `/admin/` request.
-pub async fn handle(app: &App, request: &Request) -> Response {
-    match route(app, request).await {
+pub(crate) async fn handle(cx: &AdminContext<'_>, request: &Request) -> Response {
+    match route(cx, request).await {
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(
@@ -37,30 +39,30 @@ pub async fn handle(app: &App, request: &Request) -> Response {
     }
 }
 
-async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
+async fn route(cx: &AdminContext<'_>, request: &Request) -> Result<Response, AdminError> {
     if let Some(file) = dashboard::file(&request.path) {
-        enabled(app)?;
+        enabled(cx)?;
         return match request.method.as_str() {
             "GET" => Ok(file),
             _ => Err(AdminError::MethodNotAllowed),
         };
     }
-    authorise(app, request)?;
+    authorise(cx, request)?;
     if request.body.len() > MAX_BODY_BYTES {
         return Err(AdminError::PayloadTooLarge);
     }
     match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/admin/flags") => flags::list(app).await,
-        ("PUT", "/admin/flags") => flags::put(app, request).await,
-        ("GET", "/admin/migration/status") => status::status(app).await,
-        ("POST", "/admin/repair") => repair::repair(app, request).await,
-        ("POST", "/admin/kv-cleanup") => cleanup::kv_cleanup(app, request).await,
-        ("POST", "/admin/backfill") => sweeps::backfill(app, request).await,
-        ("GET", "/admin/backfill") => sweeps::progress(app).await,
-        ("POST", "/admin/validate") => sweeps::validate(app, request).await,
-        ("POST", "/admin/reverse-sync") => sweeps::reverse_sync(app, request).await,
-        ("GET", "/admin/divergences") => evidence::divergences(app, request).await,
-        ("GET", "/admin/metrics") => evidence::metrics(app, request).await,
+        ("GET", "/admin/flags") => flags::list(cx).await,
+        ("PUT", "/admin/flags") => flags::put(cx, request).await,
+        ("GET", "/admin/migration/status") => status::status(cx).await,
+        ("POST", "/admin/repair") => repair::repair(cx, request).await,
+        ("POST", "/admin/kv-cleanup") => cleanup::kv_cleanup(cx, request).await,
+        ("POST", "/admin/backfill") => sweeps::backfill(cx, request).await,
+        ("GET", "/admin/backfill") => sweeps::progress(cx).await,
+        ("POST", "/admin/validate") => sweeps::validate(cx, request).await,
+        ("POST", "/admin/reverse-sync") => sweeps::reverse_sync(cx, request).await,
+        ("GET", "/admin/divergences") => evidence::divergences(cx, request).await,
+        ("GET", "/admin/metrics") => evidence::metrics(cx, request).await,
         (
             _,
             "/admin/flags"
@@ -78,8 +80,8 @@ async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
 }
 
 /// 404 when the API is disabled, 401 unless the bearer token matches.
-fn authorise(app: &App, request: &Request) -> Result<(), AdminError> {
-    let token = enabled(app)?;
+fn authorise(cx: &AdminContext<'_>, request: &Request) -> Result<(), AdminError> {
+    let token = enabled(cx)?;
     let presented = request
         .header("authorization")
         .and_then(|value| value.strip_prefix("Bearer "));
@@ -90,9 +92,6 @@ fn authorise(app: &App, request: &Request) -> Result<(), AdminError> {
 }
 
 /// The configured token; 404 when there is none (the API is disabled).
-fn enabled(app: &App) -> Result<&crate::secret::Secret, AdminError> {
-    app.config()
-        .admin_api_token
-        .as_ref()
-        .ok_or(AdminError::NotFound)
+fn enabled<'a>(cx: &AdminContext<'a>) -> Result<&'a Secret, AdminError> {
+    cx.token.ok_or(AdminError::NotFound)
 }

@@ -1,8 +1,7 @@
 //! `POST /admin/repair` (migration.md §5, §6): drains the repair queue by one bounded step,
 //! copying each entity a store missed from the store that has it.
 
-use super::AdminError;
-use crate::app::App;
+use super::{AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::repair::{run_step, StepOutcome};
 use serde::Deserialize;
@@ -19,7 +18,10 @@ struct Body {
     budget: Option<usize>,
 }
 
-pub(super) async fn repair(app: &App, request: &Request) -> Result<Response, AdminError> {
+pub(super) async fn repair(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
     let body: Body = if request.body.is_empty() {
         Body::default()
     } else {
@@ -32,11 +34,8 @@ pub(super) async fn repair(app: &App, request: &Request) -> Result<Response, Adm
             "budget must be from 1 to {MAX_BUDGET}, got {budget}"
         )));
     }
-    let flags = app
-        .flag_cache()
-        .read_now(app.platform(), app.config().storage_phase_default)
-        .await?;
-    let outcome = run_step(app.platform(), flags.phases(), budget).await?;
+    let flags = cx.fresh_flags().await?;
+    let outcome = run_step(cx.platform, flags.phases(), budget).await?;
     tracing::info!(budget, outcome = ?outcome, "repair step run from the admin API");
     Ok(Response::json(
         200,

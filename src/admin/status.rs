@@ -4,24 +4,20 @@
 
 use super::facts::{facts, Standing};
 use super::sweeps::progress_json;
-use super::AdminError;
-use crate::app::App;
+use super::{AdminContext, AdminError};
 use crate::http::Response;
 use crate::migration::guard::{verdict, Verdict};
 use crate::migration::sweep::{Kind, Sweeps};
 use crate::migration::Repository;
 use serde_json::{json, Map, Value};
 
-pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
-    let platform = app.platform();
-    let flags = app
-        .flag_cache()
-        .read_now(platform, app.config().storage_phase_default)
-        .await?;
+pub(super) async fn status(cx: &AdminContext<'_>) -> Result<Response, AdminError> {
+    let platform = cx.platform;
+    let flags = cx.fresh_flags().await?;
     let sweeps = Sweeps::load(platform).await?;
     let mut repositories = Map::new();
     for (repository, Standing { facts, since }) in
-        facts(app, Repository::ALL, &flags, &sweeps).await?
+        facts(cx, Repository::ALL, &flags, &sweeps).await?
     {
         let phase = flags.phase(repository);
         let sweep = |kind: Kind| sweeps.get(kind, repository);

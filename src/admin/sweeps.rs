@@ -8,8 +8,7 @@
 //! (`table`, `recordsMigrated`, `errors`, `duration`), a `ValidationReport` for the validation
 //! (`timestamp`, `tables`, `overallSuccess`, `discrepancies`).
 
-use super::AdminError;
-use crate::app::App;
+use super::{AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::flags::{Flag, Flags};
@@ -54,28 +53,37 @@ impl Body {
 }
 
 /// `POST /admin/backfill`.
-pub(super) async fn backfill(app: &App, request: &Request) -> Result<Response, AdminError> {
+pub(super) async fn backfill(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
     let body = Body::parse(request)?;
     let kind = if body.dry_run.unwrap_or(false) {
         Kind::DryRun
     } else {
         Kind::Backfill
     };
-    step(app, kind, &body).await
+    step(cx, kind, &body).await
 }
 
 /// `POST /admin/validate`.
-pub(super) async fn validate(app: &App, request: &Request) -> Result<Response, AdminError> {
+pub(super) async fn validate(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
     let body = Body::parse(request)?;
     reject_dry_run(&body)?;
-    step(app, Kind::Validation, &body).await
+    step(cx, Kind::Validation, &body).await
 }
 
 /// `POST /admin/reverse-sync`.
-pub(super) async fn reverse_sync(app: &App, request: &Request) -> Result<Response, AdminError> {
+pub(super) async fn reverse_sync(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
     let body = Body::parse(request)?;
     reject_dry_run(&body)?;
-    step(app, Kind::ReverseSync, &body).await
+    step(cx, Kind::ReverseSync, &body).await
 }
 
 fn reject_dry_run(body: &Body) -> Result<(), AdminError> {
@@ -88,9 +96,9 @@ fn reject_dry_run(body: &Body) -> Result<(), AdminError> {
 }
 
 /// `GET /admin/backfill`: the backfill's and the dry run's progress per repository.
-pub(super) async fn progress(app: &App) -> Result<Response, AdminError> {
-    let store = SweepStore::new(app.platform());
-    let sweeps = Sweeps::load(app.platform()).await?;
+pub(super) async fn progress(cx: &AdminContext<'_>) -> Result<Response, AdminError> {
+    let store = SweepStore::new(cx.platform);
+    let sweeps = Sweeps::load(cx.platform).await?;
     let mut answer = Map::from_iter([("ok".to_owned(), Value::Bool(true))]);
     for kind in [Kind::Backfill, Kind::DryRun] {
         let mut repositories = Map::new();
@@ -112,14 +120,11 @@ pub(super) async fn progress(app: &App) -> Result<Response, AdminError> {
 }
 
 /// Checks the phases, runs one step, and answers with the sweeps it ran.
-async fn step(app: &App, kind: Kind, body: &Body) -> Result<Response, AdminError> {
+async fn step(cx: &AdminContext<'_>, kind: Kind, body: &Body) -> Result<Response, AdminError> {
     let repositories = body.repositories()?;
-    let platform = app.platform();
-    let flags = app
-        .flag_cache()
-        .read_now(platform, app.config().storage_phase_default)
-        .await?;
-    let unmet = refusals(app, kind, &repositories, &flags).await?;
+    let platform = cx.platform;
+    let flags = cx.fresh_flags().await?;
+    let unmet = refusals(cx, kind, &repositories, &flags).await?;
     if !unmet.is_empty() {
         tracing::warn!(kind = %kind, details = ?unmet, "sweep refused");
         return Err(AdminError::Conflict {
@@ -153,7 +158,7 @@ async fn step(app: &App, kind: Kind, body: &Body) -> Result<Response, AdminError
         "repositories": listed.iter().map(|(p, _)| (p.repository.as_str().to_owned(), progress_json(Some(p)))).collect::<Map<_, _>>(),
     });
     let report = match kind {
-        Kind::Validation => ("report", validation_report(&listed, app)),
+        Kind::Validation => ("report", validation_report(&listed, cx)),
         _ => (
             "results",
             Value::Array(listed.iter().map(|(p, f)| migration_result(p, f)).collect()),
@@ -165,13 +170,13 @@ async fn step(app: &App, kind: Kind, body: &Body) -> Result<Response, AdminError
 
 /// Why `kind` may not run now for each of `repositories`: every unmet condition.
 async fn refusals(
-    app: &App,
+    cx: &AdminContext<'_>,
     kind: Kind,
     repositories: &[Repository],
     flags: &Flags,
 ) -> Result<Vec<String>, AdminError> {
-    let settings = D1Settings(Sql::new(app.platform()));
-    let now = app.platform().clock.now_ms();
+    let settings = D1Settings(Sql::new(cx.platform));
+    let now = cx.platform.clock.now_ms();
     let mut unmet = Vec::new();
     for repository in repositories {
         let phase = flags.phase(*repository);
@@ -273,7 +278,7 @@ fn migration_result(progress: &Progress, findings: &[Finding]) -> Value {
 
 /// The seed's `ValidationReport` over the repositories validated: counts per table, every
 /// entity checked, and the differences (listed up to [`LISTED`] per repository, with diffs).
-fn validation_report(listed: &[(&Progress, Vec<Finding>)], app: &App) -> Value {
+fn validation_report(listed: &[(&Progress, Vec<Finding>)], cx: &AdminContext<'_>) -> Value {
     let mut tables = Map::new();
     let mut discrepancies = Vec::new();
     let mut overall = true;
@@ -311,7 +316,7 @@ fn validation_report(listed: &[(&Progress, Vec<Finding>)], app: &App) -> Value {
         }
     }
     json!({
-        "timestamp": app.platform().clock.now_ms(),
+        "timestamp": cx.platform.clock.now_ms(),
         "tables": tables,
         "overallSuccess": overall,
         "discrepancies": discrepancies,

@@ -14,6 +14,7 @@ mod webhook;
 
 pub use isolate::Isolate;
 
+use crate::admin::AdminContext;
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
 use crate::migration::publish::{publish, Observed};
@@ -70,6 +71,16 @@ impl App {
         Self {
             analytics: Some(sink),
             ..self
+        }
+    }
+
+    /// What the admin API may use of the app for one request.
+    fn admin(&self) -> AdminContext<'_> {
+        AdminContext {
+            platform: &self.platform,
+            flag_cache: &self.isolate.flags,
+            default_phase: self.config.storage_phase_default,
+            token: self.config.admin_api_token.as_ref(),
         }
     }
 

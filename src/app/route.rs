@@ -16,7 +16,9 @@ impl App {
             ("POST", "/") => self.webhook(request).boxed_local().await,
             ("GET", "/healthz") => self.healthz().boxed_local().await,
             (_, path) if path.starts_with("/admin/") => {
-                crate::admin::handle(self, request).boxed_local().await
+                crate::admin::handle(&self.admin(), request)
+                    .boxed_local()
+                    .await
             }
             _ => Response::method_not_allowed(),
         };

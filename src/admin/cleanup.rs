@@ -3,7 +3,7 @@
 //! Body `{"confirm":"delete-kv-data","dry_run":bool}`; a dry run is the default, needs no
 //! confirmation and is never refused, but says whether a real run would be and why.
 
-use super::{AdminContext, AdminError};
+use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::cleanup::{refusals, run_step, Budget, Mode, Report, Standing, CONFIRMATION};
 use crate::migration::flags::{Flag, Flags};
@@ -27,12 +27,7 @@ pub(super) async fn kv_cleanup(
     cx: &AdminContext<'_>,
     request: &Request,
 ) -> Result<Response, AdminError> {
-    let body: Body = if request.body.is_empty() {
-        Body::default()
-    } else {
-        serde_json::from_slice(&request.body)
-            .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))?
-    };
+    let body: Body = body::json_or_default(request)?;
     let mode = match body.dry_run {
         Some(false) => Mode::Delete,
         Some(true) | None => Mode::DryRun,

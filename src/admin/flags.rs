@@ -3,7 +3,7 @@
 //! audited in `settings_history` and logged.
 
 use super::facts::facts;
-use super::{AdminContext, AdminError};
+use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::flags::{definitions, validate, Flag, FlagValue, Flags, Setting};
 use crate::migration::guard::{verdict, Verdict};
@@ -58,8 +58,7 @@ struct Planned {
 /// Validates, checks every guard rail, then writes; nothing is written unless every change
 /// of the request may be made.
 pub(super) async fn put(cx: &AdminContext<'_>, request: &Request) -> Result<Response, AdminError> {
-    let put: Put = serde_json::from_slice(&request.body)
-        .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))?;
+    let put: Put = body::json(request)?;
     let validated =
         validate(&put.key, &put.value).map_err(|e| AdminError::bad_request(e.to_string()))?;
     let reason = put.reason.trim();

@@ -3,6 +3,7 @@
 //! configured token every call is a 404. Bodies are JSON, at most [`MAX_BODY_BYTES`]. The
 //! dashboard page (`dashboard`) is the one exception to the bearer: it holds no data.
 
+mod body;
 mod cleanup;
 mod context;
 mod dashboard;

@@ -1,7 +1,7 @@
 //! `POST /admin/repair` (migration.md §5, §6): drains the repair queue by one bounded step,
 //! copying each entity a store missed from the store that has it.
 
-use super::{AdminContext, AdminError};
+use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::repair::{run_step, StepOutcome};
 use serde::Deserialize;
@@ -22,12 +22,7 @@ pub(super) async fn repair(
     cx: &AdminContext<'_>,
     request: &Request,
 ) -> Result<Response, AdminError> {
-    let body: Body = if request.body.is_empty() {
-        Body::default()
-    } else {
-        serde_json::from_slice(&request.body)
-            .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))?
-    };
+    let body: Body = body::json_or_default(request)?;
     let budget = body.budget.unwrap_or(DEFAULT_BUDGET);
     if !(1..=MAX_BUDGET).contains(&budget) {
         return Err(AdminError::bad_request(format!(

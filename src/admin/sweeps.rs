@@ -8,7 +8,7 @@
 //! (`table`, `recordsMigrated`, `errors`, `duration`), a `ValidationReport` for the validation
 //! (`timestamp`, `tables`, `overallSuccess`, `discrepancies`).
 
-use super::{AdminContext, AdminError};
+use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::flags::{Flag, Flags};
@@ -31,14 +31,6 @@ struct Body {
 }
 
 impl Body {
-    fn parse(request: &Request) -> Result<Self, AdminError> {
-        if request.body.is_empty() {
-            return Ok(Self::default());
-        }
-        serde_json::from_slice(&request.body)
-            .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))
-    }
-
     fn repositories(&self) -> Result<Vec<Repository>, AdminError> {
         match self.repository.as_deref() {
             None | Some("all") => Ok(Repository::ALL.to_vec()),
@@ -57,7 +49,7 @@ pub(super) async fn backfill(
     cx: &AdminContext<'_>,
     request: &Request,
 ) -> Result<Response, AdminError> {
-    let body = Body::parse(request)?;
+    let body: Body = body::json_or_default(request)?;
     let kind = if body.dry_run.unwrap_or(false) {
         Kind::DryRun
     } else {
@@ -71,7 +63,7 @@ pub(super) async fn validate(
     cx: &AdminContext<'_>,
     request: &Request,
 ) -> Result<Response, AdminError> {
-    let body = Body::parse(request)?;
+    let body: Body = body::json_or_default(request)?;
     reject_dry_run(&body)?;
     step(cx, Kind::Validation, &body).await
 }
@@ -81,7 +73,7 @@ pub(super) async fn reverse_sync(
     cx: &AdminContext<'_>,
     request: &Request,
 ) -> Result<Response, AdminError> {
-    let body = Body::parse(request)?;
+    let body: Body = body::json_or_default(request)?;
     reject_dry_run(&body)?;
     step(cx, Kind::ReverseSync, &body).await
 }

@@ -9,11 +9,12 @@ use crate::http::Response;
 const PAGE: &str = include_str!("../../dashboards/migration.html");
 const SCRIPT: &str = include_str!("../../dashboards/dashboard.mjs");
 
-/// The dashboard's file at `path`, if it is one.
-pub(super) fn file(path: &str) -> Option<Response> {
-    match path {
-        "/admin/dashboard" => Some(Response::text("text/html;charset=UTF-8", PAGE)),
-        "/admin/dashboard.mjs" => Some(Response::text("text/javascript;charset=UTF-8", SCRIPT)),
-        _ => None,
-    }
+/// `GET /admin/dashboard`: the page.
+pub(super) fn page() -> Response {
+    Response::text("text/html;charset=UTF-8", PAGE)
+}
+
+/// `GET /admin/dashboard.mjs`: the page's script.
+pub(super) fn script() -> Response {
+    Response::text("text/javascript;charset=UTF-8", SCRIPT)
 }

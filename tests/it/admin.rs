@@ -85,6 +85,38 @@ fn unknown_paths_wrong_methods_and_large_bodies_are_refused() {
 }
 
 #[test]
+fn every_admin_path_answers_the_methods_it_does_not_take_with_a_405() {
+    let f = Fixture::new(Backend::Kv);
+    for (method, path) in [
+        ("DELETE", "/admin/flags"),
+        ("POST", "/admin/migration/status"),
+        ("GET", "/admin/repair"),
+        ("GET", "/admin/kv-cleanup"),
+        ("PUT", "/admin/backfill"),
+        ("GET", "/admin/validate"),
+        ("GET", "/admin/reverse-sync"),
+        ("POST", "/admin/divergences"),
+        ("PUT", "/admin/metrics"),
+    ] {
+        let (status, body) = f.admin(method, path, "");
+        assert_eq!(
+            (status, error_code(&body)),
+            (405, "method_not_allowed"),
+            "{method} {path}"
+        );
+    }
+}
+
+#[test]
+fn without_the_token_an_unknown_path_is_a_401_like_a_known_one() {
+    let f = Fixture::new(Backend::Kv);
+    for path in ["/admin/nothing", "/admin/metrics"] {
+        let response = f.request("GET", path, &[], "");
+        assert_eq!(response.status, 401, "{path}");
+    }
+}
+
+#[test]
 fn divergences_come_newest_first_and_filter_by_repository_and_class() {
     let f = Fixture::new(Backend::D1);
     publish(

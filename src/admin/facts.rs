@@ -11,7 +11,7 @@
 use super::{AdminContext, AdminError};
 use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::flags::{Flag, Flags};
-use crate::migration::guard::Facts;
+use crate::migration::guard::phase::Facts;
 use crate::migration::sweep::{Kind, Progress, Sweeps};
 use crate::migration::tally::totals;
 use crate::migration::{Phase, Repository, Store};

@@ -6,7 +6,7 @@ use super::facts::facts;
 use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::flags::{definitions, validate, Flag, FlagValue, Flags, Setting};
-use crate::migration::guard::{verdict, Verdict};
+use crate::migration::guard::phase::{verdict, Verdict};
 use crate::migration::sweep::Sweeps;
 use crate::migration::Change;
 use serde::Deserialize;

@@ -6,7 +6,7 @@ use super::facts::{facts, Standing};
 use super::sweeps::progress_json;
 use super::{AdminContext, AdminError};
 use crate::http::Response;
-use crate::migration::guard::{verdict, Verdict};
+use crate::migration::guard::phase::{verdict, Verdict};
 use crate::migration::sweep::{Kind, Sweeps};
 use crate::migration::Repository;
 use serde_json::{json, Map, Value};

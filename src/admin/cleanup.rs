@@ -5,8 +5,10 @@
 
 use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
-use crate::migration::cleanup::{refusals, run_step, Budget, Mode, Report, Standing, CONFIRMATION};
+use crate::migration::cleanup::{run_step, Budget, Mode, Report, CONFIRMATION};
 use crate::migration::flags::{Flag, Flags};
+use crate::migration::guard::cleanup::refusals;
+use crate::migration::guard::Standing;
 use crate::migration::Repository;
 use crate::storage::d1::{D1Settings, Sql};
 use serde::Deserialize;

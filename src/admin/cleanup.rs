@@ -3,14 +3,12 @@
 //! Body `{"confirm":"delete-kv-data","dry_run":bool}`; a dry run is the default, needs no
 //! confirmation and is never refused, but says whether a real run would be and why.
 
+use super::facts::standings;
 use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::cleanup::{run_step, Budget, Mode, Report, CONFIRMATION};
-use crate::migration::flags::{Flag, Flags};
 use crate::migration::guard::cleanup::refusals;
-use crate::migration::guard::Standing;
 use crate::migration::Repository;
-use crate::storage::d1::{D1Settings, Sql};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -48,7 +46,7 @@ pub(super) async fn kv_cleanup(
     let platform = cx.platform;
     let flags = cx.fresh_flags().await?;
     let refused = refusals(
-        standings(cx, &flags).await?,
+        standings(cx, &flags, Repository::ALL, |_| true).await?,
         platform.clock.now_ms(),
         flags.cleanup_retention_ms(),
     );
@@ -70,21 +68,6 @@ pub(super) async fn kv_cleanup(
     );
     let refused = (mode == Mode::DryRun && !refused.is_empty()).then_some(refused);
     Ok(Response::json(200, &report_json(&report, refused)))
-}
-
-/// Each repository's phase, and since when: the facts of the cleanup's guard rail.
-async fn standings(
-    cx: &AdminContext<'_>,
-    flags: &Flags,
-) -> Result<Vec<(Repository, Standing)>, AdminError> {
-    let settings = D1Settings(Sql::new(cx.platform));
-    let mut standings = Vec::new();
-    for repository in Repository::ALL {
-        let since_ms = settings.changed_at(Flag::Phase(repository).name()).await?;
-        let phase = flags.phase(repository);
-        standings.push((repository, Standing { phase, since_ms }));
-    }
-    Ok(standings)
 }
 
 /// The answer: what the step deleted (dry run: would delete), in order, and what is left.

@@ -2,7 +2,7 @@
 //! when, whether its next move would pass the guard rails and why not, its sweeps (backfill,
 //! validation, reverse sync), its shadow numbers over the guard window and its repair queue.
 
-use super::facts::{facts, Standing};
+use super::facts::{facts, MoveFacts};
 use super::sweeps::progress_json;
 use super::{AdminContext, AdminError};
 use crate::http::Response;
@@ -16,7 +16,7 @@ pub(super) async fn status(cx: &AdminContext<'_>) -> Result<Response, AdminError
     let flags = cx.fresh_flags().await?;
     let sweeps = Sweeps::load(platform).await?;
     let mut repositories = Map::new();
-    for (repository, Standing { facts, since }) in
+    for (repository, MoveFacts { facts, since }) in
         facts(cx, Repository::ALL, &flags, &sweeps).await?
     {
         let phase = flags.phase(repository);

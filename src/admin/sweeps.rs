@@ -8,13 +8,13 @@
 //! (`table`, `recordsMigrated`, `errors`, `duration`), a `ValidationReport` for the validation
 //! (`timestamp`, `tables`, `overallSuccess`, `discrepancies`).
 
+use super::facts::standings;
 use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
-use crate::migration::experiment::KV_PROPAGATION_MS;
-use crate::migration::flags::{Flag, Flags};
+use crate::migration::guard;
 use crate::migration::sweep::{run_step, Budget, Kind, Progress, Step, Sweeps};
-use crate::migration::{Phase, Repository};
-use crate::storage::d1::{D1Settings, Finding, Sql, SweepStore};
+use crate::migration::Repository;
+use crate::storage::d1::{Finding, SweepStore};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -116,7 +116,14 @@ async fn step(cx: &AdminContext<'_>, kind: Kind, body: &Body) -> Result<Response
     let repositories = body.repositories()?;
     let platform = cx.platform;
     let flags = cx.fresh_flags().await?;
-    let unmet = refusals(cx, kind, &repositories, &flags).await?;
+    let wants_since = |phase| guard::sweep::needs_since(kind, phase);
+    let standings = standings(cx, &flags, repositories.iter().copied(), wants_since).await?;
+    let unmet = guard::sweep::refusals(
+        kind,
+        standings,
+        platform.clock.now_ms(),
+        flags.cache_ttl_ms(),
+    );
     if !unmet.is_empty() {
         tracing::warn!(kind = %kind, details = ?unmet, "sweep refused");
         return Err(AdminError::Conflict {
@@ -158,54 +165,6 @@ async fn step(cx: &AdminContext<'_>, kind: Kind, body: &Body) -> Result<Response
     };
     answer[report.0] = report.1;
     Ok(Response::json(200, &answer))
-}
-
-/// Why `kind` may not run now for each of `repositories`: every unmet condition.
-async fn refusals(
-    cx: &AdminContext<'_>,
-    kind: Kind,
-    repositories: &[Repository],
-    flags: &Flags,
-) -> Result<Vec<String>, AdminError> {
-    let settings = D1Settings(Sql::new(cx.platform));
-    let now = cx.platform.clock.now_ms();
-    let mut unmet = Vec::new();
-    for repository in repositories {
-        let phase = flags.phase(*repository);
-        if !kind.allowed_in(phase) {
-            unmet.push(match kind {
-                Kind::Backfill => format!(
-                    "{repository} is in {phase}: the backfill copies KV → D1 only in dual_write, \
-                     while KV has every write and D1 receives them too"
-                ),
-                // The dry run and the validation run in every phase.
-                Kind::DryRun | Kind::Validation | Kind::ReverseSync => format!(
-                    "{repository} is in {phase}: the reverse sync copies D1 → KV only in shadow \
-                     or d1_only, while D1 has every write"
-                ),
-            });
-            continue;
-        }
-        if kind != Kind::Backfill || phase != Phase::DualWrite {
-            continue;
-        }
-        // Writes made before every isolate dual-wrote, and before KV settled, may be missed.
-        let wait = KV_PROPAGATION_MS + flags.cache_ttl_ms();
-        match settings.changed_at(Flag::Phase(*repository).name()).await? {
-            Some(since) if now - since >= wait => {}
-            Some(since) => unmet.push(format!(
-                "{repository} entered dual_write {} s ago: the backfill may start {} s after \
-                 (KV's 60 s propagation window plus the flag cache TTL)",
-                (now - since) / 1000,
-                wait / 1000
-            )),
-            None => unmet.push(format!(
-                "{repository} has no recorded move into dual_write (its phase comes from \
-                 STORAGE_PHASE_DEFAULT): move it through PUT /admin/flags first"
-            )),
-        }
-    }
-    Ok(unmet)
 }
 
 /// A sweep's progress as the admin API shows it; `not_started` when it never ran.

@@ -1,9 +1,11 @@
 //! Guard rails (migration.md §4, §5): each one a pure verdict over facts the admin API gathers
 //! (the I/O stays in the handlers), tested case by case. [`phase`]: whether a repository may
-//! move to another phase; [`cleanup`]: whether the KV cleanup may delete.
+//! move to another phase; [`sweep`]: whether a sweep (the backfill, the reverse sync) may
+//! start; [`cleanup`]: whether the KV cleanup may delete.
 
 pub(crate) mod cleanup;
 pub(crate) mod phase;
+pub(crate) mod sweep;
 
 use super::Phase;
 

@@ -5,11 +5,12 @@
 //! Run with `cargo bench --bench commands` (or `bash scripts/bench.sh`, which also measures
 //! latency in workerd).
 
-use fear_greed_bot::app::config::{Config, Secret};
-use fear_greed_bot::app::http::Request;
+use fear_greed_bot::app::config::Config;
 use fear_greed_bot::app::App;
+use fear_greed_bot::http::Request;
 use fear_greed_bot::platform::native::{ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
 use fear_greed_bot::platform::{HttpResponse, Platform};
+use fear_greed_bot::secret::Secret;
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::rc::Rc;

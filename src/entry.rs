@@ -1,13 +1,15 @@
 //! The `#[event]` glue: the only code that reads `worker::Env`. It builds the platform from
 //! the bindings, converts requests and responses, and hands everything else to `App`.
 
-use crate::app::config::{Config, Secret};
-use crate::app::{http, App, Isolate};
+use crate::app::config::Config;
+use crate::app::{App, Isolate};
+use crate::http;
 use crate::migration::Phase;
 use crate::platform::workerd::{
     self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv,
 };
 use crate::platform::Platform;
+use crate::secret::Secret;
 use std::rc::Rc;
 use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
 

@@ -26,21 +26,25 @@
 //!   `repair` drain that copies over what a second write missed, the `sweep`s that move the
 //!   history (backfill, validation, reverse sync) in bounded, checkpointed steps, and the KV
 //!   `cleanup`.
+//! - [`http`]: a request and a response as plain data, what the routes and `entry` share.
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - [`admin`]: the operators' HTTP API under `/admin/`.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
+//! - [`secret`]: a credential that never prints and compares in constant time.
 //! - [`schema`]: the D1 migrations, embedded so native tests apply exactly what wrangler applies.
 
 pub mod admin;
 pub mod app;
 pub mod bot;
 pub mod domain;
+pub mod http;
 pub mod market;
 pub mod migration;
 pub mod outbound;
 pub mod platform;
 pub mod schema;
+pub mod secret;
 pub mod signals;
 pub mod storage;
 pub mod telegram;

@@ -1,10 +1,10 @@
 //! The Telegram Bot API client (legacy §5.7): `sendMessage` with the legacy body and
 //! `getChat` for `/subscribers`, both through the legacy retry rules of [`crate::outbound`].
 
-use crate::app::config::Secret;
 use crate::domain::{js_stringify, ChatId};
 use crate::outbound::{self, host_of};
 use crate::platform::{HttpRequest, HttpResponse, Platform};
+use crate::secret::Secret;
 use serde_json::{json, Value};
 
 /// Why a message did not go out. `Display` is the text `/deploy-notify` reports (§8.5).

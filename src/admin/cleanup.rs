@@ -3,13 +3,12 @@
 //! Body `{"confirm":"delete-kv-data","dry_run":bool}`; a dry run is the default, needs no
 //! confirmation and is never refused, but says whether a real run would be and why.
 
-use super::AdminError;
-use crate::app::http::{Request, Response};
-use crate::app::App;
-use crate::migration::cleanup::{refusals, run_step, Budget, Mode, Report, Standing, CONFIRMATION};
-use crate::migration::flags::{Flag, Flags};
+use super::facts::standings;
+use super::{body, AdminContext, AdminError};
+use crate::http::{Request, Response};
+use crate::migration::cleanup::{run_step, Budget, Mode, Report, CONFIRMATION};
+use crate::migration::guard::cleanup::refusals;
 use crate::migration::Repository;
-use crate::storage::d1::{D1Settings, Sql};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -24,13 +23,11 @@ struct Body {
     dry_run: Option<bool>,
 }
 
-pub(super) async fn kv_cleanup(app: &App, request: &Request) -> Result<Response, AdminError> {
-    let body: Body = if request.body.is_empty() {
-        Body::default()
-    } else {
-        serde_json::from_slice(&request.body)
-            .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))?
-    };
+pub(super) async fn kv_cleanup(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
+    let body: Body = body::json_or_default(request)?;
     let mode = match body.dry_run {
         Some(false) => Mode::Delete,
         Some(true) | None => Mode::DryRun,
@@ -46,13 +43,10 @@ pub(super) async fn kv_cleanup(app: &App, request: &Request) -> Result<Response,
             }],
         });
     }
-    let platform = app.platform();
-    let flags = app
-        .flag_cache()
-        .read_now(platform, app.config().storage_phase_default)
-        .await?;
+    let platform = cx.platform;
+    let flags = cx.fresh_flags().await?;
     let refused = refusals(
-        standings(app, &flags).await?,
+        standings(cx, &flags, Repository::ALL, |_| true).await?,
         platform.clock.now_ms(),
         flags.cleanup_retention_ms(),
     );
@@ -74,18 +68,6 @@ pub(super) async fn kv_cleanup(app: &App, request: &Request) -> Result<Response,
     );
     let refused = (mode == Mode::DryRun && !refused.is_empty()).then_some(refused);
     Ok(Response::json(200, &report_json(&report, refused)))
-}
-
-/// Each repository's phase, and since when: the facts of the cleanup's guard rail.
-async fn standings(app: &App, flags: &Flags) -> Result<Vec<(Repository, Standing)>, AdminError> {
-    let settings = D1Settings(Sql::new(app.platform()));
-    let mut standings = Vec::new();
-    for repository in Repository::ALL {
-        let since_ms = settings.changed_at(Flag::Phase(repository).name()).await?;
-        let phase = flags.phase(repository);
-        standings.push((repository, Standing { phase, since_ms }));
-    }
-    Ok(standings)
 }
 
 /// The answer: what the step deleted (dry run: would delete), in order, and what is left.

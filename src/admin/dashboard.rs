@@ -4,16 +4,17 @@
 //! comes from the admin API, called with the token the operator types in. Like the rest of the
 //! API, they are a 404 when no token is configured.
 
-use crate::app::http::Response;
+use crate::http::Response;
 
 const PAGE: &str = include_str!("../../dashboards/migration.html");
 const SCRIPT: &str = include_str!("../../dashboards/dashboard.mjs");
 
-/// The dashboard's file at `path`, if it is one.
-pub(super) fn file(path: &str) -> Option<Response> {
-    match path {
-        "/admin/dashboard" => Some(Response::text("text/html;charset=UTF-8", PAGE)),
-        "/admin/dashboard.mjs" => Some(Response::text("text/javascript;charset=UTF-8", SCRIPT)),
-        _ => None,
-    }
+/// `GET /admin/dashboard`: the page.
+pub(super) fn page() -> Response {
+    Response::text("text/html;charset=UTF-8", PAGE)
+}
+
+/// `GET /admin/dashboard.mjs`: the page's script.
+pub(super) fn script() -> Response {
+    Response::text("text/javascript;charset=UTF-8", SCRIPT)
 }

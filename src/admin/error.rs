@@ -2,7 +2,7 @@
 //! `{"ok":false,"error":{"code":…,"message":…,"details":[…]}}`. Internal causes are logged,
 //! never sent.
 
-use crate::app::http::Response;
+use crate::http::Response;
 use serde_json::json;
 
 /// Why an admin request was refused.

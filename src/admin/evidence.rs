@@ -1,9 +1,8 @@
 //! `GET /admin/divergences` and `GET /admin/metrics`: what the shadow phase observed, for
 //! on-call and the dashboard.
 
-use super::AdminError;
-use crate::app::http::{Request, Response};
-use crate::app::App;
+use super::{AdminContext, AdminError};
+use crate::http::{Request, Response};
 use crate::migration::experiment::Class;
 use crate::migration::tally::{self, totals};
 use crate::migration::Repository;
@@ -12,7 +11,10 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// `?limit=1..1000` (default 100), `?repository=`, `?class=`: the newest records first.
-pub(super) async fn divergences(app: &App, request: &Request) -> Result<Response, AdminError> {
+pub(super) async fn divergences(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
     let limit = number_param(request, "limit", 100, DIVERGENCE_RING)?;
     let repository = request
         .query_param("repository")
@@ -31,7 +33,7 @@ pub(super) async fn divergences(app: &App, request: &Request) -> Result<Response
             })
         })
         .transpose()?;
-    let records = EvidenceStore::new(app.platform())
+    let records = EvidenceStore::new(cx.platform)
         .latest_divergences(
             limit,
             repository.map(Repository::as_str),
@@ -56,11 +58,14 @@ pub(super) async fn divergences(app: &App, request: &Request) -> Result<Response
 
 /// `?minutes=1..1440` (default 60): per repository the totals and rates over the window, and
 /// every counter as a per-minute series `[[minute, count, total_ms], …]`.
-pub(super) async fn metrics(app: &App, request: &Request) -> Result<Response, AdminError> {
+pub(super) async fn metrics(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
     let minutes = number_param(request, "minutes", 60, 1440)?;
-    let now = app.platform().clock.now_ms();
+    let now = cx.platform.clock.now_ms();
     let since = tally::minute_of(now) - (minutes - 1) * tally::MINUTE_MS;
-    let counts = EvidenceStore::new(app.platform())
+    let counts = EvidenceStore::new(cx.platform)
         .counters_since(since)
         .await?;
     let repositories: Map<String, Value> = totals(&counts)

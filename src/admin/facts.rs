@@ -1,39 +1,41 @@
-//! The facts guard-rail verdicts need, gathered from D1: the schema, the shadow numbers over
-//! the guard window and the sweeps (read once for every repository asked about), then each
-//! repository's entities, repair queue and phase change.
+//! The facts guard-rail verdicts need, gathered from D1. For a phase move ([`facts`]): the
+//! schema, the shadow numbers over the guard window and the sweeps (read once for every
+//! repository asked about), then each repository's entities, repair queue and phase change.
+//! For a sweep's start and the KV cleanup ([`standings`]): each repository's phase and, where
+//! the rail looks at it, since when.
 //!
 //! A sweep counts only if it started late enough to see every write it has to (migration.md
 //! §4): the backfill at least KV's propagation window plus the flag-cache TTL after dual writes
-//! began (writes before that may not be in KV yet, or not dual-written by every isolate); the
+//! began (`backfill_wait_ms`, the wait the backfill's start rail enforces too); the
 //! validation after the backfill finished; the reverse sync after the move it prepares began
 //! (the flag-cache TTL after it, for the one that lets KV serve again).
 
-use super::AdminError;
-use crate::app::App;
-use crate::migration::experiment::KV_PROPAGATION_MS;
+use super::{AdminContext, AdminError};
 use crate::migration::flags::{Flag, Flags};
-use crate::migration::guard::Facts;
+use crate::migration::guard::phase::Facts;
+use crate::migration::guard::sweep::backfill_wait_ms;
+use crate::migration::guard::Standing;
 use crate::migration::sweep::{Kind, Progress, Sweeps};
 use crate::migration::tally::totals;
 use crate::migration::{Phase, Repository, Store};
 use crate::storage::d1::{Census, D1Settings, EvidenceStore, RepairQueue, Sql};
 use std::collections::BTreeMap;
 
-/// A repository's guard-rail facts, and since when it is in its phase (`None`: it never
+/// A repository's phase-move facts, and since when it is in its phase (`None`: it never
 /// moved, its phase comes from `STORAGE_PHASE_DEFAULT`).
-pub(super) struct Standing {
+pub(super) struct MoveFacts {
     pub facts: Facts,
     pub since: Option<i64>,
 }
 
 /// The standing of each of `repositories`, with the sweeps the caller already read.
 pub(super) async fn facts(
-    app: &App,
+    cx: &AdminContext<'_>,
     repositories: impl IntoIterator<Item = Repository>,
     flags: &Flags,
     sweeps: &Sweeps,
-) -> Result<BTreeMap<Repository, Standing>, AdminError> {
-    let platform = app.platform();
+) -> Result<BTreeMap<Repository, MoveFacts>, AdminError> {
+    let platform = cx.platform;
     let census = Census::new(platform);
     let repairs = RepairQueue::new(platform);
     let settings = D1Settings(Sql::new(platform));
@@ -73,7 +75,7 @@ pub(super) async fn facts(
         };
         facts.insert(
             repository,
-            Standing {
+            MoveFacts {
                 facts: standing,
                 since,
             },
@@ -96,10 +98,7 @@ impl Counted {
             return false;
         };
         self.phase == Phase::DualWrite
-            && backfill.started_at
-                >= self
-                    .phase_since
-                    .saturating_add(KV_PROPAGATION_MS + self.ttl)
+            && backfill.started_at >= self.phase_since.saturating_add(backfill_wait_ms(self.ttl))
     }
 
     /// A finished validation that started after that backfill finished and found no
@@ -121,4 +120,26 @@ impl Counted {
         reverse_sync
             .is_some_and(|p| p.finished && p.started_at >= self.phase_since.saturating_add(after))
     }
+}
+
+/// Each of `repositories`' phase and, where `wants_since` says for that phase, since when (a D1
+/// read each): the facts of the sweep and cleanup rails.
+pub(super) async fn standings(
+    cx: &AdminContext<'_>,
+    flags: &Flags,
+    repositories: impl IntoIterator<Item = Repository>,
+    wants_since: impl Fn(Phase) -> bool,
+) -> Result<Vec<(Repository, Standing)>, AdminError> {
+    let settings = D1Settings(Sql::new(cx.platform));
+    let mut standings = Vec::new();
+    for repository in repositories {
+        let phase = flags.phase(repository);
+        let since_ms = if wants_since(phase) {
+            settings.changed_at(Flag::Phase(repository).name()).await?
+        } else {
+            None
+        };
+        standings.push((repository, Standing { phase, since_ms }));
+    }
+    Ok(standings)
 }

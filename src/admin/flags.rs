@@ -3,11 +3,10 @@
 //! audited in `settings_history` and logged.
 
 use super::facts::facts;
-use super::AdminError;
-use crate::app::http::{Request, Response};
-use crate::app::App;
+use super::{body, AdminContext, AdminError};
+use crate::http::{Request, Response};
 use crate::migration::flags::{definitions, validate, Flag, FlagValue, Flags, Setting};
-use crate::migration::guard::{verdict, Verdict};
+use crate::migration::guard::phase::{verdict, Verdict};
 use crate::migration::sweep::Sweeps;
 use crate::migration::Change;
 use serde::Deserialize;
@@ -17,13 +16,9 @@ use serde_json::{json, Value};
 const CHANGED_BY: &str = "admin-api";
 
 /// Every flag, in `flags.json` order.
-pub(super) async fn list(app: &App) -> Result<Response, AdminError> {
-    let default_phase = app.config().storage_phase_default;
-    let flags = app
-        .flag_cache()
-        .read_now(app.platform(), default_phase)
-        .await?;
-    let defaults = Flags::defaults(default_phase);
+pub(super) async fn list(cx: &AdminContext<'_>) -> Result<Response, AdminError> {
+    let flags = cx.fresh_flags().await?;
+    let defaults = Flags::defaults(cx.default_phase);
     let listed: Vec<Value> = definitions()
         .iter()
         .map(|definition| {
@@ -62,9 +57,8 @@ struct Planned {
 
 /// Validates, checks every guard rail, then writes; nothing is written unless every change
 /// of the request may be made.
-pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminError> {
-    let put: Put = serde_json::from_slice(&request.body)
-        .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))?;
+pub(super) async fn put(cx: &AdminContext<'_>, request: &Request) -> Result<Response, AdminError> {
+    let put: Put = body::json(request)?;
     let validated =
         validate(&put.key, &put.value).map_err(|e| AdminError::bad_request(e.to_string()))?;
     let reason = put.reason.trim();
@@ -73,11 +67,7 @@ pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminE
             "force needs a non-empty reason, recorded with the change",
         ));
     }
-    let default_phase = app.config().storage_phase_default;
-    let flags = app
-        .flag_cache()
-        .read_now(app.platform(), default_phase)
-        .await?;
+    let flags = cx.fresh_flags().await?;
     let moving = validated
         .settings()
         .into_iter()
@@ -85,8 +75,8 @@ pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminE
             Flag::Phase(repository) => Some(repository),
             _ => None,
         });
-    let sweeps = Sweeps::load(app.platform()).await?;
-    let facts_of = facts(app, moving, &flags, &sweeps).await?;
+    let sweeps = Sweeps::load(cx.platform).await?;
+    let facts_of = facts(cx, moving, &flags, &sweeps).await?;
     let mut planned = Vec::new();
     let (mut forbidden, mut unmet) = (Vec::new(), Vec::new());
     for setting in validated.settings() {
@@ -153,9 +143,7 @@ pub(super) async fn put(app: &App, request: &Request) -> Result<Response, AdminE
         };
         let flag = plan.setting.flag();
         let to = plan.setting.value();
-        app.flag_cache()
-            .set(app.platform(), plan.setting, change)
-            .await?;
+        cx.flag_cache.set(cx.platform, plan.setting, change).await?;
         tracing::info!(flag = flag.name(), from = %plan.from, to = %to, forced = plan.forced, reason, "flag flipped");
         changes.push(json!({
             "key": flag.name(), "from": plan.from.to_json(), "to": to.to_json(), "forced": plan.forced,

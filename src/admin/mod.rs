@@ -1,9 +1,12 @@
 //! The admin API (migration.md §6): operators and on-call read the move's evidence and flip
 //! phases under `/admin/`. Bearer `ADMIN_API_TOKEN`, compared in constant time; without a
 //! configured token every call is a 404. Bodies are JSON, at most [`MAX_BODY_BYTES`]. The
-//! dashboard page (`dashboard`) is the one exception to the bearer: it holds no data.
+//! dashboard page (`dashboard`) is the one exception to the bearer: it holds no data. Every
+//! endpoint is one row of `ROUTES`, which both routing and the 404/405 refusals follow.
 
+mod body;
 mod cleanup;
+mod context;
 mod dashboard;
 mod error;
 mod evidence;
@@ -13,17 +16,20 @@ mod repair;
 mod status;
 mod sweeps;
 
+pub(crate) use context::AdminContext;
 pub use error::AdminError;
 
-use crate::app::http::{Request, Response};
-use crate::app::App;
+use crate::http::{Request, Response};
+use crate::secret::Secret;
+use futures_util::future::{ready, LocalBoxFuture};
+use futures_util::FutureExt;
 
 /// The largest body an admin call reads.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Answers one `/admin/` request.
-pub async fn handle(app: &App, request: &Request) -> Response {
-    match route(app, request).await {
+pub(crate) async fn handle(cx: &AdminContext<'_>, request: &Request) -> Response {
+    match route(cx, request).await {
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(
@@ -37,49 +43,112 @@ pub async fn handle(app: &App, request: &Request) -> Response {
     }
 }
 
-async fn route(app: &App, request: &Request) -> Result<Response, AdminError> {
-    if let Some(file) = dashboard::file(&request.path) {
-        enabled(app)?;
-        return match request.method.as_str() {
-            "GET" => Ok(file),
-            _ => Err(AdminError::MethodNotAllowed),
-        };
+/// Who may call a route.
+#[derive(Clone, Copy, PartialEq)]
+enum Access {
+    /// The bearer token, with a body of at most [`MAX_BODY_BYTES`].
+    Bearer,
+    /// Anyone while the API is enabled: the dashboard's files, which hold no data.
+    Open,
+}
+
+/// An endpoint's handler; its future is boxed so that one table holds them all.
+type Handler = for<'a> fn(
+    &'a AdminContext<'a>,
+    &'a Request,
+) -> LocalBoxFuture<'a, Result<Response, AdminError>>;
+
+/// One endpoint: a method on a path, who may call it and what answers.
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    handler: Handler,
+}
+
+impl Route {
+    const fn bearer(method: &'static str, path: &'static str, handler: Handler) -> Self {
+        Self {
+            method,
+            path,
+            access: Access::Bearer,
+            handler,
+        }
     }
-    authorise(app, request)?;
-    if request.body.len() > MAX_BODY_BYTES {
-        return Err(AdminError::PayloadTooLarge);
+
+    const fn open(method: &'static str, path: &'static str, handler: Handler) -> Self {
+        Self {
+            method,
+            path,
+            access: Access::Open,
+            handler,
+        }
     }
-    match (request.method.as_str(), request.path.as_str()) {
-        ("GET", "/admin/flags") => flags::list(app).await,
-        ("PUT", "/admin/flags") => flags::put(app, request).await,
-        ("GET", "/admin/migration/status") => status::status(app).await,
-        ("POST", "/admin/repair") => repair::repair(app, request).await,
-        ("POST", "/admin/kv-cleanup") => cleanup::kv_cleanup(app, request).await,
-        ("POST", "/admin/backfill") => sweeps::backfill(app, request).await,
-        ("GET", "/admin/backfill") => sweeps::progress(app).await,
-        ("POST", "/admin/validate") => sweeps::validate(app, request).await,
-        ("POST", "/admin/reverse-sync") => sweeps::reverse_sync(app, request).await,
-        ("GET", "/admin/divergences") => evidence::divergences(app, request).await,
-        ("GET", "/admin/metrics") => evidence::metrics(app, request).await,
-        (
-            _,
-            "/admin/flags"
-            | "/admin/migration/status"
-            | "/admin/repair"
-            | "/admin/kv-cleanup"
-            | "/admin/backfill"
-            | "/admin/validate"
-            | "/admin/reverse-sync"
-            | "/admin/divergences"
-            | "/admin/metrics",
-        ) => Err(AdminError::MethodNotAllowed),
-        _ => Err(AdminError::NotFound),
+}
+
+/// Every endpoint of the API, the one list both routing and refusals follow: a path listed
+/// with other methods only is a 405, a path not listed a 404 (both after the bearer check,
+/// so neither tells a caller without the token which paths exist).
+static ROUTES: &[Route] = &[
+    Route::open("GET", "/admin/dashboard", |_, _| {
+        ready(Ok(dashboard::page())).boxed_local()
+    }),
+    Route::open("GET", "/admin/dashboard.mjs", |_, _| {
+        ready(Ok(dashboard::script())).boxed_local()
+    }),
+    Route::bearer("GET", "/admin/flags", |cx, _| flags::list(cx).boxed_local()),
+    Route::bearer("PUT", "/admin/flags", |cx, r| {
+        flags::put(cx, r).boxed_local()
+    }),
+    Route::bearer("GET", "/admin/migration/status", |cx, _| {
+        status::status(cx).boxed_local()
+    }),
+    Route::bearer("POST", "/admin/repair", |cx, r| {
+        repair::repair(cx, r).boxed_local()
+    }),
+    Route::bearer("POST", "/admin/kv-cleanup", |cx, r| {
+        cleanup::kv_cleanup(cx, r).boxed_local()
+    }),
+    Route::bearer("POST", "/admin/backfill", |cx, r| {
+        sweeps::backfill(cx, r).boxed_local()
+    }),
+    Route::bearer("GET", "/admin/backfill", |cx, _| {
+        sweeps::progress(cx).boxed_local()
+    }),
+    Route::bearer("POST", "/admin/validate", |cx, r| {
+        sweeps::validate(cx, r).boxed_local()
+    }),
+    Route::bearer("POST", "/admin/reverse-sync", |cx, r| {
+        sweeps::reverse_sync(cx, r).boxed_local()
+    }),
+    Route::bearer("GET", "/admin/divergences", |cx, r| {
+        evidence::divergences(cx, r).boxed_local()
+    }),
+    Route::bearer("GET", "/admin/metrics", |cx, r| {
+        evidence::metrics(cx, r).boxed_local()
+    }),
+];
+
+async fn route(cx: &AdminContext<'_>, request: &Request) -> Result<Response, AdminError> {
+    let on_path = || ROUTES.iter().filter(|route| route.path == request.path);
+    if on_path().any(|route| route.access == Access::Open) {
+        enabled(cx)?;
+    } else {
+        authorise(cx, request)?;
+        if request.body.len() > MAX_BODY_BYTES {
+            return Err(AdminError::PayloadTooLarge);
+        }
+    }
+    match on_path().find(|route| route.method == request.method) {
+        Some(route) => (route.handler)(cx, request).await,
+        None if on_path().next().is_some() => Err(AdminError::MethodNotAllowed),
+        None => Err(AdminError::NotFound),
     }
 }
 
 /// 404 when the API is disabled, 401 unless the bearer token matches.
-fn authorise(app: &App, request: &Request) -> Result<(), AdminError> {
-    let token = enabled(app)?;
+fn authorise(cx: &AdminContext<'_>, request: &Request) -> Result<(), AdminError> {
+    let token = enabled(cx)?;
     let presented = request
         .header("authorization")
         .and_then(|value| value.strip_prefix("Bearer "));
@@ -90,9 +159,27 @@ fn authorise(app: &App, request: &Request) -> Result<(), AdminError> {
 }
 
 /// The configured token; 404 when there is none (the API is disabled).
-fn enabled(app: &App) -> Result<&crate::app::config::Secret, AdminError> {
-    app.config()
-        .admin_api_token
-        .as_ref()
-        .ok_or(AdminError::NotFound)
+fn enabled<'a>(cx: &AdminContext<'a>) -> Result<&'a Secret, AdminError> {
+    cx.token.ok_or(AdminError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_method_and_path_is_routed_once_and_all_methods_of_a_path_share_its_access() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            assert!(a.path.starts_with("/admin/"), "{}", a.path);
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    a.method != b.method || a.path != b.path,
+                    "{} {} routed twice",
+                    a.method,
+                    a.path
+                );
+                assert!(a.path != b.path || a.access == b.access, "{}", a.path);
+            }
+        }
+    }
 }

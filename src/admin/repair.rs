@@ -1,9 +1,8 @@
 //! `POST /admin/repair` (migration.md §5, §6): drains the repair queue by one bounded step,
 //! copying each entity a store missed from the store that has it.
 
-use super::AdminError;
-use crate::app::http::{Request, Response};
-use crate::app::App;
+use super::{body, AdminContext, AdminError};
+use crate::http::{Request, Response};
 use crate::migration::repair::{run_step, StepOutcome};
 use serde::Deserialize;
 use serde_json::json;
@@ -19,24 +18,19 @@ struct Body {
     budget: Option<usize>,
 }
 
-pub(super) async fn repair(app: &App, request: &Request) -> Result<Response, AdminError> {
-    let body: Body = if request.body.is_empty() {
-        Body::default()
-    } else {
-        serde_json::from_slice(&request.body)
-            .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))?
-    };
+pub(super) async fn repair(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
+    let body: Body = body::json_or_default(request)?;
     let budget = body.budget.unwrap_or(DEFAULT_BUDGET);
     if !(1..=MAX_BUDGET).contains(&budget) {
         return Err(AdminError::bad_request(format!(
             "budget must be from 1 to {MAX_BUDGET}, got {budget}"
         )));
     }
-    let flags = app
-        .flag_cache()
-        .read_now(app.platform(), app.config().storage_phase_default)
-        .await?;
-    let outcome = run_step(app.platform(), flags.phases(), budget).await?;
+    let flags = cx.fresh_flags().await?;
+    let outcome = run_step(cx.platform, flags.phases(), budget).await?;
     tracing::info!(budget, outcome = ?outcome, "repair step run from the admin API");
     Ok(Response::json(
         200,

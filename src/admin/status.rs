@@ -2,26 +2,22 @@
 //! when, whether its next move would pass the guard rails and why not, its sweeps (backfill,
 //! validation, reverse sync), its shadow numbers over the guard window and its repair queue.
 
-use super::facts::{facts, Standing};
+use super::facts::{facts, MoveFacts};
 use super::sweeps::progress_json;
-use super::AdminError;
-use crate::app::http::Response;
-use crate::app::App;
-use crate::migration::guard::{verdict, Verdict};
+use super::{AdminContext, AdminError};
+use crate::http::Response;
+use crate::migration::guard::phase::{verdict, Verdict};
 use crate::migration::sweep::{Kind, Sweeps};
 use crate::migration::Repository;
 use serde_json::{json, Map, Value};
 
-pub(super) async fn status(app: &App) -> Result<Response, AdminError> {
-    let platform = app.platform();
-    let flags = app
-        .flag_cache()
-        .read_now(platform, app.config().storage_phase_default)
-        .await?;
+pub(super) async fn status(cx: &AdminContext<'_>) -> Result<Response, AdminError> {
+    let platform = cx.platform;
+    let flags = cx.fresh_flags().await?;
     let sweeps = Sweeps::load(platform).await?;
     let mut repositories = Map::new();
-    for (repository, Standing { facts, since }) in
-        facts(app, Repository::ALL, &flags, &sweeps).await?
+    for (repository, MoveFacts { facts, since }) in
+        facts(cx, Repository::ALL, &flags, &sweeps).await?
     {
         let phase = flags.phase(repository);
         let sweep = |kind: Kind| sweeps.get(kind, repository);

@@ -8,14 +8,13 @@
 //! (`table`, `recordsMigrated`, `errors`, `duration`), a `ValidationReport` for the validation
 //! (`timestamp`, `tables`, `overallSuccess`, `discrepancies`).
 
-use super::AdminError;
-use crate::app::http::{Request, Response};
-use crate::app::App;
-use crate::migration::experiment::KV_PROPAGATION_MS;
-use crate::migration::flags::{Flag, Flags};
+use super::facts::standings;
+use super::{body, AdminContext, AdminError};
+use crate::http::{Request, Response};
+use crate::migration::guard;
 use crate::migration::sweep::{run_step, Budget, Kind, Progress, Step, Sweeps};
-use crate::migration::{Phase, Repository};
-use crate::storage::d1::{D1Settings, Finding, Sql, SweepStore};
+use crate::migration::Repository;
+use crate::storage::d1::{Finding, SweepStore};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -32,14 +31,6 @@ struct Body {
 }
 
 impl Body {
-    fn parse(request: &Request) -> Result<Self, AdminError> {
-        if request.body.is_empty() {
-            return Ok(Self::default());
-        }
-        serde_json::from_slice(&request.body)
-            .map_err(|e| AdminError::bad_request(format!("invalid body: {e}")))
-    }
-
     fn repositories(&self) -> Result<Vec<Repository>, AdminError> {
         match self.repository.as_deref() {
             None | Some("all") => Ok(Repository::ALL.to_vec()),
@@ -54,28 +45,37 @@ impl Body {
 }
 
 /// `POST /admin/backfill`.
-pub(super) async fn backfill(app: &App, request: &Request) -> Result<Response, AdminError> {
-    let body = Body::parse(request)?;
+pub(super) async fn backfill(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
+    let body: Body = body::json_or_default(request)?;
     let kind = if body.dry_run.unwrap_or(false) {
         Kind::DryRun
     } else {
         Kind::Backfill
     };
-    step(app, kind, &body).await
+    step(cx, kind, &body).await
 }
 
 /// `POST /admin/validate`.
-pub(super) async fn validate(app: &App, request: &Request) -> Result<Response, AdminError> {
-    let body = Body::parse(request)?;
+pub(super) async fn validate(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
+    let body: Body = body::json_or_default(request)?;
     reject_dry_run(&body)?;
-    step(app, Kind::Validation, &body).await
+    step(cx, Kind::Validation, &body).await
 }
 
 /// `POST /admin/reverse-sync`.
-pub(super) async fn reverse_sync(app: &App, request: &Request) -> Result<Response, AdminError> {
-    let body = Body::parse(request)?;
+pub(super) async fn reverse_sync(
+    cx: &AdminContext<'_>,
+    request: &Request,
+) -> Result<Response, AdminError> {
+    let body: Body = body::json_or_default(request)?;
     reject_dry_run(&body)?;
-    step(app, Kind::ReverseSync, &body).await
+    step(cx, Kind::ReverseSync, &body).await
 }
 
 fn reject_dry_run(body: &Body) -> Result<(), AdminError> {
@@ -88,9 +88,9 @@ fn reject_dry_run(body: &Body) -> Result<(), AdminError> {
 }
 
 /// `GET /admin/backfill`: the backfill's and the dry run's progress per repository.
-pub(super) async fn progress(app: &App) -> Result<Response, AdminError> {
-    let store = SweepStore::new(app.platform());
-    let sweeps = Sweeps::load(app.platform()).await?;
+pub(super) async fn progress(cx: &AdminContext<'_>) -> Result<Response, AdminError> {
+    let store = SweepStore::new(cx.platform);
+    let sweeps = Sweeps::load(cx.platform).await?;
     let mut answer = Map::from_iter([("ok".to_owned(), Value::Bool(true))]);
     for kind in [Kind::Backfill, Kind::DryRun] {
         let mut repositories = Map::new();
@@ -112,14 +112,18 @@ pub(super) async fn progress(app: &App) -> Result<Response, AdminError> {
 }
 
 /// Checks the phases, runs one step, and answers with the sweeps it ran.
-async fn step(app: &App, kind: Kind, body: &Body) -> Result<Response, AdminError> {
+async fn step(cx: &AdminContext<'_>, kind: Kind, body: &Body) -> Result<Response, AdminError> {
     let repositories = body.repositories()?;
-    let platform = app.platform();
-    let flags = app
-        .flag_cache()
-        .read_now(platform, app.config().storage_phase_default)
-        .await?;
-    let unmet = refusals(app, kind, &repositories, &flags).await?;
+    let platform = cx.platform;
+    let flags = cx.fresh_flags().await?;
+    let wants_since = |phase| guard::sweep::needs_since(kind, phase);
+    let standings = standings(cx, &flags, repositories.iter().copied(), wants_since).await?;
+    let unmet = guard::sweep::refusals(
+        kind,
+        standings,
+        platform.clock.now_ms(),
+        flags.cache_ttl_ms(),
+    );
     if !unmet.is_empty() {
         tracing::warn!(kind = %kind, details = ?unmet, "sweep refused");
         return Err(AdminError::Conflict {
@@ -153,7 +157,7 @@ async fn step(app: &App, kind: Kind, body: &Body) -> Result<Response, AdminError
         "repositories": listed.iter().map(|(p, _)| (p.repository.as_str().to_owned(), progress_json(Some(p)))).collect::<Map<_, _>>(),
     });
     let report = match kind {
-        Kind::Validation => ("report", validation_report(&listed, app)),
+        Kind::Validation => ("report", validation_report(&listed, cx)),
         _ => (
             "results",
             Value::Array(listed.iter().map(|(p, f)| migration_result(p, f)).collect()),
@@ -161,54 +165,6 @@ async fn step(app: &App, kind: Kind, body: &Body) -> Result<Response, AdminError
     };
     answer[report.0] = report.1;
     Ok(Response::json(200, &answer))
-}
-
-/// Why `kind` may not run now for each of `repositories`: every unmet condition.
-async fn refusals(
-    app: &App,
-    kind: Kind,
-    repositories: &[Repository],
-    flags: &Flags,
-) -> Result<Vec<String>, AdminError> {
-    let settings = D1Settings(Sql::new(app.platform()));
-    let now = app.platform().clock.now_ms();
-    let mut unmet = Vec::new();
-    for repository in repositories {
-        let phase = flags.phase(*repository);
-        if !kind.allowed_in(phase) {
-            unmet.push(match kind {
-                Kind::Backfill => format!(
-                    "{repository} is in {phase}: the backfill copies KV → D1 only in dual_write, \
-                     while KV has every write and D1 receives them too"
-                ),
-                // The dry run and the validation run in every phase.
-                Kind::DryRun | Kind::Validation | Kind::ReverseSync => format!(
-                    "{repository} is in {phase}: the reverse sync copies D1 → KV only in shadow \
-                     or d1_only, while D1 has every write"
-                ),
-            });
-            continue;
-        }
-        if kind != Kind::Backfill || phase != Phase::DualWrite {
-            continue;
-        }
-        // Writes made before every isolate dual-wrote, and before KV settled, may be missed.
-        let wait = KV_PROPAGATION_MS + flags.cache_ttl_ms();
-        match settings.changed_at(Flag::Phase(*repository).name()).await? {
-            Some(since) if now - since >= wait => {}
-            Some(since) => unmet.push(format!(
-                "{repository} entered dual_write {} s ago: the backfill may start {} s after \
-                 (KV's 60 s propagation window plus the flag cache TTL)",
-                (now - since) / 1000,
-                wait / 1000
-            )),
-            None => unmet.push(format!(
-                "{repository} has no recorded move into dual_write (its phase comes from \
-                 STORAGE_PHASE_DEFAULT): move it through PUT /admin/flags first"
-            )),
-        }
-    }
-    Ok(unmet)
 }
 
 /// A sweep's progress as the admin API shows it; `not_started` when it never ran.
@@ -273,7 +229,7 @@ fn migration_result(progress: &Progress, findings: &[Finding]) -> Value {
 
 /// The seed's `ValidationReport` over the repositories validated: counts per table, every
 /// entity checked, and the differences (listed up to [`LISTED`] per repository, with diffs).
-fn validation_report(listed: &[(&Progress, Vec<Finding>)], app: &App) -> Value {
+fn validation_report(listed: &[(&Progress, Vec<Finding>)], cx: &AdminContext<'_>) -> Value {
     let mut tables = Map::new();
     let mut discrepancies = Vec::new();
     let mut overall = true;
@@ -311,7 +267,7 @@ fn validation_report(listed: &[(&Progress, Vec<Finding>)], app: &App) -> Value {
         }
     }
     json!({
-        "timestamp": app.platform().clock.now_ms(),
+        "timestamp": cx.platform.clock.now_ms(),
         "tables": tables,
         "overallSuccess": overall,
         "discrepancies": discrepancies,

@@ -2,10 +2,10 @@
 //! subscriber about a new version. The credential is the bot token, from the bearer header or
 //! the body; the answer reports each failed send.
 
-use super::http::{Request, Response};
 use super::App;
 use crate::bot::commands::CHAT_IDS_UNREADABLE;
 use crate::domain::{js_string, js_truthy, Subscriber};
+use crate::http::{Request, Response};
 use crate::storage::d1::UpdateClaim;
 use crate::telegram::SendFailure;
 use serde_json::{json, Value};

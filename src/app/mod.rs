@@ -1,5 +1,5 @@
 //! The application behind the worker's two entry points, written against the platform traits
-//! so it runs the same in workerd and in native tests: HTTP routing (`http`), the Telegram
+//! so it runs the same in workerd and in native tests: HTTP routing (`route`), the Telegram
 //! webhook (`webhook`), deploy notifications (`deploy`), cron dispatch (`cron`) with the
 //! broadcast (`broadcast`), configuration (`config`) and what an isolate remembers between
 //! requests (`isolate`).
@@ -8,12 +8,13 @@ pub mod broadcast;
 pub mod config;
 pub mod cron;
 mod deploy;
-pub mod http;
 mod isolate;
+mod route;
 mod webhook;
 
 pub use isolate::Isolate;
 
+use crate::admin::AdminContext;
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
 use crate::migration::publish::{publish, Observed};
@@ -70,6 +71,16 @@ impl App {
         Self {
             analytics: Some(sink),
             ..self
+        }
+    }
+
+    /// What the admin API may use of the app for one request.
+    fn admin(&self) -> AdminContext<'_> {
+        AdminContext {
+            platform: &self.platform,
+            flag_cache: &self.isolate.flags,
+            default_phase: self.config.storage_phase_default,
+            token: self.config.admin_api_token.as_ref(),
         }
     }
 

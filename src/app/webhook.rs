@@ -3,12 +3,12 @@
 //! the second writes of the storage move, then the HTTP answer; the claim is marked done after
 //! it. A redelivery that reaches an isolate which ran the update is answered from memory.
 
-use super::http::{Request, Response};
 use super::isolate::Seen;
 use super::{send_all, App};
 use crate::bot::commands::Command;
 use crate::bot::update::Update;
 use crate::bot::Reply;
+use crate::http::{Request, Response};
 use crate::storage::d1::{Claim, UpdateClaim};
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";

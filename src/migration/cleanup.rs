@@ -1,6 +1,7 @@
 //! The KV cleanup (migration.md §5 "KV cleanup"): once every repository has been `d1_only` for
-//! the retention window ([`refusals`] says whether it has), one bounded [`run_step`] deletes the
-//! legacy KV keys of the five repositories, or in a dry run lists what it would delete.
+//! the retention window (its rail, `guard::cleanup`, says whether it has), one bounded
+//! [`run_step`] deletes the legacy KV keys of the five repositories, or in a dry run lists what
+//! it would delete.
 //!
 //! # Invariants
 //!
@@ -22,7 +23,7 @@
 //!   logged and reported, and the step goes on with the next key and group; the key stays for
 //!   the next step, and so does `chat_ids`.
 
-use super::{Phase, Repository};
+use super::Repository;
 use crate::domain::FEAR_GREED_CACHE_KEY;
 use crate::platform::{Platform, KV_LIST_LIMIT};
 use crate::storage::kv::{
@@ -64,50 +65,6 @@ impl Budget {
 pub enum Mode {
     DryRun,
     Delete,
-}
-
-/// Where one repository stands, for the cleanup's guard rail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Standing {
-    pub phase: Phase,
-    /// When its `storage.phase.<repository>` flag last changed (ms); `None` if it never did.
-    pub since_ms: Option<i64>,
-}
-
-/// Every reason a real cleanup must not run now, one per repository that is not `d1_only` or
-/// has not been for `retention_ms`; empty when it may run. A repository whose phase was never
-/// recorded (`d1_only` only through `STORAGE_PHASE_DEFAULT`) has no start to its retention
-/// window, so it is refused too.
-pub fn refusals(
-    standings: impl IntoIterator<Item = (Repository, Standing)>,
-    now_ms: i64,
-    retention_ms: i64,
-) -> Vec<String> {
-    let retention_s = retention_ms / 1000;
-    standings
-        .into_iter()
-        .filter_map(|(repository, standing)| {
-            if standing.phase != Phase::D1Only {
-                return Some(format!(
-                    "{repository}: in {}, not d1_only: it may still read or fall back to KV",
-                    standing.phase
-                ));
-            }
-            let Some(since) = standing.since_ms else {
-                return Some(format!(
-                    "{repository}: no recorded move to d1_only (storage.phase.{repository} was \
-                     never set), so its retention window has not started"
-                ));
-            };
-            let elapsed = now_ms - since;
-            (elapsed < retention_ms).then(|| {
-                format!(
-                    "{repository}: d1_only for {} s only; cleanup.retention_seconds is {retention_s} s",
-                    elapsed.max(0) / 1000
-                )
-            })
-        })
-        .collect()
 }
 
 /// A KV call of the step that failed. The cause is logged; the report carries the key only.
@@ -195,7 +152,8 @@ enum Group {
 /// within `budget`. Never fails: a KV failure is logged, reported in [`Report::failed`] and
 /// costs only its key (or the rest of its group, for a `list`).
 ///
-/// The caller checks [`refusals`] first: this deletes whatever it is asked to.
+/// The caller checks the rail (`guard::cleanup::refusals`) first: this deletes whatever it is
+/// asked to.
 pub async fn run_step(platform: &Platform, mode: Mode, budget: Budget) -> Report {
     let mut step = Step {
         platform,
@@ -362,8 +320,6 @@ mod tests {
     use crate::platform::native::{KvOp, ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
     use std::rc::Rc;
 
-    const DAY_MS: i64 = 86_400_000;
-
     fn platform() -> (Rc<MemoryKv>, Platform) {
         let kv = Rc::new(MemoryKv::new());
         let platform = Platform {
@@ -381,48 +337,6 @@ mod tests {
 
     fn keys(report: &Report) -> Vec<&str> {
         report.deleted.iter().map(|(_, k)| k.as_str()).collect()
-    }
-
-    fn d1_only_since(since_ms: Option<i64>) -> Standing {
-        Standing {
-            phase: Phase::D1Only,
-            since_ms,
-        }
-    }
-
-    #[test]
-    fn cleanup_refusals_name_each_repository_not_d1_only_for_the_retention_window() {
-        let now = 10 * DAY_MS;
-        let standings = [
-            (
-                Repository::Subscriptions,
-                Standing {
-                    phase: Phase::Shadow,
-                    since_ms: Some(0),
-                },
-            ),
-            (
-                Repository::Watchlists,
-                d1_only_since(Some(now - 8 * DAY_MS)),
-            ),
-            (Repository::Executions, d1_only_since(Some(now - 3_600_000))),
-            (Repository::Positions, d1_only_since(None)),
-            (Repository::Cache, d1_only_since(Some(now - 7 * DAY_MS))),
-        ];
-        assert_eq!(
-            refusals(standings, now, 7 * DAY_MS),
-            [
-                "subscriptions: in shadow, not d1_only: it may still read or fall back to KV",
-                "executions: d1_only for 3600 s only; cleanup.retention_seconds is 604800 s",
-                "positions: no recorded move to d1_only (storage.phase.positions was never set), \
-                 so its retention window has not started",
-            ]
-        );
-        let all_old = Repository::ALL.map(|r| (r, d1_only_since(Some(0))));
-        assert!(refusals(all_old, now, 7 * DAY_MS).is_empty());
-        // A change recorded in the future (clock skew) has not started the window either.
-        let future = [(Repository::Cache, d1_only_since(Some(now + 5)))];
-        assert_eq!(refusals(future, now, 1000).len(), 1);
     }
 
     #[test]

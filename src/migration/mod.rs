@@ -11,7 +11,7 @@ pub(crate) mod cleanup;
 pub mod experiment;
 mod flag_cache;
 pub mod flags;
-pub mod guard;
+pub(crate) mod guard;
 mod phase;
 pub mod publish;
 pub mod repair;

@@ -43,7 +43,7 @@ fn without_a_configured_token_every_admin_path_is_a_404() {
     let mut config = f.config();
     config.admin_api_token = None;
     let app = App::new(f.platform.clone(), config);
-    let request = fear_greed_bot::app::http::Request {
+    let request = fear_greed_bot::http::Request {
         method: "GET".into(),
         path: "/admin/metrics".into(),
         query: String::new(),
@@ -82,6 +82,39 @@ fn unknown_paths_wrong_methods_and_large_bodies_are_refused() {
     assert_eq!((status, error_code(&body)), (405, "method_not_allowed"));
     let (status, body) = f.admin("GET", "/admin/metrics", &"x".repeat(16 * 1024 + 1));
     assert_eq!((status, error_code(&body)), (413, "payload_too_large"));
+}
+
+#[test]
+fn every_admin_path_answers_a_method_it_does_not_take_with_a_405() {
+    let f = Fixture::new(Backend::Kv);
+    // No admin path takes DELETE.
+    for path in [
+        "/admin/flags",
+        "/admin/migration/status",
+        "/admin/repair",
+        "/admin/kv-cleanup",
+        "/admin/backfill",
+        "/admin/validate",
+        "/admin/reverse-sync",
+        "/admin/divergences",
+        "/admin/metrics",
+    ] {
+        let (status, body) = f.admin("DELETE", path, "");
+        assert_eq!(
+            (status, error_code(&body)),
+            (405, "method_not_allowed"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn without_the_token_an_unknown_path_is_a_401_like_a_known_one() {
+    let f = Fixture::new(Backend::Kv);
+    for path in ["/admin/nothing", "/admin/metrics"] {
+        let response = f.request("GET", path, &[], "");
+        assert_eq!(response.status, 401, "{path}");
+    }
 }
 
 #[test]

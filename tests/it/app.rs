@@ -3,7 +3,7 @@
 use crate::helpers::{run, Backend, Fixture, T0};
 use crate::logs::{assert_one_event, logged, the_event};
 use fear_greed_bot::app::cron::{CronOutcome, Job, MAINTENANCE_CRON};
-use fear_greed_bot::app::http::Request;
+use fear_greed_bot::http::Request;
 use fear_greed_bot::migration::repair::{StepOutcome, Tally};
 use fear_greed_bot::migration::sweep::Kind;
 use fear_greed_bot::platform::native::KvOp;

@@ -4,8 +4,8 @@
 //! `tests/e2e/dashboard.test.mjs`.
 
 use crate::helpers::{run, Backend, Fixture, ADMIN_TOKEN};
-use fear_greed_bot::app::http::Request;
 use fear_greed_bot::app::App;
+use fear_greed_bot::http::Request;
 
 fn shipped(file: &str) -> String {
     std::fs::read_to_string(format!("{}/dashboards/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()

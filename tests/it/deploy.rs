@@ -2,7 +2,7 @@
 //! message to every subscriber and the report of failed sends.
 
 use crate::helpers::{network_error, respond, run, telegram_ok, Backend, Fixture, BOT_TOKEN};
-use fear_greed_bot::app::http::{Request, Response};
+use fear_greed_bot::http::{Request, Response};
 use fear_greed_bot::platform::native::KvOp;
 use serde_json::json;
 

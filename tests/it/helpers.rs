@@ -1,14 +1,15 @@
 //! Fixtures: fresh stores per test, and a runner that holds both repository implementations to
 //! the same contract.
 
-use fear_greed_bot::app::config::{Config, Secret};
-use fear_greed_bot::app::http::{Request, Response};
+use fear_greed_bot::app::config::Config;
 use fear_greed_bot::app::App;
+use fear_greed_bot::http::{Request, Response};
 use fear_greed_bot::migration::Phase;
 use fear_greed_bot::platform::native::{KvOp, ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
 use fear_greed_bot::platform::{
     HttpRequest, HttpResponse, KvPage, KvStore, Platform, PlatformError,
 };
+use fear_greed_bot::secret::Secret;
 use fear_greed_bot::storage::Repos;
 use serde_json::{json, Value};
 use std::cell::Cell;
@@ -138,7 +139,7 @@ impl Fixture {
     }
 
     /// Posts a message from `chat` to the webhook, with the right secret and a new update id.
-    pub fn send_text(&self, chat: i64, text: &str) -> fear_greed_bot::app::http::Response {
+    pub fn send_text(&self, chat: i64, text: &str) -> fear_greed_bot::http::Response {
         let update_id = self.next_update_id.get();
         self.next_update_id.set(update_id + 1);
         let body = json!({"update_id": update_id, "message": {"chat": {"id": chat}, "text": text}});

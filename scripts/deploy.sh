@@ -80,10 +80,32 @@ export CI=true
 SKIP_BUILD=${SKIP_WORKER_BUILD:-}
 WRANGLER=${WRANGLER:-wrangler}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-60}
-WORK=$(mktemp -d)
+WORK=""
 CONFIG=""
 DEV_PID=""
 STAND_IN_PID=""
+
+# Stops what this run started and removes its temporary files.
+cleanup() {
+  stop_local_worker
+  if [ -n "$STAND_IN_PID" ]; then
+    kill -TERM "$STAND_IN_PID" 2>/dev/null || true
+    wait "$STAND_IN_PID" 2>/dev/null || true
+  fi
+  [ -z "$CONFIG" ] || rm -f "$CONFIG"
+  [ -z "$WORK" ] || rm -rf "$WORK"
+}
+stop_local_worker() {
+  if [ -n "$DEV_PID" ]; then
+    # wrangler itself, not npx, so SIGTERM stops workerd too.
+    kill -TERM "$DEV_PID" 2>/dev/null || true
+    wait "$DEV_PID" 2>/dev/null || true
+    DEV_PID=""
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+WORK=$(mktemp -d)
 
 if [ -n "$LOCAL" ]; then
   PORT=${PORT:-8787}
@@ -111,27 +133,6 @@ else
 fi
 WORKER_URL=${WORKER_URL:-}
 WORKER_URL=${WORKER_URL%/}
-
-# Stops what this run started and removes its temporary files.
-cleanup() {
-  stop_local_worker
-  if [ -n "$STAND_IN_PID" ]; then
-    kill -TERM "$STAND_IN_PID" 2>/dev/null || true
-    wait "$STAND_IN_PID" 2>/dev/null || true
-  fi
-  [ -z "$CONFIG" ] || rm -f "$CONFIG"
-  rm -rf "$WORK"
-}
-stop_local_worker() {
-  if [ -n "$DEV_PID" ]; then
-    # wrangler itself, not npx, so SIGTERM stops workerd too.
-    kill -TERM "$DEV_PID" 2>/dev/null || true
-    wait "$DEV_PID" 2>/dev/null || true
-    DEV_PID=""
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # Fails naming every variable of "$@" that is empty.
 need() {

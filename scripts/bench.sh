@@ -6,6 +6,7 @@
 # (Miniflare, the release wasm build) the upload size, the worker against a JavaScript
 # reference, latency and CPU per command under a write load, cold starts and a broadcast.
 set -euo pipefail
+# shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 

@@ -3,6 +3,7 @@
 # wasm size. wrangler runs this as its [build] command unless SKIP_WORKER_BUILD is set.
 set -euo pipefail
 [ -n "${SKIP_WORKER_BUILD:-}" ] && exit 0
+# shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 worker-build --release

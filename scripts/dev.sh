@@ -10,6 +10,7 @@
 # and fire the broadcast cron with
 #   curl "http://127.0.0.1:8787/__scheduled?cron=0+9+*+*+1-5"
 set -euo pipefail
+# shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 

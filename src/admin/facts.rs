@@ -17,8 +17,9 @@ use crate::migration::guard::sweep::backfill_wait_ms;
 use crate::migration::guard::Standing;
 use crate::migration::sweep::{Kind, Progress, Sweeps};
 use crate::migration::tally::totals;
-use crate::migration::{Phase, Repository, Store};
+use crate::migration::Phase;
 use crate::storage::d1::{Census, D1Settings, EvidenceStore, RepairQueue, Sql};
+use crate::storage::{Repository, Store};
 use std::collections::BTreeMap;
 
 /// A repository's phase-move facts, and since when it is in its phase (`None`: it never

@@ -8,7 +8,7 @@ use super::{AdminContext, AdminError};
 use crate::http::Response;
 use crate::migration::guard::phase::{verdict, Verdict};
 use crate::migration::sweep::{Kind, Sweeps};
-use crate::migration::Repository;
+use crate::storage::Repository;
 use serde_json::{json, Map, Value};
 
 pub(super) async fn status(cx: &AdminContext<'_>) -> Result<Response, AdminError> {

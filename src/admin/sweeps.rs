@@ -13,8 +13,8 @@ use super::{body, AdminContext, AdminError};
 use crate::http::{Request, Response};
 use crate::migration::guard;
 use crate::migration::sweep::{run_step, Budget, Kind, Progress, Step, Sweeps};
-use crate::migration::Repository;
 use crate::storage::d1::{Finding, SweepStore};
+use crate::storage::Repository;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

@@ -23,12 +23,12 @@
 //!   logged and reported, and the step goes on with the next key and group; the key stays for
 //!   the next step, and so does `chat_ids`.
 
-use super::Repository;
 use crate::domain::FEAR_GREED_CACHE_KEY;
 use crate::platform::{Platform, KV_LIST_LIMIT};
 use crate::storage::kv::{
     ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX,
 };
+use crate::storage::Repository;
 
 /// The value the admin API's `confirm` must hold exactly for a real run.
 pub const CONFIRMATION: &str = "delete-kv-data";

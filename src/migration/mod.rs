@@ -16,12 +16,10 @@ mod phase;
 pub mod publish;
 pub mod repair;
 pub mod router;
-mod store;
 pub mod sweep;
 pub mod tally;
 mod unified_diff;
 
 pub use buffer::{CounterBuffer, FLUSH_MS};
 pub use flag_cache::{Change, FlagCache};
-pub use phase::{Phase, Phases, Repository, UnknownName};
-pub use store::Store;
+pub use phase::{Phase, Phases};

@@ -1,10 +1,10 @@
-//! Phases and repositories (migration.md §1, §2): parsed once from flag values and admin
+//! Phases (migration.md §1, §2): parsed once from flag values and admin
 //! requests, then passed around as these types only. The phase → store table
 //! ([`Phase::authoritative`], [`Phase::second`]) is here, once, for every reader of phases:
 //! the router (requests), the repair planner, and the sweeps (which may run, which repairs a
 //! difference queues).
 
-use super::Store;
+use crate::storage::{unknown_name, Repository, Store, UnknownName};
 use std::fmt;
 use std::str::FromStr;
 
@@ -75,15 +75,6 @@ impl fmt::Display for Phase {
     }
 }
 
-/// A name that is not a phase or repository; its `Display` is the message for the operator.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} {name:?}; expected one of: {expected}")]
-pub struct UnknownName {
-    pub kind: &'static str,
-    pub name: String,
-    pub expected: String,
-}
-
 impl FromStr for Phase {
     type Err = UnknownName;
 
@@ -91,62 +82,7 @@ impl FromStr for Phase {
         Self::ALL
             .into_iter()
             .find(|phase| phase.as_str() == s)
-            .ok_or_else(|| unknown("phase", s, Self::ALL.map(Phase::as_str)))
-    }
-}
-
-/// The five repositories that move, each with its own phase (migration.md §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Repository {
-    Subscriptions,
-    Watchlists,
-    Executions,
-    Positions,
-    Cache,
-}
-
-impl Repository {
-    pub const ALL: [Repository; 5] = [
-        Repository::Subscriptions,
-        Repository::Watchlists,
-        Repository::Executions,
-        Repository::Positions,
-        Repository::Cache,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Subscriptions => "subscriptions",
-            Self::Watchlists => "watchlists",
-            Self::Executions => "executions",
-            Self::Positions => "positions",
-            Self::Cache => "cache",
-        }
-    }
-}
-
-impl fmt::Display for Repository {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Repository {
-    type Err = UnknownName;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|repository| repository.as_str() == s)
-            .ok_or_else(|| unknown("repository", s, Self::ALL.map(Repository::as_str)))
-    }
-}
-
-fn unknown<const N: usize>(kind: &'static str, name: &str, expected: [&str; N]) -> UnknownName {
-    UnknownName {
-        kind,
-        name: name.to_owned(),
-        expected: expected.join(", "),
+            .ok_or_else(|| unknown_name("phase", s, Self::ALL.map(Phase::as_str)))
     }
 }
 

@@ -7,9 +7,10 @@
 use super::buffer::{CounterBuffer, Flush};
 use super::experiment::{agree, compare, sampled, Outcome, KV_PROPAGATION_MS};
 use super::router::Collected;
-use super::{tally, Repository};
+use super::tally;
 use crate::platform::{MetricPoint, MetricSink, Platform};
 use crate::storage::d1::{Count, Divergence, EntityVersions, EvidenceStore, Publication};
+use crate::storage::Repository;
 use std::collections::{BTreeMap, HashSet};
 
 /// Everything one request observed about the move.
@@ -225,7 +226,7 @@ mod tests {
     use super::*;
     use crate::migration::experiment::Reading;
     use crate::migration::router::{Measurement, Observation};
-    use crate::migration::{Repository, Store};
+    use crate::storage::{Repository, Store};
     use serde_json::json;
 
     fn observation(key: &str, d1: Reading, kv: Reading) -> Observation {

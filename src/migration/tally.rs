@@ -2,8 +2,8 @@
 //! repository and operation, and the totals on-call and the guard rails read back from them.
 
 use super::experiment::Class;
-use super::Repository;
 use crate::storage::d1::Count;
+use crate::storage::Repository;
 use std::collections::BTreeMap;
 
 /// The counters' bucket width.

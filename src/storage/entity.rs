@@ -24,12 +24,11 @@
 //! changed them (see `kv::entities`).
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position};
-use crate::migration::{Repository, Store};
 use crate::platform::Platform;
 use crate::storage::kv::{
     chat_key, ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX,
 };
-use crate::storage::{Operation, StorageResult};
+use crate::storage::{Operation, Repository, StorageResult, Store};
 use async_trait::async_trait;
 use std::fmt;
 

@@ -9,10 +9,13 @@ mod entity;
 mod error;
 pub mod kv;
 mod units;
+mod vocabulary;
 
 pub use entity::{entities, BadEntityKey, EntityKey, EntityStore, Snapshot};
 pub use error::{classify, D1Call, Operation, StorageError};
 pub use units::Steps;
+pub(crate) use vocabulary::unknown_name;
+pub use vocabulary::{Repository, Store, UnknownName};
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position, Subscriber};
 use crate::platform::Platform;

@@ -4,7 +4,7 @@
 
 use crate::helpers::{Backend, Fixture};
 use crate::logs::{assert_one_event, logged};
-use fear_greed_bot::migration::Repository;
+use fear_greed_bot::storage::Repository;
 use serde_json::{json, Value};
 
 fn put(f: &Fixture, body: Value) -> (u16, Value) {

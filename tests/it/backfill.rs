@@ -4,11 +4,11 @@
 
 use crate::helpers::{run, Backend, Fixture};
 use fear_greed_bot::migration::sweep::{run_step, Budget, Kind, Step};
-use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
+use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::{KvOp, LegacyDataset};
 use fear_greed_bot::platform::Platform;
 use fear_greed_bot::storage::d1::{RepairQueue, SweepStore};
-use fear_greed_bot::storage::{entities, EntityKey};
+use fear_greed_bot::storage::{entities, EntityKey, Repository, Store};
 
 fn seeded(chats: usize, seed: u64) -> (Fixture, LegacyDataset) {
     let f = Fixture::new(Backend::D1);

@@ -5,8 +5,9 @@ use crate::helpers::{contract, Backend, Fixture, T0};
 use fear_greed_bot::domain::{
     CacheEntry, ChatId, Execution, Position, SignalType, Subscriber, CACHE_TTL_MS,
 };
-use fear_greed_bot::migration::Store;
-use fear_greed_bot::storage::{entities, AddTicker, EntityKey, Landed, RemoveTicker, Snapshot};
+use fear_greed_bot::storage::{
+    entities, AddTicker, EntityKey, Landed, RemoveTicker, Snapshot, Store,
+};
 use serde_json::json;
 
 const CHAT: ChatId = ChatId::new(123_456_789);

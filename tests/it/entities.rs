@@ -6,9 +6,8 @@
 use crate::helpers::{run, Backend, Fixture, T0};
 use crate::router::{buy, position, CHAT};
 use fear_greed_bot::domain::{CacheEntry, ChatId, Execution, SignalType};
-use fear_greed_bot::migration::Store;
 use fear_greed_bot::platform::{SqlDatabase, Statement};
-use fear_greed_bot::storage::{entities, EntityKey, Repos, Snapshot, StorageError};
+use fear_greed_bot::storage::{entities, EntityKey, Repos, Snapshot, StorageError, Store};
 use serde_json::json;
 
 const OTHER: ChatId = ChatId::new(-1_001_234_567_890);

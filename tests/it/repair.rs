@@ -11,11 +11,11 @@ use async_trait::async_trait;
 use fear_greed_bot::domain::ChatId;
 use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
 use fear_greed_bot::migration::repair::{run_step, StepOutcome, Tally};
-use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
+use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::{KvOp, SqliteDatabase};
 use fear_greed_bot::platform::{Platform, PlatformError, SqlDatabase, Statement};
 use fear_greed_bot::storage::d1::{EntityVersions, RepairQueue};
-use fear_greed_bot::storage::{entities, EntityKey, Snapshot};
+use fear_greed_bot::storage::{entities, EntityKey, Repository, Snapshot, Store};
 use std::cell::RefCell;
 use std::rc::Rc;
 

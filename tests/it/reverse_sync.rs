@@ -5,10 +5,10 @@
 use crate::helpers::{run, Backend, Fixture, HookedKv, KvHook, T0};
 use fear_greed_bot::domain::{ChatId, Execution, Position, SignalType};
 use fear_greed_bot::migration::sweep::{run_step, Budget, Kind};
-use fear_greed_bot::migration::{Phase, Phases, Repository};
+use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::{KvOp, LegacyDataset, MemoryKv};
 use fear_greed_bot::platform::Platform;
-use fear_greed_bot::storage::Repos;
+use fear_greed_bot::storage::{Repos, Repository};
 use proptest::prelude::*;
 use std::rc::Rc;
 

@@ -8,11 +8,11 @@ use fear_greed_bot::domain::{
     CacheEntry, ChatId, Execution, Position, SignalType, FEAR_GREED_CACHE_KEY,
 };
 use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence};
-use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
+use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::platform::{SqlDatabase, Statement};
 use fear_greed_bot::storage::d1::{RepairQueue, UpdateClaim};
-use fear_greed_bot::storage::{AddTicker, Repos};
+use fear_greed_bot::storage::{AddTicker, Repos, Repository, Store};
 use serde_json::json;
 
 pub const CHAT: ChatId = ChatId::new(1);

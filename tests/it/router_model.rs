@@ -60,10 +60,12 @@ use fear_greed_bot::domain::{
 };
 use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
 use fear_greed_bot::migration::repair::{run_step, StepOutcome};
-use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
+use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::storage::d1::RepairQueue;
-use fear_greed_bot::storage::{entities, AddTicker, EntityKey, RemoveTicker, Repos, StorageResult};
+use fear_greed_bot::storage::{
+    entities, AddTicker, EntityKey, RemoveTicker, Repos, Repository, StorageResult, Store,
+};
 use proptest::prelude::*;
 use serde_json::json;
 use std::cmp::Reverse;

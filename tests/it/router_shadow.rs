@@ -7,10 +7,10 @@ use crate::router::{buy, position, routed_in, seed_different_positions, stores, 
 use fear_greed_bot::domain::{ChatId, Position, Subscriber};
 use fear_greed_bot::migration::experiment::Reading;
 use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence, FallbackCause};
-use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
+use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::storage::d1::UpdateClaim;
-use fear_greed_bot::storage::Repos;
+use fear_greed_bot::storage::{Repos, Repository, Store};
 use serde_json::json;
 #[test]
 fn shadow_read_returns_d1_value_and_records_the_observation() {

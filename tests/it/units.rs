@@ -11,10 +11,10 @@ use fear_greed_bot::domain::{ChatId, Execution, Position, SignalType};
 use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
 use fear_greed_bot::migration::repair::{run_step, StepOutcome};
 use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence};
-use fear_greed_bot::migration::{Phase, Phases, Repository, Store};
+use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::storage::d1::UpdateClaim;
-use fear_greed_bot::storage::{entities, EntityKey, Landed, Repos};
+use fear_greed_bot::storage::{entities, EntityKey, Landed, Repos, Repository, Store};
 use proptest::prelude::*;
 
 const TRADED: [Repository; 3] = [

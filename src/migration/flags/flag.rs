@@ -2,7 +2,7 @@
 //! `flags/flags.json`, and [`FlagKey`] adds the admin API's `storage.phase.all`.
 
 use super::FlagError;
-use crate::migration::Repository;
+use crate::storage::Repository;
 use std::fmt;
 use std::str::FromStr;
 

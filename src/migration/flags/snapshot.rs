@@ -1,7 +1,8 @@
 //! [`Flags`]: the typed value of every flag at one moment, and where each value came from.
 
 use super::{Flag, FlagValue, Setting};
-use crate::migration::{Phase, Phases, Repository};
+use crate::migration::{Phase, Phases};
+use crate::storage::Repository;
 
 /// Where a flag's value in a [`Flags`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

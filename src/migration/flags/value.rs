@@ -231,7 +231,7 @@ fn describe(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migration::Repository;
+    use crate::storage::Repository;
 
     #[test]
     fn stored_text_is_a_bare_phase_or_a_json_number_and_reads_back() {

@@ -3,7 +3,8 @@
 //! each repository's [`Standing`]; the admin handler reads them.
 
 use super::Standing;
-use crate::migration::{Phase, Repository};
+use crate::migration::Phase;
+use crate::storage::Repository;
 
 /// Every reason a real cleanup must not run now, one per repository that is not `d1_only` or
 /// has not been for `retention_ms`; empty when it may run. A repository whose phase was never

@@ -7,7 +7,8 @@
 use super::Standing;
 use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::sweep::Kind;
-use crate::migration::{Phase, Repository};
+use crate::migration::Phase;
+use crate::storage::Repository;
 
 /// How long after a repository entered `dual_write` a backfill may start: KV's propagation
 /// window plus the flag cache TTL. Writes made before every isolate dual-wrote, and before KV

@@ -23,10 +23,10 @@
 mod plan;
 
 use super::experiment::KV_PROPAGATION_MS;
-use super::{Phase, Phases, Repository, Store};
+use super::{Phase, Phases};
 use crate::platform::Platform;
 use crate::storage::d1::{EntityVersions, Repair, RepairQueue};
-use crate::storage::{entities, EntityKey, EntityStore, StorageResult};
+use crate::storage::{entities, EntityKey, EntityStore, Repository, StorageResult, Store};
 use plan::{entity, plan, Action};
 use std::collections::HashSet;
 

@@ -1,8 +1,8 @@
 //! Which way a repair copies, after whatever phase moves happened since it was queued.
 
-use crate::migration::{Phase, Repository, Store};
+use crate::migration::Phase;
 use crate::storage::d1::Repair;
-use crate::storage::{BadEntityKey, EntityKey};
+use crate::storage::{BadEntityKey, EntityKey, Repository, Store};
 
 /// What the drain does with one repair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! classifying and publishing happen later, off the user's critical path.
 
 use crate::migration::experiment::Reading;
-use crate::migration::{Repository, Store};
+use crate::storage::{Repository, Store};
 use std::cell::RefCell;
 use std::rc::Rc;
 

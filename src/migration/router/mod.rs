@@ -69,10 +69,9 @@ pub use evidence::{
 };
 pub use request_phases::RequestPhases;
 
-use crate::migration::Repository;
 use crate::platform::Platform;
 use crate::storage::d1::{D1Cache, EntityVersions, RepairQueue, Sql, UpdateClaim};
-use crate::storage::{Repos, StorageResult};
+use crate::storage::{Repos, Repository, StorageResult};
 use read_answer::ReadAnswer;
 use route::{Route, WriteAnswer};
 use std::future::Future;

@@ -5,8 +5,8 @@
 
 use super::evidence::WriteFailure;
 use super::route::{Route, WriteAnswer, Written};
-use crate::migration::{Phase, Repository, Store};
-use crate::storage::{StorageError, StorageResult};
+use crate::migration::Phase;
+use crate::storage::{Repository, StorageError, StorageResult, Store};
 use std::future::Future;
 
 impl Route {

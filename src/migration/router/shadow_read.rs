@@ -5,9 +5,9 @@ use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observatio
 use super::read_answer::ReadAnswer;
 use super::route::Route;
 use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
-use crate::migration::{Phase, Repository, Store};
+use crate::migration::Phase;
 use crate::platform::Clock;
-use crate::storage::{StorageError, StorageResult};
+use crate::storage::{Repository, StorageError, StorageResult, Store};
 use futures_util::future::join;
 use std::future::Future;
 use std::rc::Rc;

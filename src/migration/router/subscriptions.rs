@@ -10,8 +10,7 @@
 
 use super::Routed;
 use crate::domain::{ChatId, Subscriber};
-use crate::migration::Store;
-use crate::storage::{StorageResult, SubscriptionRepo};
+use crate::storage::{StorageResult, Store, SubscriptionRepo};
 use async_trait::async_trait;
 
 #[async_trait(?Send)]

@@ -12,10 +12,9 @@
 
 use super::route::{Route, WriteAnswer, Written};
 use crate::domain::{ChatId, Execution, SignalType};
-use crate::migration::Repository;
 use crate::storage::{
-    ExecutionRepo, Landed, PositionRepo, Steps, StorageResult, SubscriptionRepo, UnitRepo,
-    WatchlistRepo,
+    ExecutionRepo, Landed, PositionRepo, Repository, Steps, StorageResult, SubscriptionRepo,
+    UnitRepo, WatchlistRepo,
 };
 use async_trait::async_trait;
 use std::future::Future;

@@ -2,8 +2,8 @@
 
 use super::Routed;
 use crate::domain::{ChatId, DEFAULT_TICKER};
-use crate::migration::{Phase, Store};
-use crate::storage::{AddTicker, RemoveTicker, StorageResult, WatchlistRepo};
+use crate::migration::Phase;
+use crate::storage::{AddTicker, RemoveTicker, StorageResult, Store, WatchlistRepo};
 use async_trait::async_trait;
 
 #[async_trait(?Send)]

@@ -3,8 +3,9 @@
 //! queries, so a page is only started when its worst case still fits.
 
 use crate::migration::experiment::KV_PROPAGATION_MS;
-use crate::migration::{Phase, Repository, Store};
+use crate::migration::Phase;
 use crate::platform::metered::Usage;
+use crate::storage::{Repository, Store};
 use std::fmt;
 
 /// What a sweep does to each entity.

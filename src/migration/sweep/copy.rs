@@ -4,9 +4,9 @@
 use super::pages::Page;
 use super::sweeper::{names, skip_corrupt, Sweeper};
 use super::{tally, Kind, Progress};
-use crate::migration::{Phase, Store};
+use crate::migration::Phase;
 use crate::storage::d1::{Finding, Version};
-use crate::storage::{Snapshot, StorageResult};
+use crate::storage::{Snapshot, StorageResult, Store};
 
 impl Sweeper {
     /// The backfill (and its dry run) of one page, up to its commit: reads the page

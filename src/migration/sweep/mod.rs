@@ -42,11 +42,11 @@ mod sweeper;
 pub mod tally;
 mod validate;
 
-use super::{Phases, Repository, Store};
+use super::Phases;
 use crate::platform::metered::{metered, Usage};
 use crate::platform::Platform;
 use crate::storage::d1::{RepairQueue, SweepRow, SweepStore};
-use crate::storage::{entities, StorageResult};
+use crate::storage::{entities, Repository, StorageResult, Store};
 pub use budget::{Budget, Kind};
 pub(crate) use progress::Position;
 pub use progress::{Progress, Sweeps};

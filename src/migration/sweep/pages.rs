@@ -12,11 +12,10 @@
 
 use super::Position;
 use crate::domain::FEAR_GREED_CACHE_KEY;
-use crate::migration::Repository;
 use crate::platform::Platform;
 use crate::storage::d1::{Finding, SweepStore};
 use crate::storage::kv::{ACTIVE_POSITION_PREFIX, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX};
-use crate::storage::{EntityKey, Operation, StorageError, StorageResult};
+use crate::storage::{EntityKey, Operation, Repository, StorageError, StorageResult};
 use std::collections::BTreeSet;
 
 /// One page of entities, and where the sweep stands after it.

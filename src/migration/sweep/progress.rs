@@ -2,10 +2,9 @@
 //! `sweeps` row records them between steps, and every sweep's progress at once ([`Sweeps`]).
 
 use super::{Kind, Tally};
-use crate::migration::Repository;
 use crate::platform::Platform;
 use crate::storage::d1::{SweepRow, SweepStore};
-use crate::storage::StorageResult;
+use crate::storage::{Repository, StorageResult};
 
 /// Where a sweep stands in its enumeration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

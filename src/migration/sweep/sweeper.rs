@@ -6,13 +6,13 @@ use super::budget::{Budget, Kind};
 use super::pages::{self, next_page};
 use super::progress::Progress;
 use super::tally;
-use crate::migration::{Phases, Store};
+use crate::migration::Phases;
 use crate::platform::metered::{Meter, Usage};
 use crate::platform::Platform;
 use crate::storage::d1::{
     statement_bound, Checkpoint, Commit, Finding, RepairQueue, SweepStore, Version,
 };
-use crate::storage::{EntityKey, EntityStore, Snapshot, StorageError, StorageResult};
+use crate::storage::{EntityKey, EntityStore, Snapshot, StorageError, StorageResult, Store};
 use futures_util::future::join;
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -2,9 +2,8 @@
 //! entities each repository has.
 
 use super::Sql;
-use crate::migration::Repository;
 use crate::platform::{Platform, Statement};
-use crate::storage::{Operation, StorageResult};
+use crate::storage::{Operation, Repository, StorageResult};
 use serde::Deserialize;
 
 const TABLES: &str = "SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')";

@@ -16,11 +16,10 @@ use super::watchlists::TickerRow;
 use super::{cache::CacheRow, D1Executions, D1Positions, D1Subscriptions, D1Watchlists};
 use super::{chat_param, executions, positions, Sql};
 use crate::domain::{ChatId, Execution, Position};
-use crate::migration::Repository;
 use crate::platform::{Platform, Row, SqlValue, Statement};
 use crate::storage::{
-    EntityKey, EntityStore, Operation, PositionRepo, Snapshot, StorageError, StorageResult,
-    SubscriptionRepo,
+    EntityKey, EntityStore, Operation, PositionRepo, Repository, Snapshot, StorageError,
+    StorageResult, SubscriptionRepo,
 };
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};

@@ -35,8 +35,8 @@ pub(crate) use watchlists::D1Watchlists;
 
 use super::{classify, D1Call, Operation, StorageError, StorageResult};
 use crate::domain::ChatId;
-use crate::migration::Repository;
 use crate::platform::{Clock, Platform, Row, SqlDatabase, Statement};
+use crate::storage::Repository;
 use serde::de::DeserializeOwned;
 use std::rc::Rc;
 

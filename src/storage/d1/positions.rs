@@ -3,9 +3,8 @@
 
 use super::{chat_param, Sql};
 use crate::domain::{ChatId, Position};
-use crate::migration::Repository;
 use crate::platform::Statement;
-use crate::storage::{Operation, PositionRepo, StorageResult};
+use crate::storage::{Operation, PositionRepo, Repository, StorageResult};
 use async_trait::async_trait;
 use serde::Deserialize;
 

@@ -9,9 +9,8 @@
 //! the entity after the drain read it ([`RepairQueue::settle`]).
 
 use super::Sql;
-use crate::migration::{Repository, Store};
 use crate::platform::{Platform, Statement};
-use crate::storage::{Operation, StorageError, StorageResult};
+use crate::storage::{Operation, Repository, StorageError, StorageResult, Store};
 use serde::Deserialize;
 
 /// Queues a repair, or refreshes the reason and time of the one already queued; the time always
@@ -174,7 +173,7 @@ impl RepairQueue {
             .await?;
         rows.into_iter()
             .map(|row| {
-                let decode = |column: &str, value: &str, e: crate::migration::UnknownName| {
+                let decode = |column: &str, value: &str, e: crate::storage::UnknownName| {
                     StorageError::Decode {
                         operation: op.clone(),
                         key: format!("repair_queue.{column}={value}"),

@@ -4,10 +4,9 @@
 use super::slot::Slot;
 use super::{chat_param, Sql};
 use crate::domain::ChatId;
-use crate::migration::Repository;
 use crate::platform::Statement;
 use crate::storage::kv::CHAT_IDS_KEY;
-use crate::storage::{Operation, StorageError, StorageResult, SubscriptionRepo};
+use crate::storage::{Operation, Repository, StorageError, StorageResult, SubscriptionRepo};
 use async_trait::async_trait;
 use serde::Deserialize;
 

@@ -12,9 +12,8 @@
 //! [`SweepStore::commit`] then says [`Commit::Raced`], and the sweep retries entity by entity.
 
 use super::{D1Entities, Sql};
-use crate::migration::Repository;
 use crate::platform::{Platform, SqlValue, Statement};
-use crate::storage::{Operation, Snapshot, StorageError, StorageResult};
+use crate::storage::{Operation, Repository, Snapshot, StorageError, StorageResult};
 use serde::Deserialize;
 use std::collections::HashMap;
 

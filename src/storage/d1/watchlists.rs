@@ -5,9 +5,10 @@
 use super::slot::Slot;
 use super::{chat_param, Sql};
 use crate::domain::{normalize_ticker, ChatId, DEFAULT_TICKER};
-use crate::migration::Repository;
 use crate::platform::Statement;
-use crate::storage::{AddTicker, Operation, RemoveTicker, StorageResult, WatchlistRepo};
+use crate::storage::{
+    AddTicker, Operation, RemoveTicker, Repository, StorageResult, WatchlistRepo,
+};
 use async_trait::async_trait;
 use serde::Deserialize;
 

@@ -4,7 +4,8 @@ use super::{current, d1, set, typed, OPERATOR};
 use fear_greed_bot::migration::flags::{
     definitions, validate, Flag, FlagDefinition, FlagKey, FlagKind, FlagValue, Flags, Source,
 };
-use fear_greed_bot::migration::{FlagCache, Phase, Repository};
+use fear_greed_bot::migration::{FlagCache, Phase};
+use fear_greed_bot::storage::Repository;
 use serde_json::{json, Value};
 
 /// A valid value of the flag other than its default (and other than `kv_only` for phases).

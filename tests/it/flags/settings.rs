@@ -3,7 +3,8 @@
 use super::{current, d1, rows, set, setting, store_raw, OPERATOR};
 use crate::helpers::{run, T0};
 use fear_greed_bot::migration::flags::{Flag, Flags, Source};
-use fear_greed_bot::migration::{Change, FlagCache, Phase, Phases, Repository};
+use fear_greed_bot::migration::{Change, FlagCache, Phase, Phases};
+use fear_greed_bot::storage::Repository;
 use serde_json::json;
 
 #[test]

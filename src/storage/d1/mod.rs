@@ -8,6 +8,8 @@ mod census;
 mod entities;
 mod evidence;
 mod executions;
+#[cfg(feature = "testing")]
+mod plan_check;
 mod positions;
 mod repairs;
 mod settings;
@@ -22,6 +24,8 @@ pub use cache::D1Cache;
 pub use census::Census;
 pub use entities::statement_bound;
 pub(crate) use entities::D1Entities;
+#[cfg(feature = "testing")]
+pub use plan_check::statements_for_plan_check;
 pub use evidence::{Count, Divergence, EvidenceStore, Publication, DIVERGENCE_RING};
 pub(crate) use executions::D1Executions;
 pub(crate) use positions::D1Positions;
@@ -135,183 +139,4 @@ impl Sql {
 /// Chat ids are `TEXT` in D1: the decimal form, `-` kept.
 fn chat_param(chat: ChatId) -> crate::platform::SqlValue {
     chat.to_string().into()
-}
-
-/// The statements whose plans matter, for the query-plan tests: every read, and the writes
-/// that search (the subscription sequence, the default-watchlist checks, the recent-change
-/// lookups, the cache purge, the old value a flag change records, the repair-queue lookups,
-/// the entity loads and deletes).
-/// The subscriber-list replace is not here: it reads the bound `json_each` list by design.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
-    let chat = || chat_param(ChatId::new(1));
-    vec![
-        (
-            "subscribers",
-            Statement::new(subscriptions::SUBSCRIBERS, vec![]),
-        ),
-        (
-            "subscribe",
-            Statement::new(subscriptions::SUBSCRIBE, vec![chat(), 0.into()]),
-        ),
-        (
-            "watchlist_default",
-            Statement::new(
-                watchlists::INSERT_DEFAULT_IF_EMPTY,
-                vec![chat(), "SPY".into(), 0.into()],
-            ),
-        ),
-        (
-            "watchlist",
-            Statement::new(watchlists::SELECT, vec![chat()]),
-        ),
-        (
-            "watchlist_default_if_not_subscribed",
-            Statement::new(
-                watchlists::INSERT_DEFAULT_IF_NOT_SUBSCRIBED,
-                vec![chat(), "SPY".into(), 0.into()],
-            ),
-        ),
-        (
-            "entity_changed_within",
-            Statement::new(
-                sweeps::CHANGED_WITHIN,
-                vec!["positions".into(), 60_000.into(), chat()],
-            ),
-        ),
-        (
-            "repository_changed_within",
-            Statement::new(
-                sweeps::CHANGED_WITHIN_REPOSITORY,
-                vec!["subscriptions".into(), 60_000.into()],
-            ),
-        ),
-        ("history", Statement::new(executions::HISTORY, vec![chat()])),
-        (
-            "history_for_ticker",
-            Statement::new(executions::HISTORY_FOR_TICKER, vec![chat(), "SPY".into()]),
-        ),
-        ("latest", Statement::new(executions::LATEST, vec![chat()])),
-        ("position", Statement::new(positions::SELECT, vec![chat()])),
-        (
-            "cache",
-            Statement::new(cache::SELECT_FRESH, vec!["k".into(), 0.into()]),
-        ),
-        ("cache_purge", Statement::new(cache::PURGE, vec![0.into()])),
-        (
-            "repair_depth",
-            Statement::new(repairs::DEPTH, vec!["watchlists".into()]),
-        ),
-        (
-            "repair_pending_for_entity",
-            Statement::new(
-                repairs::PENDING_FOR_ENTITY,
-                vec!["watchlists".into(), "1".into(), "kv".into()],
-            ),
-        ),
-        (
-            "repair_pending_in_repository",
-            Statement::new(
-                repairs::PENDING_IN_REPOSITORY,
-                vec!["subscriptions".into(), "kv".into()],
-            ),
-        ),
-        (
-            "repair_settle",
-            Statement::new(
-                repairs::SETTLE,
-                vec!["watchlists".into(), "1".into(), "kv".into(), 0.into()],
-            ),
-        ),
-        (
-            "repair_bump_attempts",
-            Statement::new(
-                repairs::BUMP_ATTEMPTS,
-                vec!["watchlists".into(), "1".into(), "kv".into()],
-            ),
-        ),
-        (
-            "entity_executions",
-            Statement::new(entities::EXECUTIONS_IN_ORDER, vec![chat()]),
-        ),
-        (
-            "entity_clear_executions",
-            Statement::new(entities::CLEAR_EXECUTIONS, vec![chat()]),
-        ),
-        (
-            "entity_clear_watchlist",
-            Statement::new(entities::CLEAR_WATCHLIST, vec![chat()]),
-        ),
-        (
-            "entity_cache",
-            Statement::new(entities::CACHE_ENTRY, vec!["k".into()]),
-        ),
-        (
-            "entity_clear_cache",
-            Statement::new(entities::CLEAR_CACHE, vec!["k".into()]),
-        ),
-        (
-            "sweep_watchlist_keys",
-            Statement::new(
-                sweeps::WATCHLIST_KEYS,
-                vec!["".into(), "~".into(), 100.into()],
-            ),
-        ),
-        (
-            "sweep_execution_keys",
-            Statement::new(
-                sweeps::EXECUTION_KEYS,
-                vec!["".into(), "~".into(), 100.into()],
-            ),
-        ),
-        (
-            "sweep_position_keys",
-            Statement::new(
-                sweeps::POSITION_KEYS,
-                vec!["".into(), "~".into(), 100.into()],
-            ),
-        ),
-        (
-            "sweep_cache_keys",
-            Statement::new(sweeps::CACHE_KEYS, vec!["".into(), "~".into(), 100.into()]),
-        ),
-        (
-            "sweep_guard",
-            Statement::new(sweeps::GUARD, vec!["watchlists".into(), chat(), 0.into()]),
-        ),
-        (
-            "update_state",
-            Statement::new(updates::STATE, vec![1.into()]),
-        ),
-        (
-            "update_purge",
-            Statement::new(updates::PURGE, vec![0.into()]),
-        ),
-        (
-            "evidence_counters_since",
-            Statement::new(evidence::COUNTERS_SINCE, vec![0.into()]),
-        ),
-        (
-            "settings_previous_value",
-            Statement::new(settings::PREVIOUS_VALUE, vec!["k".into()]),
-        ),
-        (
-            "settings_changed_at",
-            Statement::new(settings::CHANGED_AT, vec!["k".into()]),
-        ),
-        (
-            "settings_history_append",
-            Statement::new(
-                settings::APPEND_HISTORY,
-                vec![
-                    "shadow.sample_rate".into(),
-                    "1.0".into(),
-                    0.into(),
-                    "test".into(),
-                    "".into(),
-                    0.into(),
-                ],
-            ),
-        ),
-    ]
 }

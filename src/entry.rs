@@ -52,8 +52,22 @@ fn text_binding(env: &Env, name: &str) -> Option<String> {
         .ok()
 }
 
+/// The production endpoints, no secrets: what a deploy gets before vars and secrets apply.
+fn production_config() -> Config {
+    Config {
+        telegram_api_base_url: "https://api.telegram.org".into(),
+        bot_token: None,
+        webhook_secret: None,
+        admin_chat_id: None,
+        cnn_base_url: "https://production.dataviz.cnn.io".into(),
+        yahoo_base_url: "https://query1.finance.yahoo.com".into(),
+        admin_api_token: None,
+        storage_phase_default: Phase::KvOnly,
+    }
+}
+
 fn config_from_env(env: &Env) -> Config {
-    let defaults = Config::production();
+    let defaults = production_config();
     Config {
         telegram_api_base_url: text_binding(env, "TELEGRAM_API_BASE_URL")
             .unwrap_or(defaults.telegram_api_base_url),

@@ -19,7 +19,7 @@ pub struct Request {
 
 impl Request {
     /// The value of a query parameter (`+` and `%XX` decoded); the first if repeated.
-    pub fn query_param(&self, name: &str) -> Option<String> {
+    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
         self.query
             .split('&')
             .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
@@ -28,7 +28,7 @@ impl Request {
     }
 
     /// The value of a header, by its lower-case name.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)

@@ -6,10 +6,10 @@ use crate::platform::{HttpRequest, HttpResponse, Platform, PlatformError};
 use futures_util::future::{select, Either};
 
 /// How long one attempt may take.
-pub const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
+pub(crate) const ATTEMPT_TIMEOUT_MS: u64 = 10_000;
 
 /// The pauses before the second, third and fourth attempt.
-pub const RETRY_DELAYS_MS: [u64; 3] = [1_000, 2_000, 4_000];
+pub(crate) const RETRY_DELAYS_MS: [u64; 3] = [1_000, 2_000, 4_000];
 
 /// Statuses worth another attempt; any other answer is returned at once.
 fn retryable(status: u16) -> bool {
@@ -18,7 +18,7 @@ fn retryable(status: u16) -> bool {
 
 /// Sends `request`, retrying as the legacy client did. On the last attempt a retryable answer
 /// is returned as it is and a failure is returned as the error.
-pub async fn send(
+pub(crate) async fn send(
     platform: &Platform,
     request: &HttpRequest,
 ) -> Result<HttpResponse, PlatformError> {
@@ -60,14 +60,14 @@ async fn attempt(
 }
 
 /// The host of a URL, for logs: Telegram URLs carry the bot token in their path.
-pub fn host_of(url: &str) -> &str {
+pub(crate) fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     rest.split('/').next().unwrap_or(rest)
 }
 
 /// The standard reason phrase of a status, as `Response.statusText` shows it (legacy §5.3);
 /// the table is Node's `http.STATUS_CODES` from 300 up (only failures are reported).
-pub fn reason_phrase(status: u16) -> &'static str {
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
         300 => "Multiple Choices",
         301 => "Moved Permanently",

@@ -19,7 +19,7 @@ impl Secret {
 
     /// Constant-time comparison: the time taken depends on the lengths only, not on where the
     /// first differing byte is.
-    pub fn matches(&self, candidate: &str) -> bool {
+    pub(crate) fn matches(&self, candidate: &str) -> bool {
         let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
         let mut diff = a.len() ^ b.len();
         for i in 0..a.len().max(b.len()) {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 /// Why a message did not go out. `Display` is the text `/deploy-notify` reports (§8.5).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendFailure {
+pub(crate) enum SendFailure {
     /// Telegram answered, but not with success (blocked, chat not found, bad Markdown...).
     #[error("Unknown error")]
     Refused,
@@ -20,21 +20,21 @@ pub enum SendFailure {
 
 /// What `getChat` tells about a chat; the fields `/subscribers` shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChatInfo {
+pub(crate) struct ChatInfo {
     pub username: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
 }
 
 /// Sends the bot's messages and looks up chats.
-pub struct Telegram {
+pub(crate) struct Telegram {
     platform: Platform,
     base_url: String,
     token: Option<Secret>,
 }
 
 impl Telegram {
-    pub fn new(platform: Platform, base_url: &str, token: Option<Secret>) -> Self {
+    pub(crate) fn new(platform: Platform, base_url: &str, token: Option<Secret>) -> Self {
         Self {
             platform,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -45,7 +45,7 @@ impl Telegram {
     /// Sends `text` with legacy Markdown. Never fails its caller's request: the outcome is
     /// returned for those who count it, and failures are logged without the URL (it holds the
     /// token).
-    pub async fn send_message(&self, chat: ChatId, text: &str) -> Result<(), SendFailure> {
+    pub(crate) async fn send_message(&self, chat: ChatId, text: &str) -> Result<(), SendFailure> {
         let body = json!({ "chat_id": chat.get(), "text": text, "parse_mode": "Markdown" });
         let outcome = match self.call("sendMessage", &body).await {
             Ok(response) if response.is_success() && has_boolean_ok(&response) => Ok(()),
@@ -62,7 +62,7 @@ impl Telegram {
     }
 
     /// `getChat`; `None` when the lookup failed in any way (HTTP error, `ok:false`, network).
-    pub async fn get_chat(&self, chat: ChatId) -> Option<ChatInfo> {
+    pub(crate) async fn get_chat(&self, chat: ChatId) -> Option<ChatInfo> {
         let response = match self
             .call("getChat", &json!({ "chat_id": chat.get() }))
             .await

@@ -7,7 +7,7 @@ use serde_json::json;
 
 /// Why an admin request was refused.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AdminError {
+pub(crate) enum AdminError {
     /// 404: the admin API is disabled (no token configured) or the path is unknown.
     NotFound,
     /// 401: the bearer token is missing or wrong.
@@ -36,14 +36,14 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest {
             message: message.into(),
             details: Vec::new(),
         }
     }
 
-    pub fn into_response(self) -> Response {
+    pub(crate) fn into_response(self) -> Response {
         let (status, code, message, details) = match self {
             Self::NotFound => (404, "not_found", "Not found".to_owned(), vec![]),
             Self::Unauthorized => (

@@ -17,7 +17,7 @@ mod status;
 mod sweeps;
 
 pub(crate) use context::AdminContext;
-pub use error::AdminError;
+pub(crate) use error::AdminError;
 
 use crate::http::{Request, Response};
 use crate::secret::Secret;
@@ -25,7 +25,7 @@ use futures_util::future::{ready, LocalBoxFuture};
 use futures_util::FutureExt;
 
 /// The largest body an admin call reads.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Answers one `/admin/` request.
 pub(crate) async fn handle(cx: &AdminContext<'_>, request: &Request) -> Response {

@@ -24,19 +24,3 @@ pub struct Config {
     /// and no flags were ever read (the `STORAGE_PHASE_DEFAULT` var).
     pub storage_phase_default: Phase,
 }
-
-impl Config {
-    /// The production endpoints, no secrets: what a deploy gets before vars and secrets apply.
-    pub fn production() -> Self {
-        Self {
-            telegram_api_base_url: "https://api.telegram.org".into(),
-            bot_token: None,
-            webhook_secret: None,
-            admin_chat_id: None,
-            cnn_base_url: "https://production.dataviz.cnn.io".into(),
-            yahoo_base_url: "https://query1.finance.yahoo.com".into(),
-            admin_api_token: None,
-            storage_phase_default: Phase::KvOnly,
-        }
-    }
-}

@@ -16,7 +16,7 @@ pub enum Job {
 }
 
 /// The broadcast crons of the legacy bot, in UTC.
-pub const BROADCAST_CRONS: [&str; 4] = [
+pub(crate) const BROADCAST_CRONS: [&str; 4] = [
     "0 9 * * 1-5",
     "30 14 * * 1-5",
     "0 21 * * 1-5",
@@ -60,7 +60,7 @@ pub enum CronOutcome {
 
 impl CronOutcome {
     /// The maintenance steps that failed, by name, with their errors.
-    pub fn failures(&self) -> Vec<(&'static str, &str)> {
+    pub(crate) fn failures(&self) -> Vec<(&'static str, &str)> {
         let Self::Maintained {
             expired_cache_rows,
             forgotten_updates,

@@ -16,13 +16,13 @@ use std::rc::Rc;
 /// that watches the ticker; the legacy bot fetched it per chat and ticker, and §10.7 allows
 /// caching as long as every message stays the same. A failed fetch is not remembered: the next
 /// chat watching the ticker asks again, as legacy did.
-pub struct Alerts<'a> {
+pub(crate) struct Alerts<'a> {
     bot: &'a Bot,
     charts: RefCell<HashMap<String, Rc<MarketData>>>,
 }
 
 impl<'a> Alerts<'a> {
-    pub fn new(bot: &'a Bot) -> Self {
+    pub(crate) fn new(bot: &'a Bot) -> Self {
         Self {
             bot,
             charts: RefCell::default(),
@@ -31,7 +31,7 @@ impl<'a> Alerts<'a> {
 
     /// One message per ticker, in order: `header + "\n\n" + signal` when a header is given,
     /// the signal alone otherwise.
-    pub async fn messages(
+    pub(crate) async fn messages(
         &self,
         chat: ChatId,
         tickers: &[String],

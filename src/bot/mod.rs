@@ -1,10 +1,10 @@
 //! The bot: Telegram updates in, replies out, storage only through the repository traits.
 //! The chain is bytes → [`update::Update`] → [`commands::Command`] → `apply` → [`Reply`].
 
-pub mod alerts;
-pub mod commands;
+pub(crate) mod alerts;
+pub(crate) mod commands;
 pub(crate) mod text;
-pub mod update;
+pub(crate) mod update;
 
 use crate::domain::ChatId;
 use crate::market::Market;
@@ -14,7 +14,7 @@ use crate::telegram::Telegram;
 use std::rc::Rc;
 
 /// Everything a command or a broadcast may use, built once per update or cron run.
-pub struct Bot {
+pub(crate) struct Bot {
     pub repos: Repos,
     pub market: Market,
     pub telegram: Telegram,
@@ -45,17 +45,17 @@ impl Bot {
         results
     }
 
-    pub fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 
     /// `String(chatId) === String(ADMIN_CHAT_ID)`, no trimming; nobody without an admin.
-    pub fn is_admin(&self, chat: ChatId) -> bool {
+    pub(crate) fn is_admin(&self, chat: ChatId) -> bool {
         self.admin.as_deref() == Some(chat.to_string().as_str())
     }
 
     /// The admin's chat, if one is configured (and is a chat id).
-    pub fn admin_chat(&self) -> Option<ChatId> {
+    pub(crate) fn admin_chat(&self) -> Option<ChatId> {
         let admin = self.admin.as_deref()?;
         match admin.parse() {
             Ok(chat) => Some(chat),
@@ -69,20 +69,20 @@ impl Bot {
 
 /// One message to send.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     pub chat: ChatId,
     pub text: String,
 }
 
 /// The messages a command sends, in order: replies to its chat and notices to the admin.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
+pub(crate) struct Reply {
     chat: ChatId,
     pub messages: Vec<Outgoing>,
 }
 
 impl Reply {
-    pub fn new(chat: ChatId) -> Self {
+    pub(crate) fn new(chat: ChatId) -> Self {
         Self {
             chat,
             messages: Vec::new(),
@@ -90,11 +90,11 @@ impl Reply {
     }
 
     /// A reply to the chat the command came from.
-    pub fn send(&mut self, text: impl Into<String>) {
+    pub(crate) fn send(&mut self, text: impl Into<String>) {
         self.send_to(self.chat, text);
     }
 
-    pub fn send_to(&mut self, chat: ChatId, text: impl Into<String>) {
+    pub(crate) fn send_to(&mut self, chat: ChatId, text: impl Into<String>) {
         self.messages.push(Outgoing {
             chat,
             text: text.into(),
@@ -102,7 +102,7 @@ impl Reply {
     }
 
     /// `An error occurred: <message>` to the admin, when there is one (§5.8, §10.3).
-    pub fn notify_admin(&mut self, bot: &Bot, error: &str) {
+    pub(crate) fn notify_admin(&mut self, bot: &Bot, error: &str) {
         if let Some(admin) = bot.admin_chat() {
             self.send_to(admin, admin_notice(error));
         }
@@ -110,6 +110,6 @@ impl Reply {
 }
 
 /// The admin's error notice; the error text is escaped for legacy Markdown.
-pub fn admin_notice(error: &str) -> String {
+pub(crate) fn admin_notice(error: &str) -> String {
     format!("An error occurred: {}", text::escape_markdown(error))
 }

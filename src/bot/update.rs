@@ -5,11 +5,11 @@ use serde_json::Value;
 
 /// The request body was not JSON (answered 400 `Invalid JSON`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidJson;
+pub(crate) struct InvalidJson;
 
 /// What the bot takes from an update.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Update {
+pub(crate) struct Update {
     /// Telegram's id of this update, when present.
     pub update_id: Option<i64>,
     /// The message to act on; `None` for updates the bot ignores.
@@ -18,13 +18,13 @@ pub struct Update {
 
 /// A text message from a chat, text already trimmed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
+pub(crate) struct Message {
     pub chat: ChatId,
     pub text: String,
 }
 
 impl Update {
-    pub fn parse(body: &[u8]) -> Result<Self, InvalidJson> {
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, InvalidJson> {
         let update: Value = serde_json::from_slice(body).map_err(|_| InvalidJson)?;
         Ok(Self {
             update_id: update.get("update_id").and_then(Value::as_i64),

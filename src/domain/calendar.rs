@@ -27,7 +27,7 @@ pub struct Date {
 
 impl Date {
     /// The date if it exists: month 1–12 and a day within that month (leap years included).
-    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
+    pub(crate) fn new(year: i32, month: u32, day: u32) -> Option<Date> {
         let real = (1..=12).contains(&month) && (1..=days_in_month(year, month)).contains(&day);
         real.then_some(Date { year, month, day })
     }

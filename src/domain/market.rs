@@ -29,7 +29,7 @@ pub struct FearGreed {
 
 impl FearGreed {
     /// Condition C (legacy §6.3): the rating, lower-cased, is `fear` or `extreme fear`.
-    pub fn is_fear(&self) -> bool {
+    pub(crate) fn is_fear(&self) -> bool {
         matches!(
             super::js_lower_case(&self.rating).as_str(),
             "fear" | "extreme fear"

@@ -79,14 +79,14 @@ pub enum SignalType {
 }
 
 impl SignalType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Buy => "BUY",
             Self::Sell => "SELL",
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "BUY" => Some(Self::Buy),
             "SELL" => Some(Self::Sell),

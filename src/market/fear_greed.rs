@@ -19,7 +19,7 @@ const PREVIOUS: [&str; 4] = [
 
 impl Market {
     /// The current reading, cached for five minutes.
-    pub async fn fear_greed(&self, cache: &dyn CacheRepo) -> Result<FearGreed, MarketError> {
+    pub(crate) async fn fear_greed(&self, cache: &dyn CacheRepo) -> Result<FearGreed, MarketError> {
         let now = self.platform.clock.now_ms();
         match cache.fresh(FEAR_GREED_CACHE_KEY, now).await {
             Ok(Some(entry)) => match reading(&entry.data) {
@@ -61,7 +61,7 @@ fn numeric(value: &Value) -> Option<f64> {
 /// CNN's answer as the cache stores it: `rating` as received, `score` as a number,
 /// `timestamp` as received, the `previous_*` fields as numbers when present; `None` when the
 /// answer lacks a non-empty `rating` or a numeric `score`.
-pub fn normalise(body: &Value) -> Option<Value> {
+pub(crate) fn normalise(body: &Value) -> Option<Value> {
     let body = body.as_object()?;
     let rating = body.get("rating")?.as_str().filter(|r| !r.is_empty())?;
     let score = numeric(body.get("score")?)?;

@@ -7,15 +7,13 @@ mod yahoo;
 use crate::outbound::reason_phrase;
 use crate::platform::{HttpRequest, HttpResponse, Platform};
 
-pub use fear_greed::normalise as normalise_fear_greed;
-
 /// A market-data failure; its text is what the admin notice and the logs show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct MarketError(pub String);
+pub(crate) struct MarketError(pub String);
 
 /// The two market-data sources, at their configured base URLs.
-pub struct Market {
+pub(crate) struct Market {
     platform: Platform,
     cnn_base_url: String,
     yahoo_base_url: String,
@@ -46,7 +44,7 @@ const BROWSER_HEADERS: [(&str, &str); 14] = [
 ];
 
 impl Market {
-    pub fn new(platform: Platform, cnn_base_url: &str, yahoo_base_url: &str) -> Self {
+    pub(crate) fn new(platform: Platform, cnn_base_url: &str, yahoo_base_url: &str) -> Self {
         Self {
             platform,
             cnn_base_url: cnn_base_url.trim_end_matches('/').to_owned(),

@@ -12,7 +12,7 @@ const MISSING_FIELDS: &str = "Missing required market data fields";
 
 impl Market {
     /// The chart of `ticker`, which is validated again: stored watchlists may hold anything.
-    pub async fn chart(&self, ticker: &str) -> Result<MarketData, MarketError> {
+    pub(crate) async fn chart(&self, ticker: &str) -> Result<MarketData, MarketError> {
         let Some(ticker) = valid_ticker(ticker) else {
             return Err(MarketError(format!("Invalid ticker symbol: {ticker}")));
         };

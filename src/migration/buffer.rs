@@ -37,7 +37,7 @@ struct Held {
 
 /// When the counters of a publication go to D1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flush {
+pub(crate) enum Flush {
     /// Now, with everything held.
     Now,
     /// In this many ms, by this request: it waits, then takes what is held.
@@ -50,7 +50,7 @@ impl CounterBuffer {
     /// Adds `counts` to what the isolate holds, and says when they go to D1: at once for the
     /// isolate's first write or when `urgent` (a divergence record goes with them), when the
     /// oldest held counter is [`FLUSH_MS`] old, else later.
-    pub fn plan(&self, counts: Vec<Count>, now: i64, urgent: bool) -> Flush {
+    pub(crate) fn plan(&self, counts: Vec<Count>, now: i64, urgent: bool) -> Flush {
         let mut held = self.0.borrow_mut();
         for c in counts {
             let entry = held
@@ -76,7 +76,7 @@ impl CounterBuffer {
     }
 
     /// Everything held, for one write; the buffer is empty afterwards.
-    pub fn take(&self) -> Vec<Count> {
+    pub(crate) fn take(&self) -> Vec<Count> {
         let mut held = self.0.borrow_mut();
         held.since = None;
         held.written_once = true;
@@ -97,7 +97,7 @@ impl CounterBuffer {
     }
 
     /// Counters whose write failed, held again for the next one.
-    pub fn put_back(&self, counts: Vec<Count>, now: i64) {
+    pub(crate) fn put_back(&self, counts: Vec<Count>, now: i64) {
         self.plan(counts, now, false);
         self.0.borrow_mut().awaited = false;
     }

@@ -31,11 +31,11 @@ use crate::storage::kv::{
 use crate::storage::Repository;
 
 /// The value the admin API's `confirm` must hold exactly for a real run.
-pub const CONFIRMATION: &str = "delete-kv-data";
+pub(crate) const CONFIRMATION: &str = "delete-kv-data";
 
 /// The repositories in the order their KV keys are deleted: the cache first (the bot can fetch
 /// it again), the subscriber list last.
-pub const ORDER: [Repository; 5] = [
+pub(crate) const ORDER: [Repository; 5] = [
     Repository::Cache,
     Repository::Watchlists,
     Repository::Executions,
@@ -54,7 +54,7 @@ pub struct Budget {
 
 impl Budget {
     /// One step of `POST /admin/kv-cleanup`: well within a Worker invocation's limits.
-    pub const STEP: Budget = Budget {
+    pub(crate) const STEP: Budget = Budget {
         keys: 500,
         kv_ops: 1000,
     };
@@ -62,14 +62,14 @@ impl Budget {
 
 /// Whether a step deletes, or only lists what it would delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     DryRun,
     Delete,
 }
 
 /// A KV call of the step that failed. The cause is logged; the report carries the key only.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub repository: Repository,
     /// The key whose delete failed, or the prefix (or single key) whose `list` failed.
     pub key: String,
@@ -78,13 +78,13 @@ pub struct Failure {
 
 /// The KV call a [`Failure`] was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KvCall {
+pub(crate) enum KvCall {
     List,
     Delete,
 }
 
 impl KvCall {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::List => "list",
             Self::Delete => "delete",
@@ -94,7 +94,7 @@ impl KvCall {
 
 /// What one step did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     pub mode: Mode,
     /// The keys deleted (dry run: that a real step would delete), in order, with their group.
     pub deleted: Vec<(Repository, String)>,
@@ -108,7 +108,7 @@ pub struct Report {
 
 impl Report {
     /// Keys deleted per repository, in [`ORDER`].
-    pub fn by_group(&self) -> [(Repository, usize); 5] {
+    pub(crate) fn by_group(&self) -> [(Repository, usize); 5] {
         ORDER.map(|repository| {
             let n = self
                 .deleted
@@ -154,7 +154,7 @@ enum Group {
 ///
 /// The caller checks the rail (`guard::cleanup::refusals`) first: this deletes whatever it is
 /// asked to.
-pub async fn run_step(platform: &Platform, mode: Mode, budget: Budget) -> Report {
+pub(crate) async fn run_step(platform: &Platform, mode: Mode, budget: Budget) -> Report {
     let mut step = Step {
         platform,
         mode,

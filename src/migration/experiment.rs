@@ -22,7 +22,7 @@ pub enum Reading {
 
 /// The divergence classes of migration.md §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Class {
+pub(crate) enum Class {
     MissingInD1,
     MissingInKv,
     ValueMismatch,
@@ -35,7 +35,7 @@ pub enum Class {
 }
 
 impl Class {
-    pub const ALL: [Class; 7] = [
+    pub(crate) const ALL: [Class; 7] = [
         Class::MissingInD1,
         Class::MissingInKv,
         Class::ValueMismatch,
@@ -46,11 +46,11 @@ impl Class {
     ];
 
     /// The class named `name`, as stored and as the admin API filters by.
-    pub fn parse(name: &str) -> Option<Class> {
+    pub(crate) fn parse(name: &str) -> Option<Class> {
         Self::ALL.into_iter().find(|class| class.as_str() == name)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::MissingInD1 => "missing_in_d1",
             Self::MissingInKv => "missing_in_kv",
@@ -65,7 +65,7 @@ impl Class {
 
 /// The result of comparing one observation.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Matched,
     Mismatched { class: Class, diff: String },
 }
@@ -74,7 +74,7 @@ pub enum Outcome {
 pub const KV_PROPAGATION_MS: i64 = 60_000;
 
 /// Whether both stores hold the same domain value, or both no record.
-pub fn agree(control: &Reading, candidate: &Reading) -> bool {
+pub(crate) fn agree(control: &Reading, candidate: &Reading) -> bool {
     match (control, candidate) {
         (Reading::Found(d1), Reading::Found(kv)) => canonical(d1) == canonical(kv),
         (Reading::Missing, Reading::Missing) => true,
@@ -85,7 +85,7 @@ pub fn agree(control: &Reading, candidate: &Reading) -> bool {
 /// Compares the control (D1) and candidate (KV) readings of one shadow read.
 /// `recently_written` says whether the entity was written less than [`KV_PROPAGATION_MS`] ago,
 /// which turns a mismatch into [`Class::StaleKvSuspected`].
-pub fn compare(control: &Reading, candidate: &Reading, recently_written: bool) -> Outcome {
+pub(crate) fn compare(control: &Reading, candidate: &Reading, recently_written: bool) -> Outcome {
     use Reading::*;
     if agree(control, candidate) {
         return Outcome::Matched;
@@ -110,13 +110,13 @@ pub fn compare(control: &Reading, candidate: &Reading, recently_written: bool) -
 }
 
 /// Whether this read is compared, at `sample_rate` (0.0–1.0): `draw` is uniform in [0, 1).
-pub fn sampled(sample_rate: f64, draw: f64) -> bool {
+pub(crate) fn sampled(sample_rate: f64, draw: f64) -> bool {
     draw < sample_rate
 }
 
 /// A JSON value with object keys sorted and every number as a float, so values that mean the
 /// same domain value compare equal whatever store or serialiser produced them.
-pub fn canonical(value: &Value) -> Value {
+pub(crate) fn canonical(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -138,7 +138,7 @@ pub fn canonical(value: &Value) -> Value {
 }
 
 /// A unified diff from the D1 reading to the KV reading, over their canonical pretty JSON.
-pub fn diff(control: &Reading, candidate: &Reading) -> String {
+pub(crate) fn diff(control: &Reading, candidate: &Reading) -> String {
     let (d1, kv) = (render(control), render(candidate));
     unified("d1", "kv", &d1, &kv)
 }

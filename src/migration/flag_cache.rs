@@ -58,7 +58,7 @@ impl FlagCache {
 
     /// Reads `settings` now, whatever the cache holds (what an operator's decision needs),
     /// and caches what it read.
-    pub async fn read_now(
+    pub(crate) async fn read_now(
         &self,
         platform: &Platform,
         default_phase: Phase,

@@ -7,7 +7,7 @@
 //! once every repository has been `d1_only` long enough.
 
 mod buffer;
-pub(crate) mod cleanup;
+pub mod cleanup;
 pub mod experiment;
 mod flag_cache;
 pub mod flags;
@@ -17,7 +17,7 @@ pub mod publish;
 pub mod repair;
 pub mod router;
 pub mod sweep;
-pub mod tally;
+pub(crate) mod tally;
 mod unified_diff;
 
 pub use buffer::{CounterBuffer, FLUSH_MS};

@@ -41,7 +41,7 @@ impl Phase {
 
     /// The store that serves reads and whose write decides a call: KV up to `dual_write`,
     /// D1 from `shadow`.
-    pub fn authoritative(self) -> Store {
+    pub(crate) fn authoritative(self) -> Store {
         match self {
             Self::KvOnly | Self::DualWrite => Store::Kv,
             Self::Shadow | Self::D1Only => Store::D1,
@@ -50,7 +50,7 @@ impl Phase {
 
     /// The store that receives every write second, after the authoritative one: D1 in
     /// `dual_write`, KV in `shadow`, none in the single-store phases.
-    pub fn second(self) -> Option<Store> {
+    pub(crate) fn second(self) -> Option<Store> {
         match self {
             Self::DualWrite => Some(Store::D1),
             Self::Shadow => Some(Store::Kv),
@@ -64,7 +64,7 @@ impl Phase {
     }
 
     /// The phase a rollback goes to, if any.
-    pub fn previous(self) -> Option<Phase> {
+    pub(crate) fn previous(self) -> Option<Phase> {
         (self as usize).checked_sub(1).map(|i| Self::ALL[i])
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 
 /// Everything one request observed about the move.
 #[derive(Debug, Default, PartialEq)]
-pub struct Observed {
+pub(crate) struct Observed {
     /// What the routed repositories collected.
     pub collected: Collected,
     /// Failed reads of `settings` (the flags came from the last good read or the default).
@@ -25,7 +25,7 @@ pub struct Observed {
 /// Compares the sampled shadow reads (`sample_rate`, 0.0–1.0) and writes everything the
 /// request observed: its divergence records at once, its counters through the isolate's
 /// `buffer` (now, or after a wait by this request, or by another request).
-pub async fn publish(
+pub(crate) async fn publish(
     platform: &Platform,
     sample_rate: f64,
     observed: Observed,

@@ -7,47 +7,47 @@ use crate::storage::Repository;
 use std::collections::BTreeMap;
 
 /// The counters' bucket width.
-pub const MINUTE_MS: i64 = 60_000;
+pub(crate) const MINUTE_MS: i64 = 60_000;
 
 /// The start of the minute bucket `ms` falls in.
-pub fn minute_of(ms: i64) -> i64 {
+pub(crate) fn minute_of(ms: i64) -> i64 {
     ms - ms.rem_euclid(MINUTE_MS)
 }
 
 /// A shadow read served to a user.
-pub const READ: &str = "read";
+pub(crate) const READ: &str = "read";
 /// A shadow read that was sampled and compared.
-pub const COMPARED: &str = "compared";
+pub(crate) const COMPARED: &str = "compared";
 /// A compared read whose two stores agreed.
-pub const MATCHED: &str = "matched";
+pub(crate) const MATCHED: &str = "matched";
 /// The counters' "repository" for the flags themselves.
-pub const FLAGS: &str = "flags";
+pub(crate) const FLAGS: &str = "flags";
 /// A read of `settings` that failed (the request ran on the last good flags or the default).
-pub const SETTINGS_UNREADABLE: &str = "settings_unreadable";
+pub(crate) const SETTINGS_UNREADABLE: &str = "settings_unreadable";
 
 /// A compared read that diverged, by class.
-pub fn divergence(class: Class) -> String {
+pub(crate) fn divergence(class: Class) -> String {
     format!("divergence.{}", class.as_str())
 }
 
 /// A shadow read answered from KV, by cause (`d1_error`, `missing_in_d1`).
-pub fn fallback(cause: &str) -> String {
+pub(crate) fn fallback(cause: &str) -> String {
     format!("fallback.{cause}")
 }
 
 /// A failed secondary write, by the store that missed it (`kv`, `d1`).
-pub fn write_failure(store: &str) -> String {
+pub(crate) fn write_failure(store: &str) -> String {
     format!("write_failure.{store}")
 }
 
 /// Reads of one store: `count` reads taking `total_ms` together.
-pub fn latency(store: &str) -> String {
+pub(crate) fn latency(store: &str) -> String {
     format!("latency.{store}")
 }
 
 /// One repository's numbers over a window.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub reads: i64,
     pub compared: i64,
     pub matched: i64,
@@ -60,12 +60,12 @@ pub struct Totals {
 
 impl Totals {
     /// Divergences per comparison; 0 when nothing was compared.
-    pub fn divergence_rate(&self) -> f64 {
+    pub(crate) fn divergence_rate(&self) -> f64 {
         ratio(self.divergences, self.compared)
     }
 
     /// Fallbacks per shadow read; 0 when nothing was read.
-    pub fn fallback_rate(&self) -> f64 {
+    pub(crate) fn fallback_rate(&self) -> f64 {
         ratio(self.fallbacks, self.reads)
     }
 
@@ -93,7 +93,7 @@ fn ratio(part: i64, whole: i64) -> f64 {
 }
 
 /// Totals per repository (every repository present, zero when it has no counters).
-pub fn totals(counts: &[Count]) -> BTreeMap<Repository, Totals> {
+pub(crate) fn totals(counts: &[Count]) -> BTreeMap<Repository, Totals> {
     let mut totals: BTreeMap<Repository, Totals> = Repository::ALL
         .into_iter()
         .map(|repository| (repository, Totals::default()))

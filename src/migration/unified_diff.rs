@@ -21,7 +21,7 @@ enum Op {
 
 /// The unified diff from `old` to `new` (line by line, each line with its `\n`), headed
 /// `--- old_name` and `+++ new_name`; empty when the texts are equal.
-pub fn unified(old_name: &str, new_name: &str, old: &str, new: &str) -> String {
+pub(crate) fn unified(old_name: &str, new_name: &str, old: &str, new: &str) -> String {
     let a: Vec<&str> = old.split_inclusive('\n').collect();
     let b: Vec<&str> = new.split_inclusive('\n').collect();
     let ops = edit_script(&a, &b);

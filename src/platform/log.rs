@@ -59,7 +59,7 @@ where
 }
 
 /// `event` as one JSON object and a newline, stamped with `timestamp`.
-pub fn json_line(timestamp: &str, event: &Event<'_>) -> String {
+pub(crate) fn json_line(timestamp: &str, event: &Event<'_>) -> String {
     let meta = event.metadata();
     let mut line = String::from("{\"timestamp\":");
     push_json(&mut line, timestamp);
@@ -127,7 +127,7 @@ impl Visit for Fields<'_> {
 
 /// `ms` since the epoch in RFC 3339 UTC as the `time` crate's `Rfc3339` writes it (the
 /// fraction's trailing zeros dropped, none when zero), the format the log lines have always had.
-pub fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     let date = Date::from_ms(ms);
     let ms_of_day = ms - date.to_ms();
     let secs = ms_of_day / 1000;

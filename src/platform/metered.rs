@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 /// What a metered platform has been asked for so far; failed calls count too.
 #[derive(Debug, Default)]
-pub struct Meter {
+pub(crate) struct Meter {
     kv_ops: Cell<u64>,
     d1_statements: Cell<u64>,
     d1_round_trips: Cell<u64>,
@@ -25,7 +25,7 @@ pub struct Usage {
 }
 
 impl Meter {
-    pub fn usage(&self) -> Usage {
+    pub(crate) fn usage(&self) -> Usage {
         Usage {
             kv_ops: self.kv_ops.get(),
             d1_statements: self.d1_statements.get(),
@@ -54,7 +54,7 @@ impl std::ops::AddAssign for Usage {
 }
 
 /// `platform` with its KV and D1 calls counted on the returned meter.
-pub fn metered(platform: &Platform) -> (Platform, Rc<Meter>) {
+pub(crate) fn metered(platform: &Platform) -> (Platform, Rc<Meter>) {
     let meter = Rc::new(Meter::default());
     let platform = Platform {
         kv: Rc::new(MeteredKv(platform.kv.clone(), meter.clone())),

@@ -9,13 +9,13 @@ pub mod metered;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 #[cfg(target_arch = "wasm32")]
-pub mod workerd;
+pub(crate) mod workerd;
 
 use async_trait::async_trait;
 use std::rc::Rc;
 
 /// Most keys one KV `list` call may return (the Workers KV limit).
-pub const KV_LIST_LIMIT: usize = 1000;
+pub(crate) const KV_LIST_LIMIT: usize = 1000;
 
 /// A failure reported by the platform, carrying the runtime's own message; the storage layer
 /// classifies it (`storage::StorageError`).
@@ -135,7 +135,7 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    pub fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 }

@@ -25,7 +25,7 @@ fn d1_error(e: worker::Error) -> PlatformError {
 }
 
 /// A Workers KV namespace binding.
-pub struct WorkerKv(pub worker::kv::KvStore);
+pub(crate) struct WorkerKv(pub worker::kv::KvStore);
 
 #[async_trait(?Send)]
 impl KvStore for WorkerKv {
@@ -69,7 +69,7 @@ impl KvStore for WorkerKv {
 }
 
 /// A D1 database binding.
-pub struct WorkerD1(pub D1Database);
+pub(crate) struct WorkerD1(pub D1Database);
 
 impl WorkerD1 {
     fn prepare(&self, statement: &Statement) -> Result<D1PreparedStatement, PlatformError> {
@@ -138,7 +138,7 @@ impl SqlDatabase for WorkerD1 {
 /// Outbound HTTP through the runtime's `fetch()`, on the `web_sys` types: `worker::Request` and
 /// `worker::Response` would read each message's `cf` object and stream the body through a
 /// reader, where one `text()` call does.
-pub struct WorkerFetch;
+pub(crate) struct WorkerFetch;
 
 #[async_trait(?Send)]
 impl HttpClient for WorkerFetch {
@@ -175,7 +175,7 @@ async fn body_text(response: &web_sys::Response) -> Result<String, PlatformError
 }
 
 /// A request's whole body as bytes, through one `arrayBuffer()` promise.
-pub async fn body_bytes(request: &web_sys::Request) -> Result<Vec<u8>, JsValue> {
+pub(crate) async fn body_bytes(request: &web_sys::Request) -> Result<Vec<u8>, JsValue> {
     let buffer = JsFuture::from(request.array_buffer()?).await?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
@@ -184,7 +184,7 @@ pub async fn body_bytes(request: &web_sys::Request) -> Result<Vec<u8>, JsValue> 
 /// URL the runtime has already serialized, split without parsing it again: in a serialized
 /// WHATWG URL the first `/` after `://` begins the path, and `?` and `#` are percent-encoded
 /// within the path and `#` within the query.
-pub fn path_and_query(url: &str) -> (String, String) {
+pub(crate) fn path_and_query(url: &str) -> (String, String) {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     let rest = url[after_scheme..]
         .find('/')
@@ -195,7 +195,7 @@ pub fn path_and_query(url: &str) -> (String, String) {
 }
 
 /// A response with `body` as its bytes, `status` and one `Content-Type` header.
-pub fn js_response(
+pub(crate) fn js_response(
     status: u16,
     content_type: &str,
     mut body: Vec<u8>,
@@ -214,17 +214,17 @@ fn js_error(e: JsValue) -> PlatformError {
 
 /// The JavaScript clock (`Date.now()`; `SystemTime` panics on wasm32-unknown-unknown),
 /// optionally shifted so that it reads a chosen instant when created (see `entry`).
-pub struct WorkerClock {
+pub(crate) struct WorkerClock {
     offset_ms: i64,
 }
 
 impl WorkerClock {
-    pub fn real() -> Self {
+    pub(crate) fn real() -> Self {
         Self { offset_ms: 0 }
     }
 
     /// A clock that reads `start_ms` now and runs on from there.
-    pub fn starting_at(start_ms: i64) -> Self {
+    pub(crate) fn starting_at(start_ms: i64) -> Self {
         Self {
             offset_ms: start_ms - js_sys::Date::now() as i64,
         }
@@ -257,7 +257,7 @@ extern "C" {
 /// Sends the log lines (`platform::log`) to the console, stamped by the JavaScript clock: the
 /// method by level as `tracing-web` chose it (`debug` for TRACE and DEBUG, then `info`, `warn`
 /// and `error`). Once per isolate.
-pub fn install_console_log() {
+pub(crate) fn install_console_log() {
     let log = JsonLog::new(|| js_sys::Date::now() as i64, console_line);
     // Only fails if a subscriber is already installed, which then keeps logging.
     let _ = tracing::subscriber::set_global_default(log);
@@ -273,7 +273,7 @@ fn console_line(level: &Level, line: &str) {
 }
 
 /// A Workers Analytics Engine dataset binding.
-pub struct WorkerAnalytics(pub worker::AnalyticsEngineDataset);
+pub(crate) struct WorkerAnalytics(pub worker::AnalyticsEngineDataset);
 
 impl MetricSink for WorkerAnalytics {
     fn write(&self, point: &MetricPoint) {

@@ -30,12 +30,12 @@ pub(crate) fn header_score(score: f64) -> String {
 /// The QuickChart gauge URL for a raw Fear & Greed score.
 ///
 /// The score is shown as `header_score`; an already-rounded score gives the same URL.
-pub fn chart_url(score: f64) -> String {
+pub(crate) fn chart_url(score: f64) -> String {
     format!("{CHART_PREFIX}{}{CHART_SUFFIX}", header_score(score))
 }
 
 /// `⚠️ The current [Fear and Greed Index](<chart>) rating is <score>% (*<RATING>*).`
-pub fn header(fear_greed: &FearGreed) -> String {
+pub(crate) fn header(fear_greed: &FearGreed) -> String {
     format!(
         "⚠️ The current [Fear and Greed Index]({}) rating is {}% (*{}*).",
         chart_url(fear_greed.score),
@@ -45,7 +45,7 @@ pub fn header(fear_greed: &FearGreed) -> String {
 }
 
 /// A message "with header", as `/now` and the fear broadcasts send it.
-pub fn with_header(header: &str, body: &str) -> String {
+pub(crate) fn with_header(header: &str, body: &str) -> String {
     format!("{header}\n\n{body}")
 }
 

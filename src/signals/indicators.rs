@@ -8,11 +8,11 @@ use super::SignalError;
 use crate::domain::Bar;
 
 /// The fewest bars an evaluation accepts (SMA20 and the bands need 20 closes).
-pub const MIN_BARS: usize = 20;
+pub(crate) const MIN_BARS: usize = 20;
 
 /// The values the signal message shows and the decision compares, for one ticker.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Indicators {
+pub(crate) struct Indicators {
     pub sma20: f64,
     /// Over `min(50, bars)` closes: short histories silently use the shorter window.
     pub sma50: f64,
@@ -40,7 +40,7 @@ impl Indicators {
     };
 
     /// Computes the indicators from bars in ascending date order.
-    pub fn from_bars(bars: &[Bar]) -> Result<Self, SignalError> {
+    pub(crate) fn from_bars(bars: &[Bar]) -> Result<Self, SignalError> {
         if bars.len() < MIN_BARS {
             return Err(SignalError::InsufficientData(bars.len()));
         }

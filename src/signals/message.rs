@@ -9,7 +9,7 @@ use std::fmt::Write;
 ///
 /// A signal with price 0 and all four SMAs 0 is the data-unavailable HOLD and is formatted
 /// as such, whatever produced it: the legacy formatter recognises it that way.
-pub fn signal_message(signal: &Signal) -> String {
+pub(crate) fn signal_message(signal: &Signal) -> String {
     if signal.is_data_unavailable() {
         return unavailable(signal);
     }
@@ -75,13 +75,13 @@ pub fn signal_message(signal: &Signal) -> String {
 
 /// The data-unavailable HOLD when the market data (or its evaluation) failed but the Fear &
 /// Greed reading is known. It follows the same header rules as a full signal message.
-pub fn market_unavailable(ticker: &str, fear_greed: &FearGreed) -> String {
+pub(crate) fn market_unavailable(ticker: &str, fear_greed: &FearGreed) -> String {
     signal_message(&Signal::market_unavailable(ticker, fear_greed))
 }
 
 /// The data-unavailable HOLD when not even Fear & Greed is available; always sent without
 /// a header.
-pub fn all_unavailable(ticker: &str) -> String {
+pub(crate) fn all_unavailable(ticker: &str) -> String {
     format!(
         "🟡 *Trading Signal: HOLD*\n\n⚠️ *Data Unavailable*\n\nFear & Greed Index data unavailable.\n{}\n\n\n*Reasoning:* {}",
         market_data_unavailable(ticker),

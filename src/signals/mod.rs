@@ -25,15 +25,13 @@ mod dumps;
 #[cfg(test)]
 mod fixtures;
 
-pub use decision::evaluate;
-pub use header::{chart_url, header, with_header};
-pub use indicators::{Indicators, MIN_BARS};
-pub use message::{all_unavailable, market_unavailable, signal_message};
-pub use signal::{Action, Conditions, ExitTrigger, Holding, Signal};
+pub(crate) use decision::evaluate;
+pub(crate) use header::{header, with_header};
+pub(crate) use message::{all_unavailable, market_unavailable, signal_message};
 
 /// Why a ticker could not be evaluated; every variant leads to the data-unavailable HOLD.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SignalError {
+pub(crate) enum SignalError {
     /// Fewer than [`MIN_BARS`] bars; the legacy error text, with the count.
     #[error("Insufficient historical data: need at least 20 days for basic indicators, got {0}")]
     InsufficientData(usize),

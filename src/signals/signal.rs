@@ -6,14 +6,14 @@ use crate::domain::FearGreed;
 
 /// What the signal tells the user to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Buy,
     Sell,
     Hold,
 }
 
 impl Action {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Buy => "BUY",
             Self::Sell => "SELL",
@@ -32,24 +32,14 @@ impl Action {
 
 /// Which target made a held position a SELL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitTrigger {
+pub(crate) enum ExitTrigger {
     BollingerUpper,
     AllTimeHigh,
 }
 
-impl ExitTrigger {
-    /// The legacy trigger name (`BOLLINGER_UPPER`, `ALL_TIME_HIGH`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BollingerUpper => "BOLLINGER_UPPER",
-            Self::AllTimeHigh => "ALL_TIME_HIGH",
-        }
-    }
-}
-
 /// The three conditions the message shows; only A and C take part in the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Conditions {
+pub(crate) struct Conditions {
     /// "New BUY formula": near SMA20 and the lower band, or near SMA50/100/200.
     pub a: bool,
     /// "Price near BB Lower": displayed only.
@@ -60,7 +50,7 @@ pub struct Conditions {
 
 /// The exit plan of a position held in the evaluated ticker.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Holding {
+pub(crate) struct Holding {
     pub entry_price: f64,
     /// ATH for a HOLD or an ATH exit, `upper·1.01` for a Bollinger exit.
     pub sell_target: f64,
@@ -72,7 +62,7 @@ pub struct Holding {
 
 impl Holding {
     /// The label of the `🎯` sell-target line.
-    pub fn sell_target_label(&self) -> &'static str {
+    pub(crate) fn sell_target_label(&self) -> &'static str {
         match self.exit {
             None => "Sell Target",
             Some(ExitTrigger::BollingerUpper) => "Sell Target (BB Upper)",
@@ -83,7 +73,7 @@ impl Holding {
 
 /// One evaluated trading signal: everything the signal message (§6.6) prints.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Signal {
+pub(crate) struct Signal {
     /// As the caller gave it; the message inserts it unchanged.
     pub ticker: String,
     pub action: Action,

@@ -57,7 +57,7 @@ pub struct BadEntityKey {
 impl EntityKey {
     /// The key as repair rows, recent writes and divergences name it (its `Display`): `chat_ids`
     /// for the subscriber list, the decimal chat id, or the cache key.
-    pub fn parse(repository: Repository, key: &str) -> Result<Self, BadEntityKey> {
+    pub(crate) fn parse(repository: Repository, key: &str) -> Result<Self, BadEntityKey> {
         let bad = |reason| BadEntityKey {
             repository,
             key: key.to_owned(),
@@ -90,7 +90,7 @@ impl EntityKey {
     }
 
     /// The legacy KV key the entity lives under.
-    pub fn kv_key(&self) -> String {
+    pub(crate) fn kv_key(&self) -> String {
         match self {
             Self::Subscribers => CHAT_IDS_KEY.to_owned(),
             Self::Watchlist(chat) => chat_key(WATCHLIST_PREFIX, *chat),

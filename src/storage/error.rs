@@ -25,12 +25,12 @@ impl Operation {
         }
     }
 
-    pub fn chat(mut self, chat: ChatId) -> Self {
+    pub(crate) fn chat(mut self, chat: ChatId) -> Self {
         self.chat = Some(chat);
         self
     }
 
-    pub fn ticker(mut self, ticker: &str) -> Self {
+    pub(crate) fn ticker(mut self, ticker: &str) -> Self {
         self.ticker = Some(ticker.to_owned());
         self
     }

@@ -7,14 +7,14 @@
 pub mod d1;
 mod entity;
 mod error;
-pub mod kv;
+pub(crate) mod kv;
 mod units;
 mod vocabulary;
 
 pub use entity::{entities, BadEntityKey, EntityKey, EntityStore, Snapshot};
 pub use error::{classify, D1Call, Operation, StorageError};
 pub use units::Steps;
-pub(crate) use vocabulary::unknown_name;
+pub use vocabulary::unknown_name;
 pub use vocabulary::{Repository, Store, UnknownName};
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position, Subscriber};
@@ -168,13 +168,13 @@ impl Repos {
 
 /// Whether each store answered a trivial request (`GET /healthz`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Health {
+pub(crate) struct Health {
     pub d1: bool,
     pub kv: bool,
 }
 
 /// Asks D1 and KV one trivial question each.
-pub async fn probe(platform: &Platform) -> Health {
+pub(crate) async fn probe(platform: &Platform) -> Health {
     Health {
         d1: d1::Sql::new(platform).ping().await.is_ok(),
         kv: kv::Kv::new(platform).ping().await.is_ok(),

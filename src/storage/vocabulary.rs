@@ -70,14 +70,14 @@ pub enum Store {
 
 impl Store {
     /// The store that is not this one.
-    pub fn other(self) -> Store {
+    pub(crate) fn other(self) -> Store {
         match self {
             Self::Kv => Self::D1,
             Self::D1 => Self::Kv,
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Kv => "kv",
             Self::D1 => "d1",
@@ -103,7 +103,7 @@ impl FromStr for Store {
 }
 
 /// The error for `name`, which is none of `expected`.
-pub(crate) fn unknown_name<const N: usize>(
+pub fn unknown_name<const N: usize>(
     kind: &'static str,
     name: &str,
     expected: [&str; N],

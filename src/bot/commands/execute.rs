@@ -25,7 +25,7 @@ pub enum Execute {
 }
 
 impl Execute {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         match tokens(text).as_slice() {
             [_, ticker, price, rest @ ..] => Self::Record {
                 ticker: (*ticker).into(),

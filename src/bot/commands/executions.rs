@@ -13,7 +13,7 @@ pub struct Executions {
 }
 
 impl Executions {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         Self {
             ticker: tokens(text).get(1).map(|t| (*t).to_owned()),
         }

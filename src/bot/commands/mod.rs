@@ -24,7 +24,7 @@ use futures_util::FutureExt;
 
 /// A command the bot understood, or `Ignored` for any other text.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Command {
+pub(crate) enum Command {
     Start,
     Stop,
     Help,
@@ -40,7 +40,7 @@ pub enum Command {
 impl Command {
     /// Dispatches on the trimmed text, in the legacy order. `/executions` does not start with
     /// `/execute` (its eighth character is `i`), so both are reachable.
-    pub fn from_text(text: &str) -> Self {
+    pub(crate) fn from_text(text: &str) -> Self {
         match text {
             "/start" => Self::Start,
             "/stop" => Self::Stop,
@@ -57,7 +57,7 @@ impl Command {
     /// Whether the command may change what is stored for a user (subscriptions, watchlists,
     /// executions, positions), so that running it twice could apply it twice. The rest only
     /// read (showing a watchlist may store the default one: the same value each time).
-    pub fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         match self {
             Self::Start | Self::Stop | Self::Execute(_) | Self::Subscribers => true,
             Self::Watchlist(watchlist) => {
@@ -72,7 +72,7 @@ impl Command {
     ///
     /// Each command's future is boxed: the webhook's future then holds none of them inline, and
     /// a fresh isolate compiles only the code of the commands it runs.
-    pub async fn apply(
+    pub(crate) async fn apply(
         self,
         chat: ChatId,
         bot: &Bot,

@@ -16,7 +16,7 @@ pub struct Now {
 }
 
 impl Now {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         Self {
             ticker: tokens(text).get(1).map(|t| (*t).to_owned()),
         }

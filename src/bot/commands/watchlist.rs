@@ -20,7 +20,7 @@ pub enum Watchlist {
 }
 
 impl Watchlist {
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         match tokens(text).as_slice() {
             [_] => Self::Show,
             [_, verb, ticker] if verb.eq_ignore_ascii_case("add") => Self::Add((*ticker).into()),

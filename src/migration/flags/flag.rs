@@ -43,7 +43,7 @@ pub enum FlagType {
 }
 
 impl FlagType {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Phase => "phase",
             Self::Rate => "rate",
@@ -55,7 +55,7 @@ impl FlagType {
 
 impl Flag {
     /// How many flags there are.
-    pub const COUNT: usize = 12;
+    pub(crate) const COUNT: usize = 12;
 
     /// Every flag, in the order of `flags.json`.
     pub const ALL: [Flag; Flag::COUNT] = [
@@ -146,7 +146,7 @@ pub enum FlagKey {
 }
 
 impl FlagKey {
-    pub const ALL_PHASES: &'static str = "storage.phase.all";
+    pub(crate) const ALL_PHASES: &'static str = "storage.phase.all";
 
     pub fn name(self) -> &'static str {
         match self {
@@ -156,7 +156,7 @@ impl FlagKey {
     }
 
     /// The flags the key stands for: itself, or every repository's phase flag.
-    pub fn flags(self) -> Vec<Flag> {
+    pub(crate) fn flags(self) -> Vec<Flag> {
         match self {
             Self::One(flag) => vec![flag],
             Self::AllPhases => Repository::ALL.map(Flag::Phase).to_vec(),

@@ -10,7 +10,7 @@ use crate::migration::Phase;
 
 /// What is known about one repository when a move is asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// Every table the embedded migrations create exists in D1.
     pub schema_current: bool,
     /// The repository's backfill ran to its end (and started after dual writes were on).
@@ -37,7 +37,7 @@ pub struct Facts {
 
 /// The answer to "may this repository move from `from` to `to`?".
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Nothing to do: the repository is already there.
     Unchanged,
     /// Safe to move.
@@ -49,7 +49,12 @@ pub enum Verdict {
 }
 
 /// The verdict for moving from `from` to `to`.
-pub fn verdict(from: Phase, to: Phase, facts: &Facts, thresholds: &GuardThresholds) -> Verdict {
+pub(crate) fn verdict(
+    from: Phase,
+    to: Phase,
+    facts: &Facts,
+    thresholds: &GuardThresholds,
+) -> Verdict {
     if from == to {
         return Verdict::Unchanged;
     }

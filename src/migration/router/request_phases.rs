@@ -18,7 +18,9 @@ struct Inner {
 
 impl RequestPhases {
     /// Phases that `load` gives when a repository first needs them.
-    pub fn on_first_use(load: impl Fn() -> LocalBoxFuture<'static, Phases> + 'static) -> Self {
+    pub(crate) fn on_first_use(
+        load: impl Fn() -> LocalBoxFuture<'static, Phases> + 'static,
+    ) -> Self {
         Self(Rc::new(Inner {
             read: Cell::new(None),
             load: Box::new(load),
@@ -28,7 +30,7 @@ impl RequestPhases {
     /// The phases, read on the first call. Two first calls that overlap may both load; the
     /// first answer kept is the one every call of the request sees, so no repository changes
     /// phase within a request.
-    pub async fn get(&self) -> Phases {
+    pub(crate) async fn get(&self) -> Phases {
         if let Some(phases) = self.0.read.get() {
             return phases;
         }

@@ -22,7 +22,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub(crate) const ALL: [Kind; 4] = [
         Kind::Backfill,
         Kind::DryRun,
         Kind::Validation,
@@ -42,7 +42,7 @@ impl Kind {
     /// Whether the sweep may run with its repository in `phase`: the backfill only while KV
     /// is authoritative and D1 receives every write (`dual_write`), the reverse sync only
     /// while D1 is authoritative; the dry run and the validation only read, so always.
-    pub fn allowed_in(self, phase: Phase) -> bool {
+    pub(crate) fn allowed_in(self, phase: Phase) -> bool {
         match self {
             Self::Backfill => phase.second() == Some(Store::D1),
             Self::ReverseSync => phase.authoritative() == Store::D1,
@@ -94,7 +94,7 @@ pub struct Budget {
 impl Budget {
     /// What the maintenance cron gives a sweep, after its other upkeep (the repair drain
     /// takes up to about 300 D1 statements and 150 KV operations).
-    pub const CRON: Budget = Budget {
+    pub(crate) const CRON: Budget = Budget {
         kv_ops: 600,
         d1_statements: 600,
         page: 100,

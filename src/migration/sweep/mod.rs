@@ -39,7 +39,7 @@ mod copy;
 mod pages;
 mod progress;
 mod sweeper;
-pub mod tally;
+pub(crate) mod tally;
 mod validate;
 
 use super::Phases;
@@ -48,7 +48,7 @@ use crate::platform::Platform;
 use crate::storage::d1::{RepairQueue, SweepRow, SweepStore};
 use crate::storage::{entities, Repository, StorageResult, Store};
 pub use budget::{Budget, Kind};
-pub(crate) use progress::Position;
+pub use progress::Position;
 pub use progress::{Progress, Sweeps};
 use sweeper::Sweeper;
 pub use tally::Tally;
@@ -155,7 +155,7 @@ pub async fn run_step(
 /// repositories' phases still allow (backfill, validation, reverse sync, dry run): what the
 /// maintenance cron runs, so a sweep an operator started goes on to its end. `None` when
 /// nothing is unfinished.
-pub async fn continue_unfinished(
+pub(crate) async fn continue_unfinished(
     platform: &Platform,
     phases: Phases,
     budget: Budget,

@@ -8,7 +8,7 @@ use crate::storage::{Repository, StorageResult};
 
 /// Where a sweep stands in its enumeration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Position {
+pub struct Position {
     pub(crate) kv_cursor: Option<String>,
     pub(crate) after_key: Option<String>,
     pub(crate) finished: bool,
@@ -45,7 +45,7 @@ impl Progress {
 
     /// The progress a `sweeps` row records; `None` for a row this code cannot read (another
     /// kind, repository or tally), which counts as no sweep at all: never as a clean one.
-    pub fn from_row(row: &SweepRow) -> Option<Self> {
+    pub(crate) fn from_row(row: &SweepRow) -> Option<Self> {
         let kind = Kind::ALL.into_iter().find(|k| k.as_str() == row.kind)?;
         let repository = row.repository.parse().ok()?;
         Some(Self {
@@ -98,19 +98,19 @@ impl Progress {
 pub struct Sweeps(Vec<Progress>);
 
 impl Sweeps {
-    pub async fn load(platform: &Platform) -> StorageResult<Self> {
+    pub(crate) async fn load(platform: &Platform) -> StorageResult<Self> {
         let rows = SweepStore::new(platform).sweeps().await?;
         Ok(Self(rows.iter().filter_map(Progress::from_row).collect()))
     }
 
     /// The `kind` sweep of `repository`, if one ever started.
-    pub fn get(&self, kind: Kind, repository: Repository) -> Option<&Progress> {
+    pub(crate) fn get(&self, kind: Kind, repository: Repository) -> Option<&Progress> {
         self.0
             .iter()
             .find(|p| p.kind == kind && p.repository == repository)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Progress> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Progress> {
         self.0.iter()
     }
 }

@@ -40,18 +40,18 @@ pub struct Tally {
 
 impl Tally {
     /// The tally a checkpoint recorded; `None` if it is not one.
-    pub fn decode(json: &str) -> Option<Self> {
+    pub(crate) fn decode(json: &str) -> Option<Self> {
         serde_json::from_str(json).ok()
     }
 
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 }
 
 /// The rows an entity's snapshot holds in its D1 table: a list's length, one for a position
 /// or cache entry that exists.
-pub fn rows(snapshot: &Snapshot) -> u64 {
+pub(crate) fn rows(snapshot: &Snapshot) -> u64 {
     let n = match snapshot {
         Snapshot::Subscribers(chats) => chats.len(),
         Snapshot::Watchlist(_, tickers) => tickers.len(),

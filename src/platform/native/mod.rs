@@ -35,23 +35,6 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// The machine's clock.
-pub struct SystemClock;
-
-#[async_trait(?Send)]
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("the system clock is after 1970");
-        since_epoch.as_millis() as i64
-    }
-
-    async fn sleep(&self, ms: u64) {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
-    }
-}
-
 /// A clock that only moves when told to, for tests of time-dependent rules. Sleeping moves
 /// it at once and is recorded, so retry back-offs cost no real time.
 pub struct ManualClock {

@@ -26,7 +26,7 @@ fn platform_error(e: rusqlite::Error) -> PlatformError {
 
 impl SqliteDatabase {
     /// An empty in-memory database with foreign keys enforced, as D1 enforces them.
-    pub fn open_in_memory() -> Result<Self, PlatformError> {
+    pub(crate) fn open_in_memory() -> Result<Self, PlatformError> {
         let conn = Connection::open_in_memory().map_err(platform_error)?;
         conn.execute_batch("PRAGMA foreign_keys = ON;")
             .map_err(platform_error)?;

@@ -55,7 +55,7 @@ pub(super) fn upsert(key: &str, entry: &CacheEntry) -> Statement {
 
 impl D1Cache {
     /// Deletes every row expired at `now_ms`; returns how many.
-    pub async fn purge_expired(&self, now_ms: i64) -> StorageResult<u64> {
+    pub(crate) async fn purge_expired(&self, now_ms: i64) -> StorageResult<u64> {
         let op = Operation::new("cache.purge_expired");
         self.0
             .execute(&op, Statement::new(PURGE, vec![now_ms.into()]))

@@ -63,13 +63,13 @@ struct Number {
 pub struct Census(Sql);
 
 impl Census {
-    pub fn new(platform: &Platform) -> Self {
+    pub(crate) fn new(platform: &Platform) -> Self {
         Self(Sql::new(platform))
     }
 
     /// The tables and triggers the migrations leave that D1 lacks (none when the
     /// schema is at the latest migration).
-    pub async fn missing_tables(&self) -> StorageResult<Vec<&'static str>> {
+    pub(crate) async fn missing_tables(&self) -> StorageResult<Vec<&'static str>> {
         let op = Operation::new("census.tables");
         let present: Vec<Name> = self.0.query_as(&op, Statement::new(TABLES, vec![])).await?;
         Ok(CREATED

@@ -100,7 +100,7 @@ const SUBSCRIBE_IN_ORDER: &str =
      subscribed_seq = excluded.subscribed_seq, updated_at = excluded.updated_at";
 
 /// Whole entities on the D1 tables.
-pub(crate) struct D1Entities(Sql);
+pub struct D1Entities(Sql);
 
 impl D1Entities {
     pub(crate) fn new(platform: &Platform) -> Self {

@@ -21,7 +21,7 @@ pub(super) const LATEST: &str =
     "SELECT signal_type, ticker, execution_price, signal_price, execution_date \
      FROM executions WHERE chat_id = ?1 ORDER BY execution_date DESC, id LIMIT 1";
 
-pub(crate) struct D1Executions(pub(crate) Sql);
+pub struct D1Executions(pub(crate) Sql);
 
 #[derive(Deserialize)]
 pub(super) struct ExecutionRow {

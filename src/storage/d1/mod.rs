@@ -23,17 +23,17 @@ mod watchlists;
 pub use cache::D1Cache;
 pub use census::Census;
 pub use entities::statement_bound;
-pub(crate) use entities::D1Entities;
+pub use entities::D1Entities;
+pub use evidence::{Count, Divergence, EvidenceStore, Publication, DIVERGENCE_RING};
+pub use executions::D1Executions;
 #[cfg(feature = "testing")]
 pub use plan_check::statements_for_plan_check;
-pub use evidence::{Count, Divergence, EvidenceStore, Publication, DIVERGENCE_RING};
-pub(crate) use executions::D1Executions;
-pub(crate) use positions::D1Positions;
+pub use positions::D1Positions;
 pub use repairs::{Repair, RepairQueue};
-pub(crate) use settings::{D1Settings, SettingChange, SettingRow};
-pub(crate) use subscriptions::D1Subscriptions;
+pub use settings::{D1Settings, SettingChange, SettingRow};
+pub use subscriptions::D1Subscriptions;
 pub use sweeps::{Checkpoint, Commit, EntityVersions, Finding, SweepRow, SweepStore, Version};
-pub(crate) use units::D1Units;
+pub use units::D1Units;
 pub use updates::{Claim, UpdateClaim, UpdateClaims, CLAIM_EXPIRY_MS};
 pub(crate) use watchlists::D1Watchlists;
 
@@ -57,13 +57,13 @@ const TOUCH: &str = "INSERT INTO entity_versions (repository, entity_key, versio
 
 /// A D1 database with the error classification and row decoding every D1 repository needs.
 #[derive(Clone)]
-pub struct Sql {
+pub(crate) struct Sql {
     db: Rc<dyn SqlDatabase>,
     clock: Rc<dyn Clock>,
 }
 
 impl Sql {
-    pub fn new(platform: &Platform) -> Self {
+    pub(crate) fn new(platform: &Platform) -> Self {
         Self {
             db: platform.db.clone(),
             clock: platform.clock.clone(),

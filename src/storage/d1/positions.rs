@@ -14,7 +14,7 @@ pub(super) const DELETE: &str = "DELETE FROM active_positions WHERE chat_id = ?1
 const INSERT: &str = "INSERT INTO active_positions \
      (chat_id, ticker, entry_price, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)";
 
-pub(crate) struct D1Positions(pub(crate) Sql);
+pub struct D1Positions(pub(crate) Sql);
 
 #[derive(Deserialize)]
 pub(super) struct PositionRow {

@@ -148,7 +148,7 @@ impl RepairQueue {
     /// Deletes `repair` once it is done, unless a failure was queued for the same entity and
     /// target after `repair` was read (its `enqueued_at` moved): that newer write still has to
     /// be copied. `true` when the row was deleted.
-    pub async fn settle(&self, repair: &Repair) -> StorageResult<bool> {
+    pub(crate) async fn settle(&self, repair: &Repair) -> StorageResult<bool> {
         let op = Operation::new("repairs.settle");
         let mut params = key_params(repair);
         params.push(repair.enqueued_at.into());
@@ -157,7 +157,7 @@ impl RepairQueue {
     }
 
     /// Counts a failed attempt at `repair`; the row stays queued.
-    pub async fn bump_attempts(&self, repair: &Repair) -> StorageResult<()> {
+    pub(crate) async fn bump_attempts(&self, repair: &Repair) -> StorageResult<()> {
         let op = Operation::new("repairs.bump_attempts");
         let statement = Statement::new(BUMP_ATTEMPTS, key_params(repair));
         self.0.execute(&op, statement).await.map(drop)

@@ -26,13 +26,13 @@ const UPSERT: &str = "INSERT INTO settings (key, value, updated_at, updated_by, 
 
 /// One `settings` row, as stored.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct SettingRow {
+pub struct SettingRow {
     pub key: String,
     pub value: String,
 }
 
 /// One change of one flag, as `settings_history` records it.
-pub(crate) struct SettingChange<'a> {
+pub struct SettingChange<'a> {
     pub key: &'a str,
     pub value: &'a str,
     pub by: &'a str,
@@ -41,7 +41,7 @@ pub(crate) struct SettingChange<'a> {
 }
 
 /// The flags' table and its history.
-pub(crate) struct D1Settings(pub(crate) Sql);
+pub struct D1Settings(pub(crate) Sql);
 
 impl D1Settings {
     pub(crate) async fn all(&self) -> StorageResult<Vec<SettingRow>> {

@@ -23,7 +23,7 @@ pub(super) const SUBSCRIBE: &str =
 const UNSUBSCRIBE: &str = "UPDATE users SET subscription_status = 0, updated_at = ?2 \
      WHERE chat_id = ?1 AND subscription_status = 1";
 
-pub(crate) struct D1Subscriptions(pub(crate) Sql);
+pub struct D1Subscriptions(pub(crate) Sql);
 
 /// Pushes onto `batch` the statements that subscribe `chat` (subscribe, version); the
 /// subscribe's slot, which changes a row when the chat was not subscribed.

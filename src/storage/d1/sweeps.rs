@@ -141,7 +141,7 @@ impl EntityVersions {
 
     /// Whether `repository`'s entity `entity_key` (any of its entities when `None`) changed in
     /// D1 less than `window_ms` ago, on D1's own clock.
-    pub async fn changed_within(
+    pub(crate) async fn changed_within(
         &self,
         repository: Repository,
         entity_key: Option<&str>,
@@ -183,7 +183,7 @@ impl SweepStore {
     }
 
     /// The checkpoint of the `kind` sweep of `repository`, if one ever started.
-    pub async fn sweep(
+    pub(crate) async fn sweep(
         &self,
         kind: &str,
         repository: Repository,
@@ -194,14 +194,14 @@ impl SweepStore {
     }
 
     /// Every sweep's checkpoint.
-    pub async fn sweeps(&self) -> StorageResult<Vec<SweepRow>> {
+    pub(crate) async fn sweeps(&self) -> StorageResult<Vec<SweepRow>> {
         let op = Operation::new("sweeps.all");
         self.sql.query_as(&op, Statement::new(SWEEPS, vec![])).await
     }
 
     /// Starts the sweeps `checkpoints` record, in one `batch()`: whatever an earlier sweep of
     /// the same kind and repository recorded, findings included, is replaced.
-    pub async fn start(&self, checkpoints: &[SweepRow]) -> StorageResult<()> {
+    pub(crate) async fn start(&self, checkpoints: &[SweepRow]) -> StorageResult<()> {
         let op = Operation::new("sweeps.start");
         let statements = checkpoints
             .iter()
@@ -242,7 +242,7 @@ impl SweepStore {
 
     /// The D1 versions of `keys` (entity keys), with which of them changed within `recent_ms`.
     /// A key D1 never held is absent from the map (version 0).
-    pub async fn versions(
+    pub(crate) async fn versions(
         &self,
         repository: Repository,
         keys: &[String],
@@ -270,7 +270,7 @@ impl SweepStore {
     /// The first `limit` keys of the per-chat and cache entities D1 holds in `(after, upto]`
     /// (`None`: from the first, to the last), in KV's order. The subscriber list is no such
     /// entity.
-    pub async fn keys_between(
+    pub(crate) async fn keys_between(
         &self,
         repository: Repository,
         after: Option<&str>,
@@ -298,7 +298,7 @@ impl SweepStore {
     /// A page's writes in one `batch()`: every copy (each guarded by the version read before
     /// its source), the findings of the `kind` sweep of `repository`, and its checkpoint
     /// (guarded by the pages the previous one had). All of it lands, or none of it.
-    pub async fn commit(
+    pub(crate) async fn commit(
         &self,
         kind: &str,
         repository: Repository,

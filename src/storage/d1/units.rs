@@ -8,7 +8,7 @@ use crate::storage::units::opened;
 use crate::storage::{Landed, Operation, StorageResult, UnitRepo};
 use async_trait::async_trait;
 
-pub(crate) struct D1Units(pub(crate) Sql);
+pub struct D1Units(pub(crate) Sql);
 
 #[async_trait(?Send)]
 impl UnitRepo for D1Units {

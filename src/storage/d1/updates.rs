@@ -16,7 +16,7 @@ use std::rc::Rc;
 /// timeouts and retry pauses (§5.1).
 pub const CLAIM_EXPIRY_MS: i64 = 15 * 60 * 1000;
 /// How long finished updates are remembered (Telegram retries for up to 24 hours).
-pub const RETENTION_MS: i64 = 48 * 60 * 60 * 1000;
+pub(crate) const RETENTION_MS: i64 = 48 * 60 * 60 * 1000;
 
 /// Takes over a claim whose attempt crashed (`running` for longer than [`CLAIM_EXPIRY_MS`]);
 /// always followed by [`CLAIM`], in one transaction.
@@ -79,7 +79,7 @@ impl UpdateClaims {
     }
 
     /// Marks the update applied: later deliveries are acknowledged and ignored.
-    pub async fn finish(&self, update_id: i64) -> StorageResult<()> {
+    pub(crate) async fn finish(&self, update_id: i64) -> StorageResult<()> {
         let op = Operation::new("updates.finish");
         let params = vec![update_id.into(), self.0.now().into()];
         self.0
@@ -89,7 +89,7 @@ impl UpdateClaims {
     }
 
     /// Gives the update up after a failed attempt, so its redelivery runs it again.
-    pub async fn release(&self, update_id: i64) -> StorageResult<()> {
+    pub(crate) async fn release(&self, update_id: i64) -> StorageResult<()> {
         let op = Operation::new("updates.release");
         self.0
             .execute(&op, Statement::new(RELEASE, vec![update_id.into()]))
@@ -98,7 +98,7 @@ impl UpdateClaims {
     }
 
     /// Forgets updates claimed before the retention window; returns how many.
-    pub async fn purge_old(&self) -> StorageResult<u64> {
+    pub(crate) async fn purge_old(&self) -> StorageResult<u64> {
         let op = Operation::new("updates.purge_old");
         let before = self.0.now() - RETENTION_MS;
         self.0
@@ -146,7 +146,7 @@ impl UpdateClaim {
     }
 
     /// The claim of `update_id`, on `platform`'s D1; not armed.
-    pub fn of(update_id: i64, platform: &Platform) -> Self {
+    pub(crate) fn of(update_id: i64, platform: &Platform) -> Self {
         Self(Some(Rc::new(Taken {
             update_id,
             stage: Cell::new(Stage::Open),
@@ -155,14 +155,14 @@ impl UpdateClaim {
     }
 
     /// The command writes: its next storage call takes the claim.
-    pub fn arm(&self) {
+    pub(crate) fn arm(&self) {
         if let Some(taken) = self.at(Stage::Open) {
             taken.stage.set(Stage::Armed);
         }
     }
 
     /// What another attempt had done, when this one found the update claimed.
-    pub fn refused(&self) -> Option<Claim> {
+    pub(crate) fn refused(&self) -> Option<Claim> {
         match self.0.as_ref()?.stage.get() {
             Stage::Refused(claim) => Some(claim),
             _ => None,
@@ -178,7 +178,7 @@ impl UpdateClaim {
     /// cannot be taken fails the call with the constraint error, and
     /// [`UpdateClaim::refused`] says why; a D1 that cannot be reached lets the update run
     /// unguarded.
-    pub async fn before_kv_call(&self) -> StorageResult<()> {
+    pub(crate) async fn before_kv_call(&self) -> StorageResult<()> {
         if let Some(taken) = self.0.as_deref().filter(|t| t.is_refused()) {
             return Err(StorageError::D1Constraint {
                 operation: Operation::new("updates.claim"),
@@ -207,7 +207,7 @@ impl UpdateClaim {
 
     /// `db` as the bot's repositories see it for this update: while the claim is armed, the
     /// next call runs in one transaction with the claim.
-    pub fn wrap(&self, db: Rc<dyn SqlDatabase>) -> Rc<dyn SqlDatabase> {
+    pub(crate) fn wrap(&self, db: Rc<dyn SqlDatabase>) -> Rc<dyn SqlDatabase> {
         match &self.0 {
             None => db,
             Some(taken) => Rc::new(Carrier {
@@ -218,7 +218,7 @@ impl UpdateClaim {
     }
 
     /// After the response: a claim taken is marked done.
-    pub async fn finish(&self) {
+    pub(crate) async fn finish(&self) {
         let Some(taken) = self.at(Stage::Running) else {
             return;
         };
@@ -229,7 +229,7 @@ impl UpdateClaim {
 
     /// After a failed attempt: a claim taken is given up, so Telegram's redelivery runs the
     /// update again.
-    pub async fn release(&self) {
+    pub(crate) async fn release(&self) {
         let Some(taken) = self.at(Stage::Running) else {
             return;
         };

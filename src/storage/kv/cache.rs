@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub(crate) struct KvCache(pub(crate) Kv);
+pub struct KvCache(pub(crate) Kv);
 
 /// The stored shape; readers accept any key order.
 #[derive(Deserialize)]

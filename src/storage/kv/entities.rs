@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use std::rc::Rc;
 
 /// Whole entities on the legacy KV keys.
-pub(crate) struct KvEntities(Rc<dyn KvStore>);
+pub struct KvEntities(Rc<dyn KvStore>);
 
 impl KvEntities {
     pub(crate) fn new(platform: &Platform) -> Self {

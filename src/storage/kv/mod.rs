@@ -9,8 +9,8 @@ mod subscriptions;
 mod units;
 mod watchlists;
 
-pub(crate) use cache::KvCache;
-pub(crate) use entities::KvEntities;
+pub use cache::KvCache;
+pub use entities::KvEntities;
 pub(crate) use executions::KvExecutions;
 pub(crate) use positions::KvPositions;
 pub(crate) use subscriptions::KvSubscriptions;
@@ -27,13 +27,13 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The subscriber list.
-pub const CHAT_IDS_KEY: &str = "chat_ids";
-pub const WATCHLIST_PREFIX: &str = "watchlist:";
-pub const EXECUTION_HISTORY_PREFIX: &str = "execution_history:";
-pub const ACTIVE_POSITION_PREFIX: &str = "active_position:";
+pub(crate) const CHAT_IDS_KEY: &str = "chat_ids";
+pub(crate) const WATCHLIST_PREFIX: &str = "watchlist:";
+pub(crate) const EXECUTION_HISTORY_PREFIX: &str = "execution_history:";
+pub(crate) const ACTIVE_POSITION_PREFIX: &str = "active_position:";
 
 /// `watchlist:<chatId>`, `execution_history:<chatId>`, ...: the id in decimal, `-` kept.
-pub fn chat_key(prefix: &str, chat: ChatId) -> String {
+pub(crate) fn chat_key(prefix: &str, chat: ChatId) -> String {
     format!("{prefix}{chat}")
 }
 

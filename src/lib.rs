@@ -14,11 +14,11 @@
 //!   `SqlDatabase`, `HttpClient` and `Clock` traits, with workerd implementations (wasm only)
 //!   and native ones (in-memory KV, SQLite, scripted HTTP, manual clock) so everything above
 //!   runs in plain `cargo test`.
-//! - [`signals`]: the legacy signal algorithm (indicators, decision) and its byte-exact texts.
-//! - [`market`]: the CNN Fear & Greed and Yahoo chart clients; [`outbound`]: the one timeout
+//! - `signals`: the legacy signal algorithm (indicators, decision) and its byte-exact texts.
+//! - `market`: the CNN Fear & Greed and Yahoo chart clients; `outbound`: the one timeout
 //!   and retry policy every outbound call follows.
-//! - [`bot`]: Telegram updates → commands → replies, storage only through the repositories.
-//! - [`telegram`]: the Bot API client (`sendMessage`, `getChat`).
+//! - `bot`: Telegram updates → commands → replies, storage only through the repositories.
+//! - `telegram`: the Bot API client (`sendMessage`, `getChat`).
 //! - [`migration`]: the KV → D1 move: phases per repository, the runtime flags declared in
 //!   `flags/flags.json` and cached per isolate, the `router` that serves each repository from
 //!   KV, D1 or both as its phase says (queueing failed second writes for repair and collecting
@@ -29,25 +29,30 @@
 //! - [`http`]: a request and a response as plain data, what the routes and `entry` share.
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
-//! - [`admin`]: the operators' HTTP API under `/admin/`.
+//! - `admin`: the operators' HTTP API under `/admin/`.
 //! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
 //! - [`secret`]: a credential that never prints and compares in constant time.
 //! - [`schema`]: the D1 migrations, embedded so native tests apply exactly what wrangler applies.
+//!
+//! Visibility is `pub(crate)` by default. What is `pub` is what the integration tests
+//! (`tests/it`) and the benches drive from outside: the app, the repositories and their stores,
+//! the platform seam with its native stand-ins, and the migration's pieces. `admin`, `bot`,
+//! `market`, `outbound`, `signals` and `telegram` are reached only through the app.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
-pub mod bot;
+pub(crate) mod bot;
 pub mod domain;
 pub mod http;
-pub mod market;
+pub(crate) mod market;
 pub mod migration;
-pub mod outbound;
+pub(crate) mod outbound;
 pub mod platform;
 pub mod schema;
 pub mod secret;
-pub mod signals;
+pub(crate) mod signals;
 pub mod storage;
-pub mod telegram;
+pub(crate) mod telegram;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;

@@ -137,27 +137,29 @@ impl Route {
             ref error,
         } = *failure;
         let phase = self.phase().await;
-        tracing::warn!(
-            repository = %repository,
-            phase = %phase,
-            operation,
-            entity_key,
-            target = %target,
-            error = %error,
-            "second write failed; queueing a repair"
-        );
+        // Both events name the same write.
+        macro_rules! about_the_write {
+            ($level:ident, $error:expr, $message:literal) => {
+                tracing::$level!(
+                    repository = %repository,
+                    phase = %phase,
+                    operation,
+                    entity_key,
+                    target = %target,
+                    error = %$error,
+                    $message
+                )
+            };
+        }
+        about_the_write!(warn, error, "second write failed; queueing a repair");
         let queued = self
             .repairs
             .enqueue(repository, entity_key, target, error)
             .await;
         if let Err(enqueue_error) = &queued {
-            tracing::error!(
-                repository = %repository,
-                phase = %phase,
-                operation,
-                entity_key,
-                target = %target,
-                error = %enqueue_error,
+            about_the_write!(
+                error,
+                enqueue_error,
                 "repair could not be queued; the stores differ until a validation finds it"
             );
         }

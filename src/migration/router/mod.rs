@@ -98,7 +98,10 @@ impl<R: ?Sized + 'static> Routed<R> {
         T: WriteAnswer,
         F: Future<Output = StorageResult<T>> + 'static,
     {
-        let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
+        let (kv, d1) = (
+            Box::pin(call(self.kv.clone())),
+            Box::pin(call(self.d1.clone())),
+        );
         self.route.write(operation, entity_key, kv, d1).await
     }
 
@@ -114,8 +117,11 @@ impl<R: ?Sized + 'static> Routed<R> {
         T: ReadAnswer + 'static,
         F: Future<Output = StorageResult<T>> + 'static,
     {
-        let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
-        let recheck = call(self.d1.clone());
+        let (kv, d1) = (
+            Box::pin(call(self.kv.clone())),
+            Box::pin(call(self.d1.clone())),
+        );
+        let recheck = Box::pin(call(self.d1.clone()));
         self.route
             .read(operation, entity_key, kv, d1, recheck)
             .await

@@ -16,8 +16,7 @@ use crate::migration::Phase;
 use crate::platform::Clock;
 use crate::storage::d1::{EntityVersions, RepairQueue, UpdateClaim};
 use crate::storage::{Repository, StorageResult, Store};
-use futures_util::future::Either;
-use std::future::Future;
+use futures_util::future::LocalBoxFuture;
 use std::rc::Rc;
 
 /// One repository's phase for one request, and what its second writes and shadow reads need.
@@ -54,8 +53,8 @@ impl Route {
         &self,
         operation: &'static str,
         entity_key: &str,
-        kv: impl Future<Output = StorageResult<T>> + 'static,
-        d1: impl Future<Output = StorageResult<T>> + 'static,
+        kv: StoreCall<T>,
+        d1: StoreCall<T>,
     ) -> StorageResult<T> {
         let written = Written {
             repositories: vec![self.repository],
@@ -72,16 +71,16 @@ impl Route {
         operation: &'static str,
         written: Written,
         entity_key: &str,
-        kv: impl Future<Output = StorageResult<T>> + 'static,
-        d1: impl Future<Output = StorageResult<T>> + 'static,
+        kv: StoreCall<T>,
+        d1: StoreCall<T>,
     ) -> StorageResult<T> {
         let phase = self.phase().await;
         let (first, second) = match phase.authoritative() {
             Store::Kv => {
                 self.claim.before_kv_call().await?;
-                (Either::Left(kv), Either::Right(d1))
+                (kv, d1)
             }
-            Store::D1 => (Either::Right(d1), Either::Left(kv)),
+            Store::D1 => (d1, kv),
         };
         let answer = first.await;
         let Some(target) = phase.second() else {
@@ -107,9 +106,9 @@ impl Route {
         &self,
         operation: &'static str,
         entity_key: Option<&str>,
-        kv: impl Future<Output = StorageResult<T>> + 'static,
-        d1: impl Future<Output = StorageResult<T>>,
-        recheck: impl Future<Output = StorageResult<T>> + 'static,
+        kv: StoreCall<T>,
+        d1: StoreCall<T>,
+        recheck: StoreCall<T>,
     ) -> StorageResult<T> {
         let phase = self.phase().await;
         match phase.authoritative() {
@@ -125,6 +124,10 @@ impl Route {
         }
     }
 }
+
+/// One store's half of a routed call. Boxed, so that each answer type's routing is compiled
+/// once rather than once per repository method (the worker's size).
+pub(super) type StoreCall<T> = LocalBoxFuture<'static, StorageResult<T>>;
 
 /// What a routed write may answer: small values that can be kept for the second write and
 /// compared with its answer.

@@ -4,10 +4,9 @@
 //! write leaves to repair.
 
 use super::evidence::WriteFailure;
-use super::route::{Route, WriteAnswer, Written};
+use super::route::{Route, StoreCall, WriteAnswer, Written};
 use crate::migration::Phase;
-use crate::storage::{Repository, StorageError, StorageResult, Store};
-use std::future::Future;
+use crate::storage::{Repository, StorageError, Store};
 
 impl Route {
     /// The authoritative write failed while `target` receives the second writes. D1 commits a
@@ -46,7 +45,7 @@ impl Route {
         entity_key: &str,
         target: Store,
         first: &T,
-        write: impl Future<Output = StorageResult<T>> + 'static,
+        write: StoreCall<T>,
     ) {
         for repository in &written.repositories {
             self.evidence.wrote(*repository, entity_key);
@@ -88,7 +87,7 @@ impl Route {
         operation: &'static str,
         entity_key: &str,
         target: Store,
-        write: impl Future<Output = StorageResult<T>> + 'static,
+        write: StoreCall<T>,
     ) {
         let (route, key) = (self.clone(), entity_key.to_owned());
         let second = async move {
@@ -108,7 +107,7 @@ impl Route {
         repositories: &[Repository],
         entity_key: &str,
         target: Store,
-        write: impl Future<Output = StorageResult<T>>,
+        write: StoreCall<T>,
     ) -> Option<T> {
         let error = match write.await {
             Ok(answer) => return Some(answer),
@@ -188,7 +187,7 @@ struct Follow<T> {
 impl<T: WriteAnswer> Follow<T> {
     /// Runs the second write: a failure queues a repair of every written entity, an answer
     /// other than the first store's a repair of each `on_difference` entity.
-    async fn run(self, write: impl Future<Output = StorageResult<T>>) {
+    async fn run(self, write: StoreCall<T>) {
         let Follow {
             route,
             operation,

@@ -3,13 +3,12 @@
 
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation};
 use super::read_answer::ReadAnswer;
-use super::route::Route;
+use super::route::{Route, StoreCall};
 use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
 use crate::migration::Phase;
 use crate::platform::Clock;
 use crate::storage::{Repository, StorageError, StorageResult, Store};
 use futures_util::future::join;
-use std::future::Future;
 use std::rc::Rc;
 
 impl Route {
@@ -42,9 +41,9 @@ impl Route {
         &self,
         operation: &'static str,
         entity_key: Option<&str>,
-        kv: impl Future<Output = StorageResult<T>> + 'static,
-        d1: impl Future<Output = StorageResult<T>>,
-        recheck: impl Future<Output = StorageResult<T>> + 'static,
+        kv: StoreCall<T>,
+        d1: StoreCall<T>,
+        recheck: StoreCall<T>,
     ) -> StorageResult<T> {
         let (control, control_measured) = measure(Store::D1, self.clock.as_ref(), d1).await;
         let pending = Pending {
@@ -170,8 +169,8 @@ impl Pending {
         mut self,
         clock: Rc<dyn Clock>,
         evidence: Evidence,
-        kv: impl Future<Output = StorageResult<T>>,
-        recheck: impl Future<Output = StorageResult<T>>,
+        kv: StoreCall<T>,
+        recheck: StoreCall<T>,
     ) {
         let (_, candidate) = measure(Store::Kv, clock.as_ref(), kv).await;
         // Only a value or no record can be explained by D1 moving on.
@@ -190,7 +189,7 @@ impl Pending {
 async fn measure<T: ReadAnswer>(
     store: Store,
     clock: &dyn Clock,
-    read: impl Future<Output = StorageResult<T>>,
+    read: StoreCall<T>,
 ) -> (StorageResult<T>, Measurement) {
     let started = clock.now_ms();
     let result = read.await;

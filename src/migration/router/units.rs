@@ -70,7 +70,10 @@ impl RoutedUnits {
             repositories: touched.to_vec(),
             on_difference,
         };
-        let (kv, d1) = (call(self.kv.clone()), call(self.d1.clone()));
+        let (kv, d1) = (
+            Box::pin(call(self.kv.clone())),
+            Box::pin(call(self.d1.clone())),
+        );
         route
             .write_entities(operation, written, &chat.to_string(), kv, d1)
             .await

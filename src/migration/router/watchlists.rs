@@ -28,7 +28,7 @@ impl WatchlistRepo for Routed<dyn WatchlistRepo> {
             let tickers = self.kv.watchlist(chat).await?;
             if tickers == [DEFAULT_TICKER] {
                 let d1 = self.d1.clone();
-                let create = async move { d1.watchlist(chat).await };
+                let create = Box::pin(async move { d1.watchlist(chat).await });
                 self.route.mirror(OPERATION, &key, Store::D1, create).await;
             }
             return Ok(tickers);

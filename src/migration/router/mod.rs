@@ -73,7 +73,7 @@ use crate::platform::Platform;
 use crate::storage::d1::{D1Cache, EntityVersions, RepairQueue, Sql, UpdateClaim};
 use crate::storage::{Repos, Repository, StorageResult};
 use read_answer::ReadAnswer;
-use route::{Route, WriteAnswer};
+use route::{Read, Route, WriteAnswer};
 use std::future::Future;
 use std::rc::Rc;
 use units::RoutedUnits;
@@ -117,13 +117,14 @@ impl<R: ?Sized + 'static> Routed<R> {
         T: ReadAnswer + 'static,
         F: Future<Output = StorageResult<T>> + 'static,
     {
-        let (kv, d1) = (
-            Box::pin(call(self.kv.clone())),
-            Box::pin(call(self.d1.clone())),
-        );
-        let recheck = Box::pin(call(self.d1.clone()));
         self.route
-            .read(operation, entity_key, kv, d1, recheck)
+            .read(Read {
+                operation,
+                entity_key,
+                kv: Box::pin(call(self.kv.clone())),
+                d1: Box::pin(call(self.d1.clone())),
+                recheck: Box::pin(call(self.d1.clone())),
+            })
             .await
     }
 }

@@ -100,27 +100,20 @@ impl Route {
     }
 
     /// Runs a read on the phase's store; in shadow on both (see [`Route::shadow`], which may
-    /// also run `recheck`, the same D1 read again). `entity_key` is `None` for a read of the
-    /// whole repository.
+    /// also run `recheck`, the same D1 read again).
     pub(super) async fn read<T: ReadAnswer + 'static>(
         &self,
-        operation: &'static str,
-        entity_key: Option<&str>,
-        kv: StoreCall<T>,
-        d1: StoreCall<T>,
-        recheck: StoreCall<T>,
+        read: Read<'_, T>,
     ) -> StorageResult<T> {
         let phase = self.phase().await;
         match phase.authoritative() {
             Store::Kv => {
                 self.claim.before_kv_call().await?;
-                kv.await
+                read.kv.await
             }
             // The one phase whose reads are compared: D1 serves while KV still gets every write.
-            Store::D1 if phase.second().is_some() => {
-                self.shadow(operation, entity_key, kv, d1, recheck).await
-            }
-            Store::D1 => d1.await,
+            Store::D1 if phase.second().is_some() => self.shadow(read).await,
+            Store::D1 => read.d1.await,
         }
     }
 }
@@ -128,6 +121,16 @@ impl Route {
 /// One store's half of a routed call. Boxed, so that each answer type's routing is compiled
 /// once rather than once per repository method (the worker's size).
 pub(super) type StoreCall<T> = LocalBoxFuture<'static, StorageResult<T>>;
+
+/// One routed read: its name and entity for the evidence (`entity_key` is `None` for a read
+/// of the whole repository), and its call on each store, D1's twice (`recheck`).
+pub(super) struct Read<'a, T> {
+    pub(super) operation: &'static str,
+    pub(super) entity_key: Option<&'a str>,
+    pub(super) kv: StoreCall<T>,
+    pub(super) d1: StoreCall<T>,
+    pub(super) recheck: StoreCall<T>,
+}
 
 /// What a routed write may answer: small values that can be kept for the second write and
 /// compared with its answer.

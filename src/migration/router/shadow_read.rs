@@ -3,7 +3,7 @@
 
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation};
 use super::read_answer::ReadAnswer;
-use super::route::{Route, StoreCall};
+use super::route::{Read, Route, StoreCall};
 use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
 use crate::migration::Phase;
 use crate::platform::Clock;
@@ -39,12 +39,15 @@ impl Route {
     /// would cost every reply its full time (MIGRATION.md, "Shadow reads").
     pub(super) async fn shadow<T: ReadAnswer + 'static>(
         &self,
-        operation: &'static str,
-        entity_key: Option<&str>,
-        kv: StoreCall<T>,
-        d1: StoreCall<T>,
-        recheck: StoreCall<T>,
+        read: Read<'_, T>,
     ) -> StorageResult<T> {
+        let Read {
+            operation,
+            entity_key,
+            kv,
+            d1,
+            recheck,
+        } = read;
         let (control, control_measured) = measure(Store::D1, self.clock.as_ref(), d1).await;
         let pending = Pending {
             repository: self.repository,

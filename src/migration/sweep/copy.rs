@@ -2,7 +2,7 @@
 //! reverse sync's page (D1 → KV, written here, then checked for races).
 
 use super::pages::Page;
-use super::sweeper::{names, skip_corrupt, Sweeper};
+use super::sweeper::{skip_corrupt, Sweeper};
 use super::{tally, Kind, Progress};
 use crate::migration::Phase;
 use crate::storage::d1::{Finding, Version};
@@ -20,12 +20,10 @@ impl Sweeper {
         next: &mut Progress,
     ) -> StorageResult<(Vec<Finding>, Vec<(Snapshot, Version)>)> {
         let read = self.read_page(page, self.budget.settle_ms).await?;
-        let keys = names(&page.entities);
         let mut findings = page.bad_keys.clone();
         let mut copies = Vec::new();
-        for (((key, name), source), target) in
-            page.entities.iter().zip(&keys).zip(read.kv).zip(read.d1)
-        {
+        let entities = page.entities.iter().zip(&read.names);
+        for (((key, name), source), target) in entities.zip(read.kv).zip(read.d1) {
             let Some(snapshot) = skip_corrupt(next, key, source, &mut findings)? else {
                 continue;
             };
@@ -62,9 +60,8 @@ impl Sweeper {
         page: &Page,
         next: &mut Progress,
     ) -> StorageResult<Vec<Finding>> {
-        let repository = next.repository;
-        let keys = names(&page.entities);
         let read = self.read_page(page, 0).await?;
+        let repository = next.repository;
         for (source, target) in read.d1.into_iter().zip(read.kv) {
             let snapshot = source?;
             // KV writes are the costly ones (and limited to one a second per key): one that
@@ -77,9 +74,9 @@ impl Sweeper {
             next.tally.written += 1;
             next.tally.rows_written += tally::rows(&snapshot);
         }
-        let after = self.store.versions(repository, &keys, 0).await?;
+        let after = self.store.versions(repository, &read.names, 0).await?;
         let mut findings = page.bad_keys.clone();
-        for (key, name) in page.entities.iter().zip(&keys) {
+        for (key, name) in page.entities.iter().zip(&read.names) {
             let before = read.versions.get(name).map(|v| v.number);
             if before == after.get(name).map(|v| v.number) {
                 continue;

@@ -212,9 +212,10 @@ impl Sweeper {
         page: &pages::Page,
         recent_ms: i64,
     ) -> StorageResult<PageRead> {
+        let names = names(&page.entities);
         let versions = self
             .store
-            .versions(page.repository, &names(&page.entities), recent_ms)
+            .versions(page.repository, &names, recent_ms)
             .await?;
         let (kv, d1) = join(
             self.kv.load_each(&page.entities),
@@ -222,6 +223,7 @@ impl Sweeper {
         )
         .await;
         Ok(PageRead {
+            names,
             versions,
             kv: kv?,
             d1: d1?,
@@ -245,6 +247,8 @@ impl Sweeper {
 
 /// A page as [`Sweeper::read_page`] read it.
 pub(super) struct PageRead {
+    /// The page's entity keys, as `entity_versions` and the findings name them.
+    pub(super) names: Vec<String>,
     pub(super) versions: HashMap<String, Version>,
     pub(super) kv: Vec<StorageResult<Snapshot>>,
     pub(super) d1: Vec<StorageResult<Snapshot>>,
@@ -276,7 +280,7 @@ pub(super) fn skip_corrupt(
 }
 
 /// Entity keys as `entity_versions` and the findings name them.
-pub(super) fn names(keys: &[EntityKey]) -> Vec<String> {
+fn names(keys: &[EntityKey]) -> Vec<String> {
     keys.iter().map(ToString::to_string).collect()
 }
 

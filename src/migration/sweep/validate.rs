@@ -2,7 +2,7 @@
 //! properties 13–16).
 
 use super::pages::Page;
-use super::sweeper::{names, skip_corrupt, Sweeper};
+use super::sweeper::{skip_corrupt, Sweeper};
 use super::{tally, Progress};
 use crate::migration::experiment::{diff, Reading};
 use crate::storage::d1::Finding;
@@ -18,11 +18,11 @@ impl Sweeper {
         page: &Page,
         next: &mut Progress,
     ) -> StorageResult<Vec<Finding>> {
-        let repository = next.repository;
-        let keys = names(&page.entities);
         let read = self.read_page(page, self.budget.settle_ms).await?;
+        let repository = next.repository;
         let mut findings = page.bad_keys.clone();
-        for (((key, name), kv), d1) in page.entities.iter().zip(&keys).zip(read.kv).zip(read.d1) {
+        let entities = page.entities.iter().zip(&read.names);
+        for (((key, name), kv), d1) in entities.zip(read.kv).zip(read.d1) {
             let d1 = d1?;
             next.tally.d1_rows += tally::rows(&d1);
             let Some(kv) = skip_corrupt(next, key, kv, &mut findings)? else {

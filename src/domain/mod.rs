@@ -70,7 +70,7 @@ pub enum Subscriber {
 }
 
 /// The side of a recorded execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SignalType {
     #[serde(rename = "BUY")]
     Buy,
@@ -92,6 +92,15 @@ impl SignalType {
             "SELL" => Some(Self::Sell),
             _ => None,
         }
+    }
+}
+
+/// Only the strings `"BUY"` and `"SELL"`, as the legacy writes them: the derive would also
+/// take an enum's map form (`{"BUY":null}`), an object the legacy bot never sees as `'BUY'`.
+impl<'de> Deserialize<'de> for SignalType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let side = String::deserialize(deserializer)?;
+        Self::parse(&side).ok_or_else(|| serde::de::Error::unknown_variant(&side, &["BUY", "SELL"]))
     }
 }
 

@@ -50,6 +50,32 @@ fn chat_ids_rewrites_keep_foreign_elements_verbatim_and_remove_the_first_match()
 }
 
 #[test]
+fn a_chat_id_written_as_an_integral_double_is_that_chat_as_in_javascript() {
+    let f = kv();
+    f.kv.seed("chat_ids", r#"[5.0,"7",7e0,7.5]"#);
+    run(async {
+        assert_eq!(
+            f.repos.subscriptions.subscribers().await.unwrap(),
+            vec![ChatId::new(5), ChatId::new(7)],
+            "the string and the fraction are strays"
+        );
+        assert!(!f
+            .repos
+            .subscriptions
+            .subscribe(ChatId::new(5))
+            .await
+            .unwrap());
+        assert!(f
+            .repos
+            .subscriptions
+            .unsubscribe(ChatId::new(7))
+            .await
+            .unwrap());
+    });
+    assert_eq!(f.kv.peek("chat_ids").unwrap(), r#"[5,"7",7.5]"#);
+}
+
+#[test]
 fn removing_the_last_subscriber_leaves_an_empty_array() {
     let f = kv();
     run(async {

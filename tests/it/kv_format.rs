@@ -277,6 +277,19 @@ fn the_cache_entry_is_data_then_timestamp_and_read_in_any_key_order() {
 }
 
 #[test]
+fn a_price_of_seventeen_digits_reads_as_the_double_javascript_wrote() {
+    // The shortest digits of a double (legacy §4.2): serde_json's default parser lands one
+    // ulp off for about one in eleven of these, and the bytes written back would differ.
+    let f = kv();
+    let stored = r#"{"ticker":"SPY","entryPrice":96500.75960886349}"#;
+    f.kv.seed("active_position:123456789", stored);
+    let position = run(f.repos.positions.position(CHAT)).unwrap().unwrap();
+    assert_eq!(position.entry_price, Some(96500.75960886349));
+    run(f.repos.positions.set_position(CHAT, &position)).unwrap();
+    assert_eq!(f.kv.peek("active_position:123456789").unwrap(), stored);
+}
+
+#[test]
 fn kv_failures_carry_the_operation_and_key() {
     let f = kv();
     f.kv.fail(KvOp::Put, "watchlist:");

@@ -142,8 +142,10 @@ pub struct CacheEntry {
 }
 
 impl CacheEntry {
-    /// The legacy rule: valid while `now - timestamp < 300000`.
+    /// The legacy rule: valid while `now - timestamp < 300000`. JavaScript subtracts doubles,
+    /// so a timestamp far in the past (a stored `-1e300`, read as `i64::MIN`) is stale, not
+    /// an overflow.
     pub fn is_fresh(&self, now_ms: i64) -> bool {
-        now_ms - self.written_at < CACHE_TTL_MS
+        now_ms.saturating_sub(self.written_at) < CACHE_TTL_MS
     }
 }

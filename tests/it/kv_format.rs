@@ -290,6 +290,28 @@ fn a_price_of_seventeen_digits_reads_as_the_double_javascript_wrote() {
 }
 
 #[test]
+fn cache_freshness_is_javascripts_subtraction_for_any_stored_timestamp() {
+    let cases = [
+        ("1705276500001", true, "299999 ms old"),
+        ("1705276500000", false, "300000 ms old"),
+        (
+            "1705276500000.5",
+            true,
+            "299999.5 ms old: not a whole millisecond",
+        ),
+        ("-1e300", false, "far in the past: stale, not an overflow"),
+        ("1e300", true, "in the future: `now - 1e300 < 300000`"),
+    ];
+    for (timestamp, fresh, why) in cases {
+        let f = kv();
+        let stored = format!(r#"{{"data":{{"rating":"fear","score":1}},"timestamp":{timestamp}}}"#);
+        f.kv.seed("fear_greed_cache", &stored);
+        let read = run(f.repos.cache.fresh("fear_greed_cache", T0)).unwrap();
+        assert_eq!(read.is_some(), fresh, "{why}");
+    }
+}
+
+#[test]
 fn kv_failures_carry_the_operation_and_key() {
     let f = kv();
     f.kv.fail(KvOp::Put, "watchlist:");

@@ -38,7 +38,10 @@ impl Stored {
     pub(super) fn entry(self) -> CacheEntry {
         CacheEntry {
             data: self.data,
-            written_at: self.timestamp as i64,
+            // The legacy bot writes whole milliseconds. Of another number, the next whole
+            // one keeps JavaScript's verdict for every whole `now`: `now - t < 300000` holds
+            // exactly when it holds for `ceil(t)`. (Beyond `i64`, `as` saturates.)
+            written_at: self.timestamp.ceil() as i64,
         }
     }
 }

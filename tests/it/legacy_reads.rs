@@ -374,11 +374,8 @@ proptest! {
         let legacy = legacy_position(&value);
         let read = run(Repos::kv(&f.platform).positions.position(CHAT));
         agrees(key, read, legacy.clone())?;
-        let loaded = load(&f, &EntityKey::Position(CHAT)).map(|snapshot| match snapshot {
-            Snapshot::Position(_, position) => position,
-            other => panic!("{other:?}"),
-        });
-        agrees(key, loaded, legacy)?;
+        let loaded = load(&f, &EntityKey::Position(CHAT));
+        agrees(key, loaded, legacy.map(|position| Snapshot::Position(CHAT, position)))?;
     }
 
     #[test]
@@ -386,11 +383,8 @@ proptest! {
         let key = "execution_history:42";
         let f = holding(key, &value);
         let legacy = legacy_history(&value);
-        let loaded = load(&f, &EntityKey::Executions(CHAT)).map(|snapshot| match snapshot {
-            Snapshot::Executions(_, executions) => executions,
-            other => panic!("{other:?}"),
-        });
-        agrees(key, loaded, legacy.clone())?;
+        let loaded = load(&f, &EntityKey::Executions(CHAT));
+        agrees(key, loaded, legacy.clone().map(|history| Snapshot::Executions(CHAT, history)))?;
         // The bot's read: newest first, ties in stored order.
         let newest_first = legacy.map(|mut executions| {
             executions.sort_by_key(|e| std::cmp::Reverse(e.execution_date));
@@ -405,11 +399,8 @@ proptest! {
         let key = FEAR_GREED_CACHE_KEY;
         let f = holding(key, &value);
         let legacy = legacy_cache(&value, T0);
-        let loaded = load(&f, &EntityKey::Cache(key.into())).map(|snapshot| match snapshot {
-            Snapshot::Cache(_, entry) => entry,
-            other => panic!("{other:?}"),
-        });
-        let entry = legacy.clone().map(|read| read.map(|(entry, _)| entry));
+        let loaded = load(&f, &EntityKey::Cache(key.into()));
+        let entry = legacy.clone().map(|read| Snapshot::Cache(key.into(), read.map(|(entry, _)| entry)));
         agrees(key, loaded, entry)?;
         let fresh = legacy.map(|read| read.filter(|(_, fresh)| *fresh).map(|(entry, _)| entry));
         agrees(key, run(Repos::kv(&f.platform).cache.fresh(key, T0)), fresh)?;
@@ -431,13 +422,9 @@ proptest! {
                     }
                 }
             }
-            chats
+            Snapshot::Subscribers(chats)
         });
-        let loaded = load(&f, &EntityKey::Subscribers).map(|snapshot| match snapshot {
-            Snapshot::Subscribers(chats) => chats,
-            other => panic!("{other:?}"),
-        });
-        agrees(key, loaded, chats)?;
+        agrees(key, load(&f, &EntityKey::Subscribers), chats)?;
     }
 
     #[test]

@@ -261,6 +261,17 @@ fn near(records: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
         .boxed()
 }
 
+/// What a record's key may hold: the record as written, one step from it, any JSON, `null`.
+fn stored(written: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
+    prop_oneof![
+        2 => written.clone(),
+        6 => near(written),
+        1 => any_json(),
+        1 => Just(Value::Null),
+    ]
+    .boxed()
+}
+
 fn positions() -> BoxedStrategy<Value> {
     let written = ("[A-Z]{1,5}", prop::option::of(finite()))
         .prop_map(|(ticker, entry_price)| {
@@ -270,14 +281,7 @@ fn positions() -> BoxedStrategy<Value> {
             })
         })
         .boxed();
-    prop_oneof![
-        2 => written.clone(),
-        6 => near(written),
-        1 => any_json(),
-        1 => Just(Value::Null),
-        1 => Just(json!(["SPY", 400])),
-    ]
-    .boxed()
+    prop_oneof![10 => stored(written), 1 => Just(json!(["SPY", 400]))].boxed()
 }
 
 fn written_executions() -> BoxedStrategy<Value> {
@@ -320,13 +324,7 @@ fn caches() -> BoxedStrategy<Value> {
     let written = (any_json(), timestamps)
         .prop_map(|(data, timestamp)| json!({"data": data, "timestamp": timestamp}))
         .boxed();
-    prop_oneof![
-        2 => written.clone(),
-        6 => near(written),
-        1 => any_json(),
-        1 => Just(Value::Null),
-    ]
-    .boxed()
+    stored(written)
 }
 
 /// Arrays of chat ids among other things, and anything else.

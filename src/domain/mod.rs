@@ -70,7 +70,7 @@ pub enum Subscriber {
 }
 
 /// The side of a recorded execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SignalType {
     #[serde(rename = "BUY")]
     Buy,
@@ -92,6 +92,15 @@ impl SignalType {
             "SELL" => Some(Self::Sell),
             _ => None,
         }
+    }
+}
+
+/// Only the strings `"BUY"` and `"SELL"`, as the legacy writes them: the derive would also
+/// take an enum's map form (`{"BUY":null}`), an object the legacy bot never sees as `'BUY'`.
+impl<'de> Deserialize<'de> for SignalType {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let side = String::deserialize(deserializer)?;
+        Self::parse(&side).ok_or_else(|| serde::de::Error::unknown_variant(&side, &["BUY", "SELL"]))
     }
 }
 
@@ -133,8 +142,10 @@ pub struct CacheEntry {
 }
 
 impl CacheEntry {
-    /// The legacy rule: valid while `now - timestamp < 300000`.
+    /// The legacy rule: valid while `now - timestamp < 300000`. JavaScript subtracts doubles,
+    /// so a timestamp far in the past (a stored `-1e300`, read as `i64::MIN`) is stale, not
+    /// an overflow.
     pub fn is_fresh(&self, now_ms: i64) -> bool {
-        now_ms - self.written_at < CACHE_TTL_MS
+        now_ms.saturating_sub(self.written_at) < CACHE_TTL_MS
     }
 }

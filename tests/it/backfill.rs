@@ -162,6 +162,49 @@ fn each_corrupt_record_is_listed_with_its_key_and_the_run_goes_on() {
     assert_d1_mirrors_kv(&f, &data);
 }
 
+/// The reliability issue's record: serde's derive read `["SPY",400]` as a struct, field by
+/// field, and the backfill copied it into D1 as a position in SPY at 400, which the legacy bot
+/// never sees in it (an array has no `.ticker`). It is a corrupt record like any other.
+#[test]
+fn a_position_stored_as_an_array_is_listed_as_corrupt_and_not_copied() {
+    let f = Fixture::new(Backend::D1);
+    f.kv.seed("active_position:5", r#"["SPY",400]"#);
+    f.kv.seed("active_position:6", r#"{"ticker":"SPY","entryPrice":400}"#);
+    for kind in [Kind::Backfill, Kind::Validation] {
+        let steps = until_finished(&f, kind, invocation());
+        assert_eq!(total(&steps, |t| t.skipped), 1, "{kind:?}");
+        assert_eq!(total(&steps, |t| t.discrepancies), 0, "{kind:?}");
+        let findings = run(SweepStore::new(&f.platform).findings(
+            &kind.to_string(),
+            Repository::Positions,
+            10,
+        ))
+        .unwrap();
+        let [finding] = &findings[..] else {
+            panic!("{kind:?}: {findings:?}")
+        };
+        assert_eq!(
+            (finding.entity_key.as_str(), finding.problem.as_str()),
+            ("active_position:5", "kv_decode_error")
+        );
+        assert!(
+            finding.detail.contains("active_position:5")
+                && finding.detail.contains("expected a JSON object"),
+            "{}",
+            finding.detail
+        );
+    }
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM active_positions WHERE chat_id = '5'"),
+        0
+    );
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM active_positions WHERE chat_id = '6' AND entry_price = 400"),
+        1,
+        "the object beside it is copied"
+    );
+}
+
 #[test]
 fn a_backfill_that_fails_at_any_point_resumes_with_nothing_duplicated_or_skipped() {
     let (reference, data) = seeded(150, 3);

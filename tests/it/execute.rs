@@ -223,6 +223,34 @@ fn a_failed_position_read_is_a_500_and_a_failed_write_says_so() {
     assert_eq!(f.kv.peek(POSITION_KEY), None);
 }
 
+/// A position the legacy bot cannot read (an array has no `.ticker`) fails `/execute` as any
+/// unreadable position does: 500, no reply, nothing recorded; it is never sold as SPY at 400.
+#[test]
+fn a_position_stored_as_an_array_is_unreadable_like_any_corrupt_one() {
+    for stored in [r#"["SPY",400]"#, r#"{"ticker":"SPY","entryPrice":"abc"}"#] {
+        let f = Fixture::new(Backend::Kv);
+        f.kv.seed(POSITION_KEY, stored);
+        let response = f.send_text(CHAT, "/execute SPY 450");
+        assert_eq!(response.status, 500, "{stored}");
+        assert!(f.sent_messages().is_empty(), "{stored}");
+        assert_eq!(f.kv.peek(HISTORY_KEY), None, "{stored}");
+        assert_eq!(f.kv.peek(POSITION_KEY).unwrap(), stored);
+    }
+}
+
+/// A stored `null` is what KV answers for a missing key, so to the legacy bot it is no
+/// position: a BUY.
+#[test]
+fn a_position_stored_as_null_is_no_position() {
+    let f = Fixture::new(Backend::Kv);
+    f.kv.seed(POSITION_KEY, "null");
+    assert_eq!(say(&f, "/execute SPY 400.50"), BUY_SPY_400_50);
+    assert_eq!(
+        f.kv.peek(POSITION_KEY).unwrap(),
+        r#"{"ticker":"SPY","entryPrice":400.5}"#
+    );
+}
+
 #[test]
 fn history_lists_newest_first_with_signal_part_and_dates() {
     let f = Fixture::new(Backend::Kv);

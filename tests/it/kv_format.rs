@@ -50,6 +50,32 @@ fn chat_ids_rewrites_keep_foreign_elements_verbatim_and_remove_the_first_match()
 }
 
 #[test]
+fn a_chat_id_written_as_an_integral_double_is_that_chat_as_in_javascript() {
+    let f = kv();
+    f.kv.seed("chat_ids", r#"[5.0,"7",7e0,7.5]"#);
+    run(async {
+        assert_eq!(
+            f.repos.subscriptions.subscribers().await.unwrap(),
+            vec![ChatId::new(5), ChatId::new(7)],
+            "the string and the fraction are strays"
+        );
+        assert!(!f
+            .repos
+            .subscriptions
+            .subscribe(ChatId::new(5))
+            .await
+            .unwrap());
+        assert!(f
+            .repos
+            .subscriptions
+            .unsubscribe(ChatId::new(7))
+            .await
+            .unwrap());
+    });
+    assert_eq!(f.kv.peek("chat_ids").unwrap(), r#"[5,"7",7.5]"#);
+}
+
+#[test]
 fn removing_the_last_subscriber_leaves_an_empty_array() {
     let f = kv();
     run(async {
@@ -248,6 +274,41 @@ fn the_cache_entry_is_data_then_timestamp_and_read_in_any_key_order() {
         .unwrap()
         .unwrap();
     assert_eq!(read.data["rating"], "fear");
+}
+
+#[test]
+fn a_price_of_seventeen_digits_reads_as_the_double_javascript_wrote() {
+    // The shortest digits of a double (legacy §4.2): serde_json's default parser lands one
+    // ulp off for about one in eleven of these, and the bytes written back would differ.
+    let f = kv();
+    let stored = r#"{"ticker":"SPY","entryPrice":96500.75960886349}"#;
+    f.kv.seed("active_position:123456789", stored);
+    let position = run(f.repos.positions.position(CHAT)).unwrap().unwrap();
+    assert_eq!(position.entry_price, Some(96500.75960886349));
+    run(f.repos.positions.set_position(CHAT, &position)).unwrap();
+    assert_eq!(f.kv.peek("active_position:123456789").unwrap(), stored);
+}
+
+#[test]
+fn cache_freshness_is_javascripts_subtraction_for_any_stored_timestamp() {
+    let cases = [
+        ("1705276500001", true, "299999 ms old"),
+        ("1705276500000", false, "300000 ms old"),
+        (
+            "1705276500000.5",
+            true,
+            "299999.5 ms old: not a whole millisecond",
+        ),
+        ("-1e300", false, "far in the past: stale, not an overflow"),
+        ("1e300", true, "in the future: `now - 1e300 < 300000`"),
+    ];
+    for (timestamp, fresh, why) in cases {
+        let f = kv();
+        let stored = format!(r#"{{"data":{{"rating":"fear","score":1}},"timestamp":{timestamp}}}"#);
+        f.kv.seed("fear_greed_cache", &stored);
+        let read = run(f.repos.cache.fresh("fear_greed_cache", T0)).unwrap();
+        assert_eq!(read.is_some(), fresh, "{why}");
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod flags;
 mod helpers;
 mod kv_cleanup;
 mod kv_format;
+mod legacy_reads;
 mod logs;
 mod now;
 mod outbound;

@@ -219,6 +219,50 @@ fn a_stored_position_shapes_the_signal_a3() {
     );
 }
 
+/// A position the legacy bot cannot read (an array has no `.ticker`) leaves the chat's signal
+/// unavailable, as any corrupt position does; no signal holds SPY at 400.
+#[test]
+fn a_position_stored_as_an_array_is_corrupt_and_no_signal_holds_it() {
+    let replies = |stored: &str| {
+        let f = trading_day();
+        answer_market(&f, "Neutral", 50.0, 380.0);
+        f.kv.seed("active_position:123456789", stored);
+        texts(&f, "/now SPY")
+    };
+    let corrupt = replies(r#"{"ticker":"SPY","entryPrice":"abc"}"#);
+    assert_eq!(corrupt.len(), 1);
+    assert!(
+        corrupt[0].contains("⚠️ *Data Unavailable*"),
+        "{}",
+        corrupt[0]
+    );
+    assert_eq!(replies(r#"["SPY",400]"#), corrupt);
+}
+
+/// A cached reading stored as an array is no cache entry: CNN is asked, as the legacy bot
+/// does when `cached.timestamp` is missing.
+#[test]
+fn a_cache_stored_as_an_array_is_not_used() {
+    let f = trading_day();
+    answer_market(&f, "Fear", 25.0, 380.0);
+    let now = f.clock_now();
+    f.kv.seed(
+        "fear_greed_cache",
+        &json!([{"rating": "greed", "score": 90}, now]).to_string(),
+    );
+    let messages = texts(&f, "/now SPY");
+    assert!(
+        messages[0].starts_with(&header("25.00", "FEAR")),
+        "{}",
+        messages[0]
+    );
+    assert!(f
+        .kv
+        .peek("fear_greed_cache")
+        .unwrap()
+        .starts_with(r#"{"data":"#));
+}
+
 /// Legacy §9.2: `/start`, `/now`, `/stop` in turn; the chat ends unsubscribed.
 #[test]
 fn start_now_stop_leaves_the_chat_unsubscribed() {

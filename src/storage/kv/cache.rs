@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 pub struct KvCache(pub(crate) Kv);
 
-/// The stored shape; readers accept any key order.
+/// The stored shape (a [`record`](super::record)); readers accept any key order.
 #[derive(Deserialize)]
 pub(super) struct Stored {
     data: Value,
@@ -22,7 +22,7 @@ pub(super) struct Stored {
 impl CacheRepo for KvCache {
     async fn fresh(&self, key: &str, now_ms: i64) -> StorageResult<Option<CacheEntry>> {
         let op = Operation::new("cache.fresh");
-        let stored: Option<Stored> = self.0.get_json(&op, key).await?;
+        let stored: Option<Stored> = self.0.get_record(&op, key).await?;
         Ok(stored
             .map(Stored::entry)
             .filter(|entry| entry.is_fresh(now_ms)))
@@ -38,7 +38,10 @@ impl Stored {
     pub(super) fn entry(self) -> CacheEntry {
         CacheEntry {
             data: self.data,
-            written_at: self.timestamp as i64,
+            // The legacy bot writes whole milliseconds. Of another number, the next whole
+            // one keeps JavaScript's verdict for every whole `now`: `now - t < 300000` holds
+            // exactly when it holds for `ceil(t)`. (Beyond `i64`, `as` saturates.)
+            written_at: self.timestamp.ceil() as i64,
         }
     }
 }

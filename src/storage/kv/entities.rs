@@ -6,6 +6,7 @@
 //! Each call reads KV itself (a fresh [`Kv`], so nothing is remembered between calls): the
 //! repair drain loads the source again after a copy to see whether a user wrote meanwhile.
 
+use super::record::{record, records};
 use super::{
     cache, chat_key, subscriptions, to_json, watchlists, Kv, ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY,
     EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX,
@@ -14,7 +15,6 @@ use crate::domain::{ChatId, Execution, Subscriber};
 use crate::platform::{KvStore, Platform};
 use crate::storage::{EntityKey, EntityStore, Operation, Snapshot, StorageResult};
 use async_trait::async_trait;
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -64,19 +64,14 @@ impl EntityStore for KvEntities {
             EntityKey::Executions(chat) => {
                 let key = chat_key(EXECUTION_HISTORY_PREFIX, *chat);
                 let stored: Vec<Value> = kv.get_json(&op, &key).await?.unwrap_or_default();
-                let executions = stored
-                    .iter()
-                    .map(Execution::deserialize)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| super::decode_error(&op, &key, e))?;
-                Snapshot::Executions(*chat, executions)
+                Snapshot::Executions(*chat, records(&op, &key, &stored)?)
             }
             EntityKey::Position(chat) => {
                 let key = chat_key(ACTIVE_POSITION_PREFIX, *chat);
-                Snapshot::Position(*chat, kv.get_json(&op, &key).await?)
+                Snapshot::Position(*chat, kv.get_record(&op, &key).await?)
             }
             EntityKey::Cache(key) => {
-                let stored: Option<cache::Stored> = kv.get_json(&op, key).await?;
+                let stored: Option<cache::Stored> = kv.get_record(&op, key).await?;
                 Snapshot::Cache(key.clone(), stored.map(cache::Stored::entry))
             }
         })
@@ -153,7 +148,7 @@ fn history(stored: &[Value], executions: &[Execution]) -> Value {
         .iter()
         .zip(executions)
         .take_while(|(value, execution)| {
-            Execution::deserialize(*value).ok().as_ref() == Some(*execution)
+            record::<Execution>(value).ok().as_ref() == Some(*execution)
         })
         .count();
     let records = stored[..kept]

@@ -1,7 +1,7 @@
 //! `execution_history:<chatId>`: a JSON array in append order (legacy §4.6); readers sort
 //! newest first with a stable sort. Appends keep the stored elements verbatim.
 
-use super::{chat_key, decode_error, to_json, Kv, EXECUTION_HISTORY_PREFIX};
+use super::{chat_key, record::records, to_json, Kv, EXECUTION_HISTORY_PREFIX};
 use crate::domain::js_upper_case;
 use crate::domain::{normalize_ticker, ChatId, Execution};
 use crate::storage::{ExecutionRepo, Operation, StorageResult};
@@ -29,11 +29,7 @@ impl ExecutionRepo for KvExecutions {
         }
         let key = chat_key(EXECUTION_HISTORY_PREFIX, chat);
         let stored: Vec<Value> = self.0.get_json(&op, &key).await?.unwrap_or_default();
-        let mut executions = stored
-            .into_iter()
-            .map(serde_json::from_value::<Execution>)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| decode_error(&op, &key, e))?;
+        let mut executions: Vec<Execution> = records(&op, &key, &stored)?;
         if let Some(ticker) = ticker.map(normalize_ticker) {
             executions.retain(|e| js_upper_case(&e.ticker) == ticker);
         }

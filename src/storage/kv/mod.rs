@@ -5,6 +5,7 @@ mod cache;
 mod entities;
 mod executions;
 mod positions;
+mod record;
 mod subscriptions;
 mod units;
 mod watchlists;

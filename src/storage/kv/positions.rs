@@ -12,7 +12,7 @@ impl PositionRepo for KvPositions {
     async fn position(&self, chat: ChatId) -> StorageResult<Option<Position>> {
         let op = Operation::new("positions.position").chat(chat);
         self.0
-            .get_json(&op, &chat_key(ACTIVE_POSITION_PREFIX, chat))
+            .get_record(&op, &chat_key(ACTIVE_POSITION_PREFIX, chat))
             .await
     }
 

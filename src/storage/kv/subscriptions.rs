@@ -39,9 +39,17 @@ fn is_chat(value: &Value, chat: ChatId) -> bool {
     value.as_f64() == Some(chat.get() as f64)
 }
 
-/// A stored element as a subscriber: integral numbers are chats, anything else a stray.
+/// A stored element as a subscriber: a number with an integral value is a chat, anything else
+/// a stray. JavaScript has one number type, so `5.0` (or `5e0`) is the chat 5 to the legacy
+/// bot, which `includes(5)` finds and messages, exactly as it does `5`.
 pub(super) fn entry(value: &Value) -> Subscriber {
-    match value.as_i64() {
+    let integral = || {
+        value
+            .as_f64()
+            .filter(|x| x.fract() == 0.0 && x.abs() < i64::MAX as f64)
+            .map(|x| x as i64)
+    };
+    match value.as_i64().or_else(integral) {
         Some(id) => Subscriber::Chat(ChatId::new(id)),
         None => Subscriber::Stray(value.clone()),
     }

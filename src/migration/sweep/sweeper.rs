@@ -96,10 +96,11 @@ impl Sweeper {
         next: &mut Progress,
     ) -> StorageResult<(Vec<Finding>, Vec<(Snapshot, Version)>)> {
         let kind = next.kind;
+        // Each kind's future boxed: compiled on its own, not inlined into every caller's.
         let (findings, mut copies) = match kind {
-            Kind::Backfill | Kind::DryRun => self.read_for_d1(page, next).await?,
-            Kind::Validation => (self.validate(page, next).await?, Vec::new()),
-            Kind::ReverseSync => (self.copy_to_kv(page, next).await?, Vec::new()),
+            Kind::Backfill | Kind::DryRun => Box::pin(self.read_for_d1(page, next)).await?,
+            Kind::Validation => (Box::pin(self.validate(page, next)).await?, Vec::new()),
+            Kind::ReverseSync => (Box::pin(self.copy_to_kv(page, next)).await?, Vec::new()),
         };
         if kind == Kind::Backfill {
             self.fit_in_budget(&mut copies, findings.len(), next)

@@ -120,6 +120,7 @@ impl App {
         };
         for (step, error) in outcome.failures() {
             tracing::error!(step, error, "maintenance step failed");
+            self.maintenance_failed.borrow_mut().push(step);
         }
         outcome
     }

@@ -42,6 +42,8 @@ pub struct App {
     later: AfterReplies,
     /// What this request read of the flags, if a storage call needed them.
     flags_read: Rc<FlagsRead>,
+    /// The maintenance steps this cron run saw fail, counted after it.
+    maintenance_failed: RefCell<Vec<&'static str>>,
     /// The optional Analytics Engine dataset the counters also go to.
     analytics: Option<Rc<dyn MetricSink>>,
 }
@@ -58,6 +60,7 @@ impl App {
             evidence: Evidence::default(),
             later: AfterReplies::queued(),
             flags_read: Rc::default(),
+            maintenance_failed: RefCell::default(),
             analytics: None,
         }
     }
@@ -105,6 +108,7 @@ impl App {
         let observed = Observed {
             collected: self.evidence.take(),
             settings_unreadable: self.flags_read.settings_unreadable.take(),
+            maintenance_failed: self.maintenance_failed.take(),
         };
         let sink = self.analytics.as_deref();
         let counters = &self.isolate.counters;

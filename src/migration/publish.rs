@@ -20,6 +20,8 @@ pub(crate) struct Observed {
     pub collected: Collected,
     /// Failed reads of `settings` (the flags came from the last good read or the default).
     pub settings_unreadable: u64,
+    /// The maintenance cron's steps that failed, by name.
+    pub maintenance_failed: Vec<&'static str>,
 }
 
 /// Compares the sampled shadow reads (`sample_rate`, 0.0–1.0) and writes everything the
@@ -38,6 +40,7 @@ pub(crate) async fn publish(
     let Observed {
         collected,
         settings_unreadable,
+        maintenance_failed,
     } = observed;
     let store = EvidenceStore::new(platform);
     let now = platform.clock.now_ms();
@@ -50,6 +53,16 @@ pub(crate) async fn publish(
             operation: "settings.all".into(),
             outcome: tally::SETTINGS_UNREADABLE.into(),
             count: i64::try_from(settings_unreadable).unwrap_or(i64::MAX),
+            total_ms: 0,
+        });
+    }
+    for step in maintenance_failed {
+        publication.counts.push(Count {
+            minute: tally::minute_of(now),
+            repository: tally::MAINTENANCE.into(),
+            operation: step.into(),
+            outcome: tally::FAILED.into(),
+            count: 1,
             total_ms: 0,
         });
     }

@@ -24,6 +24,10 @@ pub(crate) const MATCHED: &str = "matched";
 pub(crate) const FLAGS: &str = "flags";
 /// A read of `settings` that failed (the request ran on the last good flags or the default).
 pub(crate) const SETTINGS_UNREADABLE: &str = "settings_unreadable";
+/// The counters' "repository" for the maintenance cron, whose operations are its steps.
+pub(crate) const MAINTENANCE: &str = "maintenance";
+/// A maintenance step that failed (the others still ran).
+pub(crate) const FAILED: &str = "failed";
 
 /// A compared read that diverged, by class.
 pub(crate) fn divergence(class: Class) -> String {

@@ -129,7 +129,7 @@ fn the_maintenance_cron_purges_expired_cache_rows_and_old_update_claims_only() {
 }
 
 #[test]
-fn a_failed_maintenance_step_is_logged_and_the_steps_after_it_still_run() {
+fn a_failed_maintenance_step_is_logged_counted_and_the_steps_after_it_still_run() {
     let f = Fixture::new(Backend::Kv);
     // A claim past its retention, a queued repair (of an entity both stores agree on) and a
     // dry run not yet finished; then the first step's table goes missing.
@@ -143,7 +143,8 @@ fn a_failed_maintenance_step_is_logged_and_the_steps_after_it_still_run() {
          DROP TABLE cache;"#
     ))
     .unwrap();
-    let (outcome, lines) = logged(|| run(f.app().on_cron(MAINTENANCE_CRON)));
+    let app = f.app();
+    let (outcome, lines) = logged(|| run(app.on_cron(MAINTENANCE_CRON)));
     let CronOutcome::Maintained {
         expired_cache_rows,
         forgotten_updates,
@@ -179,4 +180,19 @@ fn a_failed_maintenance_step_is_logged_and_the_steps_after_it_still_run() {
     );
     let finished = the_event(&lines, "cron run finished");
     assert_eq!(finished["fields"]["failed_steps"], r#"["cache_purge"]"#);
+
+    // Counted once the run is over, like every counter, by step.
+    run(app.after_response());
+    assert_eq!(
+        f.count(
+            "SELECT COALESCE(SUM(count), 0) FROM migration_counters WHERE repository = 'maintenance' \
+             AND operation = 'cache_purge' AND outcome = 'failed'"
+        ),
+        1
+    );
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM migration_counters WHERE repository = 'maintenance'"),
+        1,
+        "only the step that failed"
+    );
 }

@@ -11,9 +11,10 @@
 use async_trait::async_trait;
 use fear_greed_bot::migration::sweep::{run_step, Budget, Kind, Progress, Tally};
 use fear_greed_bot::migration::{Phase, Phases};
-use fear_greed_bot::platform::native::{KvOpCounts, LegacyDataset, ManualClock, MemoryKv};
+use fear_greed_bot::platform::native::{KvOpCounts, ManualClock, MemoryKv};
 use fear_greed_bot::platform::native::{ScriptedHttp, SqliteDatabase};
 use fear_greed_bot::platform::{KvPage, KvStore, Platform, PlatformError};
+use fear_greed_bot::storage::kv::LegacyDataset;
 use fear_greed_bot::storage::Repository;
 use std::cell::RefCell;
 use std::collections::BTreeMap;

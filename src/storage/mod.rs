@@ -7,7 +7,7 @@
 pub mod d1;
 mod entity;
 mod error;
-pub(crate) mod kv;
+pub mod kv;
 mod units;
 mod vocabulary;
 

@@ -5,7 +5,7 @@
 use crate::helpers::{run, Backend, Fixture};
 use fear_greed_bot::app::cron::CronOutcome;
 use fear_greed_bot::migration::sweep::Kind;
-use fear_greed_bot::platform::native::LegacyDataset;
+use fear_greed_bot::storage::kv::LegacyDataset;
 use serde_json::{json, Value};
 
 fn seeded(chats: usize) -> (Fixture, LegacyDataset) {

@@ -5,9 +5,10 @@
 use crate::helpers::{run, Backend, Fixture};
 use fear_greed_bot::migration::sweep::{run_step, Budget, Kind, Step};
 use fear_greed_bot::migration::{Phase, Phases};
-use fear_greed_bot::platform::native::{KvOp, LegacyDataset};
+use fear_greed_bot::platform::native::KvOp;
 use fear_greed_bot::platform::Platform;
 use fear_greed_bot::storage::d1::{RepairQueue, SweepStore};
+use fear_greed_bot::storage::kv::LegacyDataset;
 use fear_greed_bot::storage::{entities, EntityKey, Repository, Store};
 
 fn seeded(chats: usize, seed: u64) -> (Fixture, LegacyDataset) {

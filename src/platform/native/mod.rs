@@ -2,14 +2,10 @@
 //! an in-memory KV with injectable failures, D1 on real SQLite, scripted HTTP, and clocks.
 
 mod http;
-#[cfg(feature = "testing")]
-mod legacy_dataset;
 mod memory_kv;
 mod sqlite;
 
 pub use http::ScriptedHttp;
-#[cfg(feature = "testing")]
-pub use legacy_dataset::LegacyDataset;
 pub use memory_kv::{KvOp, KvOpCounts, MemoryKv};
 pub use sqlite::SqliteDatabase;
 

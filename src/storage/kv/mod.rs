@@ -4,6 +4,8 @@
 mod cache;
 mod entities;
 mod executions;
+#[cfg(feature = "testing")]
+mod legacy_dataset;
 mod positions;
 mod record;
 mod subscriptions;
@@ -13,6 +15,8 @@ mod watchlists;
 pub use cache::KvCache;
 pub use entities::KvEntities;
 pub(crate) use executions::KvExecutions;
+#[cfg(feature = "testing")]
+pub use legacy_dataset::LegacyDataset;
 pub(crate) use positions::KvPositions;
 pub(crate) use subscriptions::KvSubscriptions;
 pub(crate) use units::KvUnits;

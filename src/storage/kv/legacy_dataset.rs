@@ -4,10 +4,8 @@
 //! backfill must skip (legacy §3, §9.6). Values are in the legacy bytes (`JSON.stringify`'s),
 //! as the legacy bot wrote them. Deterministic for a seed.
 
+use super::{ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX};
 use crate::domain::{js_stringify, ChatId, Execution, Position, SignalType, FEAR_GREED_CACHE_KEY};
-use crate::storage::kv::{
-    ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY, EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX,
-};
 use serde_json::{json, Value};
 
 /// Every KV entry of the dataset, and what a faithful copy of it must hold.

@@ -1,6 +1,6 @@
 //! Conditions A/B/C (legacy §6.3) and the BUY/SELL/HOLD decision with its exits (§6.4).
 
-use super::indicators::Indicators;
+use super::indicators::{near, Indicators};
 use super::reasoning;
 use super::signal::{Action, Conditions, ExitTrigger, Holding, Signal};
 use super::SignalError;
@@ -62,9 +62,24 @@ pub(crate) fn evaluate(
     })
 }
 
-/// "Within 1%" means at most 1% above the level.
-pub(crate) fn near(p: f64, level: f64) -> bool {
-    p <= level * 1.01
+impl Signal {
+    /// The data-unavailable HOLD: price 0, every indicator 0 (§6.8).
+    pub(crate) fn market_unavailable(ticker: &str, fear_greed: &FearGreed) -> Self {
+        Self {
+            ticker: ticker.into(),
+            action: Action::Hold,
+            price: 0.0,
+            indicators: Indicators::ZERO,
+            conditions: Conditions {
+                a: false,
+                b: false,
+                c: fear_greed.is_fear(),
+            },
+            fear_greed: fear_greed.clone(),
+            holding: None,
+            reasoning: reasoning::market_unavailable(ticker),
+        }
+    }
 }
 
 fn conditions(p: f64, ind: &Indicators, fear_greed: &FearGreed) -> Conditions {

@@ -7,6 +7,11 @@
 use super::SignalError;
 use crate::domain::Bar;
 
+/// "Within 1%" means at most 1% above the level.
+pub(crate) fn near(p: f64, level: f64) -> bool {
+    p <= level * 1.01
+}
+
 /// The fewest bars an evaluation accepts (SMA20 and the bands need 20 closes).
 pub(crate) const MIN_BARS: usize = 20;
 

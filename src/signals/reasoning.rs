@@ -1,8 +1,7 @@
 //! The reasoning texts of legacy §6.7 and §6.8: parts joined with `. `, ending with `.`.
 //! Values go through `fmt2`; only the HOLD-with-position texts put a `$` before them.
 
-use super::decision::near;
-use super::indicators::Indicators;
+use super::indicators::{near, Indicators};
 use super::signal::{Action, Conditions, ExitTrigger, Holding};
 use crate::domain::fmt2;
 

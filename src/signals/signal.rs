@@ -1,7 +1,6 @@
 //! The signal and its parts: the action, conditions A/B/C, a held position's exit plan.
 
 use super::indicators::Indicators;
-use super::reasoning;
 use crate::domain::FearGreed;
 
 /// What the signal tells the user to do.
@@ -89,24 +88,6 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
-    /// The data-unavailable HOLD: price 0, every indicator 0 (§6.8).
-    pub(crate) fn market_unavailable(ticker: &str, fear_greed: &FearGreed) -> Self {
-        Self {
-            ticker: ticker.into(),
-            action: Action::Hold,
-            price: 0.0,
-            indicators: Indicators::ZERO,
-            conditions: Conditions {
-                a: false,
-                b: false,
-                c: fear_greed.is_fear(),
-            },
-            fear_greed: fear_greed.clone(),
-            holding: None,
-            reasoning: reasoning::market_unavailable(ticker),
-        }
-    }
-
     /// How formatting recognises the data-unavailable HOLD: price 0 and all four SMAs 0.
     pub(crate) fn is_data_unavailable(&self) -> bool {
         self.price == 0.0 && self.indicators.smas_are_zero()

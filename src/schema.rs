@@ -40,4 +40,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_drop_recent_writes.sql",
         sql: include_str!("../migrations/0007_drop_recent_writes.sql"),
     },
+    Migration {
+        name: "0009_settings_history_restore.sql",
+        sql: include_str!("../migrations/0009_settings_history_restore.sql"),
+    },
 ];

@@ -9,6 +9,7 @@ use crate::migration::flags::{definitions, validate, Flag, FlagValue, Flags, Set
 use crate::migration::guard::phase::{verdict, Verdict};
 use crate::migration::sweep::Sweeps;
 use crate::migration::Change;
+use crate::storage::d1::restore_command;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -68,6 +69,8 @@ pub(super) async fn put(cx: &AdminContext<'_>, request: &Request) -> Result<Resp
         ));
     }
     let flags = cx.fresh_flags().await?;
+    // Read before anything changes: the moment a restore goes back to.
+    let restore = restore_command(cx.platform.clock.now_ms());
     let moving = validated
         .settings()
         .into_iter()
@@ -140,6 +143,7 @@ pub(super) async fn put(cx: &AdminContext<'_>, request: &Request) -> Result<Resp
             by: CHANGED_BY,
             reason,
             forced: plan.forced,
+            restore: &restore,
         };
         let flag = plan.setting.flag();
         let to = plan.setting.value();
@@ -151,6 +155,6 @@ pub(super) async fn put(cx: &AdminContext<'_>, request: &Request) -> Result<Resp
     }
     Ok(Response::json(
         200,
-        &json!({ "ok": true, "changes": changes }),
+        &json!({ "ok": true, "changes": changes, "restore_command": restore }),
     ))
 }

@@ -20,6 +20,9 @@ pub struct Change<'a> {
     pub reason: &'a str,
     /// A guard rail was overridden (`force: true`).
     pub forced: bool,
+    /// The D1 Time Travel command back to the moment before the change, kept in its history
+    /// row ([`restore_command`](crate::storage::d1::restore_command)).
+    pub restore: &'a str,
 }
 
 /// The flags of one isolate, shared by its requests: create one per isolate and hand clones
@@ -89,6 +92,7 @@ impl FlagCache {
                 by: change.by,
                 reason: change.reason,
                 forced: change.forced,
+                restore: change.restore,
             })
             .await;
         // Dropped on failure too: a batch that timed out may still have committed.

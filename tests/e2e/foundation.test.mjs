@@ -36,6 +36,7 @@ const TABLES = [
   "repair_queue",
   "migration_counters", "divergences",
   "entity_versions", "copy_guard", "sweeps", "sweep_findings",
+  "settings_history_restore",
 ];
 
 test("migrations created every table and no other, with foreign keys enforced by D1", async () => {

@@ -66,6 +66,11 @@ fn every_flag_is_listed_with_its_value_default_and_source() {
     );
 }
 
+/// D1 Time Travel back to the second before the fixture's clock starts (`T0`, 2024-01-15
+/// 00:00:00 UTC).
+const RESTORE_BEFORE_T0: &str =
+    "wrangler d1 time-travel restore FEAR_GREED_D1 --timestamp=1705276799";
+
 #[test]
 fn a_forward_move_is_made_audited_and_seen_by_the_next_request() {
     let f = Fixture::new(Backend::Kv);
@@ -76,9 +81,17 @@ fn a_forward_move_is_made_audited_and_seen_by_the_next_request() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        json!({"ok": true, "changes": [{"key": "storage.phase.watchlists", "from": "kv_only", "to": "dual_write", "forced": false}]})
+        json!({"ok": true, "changes": [{"key": "storage.phase.watchlists", "from": "kv_only", "to": "dual_write", "forced": false}],
+            "restore_command": RESTORE_BEFORE_T0})
     );
     assert_eq!(phase(&f, "watchlists"), "dual_write");
+    // The audit keeps how to put D1 back as it was the second before the flip.
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM settings_history h JOIN settings_history_restore r ON r.history_id = h.id \
+                 WHERE h.key = 'storage.phase.watchlists' AND r.restore_command = \
+                 'wrangler d1 time-travel restore FEAR_GREED_D1 --timestamp=1705276799'"),
+        1
+    );
     assert_eq!(phase(&f, "positions"), "kv_only");
     assert_eq!(
         f.count("SELECT COUNT(*) FROM settings_history WHERE key = 'storage.phase.watchlists' AND old_value IS NULL AND new_value = 'dual_write' AND changed_by = 'admin-api' AND reason = 'start' AND forced = 0"),

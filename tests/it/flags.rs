@@ -19,6 +19,7 @@ const OPERATOR: Change<'static> = Change {
     by: "alice",
     reason: "step 2 of the runbook",
     forced: false,
+    restore: "",
 };
 
 /// A valid setting, through the admin API's validation.

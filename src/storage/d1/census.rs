@@ -47,6 +47,7 @@ const CREATED: &[&str] = &[
     "copy_guard",
     "sweeps",
     "sweep_findings",
+    "settings_history_restore",
 ];
 
 #[derive(Deserialize)]

@@ -30,6 +30,7 @@ pub use executions::D1Executions;
 pub use plan_check::statements_for_plan_check;
 pub use positions::D1Positions;
 pub use repairs::{Repair, RepairQueue};
+pub(crate) use settings::restore_command;
 pub use settings::{D1Settings, SettingChange, SettingRow};
 pub use subscriptions::D1Subscriptions;
 pub use sweeps::{Checkpoint, Commit, EntityVersions, Finding, SweepRow, SweepStore, Version};

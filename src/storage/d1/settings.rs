@@ -20,6 +20,10 @@ pub(super) const PREVIOUS_VALUE: &str = "SELECT old_value FROM settings_history 
 pub(super) const APPEND_HISTORY: &str = "INSERT INTO settings_history \
      (key, old_value, new_value, changed_at, changed_by, reason, forced) \
      VALUES (?1, (SELECT value FROM settings WHERE key = ?1), ?2, ?3, ?4, ?5, ?6)";
+/// Runs right after [`APPEND_HISTORY`] in the batch: the newest history row of the key is the
+/// one just appended.
+pub(super) const APPEND_RESTORE: &str = "INSERT INTO settings_history_restore \
+     (history_id, restore_command) SELECT MAX(id), ?2 FROM settings_history WHERE key = ?1";
 const UPSERT: &str = "INSERT INTO settings (key, value, updated_at, updated_by, reason) \
      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET value = excluded.value, \
      updated_at = excluded.updated_at, updated_by = excluded.updated_by, reason = excluded.reason";
@@ -38,6 +42,15 @@ pub struct SettingChange<'a> {
     pub by: &'a str,
     pub reason: &'a str,
     pub forced: bool,
+    /// How to put D1 back as it was just before the change (see [`restore_command`]).
+    pub restore: &'a str,
+}
+
+/// The D1 Time Travel command that restores the database (binding `FEAR_GREED_D1`) to the
+/// second before `at_ms`: what an operator runs to undo a flip and everything written since.
+pub(crate) fn restore_command(at_ms: i64) -> String {
+    let second_before = (at_ms - 1).div_euclid(1000);
+    format!("wrangler d1 time-travel restore FEAR_GREED_D1 --timestamp={second_before}")
 }
 
 /// The flags' table and its history.
@@ -95,7 +108,14 @@ impl D1Settings {
         let mut history_params = params.clone();
         history_params.push(i64::from(change.forced).into());
         let history = Statement::new(APPEND_HISTORY, history_params);
+        let restore = Statement::new(
+            APPEND_RESTORE,
+            vec![change.key.into(), change.restore.into()],
+        );
         let upsert = Statement::new(UPSERT, params);
-        self.0.batch(&op, vec![history, upsert]).await.map(drop)
+        self.0
+            .batch(&op, vec![history, restore, upsert])
+            .await
+            .map(drop)
     }
 }

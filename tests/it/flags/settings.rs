@@ -23,6 +23,7 @@ fn setting_a_flag_upserts_its_row_and_appends_history_with_old_and_new_values() 
         by: "bob",
         reason: "incident 42: guard rail data lost",
         forced: true,
+        restore: "",
     };
     set(
         &f,

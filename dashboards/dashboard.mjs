@@ -4,7 +4,7 @@
 // bearer token the operator types in (kept in this tab's sessionStorage, never in a URL), and
 // refreshes every 30 s.
 //
-// `view` turns the answers into plain rows (tested in node, `tests/e2e/dashboard.test.mjs`,
+// `view` turns the answers into plain rows (tested in headless Chromium, `tests/e2e/dashboard.test.mjs`,
 // against a worker's real answers); the rest puts the rows on the page, every value as text.
 
 export const REFRESH_MS = 30_000;

@@ -4,8 +4,8 @@
 // bearer token the operator types in (kept in this tab's sessionStorage, never in a URL), and
 // refreshes every 30 s.
 //
-// `view` turns the answers into plain rows (tested in node, `tests/e2e/dashboard.test.mjs`,
-// against a worker's real answers); the rest puts the rows on the page, every value as text.
+// `view` turns the answers into plain rows; the rest puts the rows on the page, every value as
+// text (tested in headless Chromium against a worker's real answers, tests/e2e/dashboard.test.mjs).
 
 export const REFRESH_MS = 30_000;
 

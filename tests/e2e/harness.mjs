@@ -27,7 +27,8 @@ function applyMigrations(dir) {
  * under build/) replaces the entry module, for a wrapper that imports `./index.js`. `miniflare`
  * adds (v4-style) Miniflare options, e.g. `{ inspectorPort: 0 }` for the profiler. `build` is the
  * directory of the worker build (another one to compare builds). Returns the Miniflare instance
- * and helpers.
+ * and helpers, among them `url`: Miniflare's loopback HTTP address (`http://127.0.0.1:<port>/`),
+ * where a real browser reaches the worker.
  */
 export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, build = "build" } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
@@ -65,11 +66,12 @@ export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, 
       ...miniflare,
     }),
   );
-  await mf.ready;
+  const url = await mf.ready;
   const readyMs = performance.now() - starting;
   let nextUpdateId = 1;
   return {
     mf,
+    url,
     outboundRequests,
     /** From `new Miniflare` until `mf.ready` resolved (ms): the isolate's start, for the bench. */
     readyMs,

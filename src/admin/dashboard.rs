@@ -7,7 +7,8 @@
 use crate::http::Response;
 
 const PAGE: &str = include_str!("../../dashboards/migration.html");
-const SCRIPT: &str = include_str!("../../dashboards/dashboard.mjs");
+/// The script minified (`scripts/minify-dashboard.mjs` writes it from `dashboard.mjs`).
+const SCRIPT: &str = include_str!("../../dashboards/dashboard.min.mjs");
 
 /// `GET /admin/dashboard`: the page.
 pub(super) fn page() -> Response {

@@ -6,9 +6,11 @@
 // Leaves a screenshot of the signed-in page in build/dashboard.png (see SCREENSHOT).
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import puppeteer from "puppeteer-core";
 import { ADMIN_TOKEN, ROOT, startWorker } from "./harness.mjs";
+import { minified, SHIPPED, SOURCE } from "../../scripts/minify-dashboard.mjs";
 import { converse, createStandIn } from "./stand-in.mjs";
 
 /** The browser: Debian's chromium by default, `CHROMIUM` to use another. */
@@ -220,4 +222,9 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
     `only the refused calls are logged:\n${dashboard.errors.join("\n")}`,
   );
   await dashboard.close();
+});
+
+test("the script the worker ships is the current minified dashboard.mjs", () => {
+  assert.equal(readFileSync(SHIPPED, "utf8"), minified(readFileSync(SOURCE, "utf8")),
+    "run: node scripts/minify-dashboard.mjs");
 });

@@ -28,7 +28,7 @@ fn the_page_and_its_script_are_served_without_the_token() {
         (script.status, script.content_type),
         (200, "text/javascript;charset=UTF-8")
     );
-    assert_eq!(script.body, shipped("dashboard.mjs"));
+    assert_eq!(script.body, shipped("dashboard.min.mjs"));
     assert!(!page.body.contains(ADMIN_TOKEN) && !script.body.contains(ADMIN_TOKEN));
 }
 

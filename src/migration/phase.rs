@@ -4,7 +4,7 @@
 //! the router (requests), the repair planner, and the sweeps (which may run, which repairs a
 //! difference queues).
 
-use crate::storage::{unknown_name, Repository, Store, UnknownName};
+use crate::storage::{by_name, Repository, Store, UnknownName};
 use std::fmt;
 use std::str::FromStr;
 
@@ -79,10 +79,7 @@ impl FromStr for Phase {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|phase| phase.as_str() == s)
-            .ok_or_else(|| unknown_name("phase", s, Self::ALL.map(Phase::as_str)))
+        by_name("phase", s, Self::ALL, Self::as_str)
     }
 }
 

@@ -14,7 +14,7 @@ mod vocabulary;
 pub use entity::{entities, BadEntityKey, EntityKey, EntityStore, Snapshot};
 pub use error::{classify, D1Call, Operation, StorageError};
 pub use units::Steps;
-pub use vocabulary::unknown_name;
+pub(crate) use vocabulary::by_name;
 pub use vocabulary::{Repository, Store, UnknownName};
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position, Subscriber};

@@ -54,10 +54,7 @@ impl FromStr for Repository {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|repository| repository.as_str() == s)
-            .ok_or_else(|| unknown_name("repository", s, Self::ALL.map(Repository::as_str)))
+        by_name("repository", s, Self::ALL, Self::as_str)
     }
 }
 
@@ -95,24 +92,24 @@ impl FromStr for Store {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Kv, Self::D1]
-            .into_iter()
-            .find(|store| store.as_str() == s)
-            .ok_or_else(|| unknown_name("store", s, ["kv", "d1"]))
+        by_name("store", s, [Self::Kv, Self::D1], Self::as_str)
     }
 }
 
-/// The error for `name`, which is none of `expected`.
-pub fn unknown_name<const N: usize>(
+/// The one of `all` named `name` (by `as_str`), or the error that lists every name.
+pub(crate) fn by_name<T: Copy, const N: usize>(
     kind: &'static str,
     name: &str,
-    expected: [&str; N],
-) -> UnknownName {
-    UnknownName {
-        kind,
-        name: name.to_owned(),
-        expected: expected.join(", "),
-    }
+    all: [T; N],
+    as_str: fn(T) -> &'static str,
+) -> Result<T, UnknownName> {
+    all.into_iter()
+        .find(|item| as_str(*item) == name)
+        .ok_or_else(|| UnknownName {
+            kind,
+            name: name.to_owned(),
+            expected: all.map(as_str).join(", "),
+        })
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ fn every_flag_is_listed_with_its_value_default_and_source() {
     let (status, body) = f.admin("GET", "/admin/flags", "");
     assert_eq!(status, 200);
     let flags = body["flags"].as_array().unwrap();
-    assert_eq!(flags.len(), 12);
+    assert_eq!(flags.len(), 16);
     assert_eq!(
         flags[0],
         json!({"key": "storage.phase.subscriptions", "type": "phase", "value": "kv_only",

@@ -73,5 +73,9 @@ fn typed(flags: &Flags, flag: Flag) -> FlagValue {
         Flag::CleanupRetentionSeconds => {
             FlagValue::Seconds((flags.cleanup_retention_ms() / 1000) as u64)
         }
+        Flag::PageMaxFallbacks => FlagValue::Count(flags.paging().max_fallbacks),
+        Flag::PageMaxWriteFailures => FlagValue::Count(flags.paging().max_write_failures),
+        Flag::PageMaxRepairQueue => FlagValue::Count(flags.paging().max_repair_queue),
+        Flag::PageRepeatSeconds => FlagValue::Seconds((flags.paging().repeat_ms / 1000) as u64),
     }
 }

@@ -26,6 +26,14 @@ pub enum Flag {
     CacheTtlSeconds,
     /// `cleanup.retention_seconds`.
     CleanupRetentionSeconds,
+    /// `page.max_fallbacks`.
+    PageMaxFallbacks,
+    /// `page.max_write_failures`.
+    PageMaxWriteFailures,
+    /// `page.max_repair_queue`.
+    PageMaxRepairQueue,
+    /// `page.repeat_seconds`.
+    PageRepeatSeconds,
 }
 
 /// The type of a flag's values, as `flags.json` names it in `type`.
@@ -55,7 +63,7 @@ impl FlagType {
 
 impl Flag {
     /// How many flags there are.
-    pub(crate) const COUNT: usize = 12;
+    pub(crate) const COUNT: usize = 16;
 
     /// Every flag, in the order of `flags.json`.
     pub const ALL: [Flag; Flag::COUNT] = [
@@ -71,6 +79,10 @@ impl Flag {
         Flag::GuardWindowSeconds,
         Flag::CacheTtlSeconds,
         Flag::CleanupRetentionSeconds,
+        Flag::PageMaxFallbacks,
+        Flag::PageMaxWriteFailures,
+        Flag::PageMaxRepairQueue,
+        Flag::PageRepeatSeconds,
     ];
 
     /// The flag's name: its `settings` key and its `name` in `flags.json`.
@@ -88,6 +100,10 @@ impl Flag {
             Self::GuardWindowSeconds => "guard.window_seconds",
             Self::CacheTtlSeconds => "flags.cache_ttl_seconds",
             Self::CleanupRetentionSeconds => "cleanup.retention_seconds",
+            Self::PageMaxFallbacks => "page.max_fallbacks",
+            Self::PageMaxWriteFailures => "page.max_write_failures",
+            Self::PageMaxRepairQueue => "page.max_repair_queue",
+            Self::PageRepeatSeconds => "page.repeat_seconds",
         }
     }
 
@@ -98,10 +114,14 @@ impl Flag {
             Self::ShadowSampleRate | Self::GuardMaxDivergenceRate | Self::GuardMaxFallbackRate => {
                 FlagType::Rate
             }
-            Self::GuardMinCompared => FlagType::Count,
-            Self::GuardWindowSeconds | Self::CacheTtlSeconds | Self::CleanupRetentionSeconds => {
-                FlagType::Seconds
-            }
+            Self::GuardMinCompared
+            | Self::PageMaxFallbacks
+            | Self::PageMaxWriteFailures
+            | Self::PageMaxRepairQueue => FlagType::Count,
+            Self::GuardWindowSeconds
+            | Self::CacheTtlSeconds
+            | Self::CleanupRetentionSeconds
+            | Self::PageRepeatSeconds => FlagType::Seconds,
         }
     }
 
@@ -116,6 +136,10 @@ impl Flag {
             Self::GuardWindowSeconds => 9,
             Self::CacheTtlSeconds => 10,
             Self::CleanupRetentionSeconds => 11,
+            Self::PageMaxFallbacks => 12,
+            Self::PageMaxWriteFailures => 13,
+            Self::PageMaxRepairQueue => 14,
+            Self::PageRepeatSeconds => 15,
         }
     }
 }

@@ -10,5 +10,5 @@ mod value;
 
 pub use definition::{definitions, FlagDefinition, FlagKind};
 pub use flag::{Flag, FlagKey, FlagType};
-pub use snapshot::{Flags, GuardThresholds, Source};
+pub use snapshot::{Flags, GuardThresholds, PageThresholds, Source};
 pub use value::{validate, FlagError, FlagValue, Setting, Validated};

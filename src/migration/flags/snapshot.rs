@@ -35,6 +35,20 @@ pub struct GuardThresholds {
     pub window_ms: i64,
 }
 
+/// The thresholds of the on-call pages the maintenance cron sends (MIGRATION.md, "Watching");
+/// the divergence rate's is `guard.max_divergence_rate`, over `guard.window_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageThresholds {
+    /// `page.max_fallbacks`: per repository, within the guard window.
+    pub max_fallbacks: u64,
+    /// `page.max_write_failures`: per repository, within the guard window.
+    pub max_write_failures: u64,
+    /// `page.max_repair_queue`: per repository.
+    pub max_repair_queue: u64,
+    /// `page.repeat_seconds`, in milliseconds.
+    pub repeat_ms: i64,
+}
+
 /// Every flag's value at one moment: what one request runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flags {
@@ -46,6 +60,10 @@ pub struct Flags {
     window_seconds: u64,
     cache_ttl_seconds: u64,
     cleanup_retention_seconds: u64,
+    page_max_fallbacks: u64,
+    page_max_write_failures: u64,
+    page_max_repair_queue: u64,
+    page_repeat_seconds: u64,
     sources: [Source; Flag::COUNT],
 }
 
@@ -63,6 +81,10 @@ impl Flags {
             window_seconds: 0,
             cache_ttl_seconds: 0,
             cleanup_retention_seconds: 0,
+            page_max_fallbacks: 0,
+            page_max_write_failures: 0,
+            page_max_repair_queue: 0,
+            page_repeat_seconds: 0,
             sources: [Source::Default; Flag::COUNT],
         };
         for flag in Flag::ALL {
@@ -95,6 +117,10 @@ impl Flags {
             (Flag::CleanupRetentionSeconds, FlagValue::Seconds(s)) => {
                 self.cleanup_retention_seconds = s
             }
+            (Flag::PageMaxFallbacks, FlagValue::Count(n)) => self.page_max_fallbacks = n,
+            (Flag::PageMaxWriteFailures, FlagValue::Count(n)) => self.page_max_write_failures = n,
+            (Flag::PageMaxRepairQueue, FlagValue::Count(n)) => self.page_max_repair_queue = n,
+            (Flag::PageRepeatSeconds, FlagValue::Seconds(s)) => self.page_repeat_seconds = s,
             // Values are only made by checking them against the flag's definition, and loading
             // the definitions refuses a declared type other than `Flag::flag_type`.
             (flag, value) => unreachable!("{flag} cannot hold {value:?}"),
@@ -112,6 +138,10 @@ impl Flags {
             Flag::GuardWindowSeconds => FlagValue::Seconds(self.window_seconds),
             Flag::CacheTtlSeconds => FlagValue::Seconds(self.cache_ttl_seconds),
             Flag::CleanupRetentionSeconds => FlagValue::Seconds(self.cleanup_retention_seconds),
+            Flag::PageMaxFallbacks => FlagValue::Count(self.page_max_fallbacks),
+            Flag::PageMaxWriteFailures => FlagValue::Count(self.page_max_write_failures),
+            Flag::PageMaxRepairQueue => FlagValue::Count(self.page_max_repair_queue),
+            Flag::PageRepeatSeconds => FlagValue::Seconds(self.page_repeat_seconds),
         }
     }
 
@@ -154,6 +184,18 @@ impl Flags {
     }
 }
 
+impl Flags {
+    /// The on-call pages' thresholds (`page.*`).
+    pub fn paging(&self) -> PageThresholds {
+        PageThresholds {
+            max_fallbacks: self.page_max_fallbacks,
+            max_write_failures: self.page_max_write_failures,
+            max_repair_queue: self.page_max_repair_queue,
+            repeat_ms: millis(self.page_repeat_seconds),
+        }
+    }
+}
+
 /// Saturates rather than wraps; the declared maxima keep real values far below the limit.
 fn millis(seconds: u64) -> i64 {
     i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
@@ -179,6 +221,15 @@ mod tests {
         );
         assert_eq!(flags.cache_ttl_ms(), 10_000);
         assert_eq!(flags.cleanup_retention_ms(), 604_800_000);
+        assert_eq!(
+            flags.paging(),
+            PageThresholds {
+                max_fallbacks: 100,
+                max_write_failures: 10,
+                max_repair_queue: 100,
+                repeat_ms: 3_600_000,
+            }
+        );
         assert!(Flag::ALL
             .into_iter()
             .all(|flag| flags.source(flag) == Source::Default));

@@ -47,6 +47,10 @@ fn flags_json_declares_exactly_the_flags_the_code_reads() {
         "guard.window_seconds",
         "flags.cache_ttl_seconds",
         "cleanup.retention_seconds",
+        "page.max_fallbacks",
+        "page.max_write_failures",
+        "page.max_repair_queue",
+        "page.repeat_seconds",
     ];
     let declared: Vec<&str> = definitions().iter().map(|d| d.flag().name()).collect();
     let in_code: Vec<&str> = Flag::ALL.into_iter().map(Flag::name).collect();
@@ -171,6 +175,15 @@ fn validation_accepts_each_type_within_its_bounds() {
             json!(31_536_000),
             FlagValue::Seconds(31_536_000),
         ),
+        ("page.max_fallbacks", json!(0), FlagValue::Count(0)),
+        ("page.max_write_failures", json!(25), FlagValue::Count(25)),
+        ("page.max_repair_queue", json!(1000), FlagValue::Count(1000)),
+        ("page.repeat_seconds", json!(300), FlagValue::Seconds(300)),
+        (
+            "page.repeat_seconds",
+            json!(604_800),
+            FlagValue::Seconds(604_800),
+        ),
         (
             "storage.phase.all",
             json!("shadow"),
@@ -195,7 +208,9 @@ fn validation_refuses_with_a_message_naming_the_problem() {
              storage.phase.watchlists, storage.phase.executions, storage.phase.positions, \
              storage.phase.cache, shadow.sample_rate, guard.min_compared, \
              guard.max_divergence_rate, guard.max_fallback_rate, guard.window_seconds, \
-             flags.cache_ttl_seconds, cleanup.retention_seconds, storage.phase.all",
+             flags.cache_ttl_seconds, cleanup.retention_seconds, page.max_fallbacks, \
+             page.max_write_failures, page.max_repair_queue, page.repeat_seconds, \
+             storage.phase.all",
             "a typo in the key",
         ),
         (
@@ -263,6 +278,12 @@ fn validation_refuses_with_a_message_naming_the_problem() {
             json!(0),
             "cleanup.retention_seconds must be from 60 to 31536000, got 0",
             "an isolate may still serve from KV for up to flags.cache_ttl_seconds after the flip",
+        ),
+        (
+            "page.repeat_seconds",
+            json!(60),
+            "page.repeat_seconds must be from 300 to 604800, got 60",
+            "a repeat shorter than the maintenance cron's 5 minutes would page every run",
         ),
         (
             "flags.cache_ttl_seconds",

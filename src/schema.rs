@@ -44,4 +44,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_settings_history_restore.sql",
         sql: include_str!("../migrations/0009_settings_history_restore.sql"),
     },
+    Migration {
+        name: "0010_pages.sql",
+        sql: include_str!("../migrations/0010_pages.sql"),
+    },
 ];

@@ -48,6 +48,7 @@ const CREATED: &[&str] = &[
     "sweeps",
     "sweep_findings",
     "settings_history_restore",
+    "pages",
 ];
 
 #[derive(Deserialize)]

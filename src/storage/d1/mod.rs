@@ -8,6 +8,7 @@ mod census;
 mod entities;
 mod evidence;
 mod executions;
+mod pages;
 #[cfg(feature = "testing")]
 mod plan_check;
 mod positions;
@@ -26,6 +27,7 @@ pub use entities::statement_bound;
 pub use entities::D1Entities;
 pub use evidence::{Count, Divergence, EvidenceStore, Publication, DIVERGENCE_RING};
 pub use executions::D1Executions;
+pub use pages::{PageRow, Pages};
 #[cfg(feature = "testing")]
 pub use plan_check::statements_for_plan_check;
 pub use positions::D1Positions;

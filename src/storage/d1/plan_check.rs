@@ -178,5 +178,16 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
                 ],
             ),
         ),
+        (
+            "page_claim_repeat",
+            Statement::new(
+                pages::CLAIM_REPEAT,
+                vec!["k".into(), 0.into(), 1.into(), "n".into()],
+            ),
+        ),
+        (
+            "page_claim_clear",
+            Statement::new(pages::CLAIM_CLEAR, vec!["k".into(), 0.into()]),
+        ),
     ]
 }

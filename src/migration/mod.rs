@@ -12,6 +12,7 @@ pub mod experiment;
 mod flag_cache;
 pub mod flags;
 pub(crate) mod guard;
+pub mod paging;
 mod phase;
 pub mod publish;
 pub mod repair;

@@ -83,6 +83,7 @@ impl Bench {
             yahoo_base_url: "http://yahoo.bench".into(),
             admin_api_token: None,
             storage_phase_default: fear_greed_bot::migration::Phase::KvOnly,
+            public_url: None,
         };
         Self {
             kv,

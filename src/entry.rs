@@ -63,6 +63,7 @@ fn production_config() -> Config {
         yahoo_base_url: "https://query1.finance.yahoo.com".into(),
         admin_api_token: None,
         storage_phase_default: Phase::KvOnly,
+        public_url: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn config_from_env(env: &Env) -> Config {
         yahoo_base_url: text_binding(env, "YAHOO_BASE_URL").unwrap_or(defaults.yahoo_base_url),
         admin_api_token: Secret::new(text_binding(env, "ADMIN_API_TOKEN")),
         storage_phase_default: storage_phase_default(env),
+        public_url: text_binding(env, "PUBLIC_URL").filter(|url| !url.is_empty()),
     }
 }
 

@@ -47,7 +47,18 @@ impl Telegram {
     /// token).
     pub(crate) async fn send_message(&self, chat: ChatId, text: &str) -> Result<(), SendFailure> {
         let body = json!({ "chat_id": chat.get(), "text": text, "parse_mode": "Markdown" });
-        let outcome = match self.call("sendMessage", &body).await {
+        self.send(chat, &body).await
+    }
+
+    /// Sends `text` as plain text (no `parse_mode`): for messages whose text Markdown would
+    /// mangle, like the on-call pages full of flag names with underscores.
+    pub(crate) async fn send_plain(&self, chat: ChatId, text: &str) -> Result<(), SendFailure> {
+        self.send(chat, &json!({ "chat_id": chat.get(), "text": text }))
+            .await
+    }
+
+    async fn send(&self, chat: ChatId, body: &Value) -> Result<(), SendFailure> {
+        let outcome = match self.call("sendMessage", body).await {
             Ok(response) if response.is_success() && has_boolean_ok(&response) => Ok(()),
             Ok(response) => {
                 tracing::warn!(chat = %chat, status = response.status, "sendMessage refused");

@@ -23,4 +23,7 @@ pub struct Config {
     /// The phase of every repository whose flag is unset, or when `settings` is unreadable
     /// and no flags were ever read (the `STORAGE_PHASE_DEFAULT` var).
     pub storage_phase_default: Phase,
+    /// The worker's own origin (the `PUBLIC_URL` var, e.g. `https://fear-greed-bot.<account>.workers.dev`),
+    /// for the dashboard's link in on-call pages; unset, a page says so instead.
+    pub public_url: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! Cron dispatch: which job a cron expression from `wrangler.toml` runs.
 
 use super::broadcast::Broadcast;
+use super::pager::PagesSent;
 use super::App;
 use crate::migration::repair::{run_step, StepOutcome};
 use crate::migration::sweep::{continue_unfinished, Budget, Kind};
@@ -55,6 +56,8 @@ pub enum CronOutcome {
         /// One bounded step of the unfinished sweeps, if any: their kind, and whether that
         /// step finished them.
         sweep: Result<Option<(Kind, bool)>, String>,
+        /// The on-call pages and "cleared" messages sent to `ADMIN_CHAT_ID`.
+        paging: Result<PagesSent, String>,
     },
 }
 
@@ -66,6 +69,7 @@ impl CronOutcome {
             forgotten_updates,
             repair,
             sweep,
+            paging,
         } = self
         else {
             return Vec::new();
@@ -75,6 +79,7 @@ impl CronOutcome {
             ("update_claims_purge", forgotten_updates.as_ref().err()),
             ("repair_drain", repair.as_ref().err()),
             ("sweeps", sweep.as_ref().err()),
+            ("paging", paging.as_ref().err()),
         ]
         .into_iter()
         .filter_map(|(step, error)| Some((step, error?.as_str())))
@@ -97,7 +102,8 @@ impl App {
     }
 
     /// Purges expired cache rows and update claims past their retention, drains the repair
-    /// queue by one step and continues unfinished sweeps by one; nothing users see. Each step
+    /// queue by one step, continues unfinished sweeps by one and pages on-call about what
+    /// fires (`pager`); nothing users see. Each step
     /// runs whether or not the ones before it failed; a failure is logged with its step's name.
     async fn maintain(&self) -> CronOutcome {
         let sql = Sql::new(self.platform());
@@ -112,11 +118,13 @@ impl App {
         let sweep = continue_unfinished(self.platform(), flags.phases(), Budget::CRON)
             .await
             .map(|step| step.and_then(|step| Some((step.sweeps.first()?.kind, step.finished()))));
+        let paging = self.page_on_call(&flags).await;
         let outcome = CronOutcome::Maintained {
             expired_cache_rows: expired_cache_rows.map_err(|e| e.to_string()),
             forgotten_updates: forgotten_updates.map_err(|e| e.to_string()),
             repair: repair.map_err(|e| e.to_string()),
             sweep: sweep.map_err(|e| e.to_string()),
+            paging,
         };
         for (step, error) in outcome.failures() {
             tracing::error!(step, error, "maintenance step failed");

@@ -1,7 +1,7 @@
 //! The application behind the worker's two entry points, written against the platform traits
 //! so it runs the same in workerd and in native tests: HTTP routing (`route`), the Telegram
 //! webhook (`webhook`), deploy notifications (`deploy`), cron dispatch (`cron`) with the
-//! broadcast (`broadcast`), configuration (`config`) and what an isolate remembers between
+//! broadcast (`broadcast`) and the on-call pages (`pager`), configuration (`config`) and what an isolate remembers between
 //! requests (`isolate`).
 
 pub mod broadcast;
@@ -9,6 +9,7 @@ pub mod config;
 pub mod cron;
 mod deploy;
 mod isolate;
+pub mod pager;
 mod route;
 mod webhook;
 

@@ -3,6 +3,7 @@
 use crate::helpers::{run, Backend, Fixture, T0};
 use crate::logs::{assert_one_event, logged, the_event};
 use fear_greed_bot::app::cron::{CronOutcome, Job, MAINTENANCE_CRON};
+use fear_greed_bot::app::pager::PagesSent;
 use fear_greed_bot::http::Request;
 use fear_greed_bot::migration::repair::{StepOutcome, Tally};
 use fear_greed_bot::migration::sweep::Kind;
@@ -116,6 +117,7 @@ fn the_maintenance_cron_purges_expired_cache_rows_and_old_update_claims_only() {
             forgotten_updates: Ok(1),
             repair: Ok(StepOutcome::Done),
             sweep: Ok(None),
+            paging: Ok(PagesSent::default()),
         }
     );
     assert_eq!(
@@ -150,6 +152,7 @@ fn a_failed_maintenance_step_is_logged_counted_and_the_steps_after_it_still_run(
         forgotten_updates,
         repair,
         sweep,
+        paging,
     } = &outcome
     else {
         panic!("{outcome:?}");
@@ -169,6 +172,7 @@ fn a_failed_maintenance_step_is_logged_counted_and_the_steps_after_it_still_run(
         })
     );
     assert_eq!(*sweep, Ok(Some((Kind::DryRun, true))));
+    assert_eq!(*paging, Ok(PagesSent::default()));
     assert_eq!(f.count("SELECT COUNT(*) FROM telegram_updates"), 0);
     assert_eq!(f.count("SELECT COUNT(*) FROM repair_queue"), 0);
     assert_eq!(f.count("SELECT finished FROM sweeps"), 1);

@@ -97,6 +97,7 @@ impl Fixture {
             yahoo_base_url: YAHOO.into(),
             admin_api_token: Secret::new(Some(ADMIN_TOKEN.into())),
             storage_phase_default: Phase::KvOnly,
+            public_url: None,
         }
     }
 
@@ -173,8 +174,38 @@ impl Fixture {
             .collect()
     }
 
-    /// The texts of every `sendMessage` so far, with the chat each went to.
+    /// The texts of every Markdown `sendMessage` so far (every message of the bot; the
+    /// on-call pages, plain text, are [`Fixture::pages`]), with the chat each went to.
     pub fn sent_messages(&self) -> Vec<(i64, String)> {
+        self.send_message_bodies()
+            .into_iter()
+            .filter(|body| body.get("parse_mode").is_some())
+            .map(|body| {
+                assert_eq!(body["parse_mode"], "Markdown");
+                (
+                    body["chat_id"].as_i64().unwrap(),
+                    body["text"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The texts of every plain-text `sendMessage` so far (the on-call pages), with the chat
+    /// each went to.
+    pub fn pages(&self) -> Vec<(i64, String)> {
+        self.send_message_bodies()
+            .into_iter()
+            .filter(|body| body.get("parse_mode").is_none())
+            .map(|body| {
+                (
+                    body["chat_id"].as_i64().unwrap(),
+                    body["text"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn send_message_bodies(&self) -> Vec<Value> {
         let send_message = format!("{TELEGRAM}/bot{BOT_TOKEN}/sendMessage");
         self.http
             .sent()
@@ -183,11 +214,7 @@ impl Fixture {
             .map(|request| {
                 let body: serde_json::Value =
                     serde_json::from_str(request.body.as_deref().unwrap()).unwrap();
-                assert_eq!(body["parse_mode"], "Markdown");
-                (
-                    body["chat_id"].as_i64().unwrap(),
-                    body["text"].as_str().unwrap().to_owned(),
-                )
+                body
             })
             .collect()
     }

@@ -133,6 +133,7 @@ fn d1_only_through_storage_phase_default_alone_never_starts_the_retention_window
         f.platform.clone(),
         Config {
             storage_phase_default: Phase::D1Only,
+            public_url: None,
             ..f.config()
         },
     );

@@ -25,6 +25,7 @@ mod legacy_reads;
 mod logs;
 mod now;
 mod outbound;
+mod paging;
 mod phases;
 mod platform;
 mod properties;

@@ -1,0 +1,162 @@
+//! The maintenance cron's paging step (MIGRATION.md, "Watching"): reads the guard window's
+//! numbers, the repair queues and whether `settings` reads, decides with
+//! `migration::paging` which pages to send against the pages recorded in D1, claims each one
+//! there (so two runs never send the same page) and sends it to `ADMIN_CHAT_ID` as plain text.
+
+use super::App;
+use crate::domain::ChatId;
+use crate::migration::flags::Flags;
+use crate::migration::paging::{decide, firing, message, Action, Readings, Thresholds};
+use crate::migration::tally::totals;
+use crate::platform::Platform;
+use crate::storage::d1::{EvidenceStore, Pages, RepairQueue};
+use crate::storage::{Repository, StorageResult};
+use crate::telegram::Telegram;
+use std::collections::BTreeMap;
+
+/// What one run of the paging step sent, by condition key (`divergence_rate.watchlists`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PagesSent {
+    /// Pages sent: conditions that started firing, or still fire past `page.repeat_seconds`.
+    pub paged: Vec<String>,
+    /// "Cleared" messages sent.
+    pub cleared: Vec<String>,
+}
+
+impl App {
+    /// Pages on-call about what fires, at most once per condition per `page.repeat_seconds`,
+    /// and once more when it clears. `flags` are the run's flags, used when `settings` does
+    /// not read now. A number that cannot be read, a claim or a send that fails makes the step
+    /// fail (after everything else it could do); without `ADMIN_CHAT_ID` nothing is sent or
+    /// recorded, and a log line names what fires.
+    pub(super) async fn page_on_call(&self, flags: &Flags) -> Result<PagesSent, String> {
+        let platform = self.platform();
+        let config = self.config();
+        let now = platform.clock.now_ms();
+        let mut errors: Vec<String> = Vec::new();
+        let (flags, settings) = match self
+            .flag_cache()
+            .read_now(platform, config.storage_phase_default)
+            .await
+        {
+            Ok(fresh) => (fresh, Ok(())),
+            Err(error) => (flags.clone(), Err(error.to_string())),
+        };
+        let thresholds = Thresholds {
+            guard: flags.guards(),
+            page: flags.paging(),
+        };
+        let since = now - thresholds.guard.window_ms;
+        let window = EvidenceStore::new(platform)
+            .counters_since(since)
+            .await
+            .map(|counts| totals(&counts));
+        let readings = Readings {
+            settings,
+            window: noted(window, &mut errors),
+            repairs_queued: noted(repair_depths(platform).await, &mut errors),
+        };
+        let Some(admin) = admin_chat(config.admin_chat_id.as_deref()) else {
+            let firing: Vec<String> = firing(&readings, &thresholds)
+                .into_iter()
+                .map(|(condition, _)| condition.key())
+                .collect();
+            tracing::warn!(firing = ?firing, "on-call pages not sent: ADMIN_CHAT_ID is not set");
+            return finish(PagesSent::default(), errors);
+        };
+        let store = Pages::new(platform);
+        let paged = match store.all().await {
+            Ok(rows) => rows,
+            Err(error) => {
+                // Without the recorded pages every run would page again: send nothing.
+                errors.push(format!("pages unreadable: {error}"));
+                return finish(PagesSent::default(), errors);
+            }
+        };
+        let telegram = Telegram::new(
+            platform.clone(),
+            &config.telegram_api_base_url,
+            config.bot_token.clone(),
+        );
+        let mut sent = PagesSent::default();
+        for action in decide(&readings, &thresholds, &paged, now) {
+            let key = action.condition().key();
+            let claimed = match &action {
+                Action::Page { numbers, .. } => store.claim_new(&key, now, numbers).await,
+                Action::Repeat { numbers, row, .. } => store.claim_repeat(row, now, numbers).await,
+                Action::Clear { row, .. } => store.claim_clear(row).await,
+            };
+            match claimed {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(condition = %key, "on-call page already sent by another run");
+                    continue;
+                }
+                Err(error) => {
+                    errors.push(format!("{key}: page not claimed: {error}"));
+                    continue;
+                }
+            }
+            let text = message(&action, now, config.public_url.as_deref());
+            let (kind, before, claimed_at) = match &action {
+                Action::Page { .. } => ("page", None, Some(now)),
+                Action::Repeat { row, .. } => ("repeat", Some(row), Some(now)),
+                Action::Clear { row, .. } => ("cleared", Some(row), None),
+            };
+            match telegram.send_plain(admin, &text).await {
+                Ok(()) => {
+                    tracing::warn!(condition = %key, kind, text = %text, "on-call paged");
+                    match action {
+                        Action::Clear { .. } => sent.cleared.push(key),
+                        _ => sent.paged.push(key),
+                    }
+                }
+                Err(failure) => {
+                    // Given back, so the next run sends it.
+                    if let Err(error) = store.unclaim(&key, before, claimed_at).await {
+                        tracing::error!(condition = %key, error = %error, "on-call page claim not given back");
+                    }
+                    errors.push(format!("{key}: {kind} not sent: {failure}"));
+                }
+            }
+        }
+        finish(sent, errors)
+    }
+}
+
+/// Every repository's queued repairs.
+async fn repair_depths(platform: &Platform) -> StorageResult<BTreeMap<Repository, u64>> {
+    let queue = RepairQueue::new(platform);
+    let mut depths = BTreeMap::new();
+    for repository in Repository::ALL {
+        depths.insert(repository, queue.depth(repository).await?);
+    }
+    Ok(depths)
+}
+
+/// The value, or `None` with its error noted.
+fn noted<T>(result: StorageResult<T>, errors: &mut Vec<String>) -> Option<T> {
+    result.map_err(|error| errors.push(error.to_string())).ok()
+}
+
+fn finish(sent: PagesSent, errors: Vec<String>) -> Result<PagesSent, String> {
+    if errors.is_empty() {
+        Ok(sent)
+    } else {
+        if !sent.paged.is_empty() || !sent.cleared.is_empty() {
+            tracing::warn!(paged = ?sent.paged, cleared = ?sent.cleared, "on-call pages sent before the step failed");
+        }
+        Err(errors.join("; "))
+    }
+}
+
+/// `ADMIN_CHAT_ID` as a chat, if set and a chat id.
+fn admin_chat(admin: Option<&str>) -> Option<ChatId> {
+    match admin?.parse() {
+        Ok(chat) => Some(chat),
+        Err(_) => {
+            tracing::error!("ADMIN_CHAT_ID is not a chat id; on-call pages are not sent");
+            None
+        }
+    }
+}

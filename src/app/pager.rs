@@ -28,7 +28,7 @@ impl App {
     /// and once more when it clears. `flags` are the run's flags, used when `settings` does
     /// not read now. A number that cannot be read, a claim or a send that fails makes the step
     /// fail (after everything else it could do); without `ADMIN_CHAT_ID` nothing is sent or
-    /// recorded, and a log line names what fires.
+    /// recorded, and a log line names what fires (if anything does).
     pub(super) async fn page_on_call(&self, flags: &Flags) -> Result<PagesSent, String> {
         let platform = self.platform();
         let config = self.config();
@@ -61,7 +61,9 @@ impl App {
                 .into_iter()
                 .map(|(condition, _)| condition.key())
                 .collect();
-            tracing::warn!(firing = ?firing, "on-call pages not sent: ADMIN_CHAT_ID is not set");
+            if !firing.is_empty() {
+                tracing::warn!(firing = ?firing, "on-call pages not sent: ADMIN_CHAT_ID is not set");
+            }
             return finish(PagesSent::default(), errors);
         };
         let store = Pages::new(platform);

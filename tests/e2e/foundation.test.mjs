@@ -37,6 +37,7 @@ const TABLES = [
   "migration_counters", "divergences",
   "entity_versions", "copy_guard", "sweeps", "sweep_findings",
   "settings_history_restore",
+  "pages",
 ];
 
 test("migrations created every table and no other, with foreign keys enforced by D1", async () => {

@@ -19,6 +19,8 @@ export function createStandIn() {
     refusingChats: new Set(),
   };
   const sent = [];
+  /** The on-call pages (plain-text sendMessage), as [chat, text] pairs. */
+  const pages = [];
   const requests = [];
   /** When each sendMessage arrived (`performance.now()`), for the bench's reply latency. */
   const sentAt = [];
@@ -28,6 +30,11 @@ export function createStandIn() {
     if (request.url === `${TELEGRAM}/sendMessage`) {
       const body = await request.text();
       const message = JSON.parse(body);
+      // An on-call page: plain text, no parse_mode, recorded apart from the bot's messages.
+      if (body === JSON.stringify({ chat_id: message.chat_id, text: message.text })) {
+        pages.push([message.chat_id, message.text]);
+        return Response.json({ ok: true, result: { message_id: pages.length } });
+      }
       // The legacy wire format, keys in order.
       if (body !== JSON.stringify({ chat_id: message.chat_id, text: message.text, parse_mode: "Markdown" })) {
         throw new Error(`unexpected sendMessage body ${body}`);
@@ -69,6 +76,10 @@ export function createStandIn() {
     /** The messages sent since the last call, as [chat, text] pairs. */
     take() {
       return sent.splice(0);
+    },
+    /** The on-call pages sent since the last call, as [chat, text] pairs. */
+    takePages() {
+      return pages.splice(0);
     },
   };
 }

@@ -109,11 +109,11 @@ fn assess(condition: Condition, r: &Readings, t: &Thresholds) -> Option<(bool, S
                 format!(
                     "divergence rate {} ({} divergences in {} comparisons) over the last {}; \
                      guard.max_divergence_rate is {}",
-                    rate,
+                    number(rate),
                     w.divergences,
                     w.compared,
                     window(),
-                    t.guard.max_divergence_rate
+                    number(t.guard.max_divergence_rate)
                 ),
             )
         }
@@ -168,6 +168,12 @@ fn assess(condition: Condition, r: &Readings, t: &Thresholds) -> Option<(bool, S
             Ok(()) => (false, "the D1 settings table reads again".into()),
         },
     })
+}
+
+/// A rate as JSON writes it (`0.05`, `0.0`), as the flags API shows rates: serde_json's
+/// shortest form, not `f64`'s `Display`, whose formatting code would grow the upload.
+fn number(x: f64) -> String {
+    serde_json::Value::from(x).to_string()
 }
 
 fn count(n: i64) -> u64 {

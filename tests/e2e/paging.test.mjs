@@ -56,7 +56,7 @@ test("a divergence spike pages once, repeats when due, clears once, and never st
     const cleared = world.takePages();
     assert.equal(cleared.length, 1, JSON.stringify(cleared));
     assert.equal(cleared[0][0], ADMIN);
-    assert.match(cleared[0][1], /^\[fear-greed-bot\] CLEARED after 60 min: divergence rate of watchlists above the guard\nnow: divergence rate 0 /);
+    assert.match(cleared[0][1], /^\[fear-greed-bot\] CLEARED after 60 min: divergence rate of watchlists above the guard\nnow: divergence rate 0\.0 /);
     assert.ok(cleared[0][1].endsWith(`\n${DASHBOARD}`), cleared[0][1]);
     const { results } = await db.prepare("SELECT COUNT(*) AS n FROM pages").all();
     assert.equal(results[0].n, 0);

@@ -99,7 +99,7 @@ fn a_divergence_spike_pages_once_again_after_the_repeat_and_clears_once() {
         (
             ADMIN,
             "[fear-greed-bot] CLEARED after 70 min: divergence rate of watchlists above the guard\n\
-             now: divergence rate 0 (0 divergences in 100 comparisons) over the last 24 h; \
+             now: divergence rate 0.0 (0 divergences in 100 comparisons) over the last 24 h; \
              guard.max_divergence_rate is 0.001\n\
              last paged: divergence rate 0.05 (5 divergences in 100 comparisons) over the last \
              24 h; guard.max_divergence_rate is 0.001\n\

@@ -6,7 +6,7 @@
 use super::App;
 use crate::domain::ChatId;
 use crate::migration::flags::Flags;
-use crate::migration::paging::{decide, firing, message, Action, Readings, Thresholds};
+use crate::migration::paging::{decide, message, Kind, Readings, Thresholds};
 use crate::migration::tally::totals;
 use crate::platform::Platform;
 use crate::storage::d1::{EvidenceStore, Pages, RepairQueue};
@@ -57,9 +57,9 @@ impl App {
             repairs_queued: noted(repair_depths(platform).await, &mut errors),
         };
         let Some(admin) = admin_chat(config.admin_chat_id.as_deref()) else {
-            let firing: Vec<String> = firing(&readings, &thresholds)
+            let firing: Vec<String> = decide(&readings, &thresholds, &[], now)
                 .into_iter()
-                .map(|(condition, _)| condition.key())
+                .map(|action| action.condition.key())
                 .collect();
             if !firing.is_empty() {
                 tracing::warn!(firing = ?firing, "on-call pages not sent: ADMIN_CHAT_ID is not set");
@@ -82,43 +82,29 @@ impl App {
         );
         let mut sent = PagesSent::default();
         for action in decide(&readings, &thresholds, &paged, now) {
-            let key = action.condition().key();
-            let claimed = match &action {
-                Action::Page { numbers, .. } => store.claim_new(&key, now, numbers).await,
-                Action::Repeat { numbers, row, .. } => store.claim_repeat(row, now, numbers).await,
-                Action::Clear { row, .. } => store.claim_clear(row).await,
-            };
-            match claimed {
+            let key = action.condition.key();
+            let (before, after) = (action.before.as_ref(), action.after.as_ref());
+            // Claimed first, so of two runs deciding the same page only one sends it.
+            match store.swap(before, after).await {
                 Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!(condition = %key, "on-call page already sent by another run");
-                    continue;
-                }
+                Ok(false) => continue,
                 Err(error) => {
                     errors.push(format!("{key}: page not claimed: {error}"));
                     continue;
                 }
             }
             let text = message(&action, now, config.public_url.as_deref());
-            let (kind, before, claimed_at) = match &action {
-                Action::Page { .. } => ("page", None, Some(now)),
-                Action::Repeat { row, .. } => ("repeat", Some(row), Some(now)),
-                Action::Clear { row, .. } => ("cleared", Some(row), None),
-            };
+            let kind = action.kind.as_str();
             match telegram.send_plain(admin, &text).await {
-                Ok(()) => {
-                    tracing::warn!(condition = %key, kind, text = %text, "on-call paged");
-                    match action {
-                        Action::Clear { .. } => sent.cleared.push(key),
-                        _ => sent.paged.push(key),
-                    }
-                }
+                Ok(()) if action.kind == Kind::Clear => sent.cleared.push(key),
+                Ok(()) => sent.paged.push(key),
                 Err(failure) => {
                     // Given back, so the next run sends it.
-                    if let Err(error) = store.unclaim(&key, before, claimed_at).await {
-                        tracing::error!(condition = %key, error = %error, "on-call page claim not given back");
-                    }
-                    errors.push(format!("{key}: {kind} not sent: {failure}"));
+                    let given_back = match store.swap(after, before).await {
+                        Ok(_) => "",
+                        Err(_) => " (and its claim not given back)",
+                    };
+                    errors.push(format!("{key}: {kind} not sent: {failure}{given_back}"));
                 }
             }
         }
@@ -141,15 +127,18 @@ fn noted<T>(result: StorageResult<T>, errors: &mut Vec<String>) -> Option<T> {
     result.map_err(|error| errors.push(error.to_string())).ok()
 }
 
-fn finish(sent: PagesSent, errors: Vec<String>) -> Result<PagesSent, String> {
+/// What was sent, or every error of the run and what was sent before it.
+fn finish(sent: PagesSent, mut errors: Vec<String>) -> Result<PagesSent, String> {
     if errors.is_empty() {
-        Ok(sent)
-    } else {
-        if !sent.paged.is_empty() || !sent.cleared.is_empty() {
-            tracing::warn!(paged = ?sent.paged, cleared = ?sent.cleared, "on-call pages sent before the step failed");
-        }
-        Err(errors.join("; "))
+        return Ok(sent);
     }
+    if !sent.paged.is_empty() || !sent.cleared.is_empty() {
+        errors.push(format!(
+            "sent: {:?}, cleared: {:?}",
+            sent.paged, sent.cleared
+        ));
+    }
+    Err(errors.join("; "))
 }
 
 /// `ADMIN_CHAT_ID` as a chat, if set and a chat id.

@@ -192,47 +192,39 @@ fn window_text(ms: i64) -> String {
     }
 }
 
-/// One message to send, and the `pages` change that claims it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
+/// Which message an action sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
     /// A condition that was not paged fires.
-    Page {
-        condition: Condition,
-        numbers: String,
-    },
+    Page,
     /// A paged condition still fires, `page.repeat_seconds` after its last page.
-    Repeat {
-        condition: Condition,
-        numbers: String,
-        row: PageRow,
-    },
+    Repeat,
     /// A paged condition no longer fires.
-    Clear {
-        condition: Condition,
-        numbers: String,
-        row: PageRow,
-    },
+    Clear,
 }
 
-impl Action {
-    pub(crate) fn condition(&self) -> Condition {
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Self::Page { condition, .. }
-            | Self::Repeat { condition, .. }
-            | Self::Clear { condition, .. } => *condition,
+            Self::Page => "page",
+            Self::Repeat => "repeat",
+            Self::Clear => "cleared",
         }
     }
 }
 
-/// The conditions firing this run, with their numbers.
-pub(crate) fn firing(readings: &Readings, thresholds: &Thresholds) -> Vec<(Condition, String)> {
-    Condition::all()
-        .into_iter()
-        .filter_map(|c| match assess(c, readings, thresholds)? {
-            (true, numbers) => Some((c, numbers)),
-            (false, _) => None,
-        })
-        .collect()
+/// One message to send, and the `pages` change that claims it: the row from `before` to
+/// `after` (`None`: no row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Action {
+    pub kind: Kind,
+    pub condition: Condition,
+    /// This run's numbers.
+    pub numbers: String,
+    /// The row as read.
+    pub before: Option<PageRow>,
+    /// The row once the message is sent.
+    pub after: Option<PageRow>,
 }
 
 /// The messages to send at `now`, given the pages recorded (`paged`): a page for each
@@ -251,22 +243,28 @@ pub(crate) fn decide(
             continue;
         };
         let key = condition.key();
-        let row = paged.iter().find(|row| row.condition == key).cloned();
-        match (fires, row) {
-            (true, None) => actions.push(Action::Page { condition, numbers }),
-            (true, Some(row)) if now - row.last_paged_at >= thresholds.page.repeat_ms => actions
-                .push(Action::Repeat {
-                    condition,
-                    numbers,
-                    row,
-                }),
-            (true, Some(_)) | (false, None) => {}
-            (false, Some(row)) => actions.push(Action::Clear {
-                condition,
-                numbers,
-                row,
-            }),
-        }
+        let before = paged.iter().find(|row| row.condition == key).cloned();
+        let (kind, first_paged_at) = match (fires, &before) {
+            (true, None) => (Kind::Page, now),
+            (true, Some(row)) if now - row.last_paged_at >= thresholds.page.repeat_ms => {
+                (Kind::Repeat, row.first_paged_at)
+            }
+            (true, Some(_)) | (false, None) => continue,
+            (false, Some(_)) => (Kind::Clear, 0),
+        };
+        let after = (kind != Kind::Clear).then(|| PageRow {
+            condition: key,
+            first_paged_at,
+            last_paged_at: now,
+            numbers: numbers.clone(),
+        });
+        actions.push(Action {
+            kind,
+            condition,
+            numbers,
+            before,
+            after,
+        });
     }
     actions
 }
@@ -284,14 +282,15 @@ pub(crate) fn message(action: &Action, now: i64, public_url: Option<&str>) -> St
                 .to_owned()
         }
     };
-    let title = action.condition().title();
-    let body = match action {
-        Action::Page { numbers, .. } => format!("PAGE: {title}\n{numbers}"),
-        Action::Repeat { numbers, row, .. } => format!(
+    let title = action.condition.title();
+    let numbers = &action.numbers;
+    let body = match &action.before {
+        None => format!("PAGE: {title}\n{numbers}"),
+        Some(row) if action.kind == Kind::Repeat => format!(
             "STILL FIRING ({} since the first page): {title}\n{numbers}",
             duration_text(now - row.first_paged_at)
         ),
-        Action::Clear { numbers, row, .. } => format!(
+        Some(row) => format!(
             "CLEARED after {}: {title}\nnow: {numbers}\nlast paged: {}",
             duration_text(now - row.first_paged_at),
             row.numbers
@@ -371,14 +370,7 @@ mod tests {
     fn summary(actions: &[Action]) -> Vec<(&'static str, String)> {
         actions
             .iter()
-            .map(|a| {
-                let kind = match a {
-                    Action::Page { .. } => "page",
-                    Action::Repeat { .. } => "repeat",
-                    Action::Clear { .. } => "clear",
-                };
-                (kind, a.condition().key())
-            })
+            .map(|a| (a.kind.as_str(), a.condition.key()))
             .collect()
     }
 
@@ -434,7 +426,7 @@ mod tests {
             ("still firing after the repeat: again", with_window(Watchlists, diverging),
                 vec![row(div, NOW - HOUR)], vec![("repeat", div.key())]),
             ("cleared: one message", quiet(), vec![row(div, NOW - 1)],
-                vec![("clear", div.key())]),
+                vec![("cleared", div.key())]),
             ("at each limit is not past it", with_window(Executions, at_the_limit), vec![], vec![]),
             ("fallbacks and write failures past their limits", with_window(Executions, over), vec![],
                 vec![("page", "fallbacks.executions".into()),
@@ -456,29 +448,63 @@ mod tests {
     }
 
     #[test]
-    fn firing_lists_what_fires_with_its_numbers() {
+    fn a_first_page_records_its_numbers_and_a_repeat_keeps_its_first_time() {
         let diverging = Totals {
             compared: 100,
             divergences: 2,
             ..Totals::default()
         };
-        let firing = firing(&with_window(Watchlists, diverging), &thresholds());
+        let readings = with_window(Watchlists, diverging);
+        let numbers = "divergence rate 0.02 (2 divergences in 100 comparisons) over the last \
+                       24 h; guard.max_divergence_rate is 0.01";
+        let key = Condition::DivergenceRate(Watchlists).key();
+        let first = decide(&readings, &thresholds(), &[], NOW).remove(0);
+        let recorded = PageRow {
+            condition: key.clone(),
+            first_paged_at: NOW,
+            last_paged_at: NOW,
+            numbers: numbers.to_owned(),
+        };
+        assert_eq!((first.kind, first.numbers.as_str()), (Kind::Page, numbers));
+        assert_eq!((first.before, first.after), (None, Some(recorded.clone())));
+        let later = NOW + 2 * HOUR;
+        let repeat = decide(
+            &readings,
+            &thresholds(),
+            std::slice::from_ref(&recorded),
+            later,
+        )
+        .remove(0);
+        let repeated = PageRow {
+            last_paged_at: later,
+            ..recorded.clone()
+        };
+        assert_eq!(repeat.kind, Kind::Repeat);
         assert_eq!(
-            firing,
-            [(
-                Condition::DivergenceRate(Watchlists),
-                "divergence rate 0.02 (2 divergences in 100 comparisons) over the last 24 h; \
-                 guard.max_divergence_rate is 0.01"
-                    .to_owned()
-            )]
+            (repeat.before, repeat.after),
+            (Some(recorded.clone()), Some(repeated))
+        );
+        let clear = decide(
+            &quiet(),
+            &thresholds(),
+            std::slice::from_ref(&recorded),
+            later,
+        )
+        .remove(0);
+        assert_eq!(
+            (clear.kind, clear.before, clear.after),
+            (Kind::Clear, Some(recorded), None)
         );
     }
 
     #[test]
     fn messages_carry_the_condition_the_numbers_and_the_dashboard() {
-        let page = Action::Page {
+        let page = Action {
+            kind: Kind::Page,
             condition: Condition::RepairQueue(Cache),
             numbers: "11 repairs queued; page.max_repair_queue is 10".into(),
+            before: None,
+            after: None,
         };
         assert_eq!(
             message(&page, NOW, Some("https://bot.example.workers.dev/")),
@@ -486,15 +512,17 @@ mod tests {
              11 repairs queued; page.max_repair_queue is 10\n\
              Dashboard: https://bot.example.workers.dev/admin/dashboard"
         );
-        let clear = Action::Clear {
+        let clear = Action {
+            kind: Kind::Clear,
             condition: Condition::RepairQueue(Cache),
             numbers: "0 repairs queued; page.max_repair_queue is 10".into(),
-            row: PageRow {
+            before: Some(PageRow {
                 condition: "repair_queue.cache".into(),
                 first_paged_at: NOW - 3 * HOUR - 60_000,
                 last_paged_at: NOW - HOUR,
                 numbers: "11 repairs queued; page.max_repair_queue is 10".into(),
-            },
+            }),
+            after: None,
         };
         assert_eq!(
             message(&clear, NOW, None),
@@ -503,10 +531,12 @@ mod tests {
              last paged: 11 repairs queued; page.max_repair_queue is 10\n\
              Dashboard: /admin/dashboard on the worker's URL (PUBLIC_URL is not set, so no link)"
         );
-        let repeat = Action::Repeat {
+        let repeat = Action {
+            kind: Kind::Repeat,
             condition: Condition::SettingsUnreadable,
             numbers: "x".into(),
-            row: row(Condition::SettingsUnreadable, NOW - HOUR),
+            before: Some(row(Condition::SettingsUnreadable, NOW - HOUR)),
+            after: None,
         };
         assert!(message(&repeat, NOW, None)
             .starts_with("[fear-greed-bot] STILL FIRING (2 h 0 min since the first page)"));

@@ -8,7 +8,7 @@ use fear_greed_bot::app::config::Config;
 use fear_greed_bot::app::cron::{CronOutcome, MAINTENANCE_CRON};
 use fear_greed_bot::app::pager::PagesSent;
 use fear_greed_bot::app::App;
-use fear_greed_bot::storage::d1::Pages;
+use fear_greed_bot::storage::d1::{PageRow, Pages};
 use serde_json::json;
 
 const MINUTE: i64 = 60_000;
@@ -234,18 +234,24 @@ fn a_page_that_could_not_be_sent_is_sent_by_the_next_run() {
 fn of_two_runs_deciding_the_same_page_only_one_claims_it() {
     let f = Fixture::new(Backend::D1);
     let pages = Pages::new(&f.platform);
-    let claim_new = || run(pages.claim_new("settings_unreadable", T0, "a")).unwrap();
-    assert!(claim_new());
-    assert!(!claim_new(), "already paged");
-    let row = run(pages.all()).unwrap().remove(0);
-    let later = T0 + 3_600_000;
-    assert!(run(pages.claim_repeat(&row, later, "b")).unwrap());
-    assert!(
-        !run(pages.claim_repeat(&row, later, "b")).unwrap(),
-        "the row read is stale"
-    );
-    assert!(!run(pages.claim_clear(&row)).unwrap(), "paged again since");
-    let row = run(pages.all()).unwrap().remove(0);
-    assert!(run(pages.claim_clear(&row)).unwrap());
-    assert!(!run(pages.claim_clear(&row)).unwrap(), "already cleared");
+    let row = |last_paged_at: i64, numbers: &str| PageRow {
+        condition: "settings_unreadable".into(),
+        first_paged_at: T0,
+        last_paged_at,
+        numbers: numbers.into(),
+    };
+    let swap = |from: Option<&PageRow>, to: Option<&PageRow>| run(pages.swap(from, to)).unwrap();
+    let (first, later) = (row(T0, "a"), row(T0 + 3_600_000, "b"));
+    assert!(swap(None, Some(&first)));
+    assert!(!swap(None, Some(&first)), "already paged");
+    assert_eq!(run(pages.all()).unwrap(), std::slice::from_ref(&first));
+    assert!(swap(Some(&first), Some(&later)), "a repeat");
+    assert!(!swap(Some(&first), Some(&later)), "the row read is stale");
+    assert_eq!(run(pages.all()).unwrap(), std::slice::from_ref(&later));
+    assert!(!swap(Some(&first), None), "paged again since");
+    assert!(swap(Some(&later), Some(&first)), "a repeat given back");
+    assert!(swap(Some(&first), None), "cleared");
+    assert!(!swap(Some(&first), None), "already cleared");
+    assert!(swap(None, Some(&first)), "a clear given back");
+    assert_eq!(run(pages.all()).unwrap(), [first]);
 }

@@ -179,15 +179,15 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
             ),
         ),
         (
-            "page_claim_repeat",
+            "page_update",
             Statement::new(
-                pages::CLAIM_REPEAT,
-                vec!["k".into(), 0.into(), 1.into(), "n".into()],
+                pages::UPDATE,
+                vec!["k".into(), 0.into(), 1.into(), "n".into(), 0.into()],
             ),
         ),
         (
-            "page_claim_clear",
-            Statement::new(pages::CLAIM_CLEAR, vec!["k".into(), 0.into()]),
+            "page_delete",
+            Statement::new(pages::DELETE, vec!["k".into(), 0.into()]),
         ),
     ]
 }

@@ -1,10 +1,13 @@
 //! Read answers as the comparator sees them: canonical JSON of the domain value (never the
 //! stored bytes, migration.md §2), and whether the answer holds a record at all (the
-//! "D1 has no record where KV has one" half of the fallback rule).
+//! "D1 has no record where KV has one" half of the fallback rule), and [`AnyAnswer`], any of
+//! them behind one type, so the shadow read is compiled once rather than once per answer type
+//! (the worker's size).
 
 use crate::domain::{CacheEntry, ChatId, Execution, Position};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::any::Any;
 
 /// The answer of a read the router can shadow.
 pub(super) trait ReadAnswer {
@@ -12,6 +15,30 @@ pub(super) trait ReadAnswer {
     fn canonical(&self) -> Value;
     /// Whether the answer holds no record: an empty list or no value.
     fn is_absent(&self) -> bool;
+}
+
+/// A read's answer of whichever type, as the shadow read handles it.
+pub(super) type AnyAnswer = Box<dyn Erased>;
+
+/// A [`ReadAnswer`] that can be given back as its own type.
+pub(super) trait Erased: ReadAnswer {
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+impl<T: ReadAnswer + 'static> Erased for T {
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+impl ReadAnswer for AnyAnswer {
+    fn canonical(&self) -> Value {
+        (**self).canonical()
+    }
+
+    fn is_absent(&self) -> bool {
+        (**self).is_absent()
+    }
 }
 
 fn serialized<T: Serialize>(value: &T) -> Value {

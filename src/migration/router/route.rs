@@ -10,7 +10,7 @@
 
 use super::after_replies::AfterReplies;
 use super::evidence::Evidence;
-use super::read_answer::ReadAnswer;
+use super::read_answer::{AnyAnswer, ReadAnswer};
 use super::request_phases::RequestPhases;
 use crate::migration::Phase;
 use crate::platform::Clock;
@@ -112,7 +112,13 @@ impl Route {
                 read.kv.await
             }
             // The one phase whose reads are compared: D1 serves while KV still gets every write.
-            Store::D1 if phase.second().is_some() => self.shadow(read).await,
+            Store::D1 if phase.second().is_some() => {
+                let answer = self.shadow(read.erase()).await?;
+                Ok(*answer
+                    .into_any()
+                    .downcast()
+                    .expect("a shadow read answers with its read's own type"))
+            }
             Store::D1 => read.d1.await,
         }
     }
@@ -130,6 +136,23 @@ pub(super) struct Read<'a, T> {
     pub(super) kv: StoreCall<T>,
     pub(super) d1: StoreCall<T>,
     pub(super) recheck: StoreCall<T>,
+}
+
+impl<'a, T: ReadAnswer + 'static> Read<'a, T> {
+    /// The same read with its answers behind [`AnyAnswer`].
+    fn erase(self) -> Read<'a, AnyAnswer> {
+        Read {
+            operation: self.operation,
+            entity_key: self.entity_key,
+            kv: erase(self.kv),
+            d1: erase(self.d1),
+            recheck: erase(self.recheck),
+        }
+    }
+}
+
+fn erase<T: ReadAnswer + 'static>(call: StoreCall<T>) -> StoreCall<AnyAnswer> {
+    Box::pin(async move { Ok(Box::new(call.await?) as AnyAnswer) })
 }
 
 /// What a routed write may answer: small values that can be kept for the second write and

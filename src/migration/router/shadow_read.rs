@@ -2,7 +2,7 @@
 //! when D1 has the record), and KV answers instead only as a counted fallback.
 
 use super::evidence::{Evidence, Fallback, FallbackCause, Measurement, Observation};
-use super::read_answer::ReadAnswer;
+use super::read_answer::{AnyAnswer, ReadAnswer};
 use super::route::{Read, Route, StoreCall};
 use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
 use crate::migration::Phase;
@@ -37,10 +37,7 @@ impl Route {
     /// needs KV's before the reply, and a store that shares the worker's process (Miniflare,
     /// `wrangler dev`) runs the two reads one after the other anyway, so a concurrent KV read
     /// would cost every reply its full time (MIGRATION.md, "Shadow reads").
-    pub(super) async fn shadow<T: ReadAnswer + 'static>(
-        &self,
-        read: Read<'_, T>,
-    ) -> StorageResult<T> {
+    pub(super) async fn shadow(&self, read: Read<'_, AnyAnswer>) -> StorageResult<AnyAnswer> {
         let Read {
             operation,
             entity_key,
@@ -168,12 +165,12 @@ impl Pending {
     /// KV's half of a read D1 answered, for the comparator only (see [`Route::shadow`]): a
     /// KV value that differs from D1's first answer is compared with `recheck`, D1 read again,
     /// unless that fails.
-    async fn compare_later<T: ReadAnswer>(
+    async fn compare_later(
         mut self,
         clock: Rc<dyn Clock>,
         evidence: Evidence,
-        kv: StoreCall<T>,
-        recheck: StoreCall<T>,
+        kv: StoreCall<AnyAnswer>,
+        recheck: StoreCall<AnyAnswer>,
     ) {
         let (_, candidate) = measure(Store::Kv, clock.as_ref(), kv).await;
         // Only a value or no record can be explained by D1 moving on.
@@ -189,11 +186,11 @@ impl Pending {
 }
 
 /// Awaits `store`'s read and measures it: what it answered and how long it took.
-async fn measure<T: ReadAnswer>(
+async fn measure(
     store: Store,
     clock: &dyn Clock,
-    read: StoreCall<T>,
-) -> (StorageResult<T>, Measurement) {
+    read: StoreCall<AnyAnswer>,
+) -> (StorageResult<AnyAnswer>, Measurement) {
     let started = clock.now_ms();
     let result = read.await;
     let measurement = Measurement {
@@ -206,7 +203,7 @@ async fn measure<T: ReadAnswer>(
 
 /// A store's answer as the comparator reads it: no record, a domain value, a record that
 /// does not decode, or no answer.
-fn reading<T: ReadAnswer>(result: &StorageResult<T>) -> Reading {
+fn reading(result: &StorageResult<AnyAnswer>) -> Reading {
     match result {
         Ok(answer) if answer.is_absent() => Reading::Missing,
         Ok(answer) => Reading::Found(answer.canonical()),

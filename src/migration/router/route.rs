@@ -17,6 +17,7 @@ use crate::platform::Clock;
 use crate::storage::d1::{EntityVersions, RepairQueue, UpdateClaim};
 use crate::storage::{Repository, StorageResult, Store};
 use futures_util::future::LocalBoxFuture;
+use std::any::Any;
 use std::rc::Rc;
 
 /// One repository's phase for one request, and what its second writes and shadow reads need.
@@ -94,7 +95,8 @@ impl Route {
                     .await)
             }
         };
-        self.start_second_write(operation, written, entity_key, target, &first, second)
+        let (answer, second) = (Box::new(first.clone()), erase_write(second));
+        self.start_second_write(operation, written, entity_key, target, answer, second)
             .await;
         Ok(first)
     }
@@ -159,6 +161,32 @@ fn erase<T: ReadAnswer + 'static>(call: StoreCall<T>) -> StoreCall<AnyAnswer> {
 /// compared with its answer.
 pub(super) trait WriteAnswer: Clone + PartialEq + std::fmt::Debug + 'static {}
 impl<T: Clone + PartialEq + std::fmt::Debug + 'static> WriteAnswer for T {}
+
+/// A write's answer of whichever type, as the second write keeps and compares it: so what
+/// follows an authoritative write is compiled once, not once per answer type.
+pub(super) type AnyWrite = Box<dyn ErasedWrite>;
+
+/// A [`WriteAnswer`] compared without knowing its type.
+pub(super) trait ErasedWrite: std::fmt::Debug {
+    /// Whether `other` is the same answer (of the same type).
+    fn same_as(&self, other: &dyn ErasedWrite) -> bool;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<T: WriteAnswer> ErasedWrite for T {
+    fn same_as(&self, other: &dyn ErasedWrite) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// `call` answering an [`AnyWrite`].
+pub(super) fn erase_write<T: WriteAnswer>(call: StoreCall<T>) -> StoreCall<AnyWrite> {
+    Box::pin(async move { Ok(Box::new(call.await?) as AnyWrite) })
+}
 
 /// The entities one write changes: one per repository, all under the same key.
 pub(super) struct Written {

@@ -4,7 +4,7 @@
 //! write leaves to repair.
 
 use super::evidence::WriteFailure;
-use super::route::{Route, StoreCall, WriteAnswer, Written};
+use super::route::{erase_write, AnyWrite, Route, StoreCall, WriteAnswer, Written};
 use crate::migration::Phase;
 use crate::storage::{Repository, StorageError, Store};
 
@@ -38,14 +38,14 @@ impl Route {
 
     /// After the authoritative write answered `first`: notes the written entities and starts
     /// the second write towards `target`.
-    pub(super) async fn start_second_write<T: WriteAnswer>(
+    pub(super) async fn start_second_write(
         &self,
         operation: &'static str,
         written: Written,
         entity_key: &str,
         target: Store,
-        first: &T,
-        write: StoreCall<T>,
+        first: AnyWrite,
+        write: StoreCall<AnyWrite>,
     ) {
         for repository in &written.repositories {
             self.evidence.wrote(*repository, entity_key);
@@ -56,7 +56,7 @@ impl Route {
             written,
             entity_key: entity_key.to_owned(),
             target,
-            first: first.clone(),
+            first,
         };
         self.later.start(follow.run(write)).await;
     }
@@ -82,7 +82,7 @@ impl Route {
     /// A second write of its own (not after a routed write): its outcome is not the user's
     /// business, and it runs as [`AfterReplies`](super::AfterReplies) says. A failure is queued
     /// for repair towards `target` ([`Route::queue_repair`]). Nothing here can fail the call.
-    pub(super) async fn mirror<T: 'static>(
+    pub(super) async fn mirror<T: WriteAnswer>(
         &self,
         operation: &'static str,
         entity_key: &str,
@@ -90,6 +90,7 @@ impl Route {
         write: StoreCall<T>,
     ) {
         let (route, key) = (self.clone(), entity_key.to_owned());
+        let write = erase_write(write);
         let second = async move {
             let repositories = [route.repository];
             route
@@ -101,14 +102,14 @@ impl Route {
 
     /// [`Route::mirror`] of a write that changes the entity of each of `repositories`; the
     /// second write's answer when it succeeded.
-    async fn run_second_write<T>(
+    async fn run_second_write(
         &self,
         operation: &'static str,
         repositories: &[Repository],
         entity_key: &str,
         target: Store,
-        write: StoreCall<T>,
-    ) -> Option<T> {
+        write: StoreCall<AnyWrite>,
+    ) -> Option<AnyWrite> {
         let error = match write.await {
             Ok(answer) => return Some(answer),
             Err(error) => error,
@@ -174,20 +175,20 @@ impl Route {
 }
 
 /// A second write about to run, with what it needs to report a miss.
-struct Follow<T> {
+struct Follow {
     route: Route,
     operation: &'static str,
     written: Written,
     entity_key: String,
     target: Store,
     /// The authoritative store's answer.
-    first: T,
+    first: AnyWrite,
 }
 
-impl<T: WriteAnswer> Follow<T> {
+impl Follow {
     /// Runs the second write: a failure queues a repair of every written entity, an answer
     /// other than the first store's a repair of each `on_difference` entity.
-    async fn run(self, write: StoreCall<T>) {
+    async fn run(self, write: StoreCall<AnyWrite>) {
         let Follow {
             route,
             operation,
@@ -199,7 +200,7 @@ impl<T: WriteAnswer> Follow<T> {
         let second = route
             .run_second_write(operation, &written.repositories, &entity_key, target, write)
             .await;
-        let Some(second) = second.filter(|second| *second != first) else {
+        let Some(second) = second.filter(|second| !second.same_as(&*first)) else {
             return;
         };
         let failure = Failure {

@@ -154,7 +154,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         }
     };
     let (path, query) = workerd::path_and_query(&req.url());
-    let request = http::Request {
+    let mut request = http::Request {
         method: req.method(),
         path,
         query,
@@ -162,9 +162,16 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
             .entries()
             .map(|(name, value)| (name.to_ascii_lowercase(), value))
             .collect(),
-        body: workerd::body_bytes(&req).await.unwrap_or_default(),
+        body: Vec::new(),
     };
-    let response = app.handle(&request).await;
+    let limit = App::body_limit(&request.path);
+    let response = match workerd::body_within(&req, request.header("content-length"), limit).await {
+        Ok(body) => {
+            request.body = body;
+            app.handle(&request).await
+        }
+        Err(http::TooLarge) => App::too_large(),
+    };
     // Comparing and publishing the shadow evidence is not the user's wait.
     ctx.wait_until(async move { app.after_response().await });
     Ok(workerd::js_response(

@@ -1,6 +1,7 @@
-//! HTTP as plain data: the parts of a request the routes look at and the response they give.
-//! The `entry` glue converts to and from workers-rs types; nothing here knows the runtime or
-//! any route.
+//! HTTP as plain data: the parts of a request the routes look at and the response they give,
+//! and how a body is held to a size limit before it is read in full ([`declared_over`],
+//! [`BoundedBody`]). The `entry` glue converts to and from workers-rs types; nothing here knows
+//! the runtime or any route.
 
 use serde_json::json;
 
@@ -61,6 +62,47 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A body over its limit: answered 413, and not read on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
+/// Whether `content_length` (the header as received, if any) declares a body over `limit`: one
+/// without a usable length is bounded while it is read ([`BoundedBody`]).
+pub fn declared_over(content_length: Option<&str>, limit: usize) -> bool {
+    content_length
+        .and_then(|length| length.parse::<i64>().ok())
+        .is_some_and(|length| length > limit as i64)
+}
+
+/// A body read chunk by chunk, refused as soon as it passes its limit.
+pub struct BoundedBody {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl BoundedBody {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Appends the next chunk; [`TooLarge`] (the chunk dropped) once the body passes the limit,
+    /// after which the rest is not to be read.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), TooLarge> {
+        if chunk.len() > self.limit - self.bytes.len() {
+            return Err(TooLarge);
+        }
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
 /// A complete HTTP response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
@@ -104,5 +146,39 @@ impl Response {
             content_type: "text/plain;charset=UTF-8",
             body: "Method not allowed".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_declared_length_over_the_limit_refuses_a_body_unread() {
+        for (header, over) in [
+            (None, false),
+            (Some(""), false),
+            (Some("ten"), false),
+            (Some("-1"), false),
+            (Some("99999999999999999999999"), false),
+            (Some("0"), false),
+            (Some("10"), false),
+            (Some("11"), true),
+            (Some("9223372036854775807"), true),
+        ] {
+            assert_eq!(declared_over(header, 10), over, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn a_bounded_body_keeps_chunks_up_to_the_limit_and_refuses_the_one_past_it() {
+        let mut body = BoundedBody::new(5);
+        assert_eq!(body.push(b"ab"), Ok(()));
+        assert_eq!(body.push(b""), Ok(()));
+        assert_eq!(body.push(b"cde"), Ok(()));
+        assert_eq!(body.push(b"f"), Err(TooLarge));
+        assert_eq!(body.into_bytes(), b"abcde");
+        let mut body = BoundedBody::new(5);
+        assert_eq!(body.push(&[0; 6]), Err(TooLarge));
     }
 }

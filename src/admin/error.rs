@@ -14,8 +14,6 @@ pub(crate) enum AdminError {
     Unauthorized,
     /// 405: the path exists, the method does not.
     MethodNotAllowed,
-    /// 413: the body is larger than the admin API reads.
-    PayloadTooLarge,
     /// 400: the request is malformed; the message names the problem. Nothing was changed.
     BadRequest {
         message: String,
@@ -56,12 +54,6 @@ impl AdminError {
                 405,
                 "method_not_allowed",
                 "Method not allowed".to_owned(),
-                vec![],
-            ),
-            Self::PayloadTooLarge => (
-                413,
-                "payload_too_large",
-                "The body is too large".to_owned(),
                 vec![],
             ),
             Self::BadRequest { message, details } => (400, "bad_request", message, details),

@@ -13,6 +13,8 @@ pub mod pager;
 mod route;
 mod webhook;
 
+#[cfg(feature = "testing")]
+pub use crate::admin::routes as admin_routes;
 pub use isolate::Isolate;
 
 use crate::admin::AdminContext;

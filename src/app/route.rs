@@ -1,16 +1,40 @@
-//! The request dispatch: method and path to the route that answers, then whatever the handler
-//! left queued.
+//! The request dispatch: the body's size limit, then method and path to the route that
+//! answers, then whatever the handler left queued.
 
 use super::App;
+use crate::admin;
 use crate::http::{Request, Response};
 use crate::storage;
 use futures_util::FutureExt;
 use serde_json::json;
 
+/// The largest body the worker reads outside `/admin/`: a Telegram update is at most two texts
+/// of 4,096 characters (the message and the one it replies to), under 64 KiB even with every
+/// character `\u`-escaped, and this leaves room for its entities and quotes.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
 impl App {
+    /// The largest body a request to `path` may carry (README, "Decisions worth knowing"):
+    /// 16 KiB under `/admin/`, whose bodies are small JSON commands, 256 KiB elsewhere.
+    pub fn body_limit(path: &str) -> usize {
+        if path.starts_with("/admin/") {
+            admin::MAX_BODY_BYTES
+        } else {
+            MAX_BODY_BYTES
+        }
+    }
+
+    /// The 413 for a body over [`App::body_limit`], refused before routing whatever the path.
+    pub fn too_large() -> Response {
+        Response::error(413, "Payload Too Large")
+    }
+
     /// Routes one request. Each route's future is boxed: the request's future then holds none
     /// of them inline, and a fresh isolate compiles only the code of the routes it serves.
     pub async fn handle(&self, request: &Request) -> Response {
+        if request.body.len() > Self::body_limit(&request.path) {
+            return Self::too_large();
+        }
         let response = match (request.method.as_str(), request.path.as_str()) {
             ("POST", "/deploy-notify") => self.deploy_notify(request).boxed_local().await,
             ("POST", "/") => self.webhook(request).boxed_local().await,

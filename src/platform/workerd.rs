@@ -6,6 +6,7 @@ use super::{
     Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, MetricPoint, MetricSink,
     PlatformError, Row, SqlDatabase, SqlValue, Statement,
 };
+use crate::http::{self, BoundedBody, TooLarge};
 use async_trait::async_trait;
 use js_sys::futures::JsFuture;
 use tracing::Level;
@@ -174,10 +175,32 @@ async fn body_text(response: &web_sys::Response) -> Result<String, PlatformError
     Ok(text.as_string().unwrap_or_default())
 }
 
-/// A request's whole body as bytes, through one `arrayBuffer()` promise.
-pub(crate) async fn body_bytes(request: &web_sys::Request) -> Result<Vec<u8>, JsValue> {
-    let buffer = JsFuture::from(request.array_buffer()?).await?;
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+/// A request's body, never read past `limit` bytes: [`TooLarge`] unread when its
+/// `content_length` is over the limit, or as soon as the chunks read pass it (the rest is left
+/// unread, and dropped with the request). A body that fails to read is empty.
+pub(crate) async fn body_within(
+    request: &web_sys::Request,
+    content_length: Option<&str>,
+    limit: usize,
+) -> Result<Vec<u8>, TooLarge> {
+    let Some(stream) = request.body() else {
+        return Ok(Vec::new());
+    };
+    if http::declared_over(content_length, limit) {
+        return Err(TooLarge);
+    }
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut body = BoundedBody::new(limit);
+    loop {
+        let Ok(chunk) = JsFuture::from(reader.read()).await else {
+            return Ok(Vec::new());
+        };
+        let value = js_sys::Reflect::get(&chunk, &"value".into()).unwrap_or_default();
+        if value.is_undefined() {
+            return Ok(body.into_bytes());
+        }
+        body.push(&js_sys::Uint8Array::new(&value).to_vec())?;
+    }
 }
 
 /// The path (without query or fragment) and the query (without `?`; empty when none) of a

@@ -223,6 +223,14 @@ impl Fixture {
         fear_greed_bot::platform::Clock::now_ms(self.clock.as_ref())
     }
 
+    /// Everything both stores hold, to show that a request changed nothing.
+    pub fn storage(&self) -> Storage {
+        Storage {
+            kv: self.kv.entries(),
+            d1: self.db.dump().expect("the database dumps"),
+        }
+    }
+
     /// Count of rows a SQL query returns, for inspecting D1 state directly.
     pub fn count(&self, sql: &'static str) -> i64 {
         let rows = run(fear_greed_bot::platform::SqlDatabase::query(
@@ -236,6 +244,13 @@ impl Fixture {
             .and_then(|v| v.as_i64())
             .expect("a count")
     }
+}
+
+/// Every KV key with its value, and D1's schema and rows ([`SqliteDatabase::dump`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
+    pub kv: Vec<(String, String)>,
+    pub d1: Vec<String>,
 }
 
 /// What the fixture's outside world answers: Telegram accepts everything (and `getChat` finds

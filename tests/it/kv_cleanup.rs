@@ -70,17 +70,6 @@ fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Every key and value of KV, to show that a call changed nothing.
-fn snapshot(f: &Fixture) -> Vec<(String, Option<String>)> {
-    f.kv.keys()
-        .into_iter()
-        .map(|key| {
-            let value = f.kv.peek(&key);
-            (key, value)
-        })
-        .collect()
-}
-
 #[test]
 fn a_real_run_is_refused_listing_each_repository_not_d1_only_or_not_past_retention() {
     let f = Fixture::new(Backend::Kv);
@@ -93,7 +82,7 @@ fn a_real_run_is_refused_listing_each_repository_not_d1_only_or_not_past_retenti
     f.clock.advance(8 * DAY_MS);
     force(&f, "storage.phase.executions", "d1_only");
     f.clock.advance(HOUR_MS);
-    let before = snapshot(&f);
+    let before = f.kv.entries();
     f.kv.reset_counts();
 
     let (status, body) = cleanup(&f, CONFIRMED);
@@ -106,7 +95,7 @@ fn a_real_run_is_refused_listing_each_repository_not_d1_only_or_not_past_retenti
             "executions: d1_only for 3600 s only; cleanup.retention_seconds is 604800 s",
         ]
     );
-    assert_eq!(snapshot(&f), before);
+    assert_eq!(f.kv.entries(), before);
     assert_eq!(f.kv.counts().total(), 0, "a refused run does not even list");
 
     // Subscriptions follow; once the youngest move is a retention window old, the run goes.
@@ -167,7 +156,7 @@ fn a_dry_run_is_the_default_deletes_nothing_and_lists_cache_first_and_chat_ids_l
     f.replies(5, "/execute SPY 400.50");
     f.replies(6, "/watchlist add AAPL");
     seed(&f, &OUTSIDERS);
-    let before = snapshot(&f);
+    let before = f.kv.entries();
     let order = [
         "fear_greed_cache",
         "watchlist:5",
@@ -192,7 +181,7 @@ fn a_dry_run_is_the_default_deletes_nothing_and_lists_cache_first_and_chat_ids_l
         assert_eq!(refused.len(), 5, "{refused:?}");
         assert!(refused[0].starts_with("subscriptions: in kv_only, not d1_only"));
     }
-    assert_eq!(snapshot(&f), before);
+    assert_eq!(f.kv.entries(), before);
     assert_eq!(f.kv.counts().delete, 0);
 
     kv_retired(&f);
@@ -207,7 +196,7 @@ fn a_dry_run_is_the_default_deletes_nothing_and_lists_cache_first_and_chat_ids_l
             "kv_operations": 5, "refused": null,
         })
     );
-    assert_eq!(snapshot(&f), before);
+    assert_eq!(f.kv.entries(), before);
 
     // The real run deletes exactly what the dry run listed, in that order.
     let (status, answer) = cleanup(&f, CONFIRMED);
@@ -223,7 +212,7 @@ fn a_real_run_without_the_exact_confirmation_is_a_400_that_deletes_nothing() {
     let f = Fixture::new(Backend::Kv);
     seed(&f, &["chat_ids", "watchlist:1", "fear_greed_cache"]);
     kv_retired(&f);
-    let before = snapshot(&f);
+    let before = f.kv.entries();
     for (body, detail) in [
         (r#"{"dry_run":false}"#, "confirm is missing"),
         (r#"{"dry_run":false,"confirm":null}"#, "confirm is missing"),
@@ -252,7 +241,7 @@ fn a_real_run_without_the_exact_confirmation_is_a_400_that_deletes_nothing() {
         );
         assert_eq!(strings(&answer["error"]["details"]), [detail], "{body}");
     }
-    assert_eq!(snapshot(&f), before);
+    assert_eq!(f.kv.entries(), before);
     assert_eq!(f.kv.counts().delete, 0);
 }
 
@@ -261,7 +250,7 @@ fn malformed_bodies_and_unknown_fields_are_400s_that_delete_nothing() {
     let f = Fixture::new(Backend::Kv);
     seed(&f, &["chat_ids", "watchlist:1"]);
     kv_retired(&f);
-    let before = snapshot(&f);
+    let before = f.kv.entries();
     for (body, why) in [
         ("[", "not JSON"),
         ("{", "cut short"),
@@ -289,7 +278,7 @@ fn malformed_bodies_and_unknown_fields_are_400s_that_delete_nothing() {
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(message.starts_with("invalid body: "), "{why}: {message}");
     }
-    assert_eq!(snapshot(&f), before);
+    assert_eq!(f.kv.entries(), before);
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod evidence;
 mod execute;
 mod flags;
 mod helpers;
+mod hostile;
 mod kv_cleanup;
 mod kv_format;
 mod legacy_reads;

@@ -40,23 +40,6 @@ fn d1() -> Fixture {
     Fixture::new(Backend::D1)
 }
 
-/// `sqlite_master` and every row of every table, as text: the whole database state.
-fn snapshot(f: &Fixture) -> Vec<String> {
-    let tables = [
-        "SELECT type || ':' || name || ':' || COALESCE(sql, '') AS v FROM sqlite_master ORDER BY name",
-        "SELECT chat_id || '|' || subscription_status || '|' || COALESCE(subscribed_seq, '') AS v FROM users ORDER BY chat_id",
-        "SELECT id || '|' || chat_id || '|' || ticker AS v FROM watchlists ORDER BY id",
-        "SELECT id || '|' || chat_id || '|' || ticker || '|' || COALESCE(execution_price, '') AS v FROM executions ORDER BY id",
-        "SELECT chat_id || '|' || ticker AS v FROM active_positions ORDER BY chat_id",
-        "SELECT cache_key || '|' || cache_value AS v FROM cache ORDER BY cache_key",
-    ];
-    tables
-        .into_iter()
-        .flat_map(|sql| run(f.db.query(&raw(sql, vec![]))).unwrap())
-        .map(|row| row["v"].to_string())
-        .collect()
-}
-
 fn table_names(f: &Fixture) -> Vec<String> {
     run(f.db.query(&raw(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
@@ -126,10 +109,10 @@ proptest! {
             run(f.repos.subscriptions.subscribe(chat)).unwrap();
             run(f.repos.watchlists.add(chat, &ticker)).unwrap();
         }
-        let before = snapshot(&f);
+        let before = f.db.dump().unwrap();
         f.db.apply_migrations().unwrap();
         f.db.apply_migrations().unwrap();
-        prop_assert_eq!(snapshot(&f), before);
+        prop_assert_eq!(f.db.dump().unwrap(), before);
     }
 
     /// Feature: kv-to-d1-migration, Property 4: SQL injection prevention.

@@ -59,6 +59,15 @@ impl MemoryKv {
         self.entries.borrow().keys().cloned().collect()
     }
 
+    /// Every key with its value, in key order, without counting an operation.
+    pub fn entries(&self) -> Vec<(String, String)> {
+        let entries = self.entries.borrow();
+        entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Makes every `op` on a key starting with `key_prefix` fail.
     pub fn fail(&self, op: KvOp, key_prefix: &str) {
         self.failures.borrow_mut().push((op, key_prefix.into()));

@@ -109,6 +109,43 @@ impl SqliteDatabase {
         rows.collect::<Result<_, _>>().map_err(platform_error)
     }
 
+    /// The whole database as text, without counting a round trip: the schema (`sqlite_master`)
+    /// and every row of every table, each table's rows sorted, so that two dumps are equal
+    /// exactly when nothing was written in between.
+    pub fn dump(&self) -> Result<Vec<String>, PlatformError> {
+        let conn = self.conn.borrow();
+        let rows_of = |sql: &str| -> Result<Vec<String>, rusqlite::Error> {
+            let mut stmt = conn.prepare(sql)?;
+            let columns = stmt.column_count();
+            let mut rows = stmt
+                .query_map([], |row| {
+                    let values = (0..columns)
+                        .map(|i| json_of(row.get_ref(i)?).map(|value| value.to_string()))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(values.join(" | "))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.sort();
+            Ok(rows)
+        };
+        let dump = || -> Result<Vec<String>, rusqlite::Error> {
+            let mut dump = rows_of("SELECT type, name, tbl_name, sql FROM sqlite_master")?;
+            let tables: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            for table in tables {
+                dump.push(format!("table {table}"));
+                dump.extend(rows_of(&format!(
+                    "SELECT * FROM \"{}\"",
+                    table.replace('"', "\"\"")
+                ))?);
+            }
+            Ok(dump)
+        };
+        dump().map_err(platform_error)
+    }
+
     fn count_round_trip(&self) {
         self.round_trips.set(self.round_trips.get() + 1);
     }

@@ -3,6 +3,9 @@
 use crate::domain::{js_trim, js_truthy, ChatId};
 use serde_json::Value;
 
+/// JavaScript's `Number.MAX_SAFE_INTEGER`, 2^53 − 1: the largest integer a double holds exactly.
+const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
 /// The request body was not JSON (answered 400 `Invalid JSON`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct InvalidJson;
@@ -10,7 +13,10 @@ pub(crate) struct InvalidJson;
 /// What the bot takes from an update.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Update {
-    /// Telegram's id of this update, when present.
+    /// Telegram's id of this update, when present and a safe integer: D1's JavaScript binding
+    /// carries numbers as doubles, so a larger id would be claimed rounded, and its row would
+    /// make D1's `last_row_id` unreadable for the writes after it. Such an update runs
+    /// unguarded, as one without an id does (Telegram's ids are far below 2^53).
     pub update_id: Option<i64>,
     /// The message to act on; `None` for updates the bot ignores.
     pub message: Option<Message>,
@@ -27,7 +33,10 @@ impl Update {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, InvalidJson> {
         let update: Value = serde_json::from_slice(body).map_err(|_| InvalidJson)?;
         Ok(Self {
-            update_id: update.get("update_id").and_then(Value::as_i64),
+            update_id: update
+                .get("update_id")
+                .and_then(Value::as_i64)
+                .filter(|id| (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(id)),
             message: message_of(&update),
         })
     }
@@ -110,5 +119,21 @@ mod tests {
             Some(42)
         );
         assert_eq!(Update::parse(br#"{}"#).unwrap().update_id, None);
+        for (id, kept) in [
+            ("9007199254740991", Some(9_007_199_254_740_991)),
+            ("-9007199254740991", Some(-9_007_199_254_740_991)),
+            ("9007199254740992", None),
+            ("-9223372036854775808", None),
+            ("9223372036854775807", None),
+            ("1.5", None),
+            ("1e3", None),
+        ] {
+            let body = format!(r#"{{"update_id":{id}}}"#);
+            assert_eq!(
+                Update::parse(body.as_bytes()).unwrap().update_id,
+                kept,
+                "{id}"
+            );
+        }
     }
 }

@@ -95,6 +95,26 @@ export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, 
       });
       return [res.status, await res.json()];
     },
+    /**
+     * Every KV key with its value and every row of every D1 table (Miniflare's own `_cf_`
+     * tables aside): equal before and after a request that changed nothing.
+     */
+    async storage() {
+      const kv = await mf.getKVNamespace("FEAR_GREED_KV");
+      const d1 = await mf.getD1Database("FEAR_GREED_D1");
+      const entries = {};
+      let page = { list_complete: false };
+      while (!page.list_complete) {
+        page = await kv.list({ cursor: page.cursor });
+        for (const { name } of page.keys) entries[name] = await kv.get(name);
+      }
+      const tables = {};
+      const names = await d1.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT GLOB '_cf_*' ORDER BY name").all();
+      for (const { name } of names.results) {
+        tables[name] = (await d1.prepare(`SELECT * FROM "${name}"`).all()).results.map((row) => JSON.stringify(row)).sort();
+      }
+      return { kv: entries, d1: tables };
+    },
     /** Posts any update body to the webhook with the right secret. */
     update: (update) =>
       mf.dispatchFetch("http://localhost/", {

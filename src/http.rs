@@ -1,5 +1,5 @@
 //! HTTP as plain data: the parts of a request the routes look at and the response they give,
-//! and how a body is held to a size limit before it is read in full ([`declared_over`],
+//! and how a body is held to a size limit before it is read in full ([`declared`],
 //! [`BoundedBody`]). The `entry` glue converts to and from workers-rs types; nothing here knows
 //! the runtime or any route.
 
@@ -66,12 +66,24 @@ fn percent_decode(value: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLarge;
 
-/// Whether `content_length` (the header as received, if any) declares a body over `limit`: one
-/// without a usable length is bounded while it is read ([`BoundedBody`]).
-pub fn declared_over(content_length: Option<&str>, limit: usize) -> bool {
-    content_length
-        .and_then(|length| length.parse::<i64>().ok())
-        .is_some_and(|length| length > limit as i64)
+/// What a request's `Content-Length` (the header as received, if any) says of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declared {
+    /// Over the limit: refused unread.
+    Over,
+    /// Within it: the framing holds the body to that length, so it is read in one call.
+    Within,
+    /// No usable length: the body is bounded while it is read ([`BoundedBody`]).
+    Unknown,
+}
+
+/// What `content_length` declares against `limit`.
+pub fn declared(content_length: Option<&str>, limit: usize) -> Declared {
+    match content_length.and_then(|length| length.parse::<i64>().ok()) {
+        Some(length) if length > limit as i64 => Declared::Over,
+        Some(length) if length >= 0 => Declared::Within,
+        _ => Declared::Unknown,
+    }
 }
 
 /// A body read chunk by chunk, refused as soon as it passes its limit.
@@ -154,19 +166,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_declared_length_over_the_limit_refuses_a_body_unread() {
-        for (header, over) in [
-            (None, false),
-            (Some(""), false),
-            (Some("ten"), false),
-            (Some("-1"), false),
-            (Some("99999999999999999999999"), false),
-            (Some("0"), false),
-            (Some("10"), false),
-            (Some("11"), true),
-            (Some("9223372036854775807"), true),
+    fn a_declared_length_over_the_limit_refuses_a_body_unread_and_one_within_reads_it_whole() {
+        use Declared::*;
+        for (header, declares) in [
+            (None, Unknown),
+            (Some(""), Unknown),
+            (Some("ten"), Unknown),
+            (Some("-1"), Unknown),
+            (Some("99999999999999999999999"), Unknown),
+            (Some("0"), Within),
+            (Some("10"), Within),
+            (Some("11"), Over),
+            (Some("9223372036854775807"), Over),
         ] {
-            assert_eq!(declared_over(header, 10), over, "{header:?}");
+            assert_eq!(declared(header, 10), declares, "{header:?}");
         }
     }
 

@@ -6,7 +6,7 @@ use super::{
     Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, MetricPoint, MetricSink,
     PlatformError, Row, SqlDatabase, SqlValue, Statement,
 };
-use crate::http::{self, BoundedBody, TooLarge};
+use crate::http::{self, BoundedBody, Declared, TooLarge};
 use async_trait::async_trait;
 use js_sys::futures::JsFuture;
 use tracing::Level;
@@ -176,8 +176,10 @@ async fn body_text(response: &web_sys::Response) -> Result<String, PlatformError
 }
 
 /// A request's body, never read past `limit` bytes: [`TooLarge`] unread when its
-/// `content_length` is over the limit, or as soon as the chunks read pass it (the rest is left
-/// unread, and dropped with the request). A body that fails to read is empty.
+/// `content_length` is over the limit; in one `arrayBuffer()` call when it declares a length
+/// within it (what Telegram sends); else chunk by chunk, refused as soon as the chunks pass
+/// the limit (the rest is left unread, and dropped with the request). A body that fails to
+/// read is empty.
 pub(crate) async fn body_within(
     request: &web_sys::Request,
     content_length: Option<&str>,
@@ -186,8 +188,18 @@ pub(crate) async fn body_within(
     let Some(stream) = request.body() else {
         return Ok(Vec::new());
     };
-    if http::declared_over(content_length, limit) {
-        return Err(TooLarge);
+    match http::declared(content_length, limit) {
+        Declared::Over => return Err(TooLarge),
+        Declared::Within => {
+            let Ok(read) = request.array_buffer() else {
+                return Ok(Vec::new());
+            };
+            return Ok(JsFuture::from(read)
+                .await
+                .map(|buffer| js_sys::Uint8Array::new(&buffer).to_vec())
+                .unwrap_or_default());
+        }
+        Declared::Unknown => {}
     }
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let mut body = BoundedBody::new(limit);

@@ -6,7 +6,7 @@ use crate::app::{App, Isolate};
 use crate::http;
 use crate::migration::Phase;
 use crate::platform::workerd::{
-    self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv,
+    self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv, WorkerRateLimiter,
 };
 use crate::platform::Platform;
 use crate::secret::Secret;
@@ -17,6 +17,8 @@ const D1_BINDING: &str = "FEAR_GREED_D1";
 const KV_BINDING: &str = "FEAR_GREED_KV";
 /// The optional Workers Analytics Engine dataset of the migration counters.
 const ANALYTICS_BINDING: &str = "MIGRATION_ANALYTICS";
+/// The optional Workers Rate Limiting binding of failed admin bearer attempts.
+const ADMIN_LIMIT_BINDING: &str = "ADMIN_AUTH_LIMIT";
 
 /// A binding `wrangler.toml` should declare is missing.
 #[derive(Debug, thiserror::Error)]
@@ -130,8 +132,13 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
     let app = App::new(platform_from_env(env, &settings)?, settings.config)
         .with_isolate(ISOLATE.with(Isolate::clone));
     // Optional: without the binding the counters go to D1 only.
-    Ok(match env.analytics_engine(ANALYTICS_BINDING) {
+    let app = match env.analytics_engine(ANALYTICS_BINDING) {
         Ok(dataset) => app.with_analytics(Rc::new(WorkerAnalytics(dataset))),
+        Err(_) => app,
+    };
+    // Optional: without the binding the isolate counts failed admin attempts.
+    Ok(match env.rate_limiter(ADMIN_LIMIT_BINDING) {
+        Ok(limiter) => app.with_admin_limiter(Rc::new(WorkerRateLimiter(limiter))),
         Err(_) => app,
     })
 }
@@ -174,11 +181,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     };
     // Comparing and publishing the shadow evidence is not the user's wait.
     ctx.wait_until(async move { app.after_response().await });
-    Ok(workerd::js_response(
-        response.status,
-        response.content_type,
-        response.body.into_bytes(),
-    )?)
+    Ok(workerd::js_response(response)?)
 }
 
 #[event(scheduled)]

@@ -121,6 +121,8 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// The `Retry-After` header, in seconds (a 429 tells when to come back).
+    pub retry_after: Option<u32>,
 }
 
 impl Response {
@@ -129,6 +131,7 @@ impl Response {
             status,
             content_type: "application/json",
             body: body.to_string(),
+            retry_after: None,
         }
     }
 
@@ -138,6 +141,7 @@ impl Response {
             status: 200,
             content_type,
             body: body.to_owned(),
+            retry_after: None,
         }
     }
 
@@ -157,6 +161,7 @@ impl Response {
             status: 405,
             content_type: "text/plain;charset=UTF-8",
             body: "Method not allowed".into(),
+            retry_after: None,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! [`AdminContext`]: what an admin request may use of the app (the platform, the isolate's
-//! flag cache and the two settings the API reads), so no handler sees the whole `App`.
+//! flag cache, the two settings the API reads and what limits failed bearer attempts), so no
+//! handler sees the whole `App`.
 
 use super::AdminError;
 use crate::migration::flags::Flags;
 use crate::migration::{FlagCache, Phase};
-use crate::platform::Platform;
+use crate::platform::window::FixedWindows;
+use crate::platform::{Platform, RateLimiter};
 use crate::secret::Secret;
 
 /// The part of the app one admin request borrows.
@@ -16,6 +18,10 @@ pub(crate) struct AdminContext<'a> {
     pub(crate) default_phase: Phase,
     /// `ADMIN_API_TOKEN`; without one every admin call is a 404.
     pub(crate) token: Option<&'a Secret>,
+    /// The isolate's failed bearer attempts per client (`attempts`).
+    pub(crate) attempts: &'a FixedWindows,
+    /// What counts a failed attempt: the Rate Limiting binding, or `attempts` itself.
+    pub(crate) limiter: &'a dyn RateLimiter,
 }
 
 impl AdminContext<'_> {

@@ -12,6 +12,9 @@ pub(crate) enum AdminError {
     NotFound,
     /// 401: the bearer token is missing or wrong.
     Unauthorized,
+    /// 429: the client made too many failed bearer attempts lately; it may try again after
+    /// `retry_after` seconds (the `Retry-After` header). Nothing else was looked at.
+    TooManyAttempts { retry_after: u32 },
     /// 405: the path exists, the method does not.
     MethodNotAllowed,
     /// 400: the request is malformed; the message names the problem. Nothing was changed.
@@ -42,12 +45,22 @@ impl AdminError {
     }
 
     pub(crate) fn into_response(self) -> Response {
+        let retry_after = match self {
+            Self::TooManyAttempts { retry_after } => Some(retry_after),
+            _ => None,
+        };
         let (status, code, message, details) = match self {
             Self::NotFound => (404, "not_found", "Not found".to_owned(), vec![]),
             Self::Unauthorized => (
                 401,
                 "unauthorized",
                 "Missing or wrong bearer token".to_owned(),
+                vec![],
+            ),
+            Self::TooManyAttempts { .. } => (
+                429,
+                "too_many_attempts",
+                "Too many failed bearer attempts; retry after the Retry-After seconds".to_owned(),
                 vec![],
             ),
             Self::MethodNotAllowed => (
@@ -66,10 +79,13 @@ impl AdminError {
                 vec![],
             ),
         };
-        Response::json(
-            status,
-            &json!({ "ok": false, "error": { "code": code, "message": message, "details": details } }),
-        )
+        Response {
+            retry_after,
+            ..Response::json(
+                status,
+                &json!({ "ok": false, "error": { "code": code, "message": message, "details": details } }),
+            )
+        }
     }
 }
 

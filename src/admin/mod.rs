@@ -1,10 +1,11 @@
 //! The admin API (migration.md §6): operators and on-call read the move's evidence and flip
 //! phases under `/admin/`. Bearer `ADMIN_API_TOKEN`, compared in constant time; without a
-//! configured token every call is a 404. Bodies are JSON, at most [`MAX_BODY_BYTES`] (refused
-//! before routing, `app::route`). The
+//! configured token every call is a 404; repeated failed attempts are limited (`attempts`).
+//! Bodies are JSON, at most [`MAX_BODY_BYTES`] (refused before routing, `app::route`). The
 //! dashboard page (`dashboard`) is the one exception to the bearer: it holds no data. Every
 //! endpoint is one row of `ROUTES`, which both routing and the 404/405 refusals follow.
 
+mod attempts;
 mod body;
 mod cleanup;
 mod context;
@@ -17,6 +18,7 @@ mod repair;
 mod status;
 mod sweeps;
 
+pub(crate) use attempts::Attempts;
 pub(crate) use context::AdminContext;
 pub(crate) use error::AdminError;
 
@@ -36,6 +38,7 @@ pub(crate) async fn handle(cx: &AdminContext<'_>, request: &Request) -> Response
             tracing::warn!(
                 method = %request.method,
                 path = %request.path,
+                client = attempts::client(request),
                 refusal = ?error,
                 "admin request refused"
             );
@@ -141,7 +144,7 @@ async fn route(cx: &AdminContext<'_>, request: &Request) -> Result<Response, Adm
     if on_path().any(|route| route.access == Access::Open) {
         enabled(cx)?;
     } else {
-        authorise(cx, request)?;
+        authorise(cx, request).await?;
     }
     match on_path().find(|route| route.method == request.method) {
         Some(route) => (route.handler)(cx, request).await,
@@ -150,15 +153,18 @@ async fn route(cx: &AdminContext<'_>, request: &Request) -> Result<Response, Adm
     }
 }
 
-/// 404 when the API is disabled, 401 unless the bearer token matches.
-fn authorise(cx: &AdminContext<'_>, request: &Request) -> Result<(), AdminError> {
+/// 404 when the API is disabled, 429 while the client is limited, 401 unless the bearer
+/// token matches.
+async fn authorise(cx: &AdminContext<'_>, request: &Request) -> Result<(), AdminError> {
     let token = enabled(cx)?;
+    let client = attempts::client(request);
+    attempts::refuse_if_limited(cx, client)?;
     let presented = request
         .header("authorization")
         .and_then(|value| value.strip_prefix("Bearer "));
     match presented {
         Some(presented) if token.matches(presented) => Ok(()),
-        _ => Err(AdminError::Unauthorized),
+        _ => Err(attempts::failed(cx, client).await),
     }
 }
 

@@ -1,9 +1,10 @@
 //! What one isolate remembers between the requests it serves: the flags it read (one cache
-//! for every request), the migration counters not yet written to D1, and the updates it
-//! applied lately, so that a redelivery that reaches the same isolate is answered without
+//! for every request), the migration counters not yet written to D1, the admin API's failed
+//! bearer attempts per client, and the updates it applied lately, so that a redelivery that reaches the same isolate is answered without
 //! asking D1 (legacy §10.8). Nothing here is needed for
 //! correctness across isolates: D1's claims are (see `storage::d1::UpdateClaim`).
 
+use crate::admin::Attempts;
 use crate::migration::{CounterBuffer, FlagCache};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -17,6 +18,7 @@ const REMEMBERED_UPDATES: usize = 1_024;
 pub struct Isolate {
     pub(crate) flags: FlagCache,
     pub(crate) counters: CounterBuffer,
+    pub(crate) admin_attempts: Attempts,
     pub(crate) updates: RecentUpdates,
 }
 

@@ -23,7 +23,7 @@ use crate::market::Market;
 use crate::migration::publish::{publish, Observed};
 use crate::migration::router::{self, AfterReplies, Evidence, RequestPhases};
 use crate::migration::{FlagCache, Phase, Phases};
-use crate::platform::{MetricSink, Platform};
+use crate::platform::{MetricSink, Platform, RateLimiter};
 use crate::storage::d1::UpdateClaim;
 use crate::telegram::Telegram;
 use config::Config;
@@ -49,6 +49,9 @@ pub struct App {
     maintenance_failed: RefCell<Vec<&'static str>>,
     /// The optional Analytics Engine dataset the counters also go to.
     analytics: Option<Rc<dyn MetricSink>>,
+    /// The optional Rate Limiting binding that counts failed admin bearer attempts; without
+    /// it the isolate counts them.
+    admin_limiter: Option<Rc<dyn RateLimiter>>,
 }
 
 impl App {
@@ -65,6 +68,7 @@ impl App {
             flags_read: Rc::default(),
             maintenance_failed: RefCell::default(),
             analytics: None,
+            admin_limiter: None,
         }
     }
 
@@ -80,13 +84,25 @@ impl App {
         }
     }
 
+    /// Counts failed admin bearer attempts with `limiter` (a Rate Limiting binding) rather
+    /// than in the isolate.
+    pub fn with_admin_limiter(self, limiter: Rc<dyn RateLimiter>) -> Self {
+        Self {
+            admin_limiter: Some(limiter),
+            ..self
+        }
+    }
+
     /// What the admin API may use of the app for one request.
     fn admin(&self) -> AdminContext<'_> {
+        let attempts = &*self.isolate.admin_attempts.0;
         AdminContext {
             platform: &self.platform,
             flag_cache: &self.isolate.flags,
             default_phase: self.config.storage_phase_default,
             token: self.config.admin_api_token.as_ref(),
+            attempts,
+            limiter: self.admin_limiter.as_deref().unwrap_or(attempts),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The seam between the application and the runtime: a KV namespace, a SQL database, outbound
-//! HTTP and a clock, each a small trait. `workerd` implements them on the worker's bindings (wasm only);
+//! HTTP, a clock and a rate limiter, each a small trait. `workerd` implements them on the worker's bindings (wasm only);
 //! `native` implements them in memory and on SQLite, so every layer above runs in `cargo test`.
 //!
 //! Futures here are not `Send`: workerd is single-threaded and its bindings are JS objects.
@@ -8,6 +8,7 @@ pub mod log;
 pub mod metered;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub mod window;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod workerd;
 
@@ -168,6 +169,15 @@ pub struct MetricPoint {
 /// never fail the caller.
 pub trait MetricSink {
     fn write(&self, point: &MetricPoint);
+}
+
+/// Counts attempts per key against a budget: the Workers Rate Limiting binding where one is
+/// bound, else [`window::FixedWindows`] in the isolate.
+#[async_trait(?Send)]
+pub trait RateLimiter {
+    /// Counts one attempt by `key` at `now_ms` (the binding keeps its own time); `false` once
+    /// the key is over its budget for the period.
+    async fn limit(&self, key: &str, now_ms: i64) -> bool;
 }
 
 /// Everything the application needs from its runtime.

@@ -1,10 +1,10 @@
-//! The platform traits on the worker's real bindings (wasm only): Workers KV, D1, `fetch()`
-//! and the JavaScript clock. The only code besides `entry` that calls `worker`.
+//! The platform traits on the worker's real bindings (wasm only): Workers KV, D1, `fetch()`,
+//! the JavaScript clock and the Rate Limiting binding. The only code besides `entry` that calls `worker`.
 
 use super::log::JsonLog;
 use super::{
     Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, MetricPoint, MetricSink,
-    PlatformError, Row, SqlDatabase, SqlValue, Statement,
+    PlatformError, RateLimiter, Row, SqlDatabase, SqlValue, Statement,
 };
 use crate::http::{self, BoundedBody, Declared, TooLarge};
 use async_trait::async_trait;
@@ -229,16 +229,17 @@ pub(crate) fn path_and_query(url: &str) -> (String, String) {
     (path.to_owned(), query.to_owned())
 }
 
-/// A response with `body` as its bytes, `status` and one `Content-Type` header.
-pub(crate) fn js_response(
-    status: u16,
-    content_type: &str,
-    mut body: Vec<u8>,
-) -> Result<web_sys::Response, JsValue> {
+/// `response` for the runtime: its status, body bytes, `Content-Type` and, when it has one,
+/// `Retry-After`.
+pub(crate) fn js_response(response: crate::http::Response) -> Result<web_sys::Response, JsValue> {
     let headers = web_sys::Headers::new()?;
-    headers.set("Content-Type", content_type)?;
+    headers.set("Content-Type", response.content_type)?;
+    if let Some(seconds) = response.retry_after {
+        headers.set("Retry-After", &seconds.to_string())?;
+    }
+    let mut body = response.body.into_bytes();
     let init = web_sys::ResponseInit::new();
-    init.set_status(status);
+    init.set_status(response.status);
     init.set_headers(&headers);
     web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut body), &init)
 }
@@ -319,6 +320,23 @@ impl MetricSink for WorkerAnalytics {
             .build();
         if let Err(e) = self.0.write_data_point(&data) {
             tracing::warn!(error = %e, "analytics engine point not written");
+        }
+    }
+}
+
+/// A Workers Rate Limiting binding. When it fails, the attempt counts as within the budget:
+/// the limit only ever adds to the bearer check, which refuses a wrong token either way.
+pub(crate) struct WorkerRateLimiter(pub worker::RateLimiter);
+
+#[async_trait(?Send)]
+impl RateLimiter for WorkerRateLimiter {
+    async fn limit(&self, key: &str, _now_ms: i64) -> bool {
+        match self.0.limit(key.to_owned()).await {
+            Ok(outcome) => outcome.success,
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter failed");
+                true
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_flags;
+mod admin_limits;
 mod admin_repair;
 mod admin_sweeps;
 mod app;

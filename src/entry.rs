@@ -137,9 +137,9 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
         Err(_) => app,
     };
     // Optional: without the binding the isolate counts failed admin attempts.
-    Ok(match env.rate_limiter(ADMIN_LIMIT_BINDING) {
-        Ok(limiter) => app.with_admin_limiter(Rc::new(WorkerRateLimiter(limiter))),
-        Err(_) => app,
+    Ok(match WorkerRateLimiter::bound(env, ADMIN_LIMIT_BINDING) {
+        Some(limiter) => app.with_admin_limiter(Rc::new(limiter)),
+        None => app,
     })
 }
 

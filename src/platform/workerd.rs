@@ -324,19 +324,41 @@ impl MetricSink for WorkerAnalytics {
     }
 }
 
-/// A Workers Rate Limiting binding. When it fails, the attempt counts as within the budget:
-/// the limit only ever adds to the bearer check, which refuses a wrong token either way.
-pub(crate) struct WorkerRateLimiter(pub worker::RateLimiter);
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A Workers Rate Limiting binding's object.
+    type Ratelimit;
+    #[wasm_bindgen(method, catch)]
+    fn limit(this: &Ratelimit, options: &js_sys::Object) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// A Workers Rate Limiting binding, called directly (`limit({key})` answers `{success}`):
+/// `worker::RateLimiter` does the same through serde, at several KiB of the upload. When the
+/// binding fails, the attempt counts as within the budget: the limit only adds to the bearer
+/// check, which refuses a wrong token either way.
+pub(crate) struct WorkerRateLimiter(Ratelimit);
+
+impl WorkerRateLimiter {
+    /// The binding `name`, when the worker has it.
+    pub(crate) fn bound(env: &worker::Env, name: &str) -> Option<Self> {
+        let binding = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
+        (!binding.is_undefined()).then(|| Self(binding.unchecked_into()))
+    }
+
+    async fn success(&self, key: &str) -> Result<bool, JsValue> {
+        let options = js_sys::Object::new();
+        js_sys::Reflect::set(&options, &"key".into(), &key.into())?;
+        let outcome = JsFuture::from(self.0.limit(&options)?).await?;
+        Ok(js_sys::Reflect::get(&outcome, &"success".into())?.as_bool() != Some(false))
+    }
+}
 
 #[async_trait(?Send)]
 impl RateLimiter for WorkerRateLimiter {
     async fn limit(&self, key: &str, _now_ms: i64) -> bool {
-        match self.0.limit(key.to_owned()).await {
-            Ok(outcome) => outcome.success,
-            Err(e) => {
-                tracing::warn!(error = %e, "rate limiter failed");
-                true
-            }
-        }
+        self.success(key).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %js_error(e), "rate limiter failed");
+            true
+        })
     }
 }

@@ -1,8 +1,11 @@
 // Shared Miniflare set-up for the workerd suite: the real wasm build from build/, D1 migrated
-// from migrations/ by wrangler itself, real KV, and every outbound fetch answered here.
-import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+// from migrations/ by wrangler itself, real KV, the Rate Limiting binding of wrangler.toml, and
+// every outbound fetch answered here. Every worker's logs (workerd's console lines and
+// Miniflare's own) and every response it gives through `dispatchFetch` are kept, and `stop()`
+// fails when any of them holds a secret of the worker's configuration.
+import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -11,6 +14,51 @@ export const BOT_TOKEN = "123:e2e-token";
 export const WEBHOOK_SECRET = "e2e-webhook-secret";
 export const ADMIN_TOKEN = "e2e-admin-token";
 const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
+
+/** wrangler.toml's `[[ratelimits]]` binding, as Miniflare options. */
+function rateLimits() {
+  const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+  const [, name, namespace, limit, period] = toml.match(
+    /\[\[ratelimits\]\]\nname = "(\w+)"\nnamespace_id = "(\d+)"\nsimple = \{ limit = (\d+), period = (\d+) \}/,
+  );
+  return { [name]: { namespace_id: namespace, simple: { limit: Number(limit), period: Number(period) } } };
+}
+
+/**
+ * The secrets among `bindings` (names with TOKEN or SECRET), each with the forms it would take
+ * in a URL: `[{ name, value, forms }]`.
+ */
+function secretsOf(bindings) {
+  return Object.entries(bindings)
+    .filter(([name, value]) => /TOKEN|SECRET/.test(name) && typeof value === "string" && value !== "")
+    .map(([name, value]) => ({ name, value, forms: [...new Set([value, encodeURIComponent(value)])] }));
+}
+
+/** Where `texts` hold a secret: `["<where>: <the text with the secret replaced by its name>"]`. */
+export function leaksIn(texts, secrets, where) {
+  const leaks = [];
+  for (const text of texts) {
+    for (const { name, forms } of secrets) {
+      if (forms.some((form) => text.includes(form))) {
+        const shown = forms.reduce((redacted, form) => redacted.replaceAll(form, `<${name}>`), text);
+        leaks.push(`${where}: ${shown}`);
+      }
+    }
+  }
+  return leaks;
+}
+
+/** Miniflare's own log, kept in `lines` rather than printed. */
+class KeptLog extends Log {
+  constructor(lines) {
+    super(LogLevel.DEBUG);
+    this.lines = lines;
+  }
+
+  log(message) {
+    this.lines.push(message);
+  }
+}
 
 /** Applies every migration in migrations/ to a fresh local D1 under `dir`, as a deploy would. */
 function applyMigrations(dir) {
@@ -28,12 +76,27 @@ function applyMigrations(dir) {
  * adds (v4-style) Miniflare options, e.g. `{ inspectorPort: 0 }` for the profiler. `build` is the
  * directory of the worker build (another one to compare builds). Returns the Miniflare instance
  * and helpers, among them `url`: Miniflare's loopback HTTP address (`http://127.0.0.1:<port>/`),
- * where a real browser reaches the worker.
+ * where a real browser reaches the worker. `rateLimit: false` leaves the Rate Limiting binding
+ * out (the isolate counts failed admin attempts). `logs` holds the worker's console lines,
+ * `{ level, message }`, in order.
  */
-export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, build = "build" } = {}) {
+export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, build = "build", rateLimit = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
   const outboundRequests = [];
+  const logs = [];
+  const miniflareLines = [];
+  const bodies = [];
+  const bindings = {
+    STORAGE_PHASE_DEFAULT: "kv_only",
+    TELEGRAM_BOT_TOKEN_SECRET: BOT_TOKEN,
+    TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    TELEGRAM_API_BASE_URL: "http://telegram.stand-in",
+    CNN_BASE_URL: "http://cnn.stand-in",
+    YAHOO_BASE_URL: "http://yahoo.stand-in",
+    ADMIN_API_TOKEN: ADMIN_TOKEN,
+    ...vars,
+  };
   const starting = performance.now();
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -48,16 +111,14 @@ export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, 
       kvNamespaces: { FEAR_GREED_KV: "local-dev-namespace-id" },
       d1Databases: { FEAR_GREED_D1: "local-dev-database-id" },
       resourcePersistencePath: join(dir, "v3"),
-      bindings: {
-        STORAGE_PHASE_DEFAULT: "kv_only",
-        TELEGRAM_BOT_TOKEN_SECRET: BOT_TOKEN,
-        TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
-        TELEGRAM_API_BASE_URL: "http://telegram.stand-in",
-        CNN_BASE_URL: "http://cnn.stand-in",
-        YAHOO_BASE_URL: "http://yahoo.stand-in",
-        ADMIN_API_TOKEN: ADMIN_TOKEN,
-        ...vars,
+      ...(rateLimit ? { ratelimits: rateLimits() } : {}),
+      bindings,
+      // Printed as Miniflare prints them by default, and kept for the secrets scan.
+      handleStructuredLogs: ({ level, message }) => {
+        logs.push({ level, message });
+        (level === "error" || level === "warn" ? console.error : console.log)(message);
       },
+      log: new KeptLog(miniflareLines),
       outboundService: async (request) => {
         outboundRequests.push(request);
         if (outbound) return outbound(request);
@@ -68,11 +129,27 @@ export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, 
   );
   const url = await mf.ready;
   const readyMs = performance.now() - starting;
+  // Every response's body is read from a copy, after the caller has it (no wait added).
+  const dispatchFetch = mf.dispatchFetch.bind(mf);
+  mf.dispatchFetch = async (...args) => {
+    const response = await dispatchFetch(...args);
+    bodies.push(response.clone().text());
+    return response;
+  };
+  const secrets = secretsOf(bindings);
+  const leaks = async () => [
+    ...leaksIn(logs.map((line) => line.message), secrets, "worker log"),
+    ...leaksIn(miniflareLines, secrets, "Miniflare log"),
+    ...leaksIn(await Promise.all(bodies), secrets, "response body"),
+  ];
   let nextUpdateId = 1;
   return {
     mf,
     url,
     outboundRequests,
+    logs,
+    /** Every place so far where a secret shows: a log line or a response body (see `leaksIn`). */
+    leaks,
     /** From `new Miniflare` until `mf.ready` resolved (ms): the isolate's start, for the bench. */
     readyMs,
     kv: () => mf.getKVNamespace("FEAR_GREED_KV"),
@@ -122,9 +199,12 @@ export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, 
         headers: { "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET, "Content-Type": "application/json" },
         body: JSON.stringify(update),
       }),
+    /** Stops the worker; throws when a log line or a response held a secret. */
     async stop() {
+      const found = await leaks();
       await mf.dispose();
       rmSync(dir, { recursive: true, force: true });
+      if (found.length) throw new Error(`secrets leaked:\n${found.join("\n")}`);
     },
   };
 }

@@ -5,10 +5,10 @@
 use super::RateLimiter;
 use async_trait::async_trait;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Most keys remembered at once; past it, new keys share one window ([`OVERFLOW`]), so many
 /// clients cannot grow the isolate's memory or escape their count by crowding others out.
+/// Few enough to look a key up by a scan (a map would cost the upload more).
 const MAX_KEYS: usize = 1_024;
 
 /// The key every client beyond [`MAX_KEYS`] is counted under.
@@ -20,7 +20,7 @@ const OVERFLOW: &str = "\u{0}overflow";
 pub struct FixedWindows {
     limit: u32,
     period_ms: i64,
-    windows: RefCell<HashMap<String, Window>>,
+    windows: RefCell<Vec<(String, Window)>>,
 }
 
 #[derive(Clone, Copy)]
@@ -41,11 +41,7 @@ impl FixedWindows {
     /// Counts one attempt by `key`; `false`, counting nothing, when the key's window is full.
     pub fn hit(&self, key: &str, now_ms: i64) -> bool {
         let mut windows = self.windows.borrow_mut();
-        let key = self.admit(&mut windows, key, now_ms);
-        let window = windows.entry(key.to_owned()).or_insert(Window {
-            opened_ms: now_ms,
-            count: 0,
-        });
+        let window = self.window(&mut windows, key, now_ms);
         if now_ms >= window.opened_ms + self.period_ms {
             *window = Window {
                 opened_ms: now_ms,
@@ -60,9 +56,10 @@ impl FixedWindows {
     /// How long until `key` may try again; `None` while its window has room.
     pub fn retry_after_ms(&self, key: &str, now_ms: i64) -> Option<i64> {
         let windows = self.windows.borrow();
-        let window = windows.get(key).or_else(|| {
+        let find = |key: &str| windows.iter().find(|(k, _)| k == key);
+        let (_, window) = find(key).or_else(|| {
             (windows.len() >= MAX_KEYS)
-                .then(|| windows.get(OVERFLOW))
+                .then(|| find(OVERFLOW))
                 .flatten()
         })?;
         let left = window.opened_ms + self.period_ms - now_ms;
@@ -72,33 +69,40 @@ impl FixedWindows {
     /// Fills `key`'s window from now: what an isolate records when another limiter refused it.
     pub fn exhaust(&self, key: &str, now_ms: i64) {
         let mut windows = self.windows.borrow_mut();
-        let key = self.admit(&mut windows, key, now_ms).to_owned();
-        windows.insert(
-            key,
-            Window {
-                opened_ms: now_ms,
-                count: self.limit,
-            },
-        );
+        *self.window(&mut windows, key, now_ms) = Window {
+            opened_ms: now_ms,
+            count: self.limit,
+        };
     }
 
-    /// The key `key` is counted under: itself, unless it is new and the map is full even
-    /// after the closed windows are dropped.
-    fn admit<'k>(
+    /// The window `key` is counted in: its own (an empty one opening now if it has none),
+    /// unless it is new and the list is full even after the closed windows are dropped; then
+    /// the [`OVERFLOW`] one.
+    fn window<'w>(
         &self,
-        windows: &mut HashMap<String, Window>,
-        key: &'k str,
+        windows: &'w mut Vec<(String, Window)>,
+        key: &str,
         now_ms: i64,
-    ) -> &'k str {
-        if windows.len() < MAX_KEYS || windows.contains_key(key) {
-            return key;
+    ) -> &'w mut Window {
+        let mut key = key;
+        if windows.len() >= MAX_KEYS && !windows.iter().any(|(k, _)| k == key) {
+            windows.retain(|(_, window)| now_ms < window.opened_ms + self.period_ms);
+            if windows.len() >= MAX_KEYS {
+                key = OVERFLOW;
+            }
         }
-        windows.retain(|_, window| now_ms < window.opened_ms + self.period_ms);
-        if windows.len() < MAX_KEYS {
-            key
-        } else {
-            OVERFLOW
-        }
+        let at = match windows.iter().position(|(k, _)| k == key) {
+            Some(at) => at,
+            None => {
+                let empty = Window {
+                    opened_ms: now_ms,
+                    count: 0,
+                };
+                windows.push((key.to_owned(), empty));
+                windows.len() - 1
+            }
+        };
+        &mut windows[at].1
     }
 }
 

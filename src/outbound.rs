@@ -31,9 +31,11 @@ pub(crate) async fn send(
         };
         match delays.next() {
             Some(&delay) if again => {
+                // The status only: a failure's text may quote the URL, which for Telegram holds
+                // the bot token (the caller logs the last failure without it).
                 tracing::debug!(
                     host = host_of(&request.url),
-                    outcome = ?result.as_ref().map(|r| r.status),
+                    status = ?result.as_ref().ok().map(|r| r.status),
                     delay_ms = delay,
                     "retrying an outbound request"
                 );

@@ -3,7 +3,8 @@
 //! is bound and by the isolate otherwise. A client over its budget gets a 429 with
 //! `Retry-After` before its token is looked at, the right one included: if the right token
 //! still passed, the 429 would only tell a wrong guess from a right one and slow no guessing.
-//! Other clients are not affected. The token is never logged, only the client.
+//! Other clients are not affected. The token is never logged: `handle` logs each refusal
+//! with its client, and a 429 is how the limiting shows in the logs.
 
 use super::{AdminContext, AdminError};
 use crate::http::Request;
@@ -49,23 +50,15 @@ pub(super) fn refuse_if_limited(cx: &AdminContext<'_>, client: &str) -> Result<(
 }
 
 /// Counts a failed attempt by `client`: a 401, or a 429 once the limiter refuses it (then the
-/// isolate refuses the client for a whole period without asking again). Logged once when the
-/// client runs out of attempts.
+/// isolate refuses the client for a whole period without asking again).
 pub(super) async fn failed(cx: &AdminContext<'_>, client: &str) -> AdminError {
     let now = cx.platform.clock.now_ms();
-    let within = cx.limiter.limit(client, now).await;
-    if !within {
-        cx.attempts.exhaust(client, now);
+    if cx.limiter.limit(client, now).await {
+        return AdminError::Unauthorized;
     }
-    if cx.attempts.retry_after_ms(client, now).is_some() {
-        tracing::warn!(client, "admin client limited after failed bearer attempts");
-    }
-    if within {
-        AdminError::Unauthorized
-    } else {
-        AdminError::TooManyAttempts {
-            retry_after: PERIOD_SECONDS,
-        }
+    cx.attempts.exhaust(client, now);
+    AdminError::TooManyAttempts {
+        retry_after: PERIOD_SECONDS,
     }
 }
 

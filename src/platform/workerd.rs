@@ -324,41 +324,38 @@ impl MetricSink for WorkerAnalytics {
     }
 }
 
-#[wasm_bindgen::prelude::wasm_bindgen]
+#[wasm_bindgen::prelude::wasm_bindgen(
+    inline_js = "export async function rateLimit(binding, key) { return (await binding.limit({ key })).success; }"
+)]
 extern "C" {
-    /// A Workers Rate Limiting binding's object.
-    type Ratelimit;
-    #[wasm_bindgen(method, catch)]
-    fn limit(this: &Ratelimit, options: &js_sys::Object) -> Result<js_sys::Promise, JsValue>;
+    /// `binding.limit({ key })`'s `success`.
+    #[wasm_bindgen(js_name = rateLimit)]
+    fn rate_limit(binding: &JsValue, key: &str) -> js_sys::Promise;
 }
 
-/// A Workers Rate Limiting binding, called directly (`limit({key})` answers `{success}`):
-/// `worker::RateLimiter` does the same through serde, at several KiB of the upload. When the
-/// binding fails, the attempt counts as within the budget: the limit only adds to the bearer
-/// check, which refuses a wrong token either way.
-pub(crate) struct WorkerRateLimiter(Ratelimit);
+/// A Workers Rate Limiting binding, called through a line of JavaScript (`worker::RateLimiter`
+/// does the same through serde, at several KiB of the upload). When the binding fails, the
+/// attempt counts as within the budget: the limit only adds to the bearer check, which refuses
+/// a wrong token either way.
+pub(crate) struct WorkerRateLimiter(JsValue);
 
 impl WorkerRateLimiter {
     /// The binding `name`, when the worker has it.
     pub(crate) fn bound(env: &worker::Env, name: &str) -> Option<Self> {
         let binding = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
-        (!binding.is_undefined()).then(|| Self(binding.unchecked_into()))
-    }
-
-    async fn success(&self, key: &str) -> Result<bool, JsValue> {
-        let options = js_sys::Object::new();
-        js_sys::Reflect::set(&options, &"key".into(), &key.into())?;
-        let outcome = JsFuture::from(self.0.limit(&options)?).await?;
-        Ok(js_sys::Reflect::get(&outcome, &"success".into())?.as_bool() != Some(false))
+        (!binding.is_undefined()).then_some(Self(binding))
     }
 }
 
 #[async_trait(?Send)]
 impl RateLimiter for WorkerRateLimiter {
     async fn limit(&self, key: &str, _now_ms: i64) -> bool {
-        self.success(key).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %js_error(e), "rate limiter failed");
-            true
-        })
+        match JsFuture::from(rate_limit(&self.0, key)).await {
+            Ok(success) => success.as_bool() != Some(false),
+            Err(e) => {
+                tracing::warn!(error = %js_error(e), "rate limiter failed");
+                true
+            }
+        }
     }
 }

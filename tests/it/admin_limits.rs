@@ -225,14 +225,6 @@ fn refused_attempts_are_logged_with_the_client_and_never_the_token() {
         3
     ]);
     assert_eq!(refusals, expected);
-    let limited: Vec<&Value> = lines
-        .iter()
-        .filter(|line| {
-            line["fields"]["message"] == "admin client limited after failed bearer attempts"
-        })
-        .collect();
-    assert_eq!(limited.len(), 1, "{lines:#?}");
-    assert_eq!(limited[0]["fields"]["client"], ATTACKER);
     let text = serde_json::to_string(&lines).unwrap();
     for secret in ["guess-", ADMIN_TOKEN, "Bearer", &ADMIN_TOKEN[..6]] {
         assert!(!text.contains(secret), "{secret:?} in {text}");

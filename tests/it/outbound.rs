@@ -5,6 +5,8 @@ use crate::helpers::{
     answer_market, network_error, respond, telegram_ok, Backend, Fixture, BOT_TOKEN, TELEGRAM,
     YAHOO,
 };
+use crate::logs::logged;
+use fear_greed_bot::platform::PlatformError;
 use serde_json::json;
 
 #[test]
@@ -89,4 +91,21 @@ fn the_chart_request_has_the_legacy_url_and_browser_headers() {
         Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36")
     );
     assert_eq!(chart.headers.len(), 14);
+}
+
+#[test]
+fn a_failure_that_quotes_the_telegram_url_is_logged_without_the_token() {
+    let f = Fixture::new(Backend::Kv);
+    // As workerd's fetch() reports an invalid URL: the whole URL, token and all.
+    f.http.answer_with(|request| {
+        Err(PlatformError(format!(
+            "TypeError: Invalid URL: {}",
+            request.url
+        )))
+    });
+    let (_, lines) = logged(|| f.converse(1, "/help"));
+    assert_eq!(f.http.sent().len(), 4, "retried");
+    let text = serde_json::to_string(&lines).unwrap();
+    assert!(text.contains("sendMessage failed"), "{text}");
+    assert!(!text.contains(BOT_TOKEN), "{text}");
 }

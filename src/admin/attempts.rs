@@ -13,10 +13,10 @@ use std::rc::Rc;
 
 /// Failed attempts a client may make per period: room for a few mistyped tokens and a
 /// dashboard sign-in with a wrong one (four calls at once) twice over.
-pub(crate) const FAILED_ATTEMPTS: u32 = 10;
+const FAILED_ATTEMPTS: u32 = 10;
 
 /// The period, in seconds: the longest the binding offers (10 or 60).
-pub(crate) const PERIOD_SECONDS: u32 = 60;
+const PERIOD_SECONDS: u32 = 60;
 
 /// This isolate's failed attempts per client, and the clients a binding refused; clones
 /// share them.

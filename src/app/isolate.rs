@@ -1,8 +1,8 @@
 //! What one isolate remembers between the requests it serves: the flags it read (one cache
 //! for every request), the migration counters not yet written to D1, the admin API's failed
-//! bearer attempts per client, and the updates it applied lately, so that a redelivery that reaches the same isolate is answered without
-//! asking D1 (legacy §10.8). Nothing here is needed for
-//! correctness across isolates: D1's claims are (see `storage::d1::UpdateClaim`).
+//! bearer attempts per client, and the updates it applied lately, so that a redelivery that
+//! reaches the same isolate is answered without asking D1 (legacy §10.8). Nothing here is
+//! needed for correctness across isolates: D1's claims are (see `storage::d1::UpdateClaim`).
 
 use crate::admin::Attempts;
 use crate::migration::{CounterBuffer, FlagCache};

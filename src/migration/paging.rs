@@ -1,6 +1,6 @@
 //! On-call paging (MIGRATION.md, "Watching"): which conditions fire, from the numbers the
 //! maintenance cron read and the flags, and which messages to send given the pages already
-//! recorded in D1 (`pages`, migration 0008). Pure: the cron step (`app::pager`) reads the
+//! recorded in D1 (`pages`, migration 0010). Pure: the cron step (`app::pager`) reads the
 //! numbers, claims each page in D1 and sends it.
 //!
 //! A condition pages once when it starts firing, again every `page.repeat_seconds` while it

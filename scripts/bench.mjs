@@ -303,11 +303,15 @@ async function printStorage() {
 }
 
 function printUpload() {
-  const { modules, gzippedKib } = uploadSize();
-  const over = gzippedKib > UPLOAD_TARGET_KIB;
-  const parts = modules.map((m) => `${m.name} ${fixed(m.kib, 1)} KiB → ${fixed(m.gzippedKib, 1)}`).join(", ");
-  console.log(`Upload (wrangler's dry-run bundle): ${parts}; gzipped total ${fixed(gzippedKib, 1)} KiB ` +
-    `(target <= ${UPLOAD_TARGET_KIB} KiB${over ? ", OVER" : ""}).`);
+  let over = false;
+  for (const [worker, config] of [["bot", "wrangler.toml"], ["ops", "wrangler.ops.toml"]]) {
+    const { modules, gzippedKib } = uploadSize(config);
+    const overHere = gzippedKib > UPLOAD_TARGET_KIB;
+    over ||= overHere;
+    const parts = modules.map((m) => `${m.name} ${fixed(m.kib, 1)} KiB → ${fixed(m.gzippedKib, 1)}`).join(", ");
+    console.log(`Upload of the ${worker} worker (wrangler's dry-run bundle): ${parts}; gzipped total ` +
+      `${fixed(gzippedKib, 1)} KiB (target <= ${UPLOAD_TARGET_KIB} KiB${overHere ? ", OVER" : ""}).`);
+  }
   return over;
 }
 

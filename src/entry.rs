@@ -19,6 +19,9 @@ const KV_BINDING: &str = "FEAR_GREED_KV";
 const ANALYTICS_BINDING: &str = "MIGRATION_ANALYTICS";
 /// The optional Workers Rate Limiting binding of failed admin bearer attempts.
 const ADMIN_LIMIT_BINDING: &str = "ADMIN_AUTH_LIMIT";
+/// The bot worker's service binding to the ops worker, which answers `/admin/`.
+#[cfg(not(feature = "ops"))]
+const OPS_BINDING: &str = "OPS";
 
 /// A binding `wrangler.toml` should declare is missing.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +156,11 @@ fn start() {
 /// request's `cf` object and `worker::Response` copy the body once more.
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+    #[cfg(not(feature = "ops"))]
+    let req = match to_ops(req, &env).await {
+        Ok(response) => return response,
+        Err(req) => req,
+    };
     let app = match app_from_env(&env) {
         Ok(app) => app,
         Err(e) => {
@@ -184,13 +192,62 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     Ok(workerd::js_response(response)?)
 }
 
+/// In the bot worker, an `/admin/` request goes as it came to the ops worker, whose answer is
+/// the response; any other request (or any request when `OPS` is not bound) comes back. A
+/// change made through this isolate is seen by it at once, as when one worker answered both:
+/// an admin write that succeeded drops its cached flags.
+#[cfg(not(feature = "ops"))]
+async fn to_ops(
+    req: web_sys::Request,
+    env: &Env,
+) -> Result<worker::Result<web_sys::Response>, web_sys::Request> {
+    let ops = match env.service(OPS_BINDING) {
+        Ok(ops) if workerd::path_and_query(&req.url()).0.starts_with("/admin/") => ops,
+        _ => return Err(req),
+    };
+    let write = req.method() != "GET";
+    Ok(async {
+        let response: web_sys::Response =
+            ops.fetch_request(worker::Request::from(req)).await?.into();
+        if write && response.ok() {
+            ISOLATE.with(|isolate| isolate.flags.forget());
+        }
+        Ok(response)
+    }
+    .await)
+}
+
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let cron = event.cron();
+    #[cfg(not(feature = "ops"))]
+    if to_ops_cron(&cron, &env).await {
+        return;
+    }
     match app_from_env(&env) {
         Ok(app) => {
-            app.on_cron(&event.cron()).await;
+            app.on_cron(&cron).await;
             app.after_response().await;
         }
-        Err(e) => tracing::error!(error = %e, cron = %event.cron(), "worker misconfigured"),
+        Err(e) => tracing::error!(error = %e, cron = %cron, "worker misconfigured"),
     }
+}
+
+/// In the bot worker, the maintenance cron is the ops worker's: deployed, only the ops worker
+/// has it, but `wrangler dev` fires every cron on its first worker (`/__scheduled`), so the
+/// bot hands it on through `OPS` when bound. Whether it did.
+#[cfg(not(feature = "ops"))]
+async fn to_ops_cron(cron: &str, env: &Env) -> bool {
+    use crate::app::cron::Job;
+    let Some(ops) = env
+        .service(OPS_BINDING)
+        .ok()
+        .filter(|_| Job::for_cron(cron) == Some(Job::Maintenance))
+    else {
+        return false;
+    };
+    if let Err(error) = workerd::fire_cron(ops, cron).await {
+        tracing::error!(error = ?error, cron, "the ops worker's cron could not be handed on");
+    }
+    true
 }

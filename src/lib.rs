@@ -30,7 +30,8 @@
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
 //! - `admin`: the operators' HTTP API under `/admin/`.
-//! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`.
+//! - `entry` (wasm only): the `#[event]` glue, the only code that reads `worker::Env`; in the
+//!   bot worker's build it hands `/admin/` to the ops worker.
 //! - [`secret`]: a credential that never prints and compares in constant time.
 //! - [`schema`]: the D1 migrations, embedded so native tests apply exactly what wrangler applies.
 //!
@@ -38,6 +39,14 @@
 //! (`tests/it`) and the benches drive from outside: the app, the repositories and their stores,
 //! the platform seam with its native stand-ins, and the migration's pieces. `admin`, `bot`,
 //! `market`, `outbound`, `signals` and `telegram` are reached only through the app.
+
+// Each worker's wasm is built with one of the `bot` and `ops` features (Cargo.toml), and what
+// only the other worker uses is unused there and left out. Unused code is checked in the full
+// build (both features), which the native tests and clippy run.
+#![cfg_attr(
+    not(all(feature = "bot", feature = "ops")),
+    allow(dead_code, unused_imports)
+)]
 
 pub(crate) mod admin;
 pub mod app;

@@ -1,5 +1,6 @@
-// What a deploy would upload: wrangler's own dry run bundles the worker from build/ (no build,
-// no network), and each module it writes is gzipped here, as the upload limit counts them.
+// What a deploy would upload, per worker: wrangler's own dry run bundles it from its build
+// directory (no build, no network), and each module it writes is gzipped here, as the upload
+// limit counts them.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,11 +10,15 @@ import { ROOT } from "../../tests/e2e/harness.mjs";
 
 export const UPLOAD_TARGET_KIB = 400;
 
-/** The uploaded modules with their raw and gzipped sizes (KiB), and the gzipped total. */
-export function uploadSize() {
+/**
+ * The modules a deploy of the worker configured by `config` (the bot's wrangler.toml, or the ops
+ * worker's wrangler.ops.toml) uploads, with their raw and gzipped sizes (KiB), and the gzipped
+ * total.
+ */
+export function uploadSize(config = "wrangler.toml") {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-upload-"));
   try {
-    execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", dir], {
+    execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--config", config, "--outdir", dir], {
       cwd: ROOT,
       env: { ...process.env, CI: "true", SKIP_WORKER_BUILD: "1" },
       stdio: "pipe",

@@ -67,10 +67,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wrangler_toml_binds_the_limiter_with_these_numbers() {
+    fn the_ops_workers_configuration_binds_the_limiter_with_these_numbers() {
         let declared = format!(
             "[[ratelimits]]\nname = \"ADMIN_AUTH_LIMIT\"\nnamespace_id = \"1001\"\nsimple = {{ limit = {FAILED_ATTEMPTS}, period = {PERIOD_SECONDS} }}\n"
         );
-        assert!(include_str!("../../wrangler.toml").contains(&declared));
+        assert!(include_str!("../../wrangler.ops.toml").contains(&declared));
     }
 }

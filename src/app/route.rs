@@ -29,16 +29,20 @@ impl App {
         Response::error(413, "Payload Too Large")
     }
 
-    /// Routes one request. Each route's future is boxed: the request's future then holds none
+    /// Routes one request: the bot's routes and the operators' as the build has them (the
+    /// `bot` and `ops` features; a path the build lacks is a 405). Each route's future is boxed: the request's future then holds none
     /// of them inline, and a fresh isolate compiles only the code of the routes it serves.
     pub async fn handle(&self, request: &Request) -> Response {
         if request.body.len() > Self::body_limit(&request.path) {
             return Self::too_large();
         }
         let response = match (request.method.as_str(), request.path.as_str()) {
+            #[cfg(feature = "bot")]
             ("POST", "/deploy-notify") => self.deploy_notify(request).boxed_local().await,
+            #[cfg(feature = "bot")]
             ("POST", "/") => self.webhook(request).boxed_local().await,
             ("GET", "/healthz") => self.healthz().boxed_local().await,
+            #[cfg(feature = "ops")]
             (_, path) if path.starts_with("/admin/") => {
                 crate::admin::handle(&self.admin(), request)
                     .boxed_local()

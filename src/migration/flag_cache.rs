@@ -96,7 +96,7 @@ impl FlagCache {
             })
             .await;
         // Dropped on failure too: a batch that timed out may still have committed.
-        self.0.state.borrow_mut().checked_at = None;
+        self.forget();
         match &result {
             Ok(()) => tracing::info!(
                 flag = flag.name(),
@@ -115,6 +115,11 @@ impl FlagCache {
             ),
         }
         result
+    }
+
+    /// Makes the next call read `settings` again (a change was made).
+    pub(crate) fn forget(&self) {
+        self.0.state.borrow_mut().checked_at = None;
     }
 
     /// How many reads of `settings` have failed in this isolate, for the metrics.

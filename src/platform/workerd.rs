@@ -359,3 +359,20 @@ impl RateLimiter for WorkerRateLimiter {
         }
     }
 }
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A service binding seen as what workerd's `Fetcher` also is: a target of scheduled events.
+    #[wasm_bindgen(extends = js_sys::Object)]
+    pub(crate) type ScheduledTarget;
+    #[wasm_bindgen(method, catch)]
+    fn scheduled(this: &ScheduledTarget, options: &JsValue) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// Fires cron `cron` on the worker behind `service` and waits for its run.
+pub(crate) async fn fire_cron(service: worker::Fetcher, cron: &str) -> Result<(), JsValue> {
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"cron".into(), &cron.into())?;
+    JsFuture::from(service.into_rpc::<ScheduledTarget>().scheduled(&options)?).await?;
+    Ok(())
+}

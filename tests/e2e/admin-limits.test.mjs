@@ -7,7 +7,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ADMIN_TOKEN, BOT_TOKEN, startWorker, WEBHOOK_SECRET } from "./harness.mjs";
+import { ADMIN_TOKEN, BOT_TOKEN, OPS_WORKER, startWorker, WEBHOOK_SECRET } from "./harness.mjs";
 
 const ATTACKER = "203.0.113.7";
 const OPERATOR = "198.51.100.20";
@@ -57,7 +57,7 @@ test("with the Rate Limiting binding (Miniflare's), ten wrong tokens and the cli
   if (left < 20_000) await sleep(left + 100);
   const worker = await start();
   // The worker counts with the binding: a budget spent through it leaves one wrong token a 429.
-  const { ADMIN_AUTH_LIMIT } = await worker.mf.getBindings();
+  const { ADMIN_AUTH_LIMIT } = await worker.mf.getBindings(OPS_WORKER);
   for (let i = 0; i < 10; i++) assert.equal((await ADMIN_AUTH_LIMIT.limit({ key: "192.0.2.1" })).success, true);
   const [status, retryAfter] = await attempt(worker, "192.0.2.1", "guess");
   assert.deepEqual([status, retryAfter], [429, "60"]);

@@ -1,8 +1,9 @@
-// The foundation in workerd: health, the maintenance cron, and legacy KV bytes read back
-// through the worker's repository path.
+// The foundation in workerd: health, the two workers (the maintenance cron on the ops worker,
+// `/admin/` handed on by the bot), and legacy KV bytes read back through the worker's
+// repository path.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { ADMIN_TOKEN, OPS_WORKER, startWorker } from "./harness.mjs";
 
 let worker;
 before(async () => {
@@ -52,15 +53,38 @@ test("migrations created every table and no other, with foreign keys enforced by
   );
 });
 
-test("the maintenance cron purges expired cache rows and keeps fresh ones", async () => {
-  const now = Date.now();
+test("the maintenance cron purges expired cache rows and keeps fresh ones, fired on the ops worker or through the bot", async () => {
   const db = await worker.d1();
-  await db.batch([
-    db.prepare("INSERT INTO cache (cache_key, cache_value, expires_at, updated_at) VALUES ('stale', '{}', ?1, ?2)").bind(now - 1000, now - 301000),
-    db.prepare("INSERT INTO cache (cache_key, cache_value, expires_at, updated_at) VALUES ('fresh', '{}', ?1, ?2)").bind(now + 299000, now - 1000),
-  ]);
-  await worker.cron("*/5 * * * *");
-  const { results } = await db.prepare("SELECT cache_key FROM cache ORDER BY cache_key").all();
-  assert.deepEqual(results.map((r) => r.cache_key), ["fresh"]);
+  const fire = {
+    // As deployed: the ops worker's own trigger.
+    ops: async () => (await worker.mf.getWorker(OPS_WORKER)).scheduled({ cron: "*/5 * * * *" }),
+    // As `wrangler dev` fires it: on the bot, which hands it to the ops worker.
+    bot: () => worker.cron("*/5 * * * *"),
+  };
+  for (const [where, cron] of Object.entries(fire)) {
+    const now = Date.now();
+    await db.batch([
+      db.prepare("INSERT INTO cache (cache_key, cache_value, expires_at, updated_at) VALUES ('stale', '{}', ?1, ?2)").bind(now - 1000, now - 301000),
+      db.prepare("INSERT OR REPLACE INTO cache (cache_key, cache_value, expires_at, updated_at) VALUES ('fresh', '{}', ?1, ?2)").bind(now + 299000, now - 1000),
+    ]);
+    await cron();
+    const { results } = await db.prepare("SELECT cache_key FROM cache ORDER BY cache_key").all();
+    assert.deepEqual(results.map((r) => r.cache_key), ["fresh"], where);
+  }
 });
 
+test("the bot hands /admin/ to the ops worker as it came; without the binding it has no admin API", async () => {
+  const ops = await worker.mf.getWorker(OPS_WORKER);
+  for (const token of [ADMIN_TOKEN, "wrong"]) {
+    const init = { headers: { Authorization: `Bearer ${token}` } };
+    const [direct, handed] = [await ops.fetch("http://ops/admin/flags", init), await worker.fetch("/admin/flags", init)];
+    assert.deepEqual([handed.status, await handed.text()], [direct.status, await direct.text()], token);
+  }
+  const alone = await startWorker({ opsBinding: false });
+  try {
+    const res = await alone.fetch("/admin/flags", { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.deepEqual([res.status, await res.text()], [405, "Method not allowed"]);
+  } finally {
+    await alone.stop();
+  }
+});

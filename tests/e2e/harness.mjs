@@ -1,6 +1,7 @@
-// Shared Miniflare set-up for the workerd suite: the real wasm build from build/, D1 migrated
-// from migrations/ by wrangler itself, real KV, the Rate Limiting binding of wrangler.toml, and
-// every outbound fetch answered here. Every worker's logs (workerd's console lines and
+// Shared Miniflare set-up for the workerd suite: the two workers as a deploy ships them (the bot
+// from build/, the ops worker from build-ops/, behind the bot's `OPS` service binding), D1
+// migrated from migrations/ by wrangler itself, real KV shared by both, the Rate Limiting binding
+// of wrangler.ops.toml, and every outbound fetch answered here. Every worker's logs (workerd's console lines and
 // Miniflare's own) and every response it gives through `dispatchFetch` are kept, and `stop()`
 // fails when any of them holds a secret of the worker's configuration.
 import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
@@ -14,10 +15,13 @@ export const BOT_TOKEN = "123:e2e-token";
 export const WEBHOOK_SECRET = "e2e-webhook-secret";
 export const ADMIN_TOKEN = "e2e-admin-token";
 const WRANGLER = join(ROOT, "node_modules/.bin/wrangler");
+/** The two workers (README, "Two workers"): the bot, and the ops worker behind its `OPS` binding. */
+export const BOT_WORKER = "fear-greed-bot";
+export const OPS_WORKER = "fear-greed-ops";
 
-/** wrangler.toml's `[[ratelimits]]` binding, as Miniflare options. */
+/** The ops worker's `[[ratelimits]]` binding (wrangler.ops.toml), as Miniflare options. */
 function rateLimits() {
-  const toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+  const toml = readFileSync(join(ROOT, "wrangler.ops.toml"), "utf8");
   const [, name, namespace, limit, period] = toml.match(
     /\[\[ratelimits\]\]\nname = "(\w+)"\nnamespace_id = "(\d+)"\nsimple = \{ limit = (\d+), period = (\d+) \}/,
   );
@@ -70,17 +74,27 @@ function applyMigrations(dir) {
 }
 
 /**
- * Starts the worker. `outbound(request)` answers every fetch the worker makes; by default it
- * fails the test, so no request can leave unnoticed. `entry` (`{ path, contents }`, a module
- * under build/) replaces the entry module, for a wrapper that imports `./index.js`. `miniflare`
- * adds (v4-style) Miniflare options, e.g. `{ inspectorPort: 0 }` for the profiler. `build` is the
- * directory of the worker build (another one to compare builds). Returns the Miniflare instance
- * and helpers, among them `url`: Miniflare's loopback HTTP address (`http://127.0.0.1:<port>/`),
- * where a real browser reaches the worker. `rateLimit: false` leaves the Rate Limiting binding
- * out (the isolate counts failed admin attempts). `logs` holds the worker's console lines,
- * `{ level, message }`, in order.
+ * Starts the two workers; requests go to the bot. `outbound(request)` answers every fetch
+ * either worker makes; by default it fails the test, so no request can leave unnoticed. `entry`
+ * (`{ path, contents }`, a module under build/) replaces the bot's entry module, for a wrapper
+ * that imports `./index.js`. `miniflare` adds (v4-style) Miniflare options, e.g.
+ * `{ inspectorPort: 0 }` for the profiler. `build` and `opsBuild` are the directories of the two
+ * builds (others to compare builds). Returns the Miniflare instance and helpers, among them
+ * `url`: Miniflare's loopback HTTP address (`http://127.0.0.1:<port>/`), where a real browser
+ * reaches the bot. `rateLimit: false` leaves the Rate Limiting binding out (the isolate counts
+ * failed admin attempts); `opsBinding: false` the bot's `OPS` binding. `logs` holds both workers' console lines, `{ level, message }`, in
+ * order.
  */
-export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, build = "build", rateLimit = true } = {}) {
+export async function startWorker({
+  outbound,
+  vars = {},
+  entry,
+  miniflare = {},
+  build = "build",
+  opsBuild = "build-ops",
+  rateLimit = true,
+  opsBinding = true,
+} = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
   const outboundRequests = [];
@@ -98,32 +112,44 @@ export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, 
     ...vars,
   };
   const starting = performance.now();
+  // One worker of the build: its modules from `dir`, the shared storage, every fetch it makes
+  // answered here.
+  const worker = (name, dir, modules = []) => ({
+    name,
+    modulesRoot: dir,
+    modules: [
+      ...modules,
+      { type: "ESModule", path: join(dir, "index.js") },
+      { type: "CompiledWasm", path: join(dir, "index_bg.wasm") },
+    ],
+    compatibilityDate: "2026-11-01",
+    kvNamespaces: { FEAR_GREED_KV: "local-dev-namespace-id" },
+    d1Databases: { FEAR_GREED_D1: "local-dev-database-id" },
+    bindings,
+    outboundService: async (request) => {
+      outboundRequests.push(request);
+      if (outbound) return outbound(request);
+      return new Response(`unexpected outbound request to ${request.url}`, { status: 599 });
+    },
+  });
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       rootPath: ROOT,
-      modulesRoot: build,
-      modules: [
-        ...(entry ? [{ type: "ESModule", ...entry }] : []),
-        { type: "ESModule", path: join(build, "index.js") },
-        { type: "CompiledWasm", path: join(build, "index_bg.wasm") },
-      ],
-      compatibilityDate: "2026-11-01",
-      kvNamespaces: { FEAR_GREED_KV: "local-dev-namespace-id" },
-      d1Databases: { FEAR_GREED_D1: "local-dev-database-id" },
       resourcePersistencePath: join(dir, "v3"),
-      ...(rateLimit ? { ratelimits: rateLimits() } : {}),
-      bindings,
       // Printed as Miniflare prints them by default, and kept for the secrets scan.
       handleStructuredLogs: ({ level, message }) => {
         logs.push({ level, message });
         (level === "error" || level === "warn" ? console.error : console.log)(message);
       },
       log: new KeptLog(miniflareLines),
-      outboundService: async (request) => {
-        outboundRequests.push(request);
-        if (outbound) return outbound(request);
-        return new Response(`unexpected outbound request to ${request.url}`, { status: 599 });
-      },
+      workers: [
+        // The first worker is the one `dispatchFetch` reaches: the bot, which hands `/admin/` on.
+        {
+          ...worker(BOT_WORKER, build, entry ? [{ type: "ESModule", ...entry }] : []),
+          serviceBindings: opsBinding ? { OPS: OPS_WORKER } : {},
+        },
+        { ...worker(OPS_WORKER, opsBuild), ...(rateLimit ? { ratelimits: rateLimits() } : {}) },
+      ],
       ...miniflare,
     }),
   );
@@ -155,6 +181,11 @@ export async function startWorker({ outbound, vars = {}, entry, miniflare = {}, 
     kv: () => mf.getKVNamespace("FEAR_GREED_KV"),
     d1: () => mf.getD1Database("FEAR_GREED_D1"),
     fetch: (path, init) => mf.dispatchFetch(`http://localhost${path}`, init),
+    /**
+     * Fires a cron on the bot, as `wrangler dev`'s `/__scheduled` does: the bot runs its
+     * broadcasts and hands the maintenance cron to the ops worker (deployed, each worker has
+     * its own crons; `worker.mf.getWorker(OPS_WORKER)` fires the ops worker's directly).
+     */
     cron: async (cron) => (await mf.getWorker()).scheduled({ cron }),
     /** Posts a Telegram update carrying `text` from `chat` to the webhook (a new update id each time). */
     say: (chat, text, { secret = WEBHOOK_SECRET, updateId = nextUpdateId++ } = {}) =>

@@ -75,21 +75,25 @@ fn unknown_routes_get_the_legacy_405() {
     }
 }
 
-#[test]
-fn each_cron_of_wrangler_toml_maps_to_its_job() {
-    let toml = include_str!("../../wrangler.toml");
+/// The crons a wrangler configuration declares.
+fn crons(toml: &str) -> Vec<&str> {
     let crons_line = toml.lines().find(|line| line.starts_with("crons")).unwrap();
-    let crons: Vec<&str> = crons_line.split('"').skip(1).step_by(2).collect();
-    let jobs: Vec<Option<Job>> = crons.iter().map(|cron| Job::for_cron(cron)).collect();
+    crons_line.split('"').skip(1).step_by(2).collect()
+}
+
+#[test]
+fn each_worker_declares_the_crons_of_its_own_jobs() {
+    let jobs =
+        |toml| -> Vec<Option<Job>> { crons(toml).iter().map(|cron| Job::for_cron(cron)).collect() };
     assert_eq!(
-        jobs,
-        vec![
-            Some(Job::Broadcast),
-            Some(Job::Broadcast),
-            Some(Job::Broadcast),
-            Some(Job::Broadcast),
-            Some(Job::Maintenance)
-        ]
+        jobs(include_str!("../../wrangler.toml")),
+        vec![Some(Job::Broadcast); 4],
+        "the bot worker runs the four broadcasts"
+    );
+    assert_eq!(
+        jobs(include_str!("../../wrangler.ops.toml")),
+        vec![Some(Job::Maintenance)],
+        "the ops worker runs the maintenance"
     );
     assert_eq!(Job::for_cron("* * * * *"), None);
 }

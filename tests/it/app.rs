@@ -81,6 +81,38 @@ fn crons(toml: &str) -> Vec<&str> {
     crons_line.split('"').skip(1).step_by(2).collect()
 }
 
+/// The value of each `key = value` line of a wrangler configuration, by key (the last wins).
+fn settings(toml: &str) -> std::collections::HashMap<&str, &str> {
+    toml.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once(" = "))
+        .collect()
+}
+
+#[test]
+fn the_two_workers_configurations_agree_on_what_they_share() {
+    let (bot, ops) = (
+        settings(include_str!("../../wrangler.toml")),
+        settings(include_str!("../../wrangler.ops.toml")),
+    );
+    for key in [
+        "compatibility_date",
+        "id",
+        "database_name",
+        "database_id",
+        "migrations_dir",
+        "STORAGE_PHASE_DEFAULT",
+        "TELEGRAM_API_BASE_URL",
+    ] {
+        assert!(bot.contains_key(key), "{key}");
+        assert_eq!(bot.get(key), ops.get(key), "{key}");
+    }
+    assert_eq!(
+        ops["workers_dev"], "false",
+        "the ops worker has no public route"
+    );
+}
+
 #[test]
 fn each_worker_declares_the_crons_of_its_own_jobs() {
     let jobs =

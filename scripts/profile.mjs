@@ -16,7 +16,7 @@
 // writes each command's .cpuprofile, for Chrome DevTools).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startWorker } from "../tests/e2e/harness.mjs";
+import { BOT_WORKER, startWorker } from "../tests/e2e/harness.mjs";
 import { createStandIn } from "../tests/e2e/stand-in.mjs";
 import { fixed, median, sleep } from "./bench/stats.mjs";
 import { cpuMs, withWorkerdPid } from "./bench/workerd-cpu.mjs";
@@ -37,11 +37,15 @@ if (typeof WebSocket !== "function") throw new Error("needs Node 22's built-in W
 
 // ---- the Chrome DevTools Protocol, over Node's WebSocket ----
 
-/** Connects to the inspector target `core:user:…` of `mf`; returns `send(method, params)`. */
+/**
+ * Connects to the inspector target of the bot worker (`core:user:fear-greed-bot`; the burner's
+ * own worker when it runs alone) of `mf`; returns `send(method, params)`.
+ */
 async function connectProfiler(mf) {
   const url = await mf.getInspectorURL();
   const targets = await (await fetch(`http://${url.host}/json`)).json();
-  const target = targets.find((t) => t.id.startsWith("core:user:"));
+  const users = targets.filter((t) => t.id.startsWith("core:user:"));
+  const target = users.find((t) => t.id === `core:user:${BOT_WORKER}`) ?? users[0];
   if (!target) throw new Error(`no core:user: target among ${targets.map((t) => t.id).join(", ")}`);
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => {

@@ -237,9 +237,10 @@ test("deploy.sh --local all: both workers under wrangler dev, the admin API and 
   const text =
     '🚀 New version deployed!\n\nCommit: `abc1234`\nMessage: Ship it: "quoted" \\ and more\n\n' +
     `🔗 [View on GitHub](${COMMIT.DEPLOY_COMMIT_URL})`;
+  // (Sent side by side: the one the door held arrives last.)
   const sent = await (await fetch(`${standIn.url}/__sent`)).json();
   assert.deepEqual(
-    sent.map((m) => [m.chat_id, m.text]),
+    sent.map((m) => [m.chat_id, m.text]).sort(([a], [b]) => a - b),
     SUBSCRIBERS.map((chat) => [chat, text]),
   );
 

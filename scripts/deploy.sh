@@ -484,10 +484,10 @@ run_step() {
     deploy) step_deploy ;;
     webhook) step_webhook ;;
     health)
-      step_health || fail "the worker is not healthy"
+      step_health || fail "the workers are not healthy"
       ;;
     notify) step_notify ;;
-    rollback) step_rollback ;;
+    rollback) step_rollback || fail "a rollback failed" ;;
   esac
 }
 

@@ -1,55 +1,82 @@
 #!/usr/bin/env bash
-# Deploys the worker: every step of a deploy, run in order by `all` or one at a time by hand.
+# Deploys the two workers (README, "Two workers"): every step of a deploy, run in order by `all`
+# or one at a time by hand. The ops worker (wrangler.ops.toml) goes before the bot
+# (wrangler.toml), whose OPS service binding names it.
 #
 #   scripts/deploy.sh [--local] [all | STEP...]        (no step: all)
 #
 # Steps, in the order `all` runs them:
-#   build       the release build (scripts/build-worker.sh; skipped when SKIP_WORKER_BUILD is set)
-#   dry-run     `wrangler deploy --dry-run`: the configuration and the bundle, nothing uploaded
-#   migrations  `wrangler d1 migrations apply FEAR_GREED_D1 --remote`: the schema goes first, the
-#               code that needs it second (migrations only add; MIGRATION.md, "Schema changes")
-#   secrets     `wrangler secret put` for each secret, its value from the environment on stdin
-#   deploy      `wrangler deploy`
-#   webhook     Telegram `setWebhook`: the worker's URL, the secret_token, allowed_updates
+#   build       the release build of both (scripts/build-worker.sh; skipped when
+#               SKIP_WORKER_BUILD is set)
+#   dry-run     `wrangler deploy --dry-run` of each: the configuration and the bundle, nothing
+#               uploaded
+#   migrations  `wrangler d1 migrations apply FEAR_GREED_D1 --remote`, once (both workers use the
+#               one database): the schema goes first, the code that needs it second (migrations
+#               only add; MIGRATION.md, "Schema changes")
+#   secrets     `wrangler secret put` of each worker's secrets to it alone, each value from the
+#               environment on stdin: the bot TELEGRAM_BOT_TOKEN_SECRET, TELEGRAM_WEBHOOK_SECRET
+#               and ADMIN_CHAT_ID; the ops worker TELEGRAM_BOT_TOKEN_SECRET, ADMIN_CHAT_ID (its
+#               pages) and ADMIN_API_TOKEN
+#   deploy      `wrangler deploy` of the ops worker, then of the bot
+#   webhook     Telegram `setWebhook`: the bot's URL, the secret_token, allowed_updates
 #               message and edited_message; setting the same webhook again is harmless
-#   health      `GET $WORKER_URL/healthz` until it answers 200 with "ok":true, for at most
-#               HEALTH_TIMEOUT seconds; `all` runs `rollback` when it fails, then exits 1
+#   health      `GET $WORKER_URL/healthz` until it answers 200 with "ok":true, then
+#               `GET $WORKER_URL/admin/dashboard` until the ops worker answers it through the bot
+#               (200, or 404 while the admin API is off; 405 is the bot alone, its OPS binding
+#               missing); the dashboard needs no token, so the probe is no failed admin attempt.
+#               At most HEALTH_TIMEOUT seconds in all; `all` runs `rollback` when it fails, then
+#               exits 1
 #   notify      `POST $WORKER_URL/deploy-notify`: every subscriber hears of the new commit
-#   rollback    `wrangler rollback` to the deployment before the current one (by hand only,
-#               or by `all` after a failed health check)
+#   rollback    `wrangler rollback` of the bot, then of the ops worker, each to its deployment
+#               before the current one (by hand only, or by `all` after a failed health check)
 #
 # Environment of a remote deploy (no secret is ever printed):
 #   CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID  wrangler's credentials (read by wrangler itself)
 #   FEAR_GREED_KV_NAMESPACE_ID, FEAR_GREED_D1_DATABASE_ID
 #               the real KV namespace and D1 database ids (dry-run, migrations, deploy): they
-#               replace wrangler.toml's placeholders in a temporary copy of it, removed on exit;
-#               wrangler.toml itself never holds them
+#               replace the placeholders of wrangler.toml and wrangler.ops.toml in temporary
+#               copies of both, in a directory beside them removed on exit; the configurations
+#               themselves never hold them
 #   TELEGRAM_BOT_TOKEN_SECRET, TELEGRAM_WEBHOOK_SECRET, ADMIN_CHAT_ID
-#               the worker's secrets (secrets; the token and webhook secret also for webhook and
+#               the workers' secrets (secrets; the token and webhook secret also for webhook and
 #               notify: /deploy-notify's credential is the bot token)
-#   ADMIN_API_TOKEN  optional secret: set when not empty (without it the admin API stays off)
-#   WORKER_URL  the deployed worker, e.g. https://fear-greed-bot.<subdomain>.workers.dev
-#               (webhook, health, notify)
+#   ADMIN_API_TOKEN  optional secret of the ops worker: set when not empty (without it the admin
+#               API stays off)
+#   WORKER_URL  the deployed bot, e.g. https://fear-greed-bot.<subdomain>.workers.dev
+#               (webhook, health, notify; the ops worker has no URL of its own)
 #   DEPLOY_COMMIT_SHA, DEPLOY_COMMIT_MESSAGE, DEPLOY_COMMIT_URL  what notify announces; by
 #               default GITHUB_SHA or HEAD, its subject, and
 #               $GITHUB_SERVER_URL/$GITHUB_REPOSITORY/commit/<sha>
 #   HEALTH_TIMEOUT (60), TELEGRAM_API_BASE_URL (https://api.telegram.org), WRANGLER (wrangler)
 #
 # --local runs every step on this machine instead: migrations into the local D1 under
-# LOCAL_STATE (.local/state, as scripts/dev.sh), the dry run, the secrets into a local env file,
-# `wrangler dev` on 127.0.0.1:PORT (8787) as the deploy, and webhook, health and notify against
-# it and the offline stand-in (scripts/stand-in.mjs, started on STAND_IN_PORT (8788) unless one
-# answers there). Secrets not in the environment come from .dev.vars, else .dev.vars.example.
-# The processes it starts stop when it exits; with scripts/dev.sh running, `--local webhook`,
-# `--local health` and `--local notify` talk to that one.
+# LOCAL_STATE (.local/state, as scripts/dev.sh), the dry runs, each worker's secrets into its own
+# local env file (LOCAL_STATE/deploy-secrets.bot.env and .ops.env, mode 600), one `wrangler dev`
+# of both workers on 127.0.0.1:PORT (8787) as the deploy (the bot first; the bot reads its file
+# through --env-file, the ops worker, which --env-file and --var do not reach, a copy named
+# .dev.vars beside its configuration's copy), and webhook, health and notify against it and the
+# offline stand-in (scripts/stand-in.mjs, started on STAND_IN_PORT (8788) unless one answers
+# there; both workers' Telegram calls go to it). Secrets not in the environment come from
+# .dev.vars, else .dev.vars.example. The processes it starts stop when it exits; with
+# scripts/dev.sh running, `--local webhook`, `--local health` and `--local notify` talk to that
+# one.
 set -euo pipefail
 # shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
 ALL_STEPS=(build dry-run migrations secrets deploy webhook health notify)
-SECRETS=(TELEGRAM_BOT_TOKEN_SECRET TELEGRAM_WEBHOOK_SECRET ADMIN_CHAT_ID)
-OPTIONAL_SECRETS=(ADMIN_API_TOKEN)
+# The workers in the order they deploy: the bot's OPS service binding names the ops worker.
+WORKERS=(ops bot)
+declare -A SOURCE_CONFIG=([bot]=wrangler.toml [ops]=wrangler.ops.toml)
+declare -A BUNDLE=([bot]=build/index.js [ops]=build-ops/index.js)
+# Each worker's secrets and no other (least privilege). All but ADMIN_API_TOKEN are required;
+# one not set is left as it is.
+declare -A WORKER_SECRETS=(
+  [bot]="TELEGRAM_BOT_TOKEN_SECRET TELEGRAM_WEBHOOK_SECRET ADMIN_CHAT_ID"
+  [ops]="TELEGRAM_BOT_TOKEN_SECRET ADMIN_CHAT_ID ADMIN_API_TOKEN"
+)
+REQUIRED_SECRETS=(TELEGRAM_BOT_TOKEN_SECRET TELEGRAM_WEBHOOK_SECRET ADMIN_CHAT_ID)
 
 say() { printf '==> deploy: %s\n' "$*"; }
 fail() {
@@ -81,7 +108,7 @@ SKIP_BUILD=${SKIP_WORKER_BUILD:-}
 WRANGLER=${WRANGLER:-wrangler}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-60}
 WORK=""
-CONFIG=""
+CONFIG_DIR=""
 DEV_PID=""
 STAND_IN_PID=""
 
@@ -92,7 +119,7 @@ cleanup() {
     kill -TERM "$STAND_IN_PID" 2>/dev/null || true
     wait "$STAND_IN_PID" 2>/dev/null || true
   fi
-  [ -z "$CONFIG" ] || rm -f "$CONFIG"
+  [ -z "$CONFIG_DIR" ] || rm -rf "$CONFIG_DIR"
   [ -z "$WORK" ] || rm -rf "$WORK"
 }
 stop_local_worker() {
@@ -117,7 +144,7 @@ if [ -n "$LOCAL" ]; then
   FEAR_GREED_D1_DATABASE_ID=${FEAR_GREED_D1_DATABASE_ID:-local-dev-database-id}
   GITHUB_REPOSITORY=${GITHUB_REPOSITORY:-local/fear-greed-bot}
   mkdir -p "$LOCAL_STATE"
-  LOCAL_SECRETS="$(cd "$LOCAL_STATE" && pwd)/deploy-secrets.env"
+  LOCAL_STATE_DIR=$(cd "$LOCAL_STATE" && pwd)
   # Secrets not in the environment: the local ones scripts/dev.sh uses.
   vars_file=.dev.vars
   [ -f "$vars_file" ] || vars_file=.dev.vars.example
@@ -141,23 +168,50 @@ need() {
   [ ${#missing[@]} -eq 0 ] || fail "set ${missing[*]} (see the header of scripts/deploy.sh)"
 }
 
-# The wrangler configuration with the real ids: wrangler.toml with its two placeholder ids
-# replaced, written beside it (its relative paths stay right) and removed on exit.
+# The wrangler configurations with the real ids: wrangler.toml and wrangler.ops.toml with their
+# two placeholder ids replaced, as bot.toml and ops.toml in a directory beside them (mode 700,
+# removed on exit) whose paths reach back to the originals' files: `main` and `migrations_dir`
+# lead up one level, and the [build] command goes (every run here sets SKIP_WORKER_BUILD).
+# Locally the ops worker's Telegram calls (pages) go to the stand-in: --var reaches only the
+# first worker of `wrangler dev`.
 config() {
-  if [ -n "$CONFIG" ]; then return; fi
+  if [ -n "$CONFIG_DIR" ]; then return; fi
   need FEAR_GREED_KV_NAMESPACE_ID FEAR_GREED_D1_DATABASE_ID
-  local id
+  local id worker copy
   for id in "$FEAR_GREED_KV_NAMESPACE_ID" "$FEAR_GREED_D1_DATABASE_ID"; do
     [[ $id =~ ^[A-Za-z0-9-]+$ ]] || fail "an id may hold letters, digits and '-' only"
   done
-  CONFIG=$(mktemp --suffix=.toml "$ROOT/.deploy-wrangler.XXXXXX")
-  sed -e "s/^id = \"local-dev-namespace-id\"\$/id = \"$FEAR_GREED_KV_NAMESPACE_ID\"/" \
-    -e "s/^database_id = \"local-dev-database-id\"\$/database_id = \"$FEAR_GREED_D1_DATABASE_ID\"/" \
-    wrangler.toml >"$CONFIG"
-  if [ "$(grep -cxF "id = \"$FEAR_GREED_KV_NAMESPACE_ID\"" "$CONFIG")" != 1 ] ||
-    [ "$(grep -cxF "database_id = \"$FEAR_GREED_D1_DATABASE_ID\"" "$CONFIG")" != 1 ]; then
-    fail "wrangler.toml no longer has one KV and one D1 placeholder id to replace"
+  local local_url=()
+  if [ -n "$LOCAL" ]; then
+    [[ $TELEGRAM_API_BASE_URL =~ ^[A-Za-z0-9:/._-]+$ ]] || fail "a local TELEGRAM_API_BASE_URL may hold letters, digits and :/._- only"
+    local_url=(-e "s|^TELEGRAM_API_BASE_URL = .*\$|TELEGRAM_API_BASE_URL = \"$TELEGRAM_API_BASE_URL\"|")
   fi
+  CONFIG_DIR=$(mktemp -d "$ROOT/.deploy-wrangler.XXXXXX")
+  for worker in "${WORKERS[@]}"; do
+    copy=$(config_of "$worker")
+    sed -e "s/^id = \"local-dev-namespace-id\"\$/id = \"$FEAR_GREED_KV_NAMESPACE_ID\"/" \
+      -e "s/^database_id = \"local-dev-database-id\"\$/database_id = \"$FEAR_GREED_D1_DATABASE_ID\"/" \
+      -e 's|^main = "|main = "../|' -e 's|^migrations_dir = "|migrations_dir = "../|' -e '/^command = /d' \
+      "${local_url[@]}" "${SOURCE_CONFIG[$worker]}" >"$copy"
+    if [ "$(grep -cxF "id = \"$FEAR_GREED_KV_NAMESPACE_ID\"" "$copy")" != 1 ] ||
+      [ "$(grep -cxF "database_id = \"$FEAR_GREED_D1_DATABASE_ID\"" "$copy")" != 1 ] ||
+      [ "$(grep -cxF "main = \"../${BUNDLE[$worker]}\"" "$copy")" != 1 ]; then
+      fail "${SOURCE_CONFIG[$worker]} no longer has one KV and one D1 placeholder id and main = \"${BUNDLE[$worker]}\""
+    fi
+  done
+}
+
+# The path of worker $1's configuration with the real ids (config).
+config_of() {
+  printf '%s/%s.toml' "$CONFIG_DIR" "$1"
+}
+
+# Fails unless both workers' bundles are built.
+need_bundles() {
+  local worker
+  for worker in "${WORKERS[@]}"; do
+    [ -f "${BUNDLE[$worker]}" ] || fail "${BUNDLE[$worker]} is missing: run the build step"
+  done
 }
 
 # Prints field $1 of the JSON document on stdin (strings bare, anything else as JSON; nothing
@@ -181,76 +235,93 @@ curl_url() {
 
 step_build() {
   if [ -n "$SKIP_BUILD" ]; then
-    say "build: skipped (SKIP_WORKER_BUILD is set), using build/"
+    say "build: skipped (SKIP_WORKER_BUILD is set), using build/ and build-ops/"
   else
     bash scripts/build-worker.sh
   fi
-  [ -f build/index.js ] || fail "build/index.js is missing: run the build step"
+  need_bundles
 }
 
 step_dry_run() {
   config
-  [ -f build/index.js ] || fail "build/index.js is missing: run the build step"
-  say "dry-run: wrangler deploy --dry-run"
-  SKIP_WORKER_BUILD=1 "$WRANGLER" deploy --dry-run --config "$CONFIG" --outdir "$WORK/dry-run"
+  need_bundles
+  local worker
+  for worker in "${WORKERS[@]}"; do
+    say "dry-run: wrangler deploy --dry-run (${SOURCE_CONFIG[$worker]})"
+    SKIP_WORKER_BUILD=1 "$WRANGLER" deploy --dry-run --config "$(config_of "$worker")" --outdir "$WORK/dry-run-$worker"
+  done
 }
 
 step_migrations() {
   config
   if [ -n "$LOCAL" ]; then
     say "migrations: wrangler d1 migrations apply FEAR_GREED_D1 --local --persist-to $LOCAL_STATE"
-    SKIP_WORKER_BUILD=1 "$WRANGLER" d1 migrations apply FEAR_GREED_D1 --local --persist-to "$LOCAL_STATE" --config "$CONFIG"
+    SKIP_WORKER_BUILD=1 "$WRANGLER" d1 migrations apply FEAR_GREED_D1 --local --persist-to "$LOCAL_STATE" --config "$(config_of bot)"
   else
     say "migrations: wrangler d1 migrations apply FEAR_GREED_D1 --remote"
-    SKIP_WORKER_BUILD=1 "$WRANGLER" d1 migrations apply FEAR_GREED_D1 --remote --config "$CONFIG"
+    SKIP_WORKER_BUILD=1 "$WRANGLER" d1 migrations apply FEAR_GREED_D1 --remote --config "$(config_of bot)"
   fi
 }
 
 step_secrets() {
-  need "${SECRETS[@]}"
-  local name
-  if [ -n "$LOCAL" ]; then
-    # wrangler dev reads them from this file (--env-file), as a deployed worker has its secrets.
-    local file=$WORK/secrets.env written=()
-    (umask 077 && : >"$file")
-    for name in "${SECRETS[@]}" "${OPTIONAL_SECRETS[@]}"; do
-      if [ -n "${!name:-}" ]; then
-        [[ ${!name} != *"'"* && ${!name} != *$'\n'* ]] || fail "$name: a local secret may not hold a quote or a line feed"
-        printf "%s='%s'\n" "$name" "${!name}" >>"$file"
-        written+=("$name")
-      fi
-    done
-    mv "$file" "$LOCAL_SECRETS"
-    say "secrets: ${written[*]} in $LOCAL_SECRETS (mode 600) for wrangler dev"
-    return
-  fi
-  for name in "${SECRETS[@]}" "${OPTIONAL_SECRETS[@]}"; do
-    if [ -z "${!name:-}" ]; then
-      say "secrets: $name not set, left as it is"
+  need "${REQUIRED_SECRETS[@]}"
+  local worker name
+  for worker in "${WORKERS[@]}"; do
+    local names
+    read -ra names <<<"${WORKER_SECRETS[$worker]}"
+    if [ -n "$LOCAL" ]; then
+      # wrangler dev reads them from this file (deploy_local), as a deployed worker has its secrets.
+      local file=$WORK/secrets.env written=()
+      (umask 077 && : >"$file")
+      for name in "${names[@]}"; do
+        if [ -n "${!name:-}" ]; then
+          [[ ${!name} != *"'"* && ${!name} != *$'\n'* ]] || fail "$name: a local secret may not hold a quote or a line feed"
+          printf "%s='%s'\n" "$name" "${!name}" >>"$file"
+          written+=("$name")
+        fi
+      done
+      mv "$file" "$(local_secrets "$worker")"
+      say "secrets: ${written[*]} in $(local_secrets "$worker") (mode 600) for wrangler dev's $worker worker"
       continue
     fi
-    say "secrets: wrangler secret put $name"
-    printf '%s' "${!name}" | "$WRANGLER" secret put "$name" --config wrangler.toml
+    for name in "${names[@]}"; do
+      if [ -z "${!name:-}" ]; then
+        say "secrets: $name not set, left as it is (${SOURCE_CONFIG[$worker]})"
+        continue
+      fi
+      say "secrets: wrangler secret put $name --config ${SOURCE_CONFIG[$worker]}"
+      printf '%s' "${!name}" | "$WRANGLER" secret put "$name" --config "${SOURCE_CONFIG[$worker]}"
+    done
   done
+}
+
+# The local env file of worker $1's secrets (the secrets step writes it).
+local_secrets() {
+  printf '%s/deploy-secrets.%s.env' "$LOCAL_STATE_DIR" "$1"
 }
 
 step_deploy() {
   config
-  [ -f build/index.js ] || fail "build/index.js is missing: run the build step"
+  need_bundles
   if [ -n "$LOCAL" ]; then
     deploy_local
     return
   fi
-  local sha
+  local sha worker
   sha=$(commit_sha)
-  say "deploy: wrangler deploy (${sha:0:7})"
-  SKIP_WORKER_BUILD=1 "$WRANGLER" deploy --config "$CONFIG" --message "deploy ${sha:0:7}"
+  for worker in "${WORKERS[@]}"; do
+    say "deploy: wrangler deploy (${SOURCE_CONFIG[$worker]}, ${sha:0:7})"
+    SKIP_WORKER_BUILD=1 "$WRANGLER" deploy --config "$(config_of "$worker")" --message "deploy ${sha:0:7}"
+  done
 }
 
-# The local deploy: wrangler dev on the local D1 and KV, its outbound calls to the stand-in,
-# kept running until this script exits.
+# The local deploy: both workers in one wrangler dev on the local D1 and KV, the bot first (on
+# PORT), their outbound calls to the stand-in, kept running until this script exits.
 deploy_local() {
-  [ -f "$LOCAL_SECRETS" ] || fail "no local secrets yet: run the secrets step first"
+  local worker
+  for worker in "${WORKERS[@]}"; do
+    [ -f "$(local_secrets "$worker")" ] || fail "no local secrets yet: run the secrets step first"
+  done
   if curl -s -o /dev/null --max-time 2 "$WORKER_URL/"; then
     fail "something already answers at $WORKER_URL (scripts/dev.sh?): stop it or set PORT"
   fi
@@ -266,9 +337,12 @@ deploy_local() {
       sleep 0.2
     done
   fi
-  say "deploy: wrangler dev on $WORKER_URL (log: $LOCAL_STATE/wrangler-dev.log)"
-  SKIP_WORKER_BUILD=1 "$WRANGLER" dev --config "$CONFIG" --ip 127.0.0.1 --port "$PORT" \
-    --persist-to "$LOCAL_STATE" --env-file "$LOCAL_SECRETS" --test-scheduled \
+  # The ops worker's secrets: --env-file reaches only the first worker; the others read the
+  # .dev.vars beside their configuration (in CONFIG_DIR, mode 700, removed on exit).
+  cp "$(local_secrets ops)" "$CONFIG_DIR/.dev.vars"
+  say "deploy: wrangler dev of the bot and the ops worker on $WORKER_URL (log: $LOCAL_STATE/wrangler-dev.log)"
+  SKIP_WORKER_BUILD=1 "$WRANGLER" dev -c "$(config_of bot)" -c "$(config_of ops)" --ip 127.0.0.1 --port "$PORT" \
+    --persist-to "$LOCAL_STATE" --env-file "$(local_secrets bot)" --test-scheduled \
     --var "TELEGRAM_API_BASE_URL:$stand_in" --var "CNN_BASE_URL:$stand_in" --var "YAHOO_BASE_URL:$stand_in" \
     >"$LOCAL_STATE/wrangler-dev.log" 2>&1 &
   DEV_PID=$!
@@ -295,29 +369,43 @@ step_webhook() {
   say "webhook: $(json_field description <"$WORK/webhook.json")"
 }
 
-# Returns 1 (never exits) when the worker is not healthy in time, so that `all` can roll back.
+# Returns 1 (never exits) when the workers are not healthy in time, so that `all` can roll back:
+# the bot's /healthz, then the ops worker behind it (/admin/dashboard, open without a token).
 step_health() {
   if [ -z "$WORKER_URL" ]; then
     printf 'deploy: set WORKER_URL (see the header of scripts/deploy.sh)\n' >&2
     return 1
   fi
-  say "health: GET $WORKER_URL/healthz, for up to ${HEALTH_TIMEOUT}s"
-  local deadline=$((SECONDS + HEALTH_TIMEOUT)) status answer="$WORK/health.json"
+  say "health: GET $WORKER_URL/healthz and /admin/dashboard, for up to ${HEALTH_TIMEOUT}s"
+  HEALTH_DEADLINE=$((SECONDS + HEALTH_TIMEOUT))
+  poll /healthz healthy || return 1
+  say "health: $(cat "$WORK/health.json")"
+  poll /admin/dashboard ops_reached || return 1
+  say "health: /admin/ answered $POLL_STATUS through the bot: the ops worker is reached"
+}
+
+# The bot's /healthz answer: 200 with "ok":true.
+healthy() { [ "$POLL_STATUS" = 200 ] && [ "$(json_field ok <"$WORK/health.json")" = true ]; }
+# The ops worker answered /admin/dashboard: 200, or 404 with the admin API off. The bot alone
+# (no OPS binding) answers 405.
+ops_reached() { [ "$POLL_STATUS" = 200 ] || [ "$POLL_STATUS" = 404 ]; }
+
+# GETs $WORKER_URL$1 until check $2 passes on POLL_STATUS and $WORK/health.json; returns 1 at
+# HEALTH_DEADLINE or when the local wrangler dev stopped.
+poll() {
+  local path=$1 check=$2 answer="$WORK/health.json"
   while :; do
     : >"$answer"
-    status=$(curl -s -o "$answer" -w '%{http_code}' --max-time 10 "$WORKER_URL/healthz") || status=000
-    if [ "$status" = 200 ] && [ "$(json_field ok <"$answer")" = true ]; then
-      say "health: $(cat "$answer")"
-      return 0
-    fi
+    POLL_STATUS=$(curl -s -o "$answer" -w '%{http_code}' --max-time 10 "$WORKER_URL$path") || POLL_STATUS=000
+    if "$check"; then return 0; fi
     if [ -n "$DEV_PID" ] && ! kill -0 "$DEV_PID" 2>/dev/null; then
       printf 'deploy: wrangler dev stopped; the end of its log:\n' >&2
       tail -n 20 "$LOCAL_STATE/wrangler-dev.log" >&2 || true
       return 1
     fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      printf 'deploy: health check failed after %ss: last answer %s %s\n' \
-        "$HEALTH_TIMEOUT" "$status" "$(head -c 300 "$answer")" >&2
+    if [ "$SECONDS" -ge "$HEALTH_DEADLINE" ]; then
+      printf 'deploy: health check of %s failed after %ss: last answer %s %s\n' \
+        "$path" "$HEALTH_TIMEOUT" "$POLL_STATUS" "$(head -c 300 "$answer")" >&2
       return 1
     fi
     sleep 1
@@ -359,16 +447,22 @@ step_notify() {
     });'
 }
 
+# The bot first: users are back on the old version soonest.
 step_rollback() {
   if [ -n "$LOCAL" ]; then
     stop_local_worker
-    say "rollback: local run, no earlier version to go back to; the local worker is stopped"
+    say "rollback: local run, no earlier version to go back to; the local workers are stopped"
     return
   fi
-  local sha
+  local sha i worker failed=0
   sha=$(commit_sha)
-  say "rollback: wrangler rollback to the deployment before ${sha:0:7}"
-  "$WRANGLER" rollback --config wrangler.toml --yes --message "health check failed after deploying ${sha:0:7}"
+  for ((i = ${#WORKERS[@]} - 1; i >= 0; i--)); do
+    worker=${WORKERS[i]}
+    say "rollback: wrangler rollback (${SOURCE_CONFIG[$worker]}) to the deployment before ${sha:0:7}"
+    "$WRANGLER" rollback --config "${SOURCE_CONFIG[$worker]}" --yes \
+      --message "health check failed after deploying ${sha:0:7}" || failed=1
+  done
+  return $failed
 }
 
 commit_sha() {
@@ -390,16 +484,16 @@ run_step() {
     deploy) step_deploy ;;
     webhook) step_webhook ;;
     health)
-      step_health || fail "the worker is not healthy"
+      step_health || fail "the workers are not healthy"
       ;;
     notify) step_notify ;;
-    rollback) step_rollback ;;
+    rollback) step_rollback || fail "a rollback failed" ;;
   esac
 }
 
 if [ "${steps[0]}" = all ]; then
   # Everything `all` needs, checked before anything changes.
-  need "${SECRETS[@]}" FEAR_GREED_KV_NAMESPACE_ID FEAR_GREED_D1_DATABASE_ID WORKER_URL
+  need "${REQUIRED_SECRETS[@]}" FEAR_GREED_KV_NAMESPACE_ID FEAR_GREED_D1_DATABASE_ID WORKER_URL
   [ -n "${DEPLOY_COMMIT_URL:-}" ] || need GITHUB_REPOSITORY
   for step in "${ALL_STEPS[@]}"; do
     if [ "$step" = health ]; then

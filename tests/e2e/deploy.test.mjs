@@ -1,10 +1,11 @@
-// The deploy pipeline (scripts/deploy.sh): every step run locally against `wrangler dev`, the
-// local D1 and the offline stand-in (scripts/stand-in.mjs); and the remote steps' order, their
-// secrets and the rollback after a failed health check, with a recording stand-in for wrangler.
+// The deploy pipeline (scripts/deploy.sh) of the two workers (README, "Two workers"): every step
+// run locally against one `wrangler dev` of both, the local D1 and the offline stand-in
+// (scripts/stand-in.mjs); and the remote steps' order, each worker's secrets and the rollback of
+// both after a failed health check, with a recording stand-in for wrangler.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,11 @@ const COMMIT = {
   DEPLOY_COMMIT_URL: "https://github.com/o/r/commit/abc1234def5678abc1234def5678abc1234def56",
 };
 const SUBSCRIBERS = [111, 222];
+// Each worker's secrets (least privilege), in the order deploy.sh puts them.
+const WORKER_SECRETS = {
+  "fear-greed-ops": ["TELEGRAM_BOT_TOKEN_SECRET", "ADMIN_CHAT_ID", "ADMIN_API_TOKEN"],
+  "fear-greed-bot": ["TELEGRAM_BOT_TOKEN_SECRET", "TELEGRAM_WEBHOOK_SECRET", "ADMIN_CHAT_ID"],
+};
 const dirs = [];
 let standIn;
 
@@ -87,6 +93,48 @@ function assertNoSecretIn(text, where) {
   }
 }
 
+/**
+ * A door in front of the stand-in: passes every request on, but holds the first message to a
+ * subscriber (the deploy notification, sent while both workers run) until `release()`;
+ * `reached` resolves when it is held.
+ */
+async function door(target) {
+  let release, arrived;
+  const held = new Promise((resolve) => (release = resolve));
+  const reached = new Promise((resolve) => (arrived = resolve));
+  let holding = true;
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    if (holding && req.url.endsWith("/sendMessage")) {
+      let chat;
+      try {
+        chat = Number(JSON.parse(body).chat_id);
+      } catch {}
+      if (SUBSCRIBERS.includes(chat)) {
+        holding = false;
+        arrived();
+        await held;
+      }
+    }
+    const upstream = await fetch(target + req.url, {
+      method: req.method,
+      headers: { "content-type": req.headers["content-type"] ?? "application/json" },
+      body: req.method === "GET" || req.method === "HEAD" ? undefined : body,
+    });
+    res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
+    res.end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { port: server.address().port, reached, release, close: () => server.close() };
+}
+
+/** The names a local env file (KEY='value' lines) defines. */
+function namesIn(file) {
+  return readFileSync(file, "utf8").trim().split("\n").map((line) => line.split("=")[0]);
+}
+
 before(async () => {
   // The offline stand-in, as scripts/dev.sh runs it: deploy.sh finds it answering and uses it.
   const port = await freePort();
@@ -112,36 +160,75 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-test("deploy.sh --local all: migrated local D1, dry run, setWebhook, healthz and the deploy notification", async () => {
+test("deploy.sh --local all: both workers under wrangler dev, the admin API and the maintenance cron reached through the bot", async () => {
   const state = tempDir();
   const seed = await openState(state);
   await (await seed.getKVNamespace("KV")).put("chat_ids", JSON.stringify(SUBSCRIBERS));
   await seed.dispose();
 
   const port = await freePort();
-  const { code, output } = await deploy(["--local", "all"], {
+  const bot = `http://127.0.0.1:${port}`;
+  const telegram = await door(standIn.url);
+  const run = deploy(["--local", "all"], {
     ...SECRETS,
     ...IDS,
     ...COMMIT,
     PORT: String(port),
-    STAND_IN_PORT: standIn.url.split(":").pop(),
+    // The door answers as the stand-in would: deploy.sh finds it and starts none.
+    STAND_IN_PORT: String(telegram.port),
     LOCAL_STATE: state,
     // test.sh built the worker just before the workerd suite.
     SKIP_WORKER_BUILD: "1",
   });
+  // While the notification is held both workers run: an admin call and the maintenance cron,
+  // both through the bot's port, as an operator and `wrangler dev` make them.
+  const during = {};
+  try {
+    const first = await Promise.race([telegram.reached.then(() => "held"), run.then(() => "ended")]);
+    if (first === "held") {
+      const flags = await fetch(`${bot}/admin/flags`, { headers: { Authorization: `Bearer ${SECRETS.ADMIN_API_TOKEN}` } });
+      during.flags = [flags.status, await flags.json()];
+      during.anonymous = (await fetch(`${bot}/admin/flags`)).status;
+      const cron = await fetch(`${bot}/__scheduled?cron=*/5+*+*+*+*`);
+      during.cron = [cron.status, await cron.text()];
+    }
+  } finally {
+    telegram.release();
+  }
+  const { code, output } = await run;
+  telegram.close();
   assert.equal(code, 0, output);
+  assert.ok(during.flags, `the notification was never sent:\n${output}`);
 
-  // The dry run bundled the worker with the ids from the environment, not wrangler.toml's.
-  assert.match(output, /--dry-run: exiting now/);
-  assert.match(output, new RegExp(`env\\.FEAR_GREED_KV \\(${IDS.FEAR_GREED_KV_NAMESPACE_ID}\\)`));
+  // Both dry runs bundled their worker with the ids from the environment, not the placeholders.
+  assert.equal(output.match(/--dry-run: exiting now/g)?.length, 2, output);
+  assert.equal(output.match(new RegExp(`env\\.FEAR_GREED_KV \\(${IDS.FEAR_GREED_KV_NAMESPACE_ID}\\)`, "g"))?.length, 2, output);
+  assert.match(output, /env\.ADMIN_AUTH_LIMIT/, "the ops worker's dry run");
+  assert.match(output, /env\.OPS \(fear-greed-ops\)/, "the bot's dry run");
   assert.match(output, /health: \{"ok":true,"d1":true,"kv":true\}/);
+  assert.match(output, /health: \/admin\/ answered 200 through the bot: the ops worker is reached/);
   assert.match(output, /notify: 2 of 2 subscribers told, 0 failed/);
+
+  // The admin API answered through the bot with the ops worker's secret token, and only with it.
+  assert.equal(during.flags[0], 200, JSON.stringify(during.flags));
+  assert.equal(during.anonymous, 401);
+  // The maintenance cron fired at the bot ran on the ops worker: only its build maintains.
+  assert.equal(during.cron[0], 200, during.cron[1]);
+  const log = readFileSync(join(state, "wrangler-dev.log"), "utf8");
+  assert.match(log, /cron run finished.*Maintained/, log);
+  assert.doesNotMatch(log, /UnknownCron/, log);
+
+  // Each worker got its own secrets and no other, in files only their owner reads.
+  for (const [worker, file] of [["fear-greed-bot", "deploy-secrets.bot.env"], ["fear-greed-ops", "deploy-secrets.ops.env"]]) {
+    assert.deepEqual(namesIn(join(state, file)), WORKER_SECRETS[worker], file);
+    assert.equal(statSync(join(state, file)).mode & 0o777, 0o600, file);
+  }
 
   // setWebhook reached the Telegram stand-in with the worker's URL, the secret and the updates.
   const webhook = await (await fetch(`${standIn.url}/__webhook`)).json();
   assert.deepEqual(webhook, {
     bot: SECRETS.TELEGRAM_BOT_TOKEN_SECRET,
-    url: `http://127.0.0.1:${port}/`,
+    url: `${bot}/`,
     secret_token: SECRETS.TELEGRAM_WEBHOOK_SECRET,
     allowed_updates: ["message", "edited_message"],
   });
@@ -150,9 +237,10 @@ test("deploy.sh --local all: migrated local D1, dry run, setWebhook, healthz and
   const text =
     '🚀 New version deployed!\n\nCommit: `abc1234`\nMessage: Ship it: "quoted" \\ and more\n\n' +
     `🔗 [View on GitHub](${COMMIT.DEPLOY_COMMIT_URL})`;
+  // (Sent side by side: the one the door held arrives last.)
   const sent = await (await fetch(`${standIn.url}/__sent`)).json();
   assert.deepEqual(
-    sent.map((m) => [m.chat_id, m.text]),
+    sent.map((m) => [m.chat_id, m.text]).sort(([a], [b]) => a - b),
     SUBSCRIBERS.map((chat) => [chat, text]),
   );
 
@@ -170,16 +258,21 @@ test("deploy.sh --local all: migrated local D1, dry run, setWebhook, healthz and
     await inspect.dispose();
   }
 
-  // Nothing left behind: the worker stopped, the generated config removed, no secret printed.
-  await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
+  // Nothing left behind: the workers stopped, the generated configs removed, no secret printed.
+  await assert.rejects(fetch(`${bot}/healthz`));
   assert.deepEqual(readdirSync(ROOT).filter((f) => f.startsWith(".deploy-wrangler")), []);
   assertNoSecretIn(output, "the output");
-  assertNoSecretIn(readFileSync(join(state, "wrangler-dev.log"), "utf8"), "wrangler dev's log");
+  assertNoSecretIn(log, "wrangler dev's log");
 });
 
-test("deploy.sh all (remote): wrangler's steps in order, secrets on stdin, rollback after a failed health check", async () => {
-  // wrangler replaced by a script that records each call: its arguments, the configuration it
-  // was given and, for `secret put`, what it read on stdin.
+/**
+ * Runs `deploy.sh all` with wrangler replaced by a script that records each call (its
+ * arguments, the configuration it was given and, for `secret put`, what it read on stdin) and a
+ * "deployed" bot answering as `answer(path)` does; resolves to { code, output, calls, requests,
+ * workerUrl }, each call as { command, worker, call }: the command without the values of
+ * --config, --outdir and --message, and the worker its configuration names.
+ */
+async function remoteDeploy(answer) {
   const dir = tempDir();
   const log = join(dir, "calls.jsonl");
   const stub = join(dir, "wrangler");
@@ -196,16 +289,15 @@ fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(call) + "\\n");
   );
   chmodSync(stub, 0o755);
 
-  // The "deployed" worker never becomes healthy.
   const requests = [];
   const worker = createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
-    res.writeHead(req.url === "/healthz" ? 503 : 404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ ok: false, d1: false, kv: true }));
+    const [status, body] = answer(req.url);
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
   });
   await new Promise((resolve) => worker.listen(0, "127.0.0.1", resolve));
   const workerUrl = `http://127.0.0.1:${worker.address().port}`;
-
   let result;
   try {
     result = await deploy(["all"], {
@@ -223,45 +315,68 @@ fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(call) + "\\n");
   } finally {
     worker.close();
   }
-  const { code, output } = result;
+  const calls = readFileSync(log, "utf8").trim().split("\n").map((line) => {
+    const call = JSON.parse(line);
+    const command = call.argv.filter((a, i, all) => !a.match(/^--(config|outdir|message)$/) && !all[i - 1]?.match(/^--(config|outdir|message)$/)).join(" ");
+    return { command, worker: call.config?.match(/^name = "(.*)"$/m)?.[1], call };
+  });
+  return { ...result, calls, requests, workerUrl };
+}
+
+const ROLLBACK = [
+  ["rollback --yes", "fear-greed-bot"],
+  ["rollback --yes", "fear-greed-ops"],
+];
+
+test("deploy.sh all (remote): both workers, the ops worker first, each its own secrets on stdin; both rolled back after a failed health check", async () => {
+  // The "deployed" bot never becomes healthy.
+  const { code, output, calls, requests, workerUrl } = await remoteDeploy((path) => [path === "/healthz" ? 503 : 404, { ok: false, d1: false, kv: true }]);
   assert.equal(code, 1, output);
   assert.match(output, /not healthy: rolling back/);
   assert.match(output, /rolled back/);
 
-  const calls = readFileSync(log, "utf8").trim().split("\n").map((line) => JSON.parse(line));
-  const commands = calls.map((c) => c.argv.filter((a, i, all) => !a.startsWith("--") && !all[i - 1]?.match(/^--(config|outdir|message)$/)).join(" "));
-  assert.deepEqual(commands, [
-    "deploy",
-    "d1 migrations apply FEAR_GREED_D1",
-    "secret put TELEGRAM_BOT_TOKEN_SECRET",
-    "secret put TELEGRAM_WEBHOOK_SECRET",
-    "secret put ADMIN_CHAT_ID",
-    "secret put ADMIN_API_TOKEN",
-    "deploy",
-    "rollback",
+  assert.deepEqual(calls.map((c) => [c.command, c.worker]), [
+    ["deploy --dry-run", "fear-greed-ops"],
+    ["deploy --dry-run", "fear-greed-bot"],
+    // Once: both workers use the one database.
+    ["d1 migrations apply FEAR_GREED_D1 --remote", "fear-greed-bot"],
+    ...Object.entries(WORKER_SECRETS).flatMap(([worker, names]) => names.map((name) => [`secret put ${name}`, worker])),
+    // The bot's OPS binding names the ops worker: it goes first.
+    ["deploy", "fear-greed-ops"],
+    ["deploy", "fear-greed-bot"],
+    ...ROLLBACK,
   ]);
-  assert.ok(calls[0].argv.includes("--dry-run"), "the first deploy is the dry run");
-  assert.ok(calls[1].argv.includes("--remote"), "the migrations go to the remote database");
-  assert.ok(!calls[6].argv.includes("--dry-run"), "the real deploy");
-  assert.ok(calls[7].argv.includes("--yes"), "the rollback asks nothing");
 
   // The steps that bind storage got the real ids in their configuration, never the placeholders.
-  for (const call of [calls[0], calls[1], calls[6]]) {
-    assert.match(call.config, new RegExp(`^id = "${IDS.FEAR_GREED_KV_NAMESPACE_ID}"$`, "m"));
-    assert.match(call.config, new RegExp(`^database_id = "${IDS.FEAR_GREED_D1_DATABASE_ID}"$`, "m"));
+  for (const { command, call } of calls.filter((c) => c.command.startsWith("deploy") || c.command.startsWith("d1 "))) {
+    assert.match(call.config, new RegExp(`^id = "${IDS.FEAR_GREED_KV_NAMESPACE_ID}"$`, "m"), command);
+    assert.match(call.config, new RegExp(`^database_id = "${IDS.FEAR_GREED_D1_DATABASE_ID}"$`, "m"), command);
     assert.ok(!call.config.includes("local-dev-"), call.config);
   }
-  // Each secret went to wrangler on stdin, as it is.
-  for (const call of calls.filter((c) => c.argv[0] === "secret")) {
+  // Each secret went to its worker's wrangler on stdin, as it is, never on the command line.
+  for (const { call } of calls.filter((c) => c.command.startsWith("secret "))) {
     assert.equal(call.stdin, SECRETS[call.argv[2]]);
     assert.ok(!call.argv.some((a) => Object.values(SECRETS).includes(a)), "a secret on the command line");
   }
 
-  // The webhook points at the worker; no subscriber heard of a version that was rolled back.
+  // The webhook points at the bot; no subscriber heard of a version that was rolled back.
   const webhook = await (await fetch(`${standIn.url}/__webhook`)).json();
   assert.equal(webhook.url, `${workerUrl}/`);
   assert.ok(requests.includes("GET /healthz"));
   assert.ok(!requests.some((r) => r.includes("deploy-notify")), requests.join(", "));
   assertNoSecretIn(output, "the output");
   assert.deepEqual(readdirSync(ROOT).filter((f) => f.startsWith(".deploy-wrangler")), []);
+});
+
+test("deploy.sh all (remote): a bot that does not reach the ops worker (405 on /admin/) is not healthy: both rolled back", async () => {
+  const { code, output, calls, requests } = await remoteDeploy((path) =>
+    path === "/healthz" ? [200, { ok: true, d1: true, kv: true }] : [405, "Method not allowed"],
+  );
+  assert.equal(code, 1, output);
+  assert.match(output, /health: \{"ok":true,"d1":true,"kv":true\}/);
+  assert.match(output, /health check of \/admin\/dashboard failed after 2s: last answer 405/);
+  assert.deepEqual(calls.slice(-2).map((c) => [c.command, c.worker]), ROLLBACK);
+  assert.ok(requests.includes("GET /admin/dashboard"), requests.join(", "));
+  assert.ok(!requests.some((r) => r.includes("deploy-notify")), requests.join(", "));
+  assertNoSecretIn(output, "the output");
 });

@@ -317,7 +317,7 @@ export async function soak({ updates, chats, rate, seed, steps, log = () => {} }
   const { world, worker, faults } = await startFaulty();
   const figures = {
     updates: 0, faultsInjected: 0, writesAcknowledged: 0, writesLost: 0, divergencesLeft: 0,
-    errorReplies: 0, http500: 0, http503: 0, redeliveries: 0, duplicates: 0, checkpoints: 0,
+    errorReplies: 0, http500: 0, http503: 0, held503: 0, redeliveries: 0, duplicates: 0, checkpoints: 0,
   };
   try {
     const random = seeded(seed);
@@ -330,6 +330,7 @@ export async function soak({ updates, chats, rate, seed, steps, log = () => {} }
     const now = world.take()[0][1];
     for (const model of models.values()) model.now = now;
     let phase = "kv_only";
+    let flippedAt = Date.now();
     let updateId = 1_000; // past the ids the harness gave the set-up
     const on = () => faults({ rate, seed: Math.floor(random() * 2 ** 31), after: 0.5 });
     const off = async () => {
@@ -349,8 +350,12 @@ export async function soak({ updates, chats, rate, seed, steps, log = () => {} }
         if (res.status === 500) figures.http500 += 1;
         if (res.status === 503) {
           figures.http503 += 1;
-          // Only a redelivery can find its update in flight.
-          if (!attempt && !update.duplicate) return `${where}: 503 on the first delivery`;
+          // Only a redelivery can find its update in flight, or an attempt that lost the answer
+          // of the call carrying its claim and then failed to look the claim up (two faults).
+          if (!attempt && !update.duplicate) {
+            if (faulted < 2) return `${where}: 503 on the first delivery`;
+            figures.held503 += 1;
+          }
         }
         const model = models.get(chat);
         model.acknowledged = false;
@@ -399,16 +404,24 @@ export async function soak({ updates, chats, rate, seed, steps, log = () => {} }
     }
     const d1 = await worker.d1();
     const count = async (sql) => (await d1.prepare(sql).first()).n;
-    /** Maintenance cron runs (faults on) until the queue is empty and no sweep runs, waiting out KV's window when stuck. */
+    /**
+     * Maintenance cron runs (faults on) until the queue is empty and no sweep runs; a run that
+     * moves nothing waits for the oldest repair's KV window (60 s) to pass.
+     */
     async function maintain() {
+      let before = null;
       for (let run = 1; ; run++) {
         await worker.cron(MAINTENANCE);
         const queued = await count("SELECT COUNT(*) AS n FROM repair_queue");
         const running = await count("SELECT COUNT(*) AS n FROM sweeps WHERE finished = 0");
         if (!queued && !running) return;
         if (run > 60) throw new Error(`${queued} repairs and ${running} sweeps left after 60 maintenance runs`);
-        // A repair copies an entity once KV's 60 s window has passed since its last change.
-        if (run % 15 === 0) await sleep(61_000);
+        const now = JSON.stringify([queued, running, await count("SELECT COALESCE(SUM(attempts), 0) AS n FROM repair_queue")]);
+        if (now === before) {
+          const oldest = await count("SELECT MIN(enqueued_at) AS n FROM repair_queue");
+          await sleep(Math.max(1_000, (oldest ?? 0) + 61_000 - Date.now()));
+        }
+        before = now;
       }
     }
     /** Each sweep of `kinds` in turn, started through the admin API and finished by the cron. */
@@ -420,13 +433,13 @@ export async function soak({ updates, chats, rate, seed, steps, log = () => {} }
         await off();
       }
     }
-    /** KV's window waited out, the queue drained and `kinds` swept; then KV and D1 compared, chat by chat. */
+    /** The queue drained and `kinds` swept (a backfill waits out KV's window since the flip); then KV and D1 compared, chat by chat. */
     async function settle(kinds) {
       figures.checkpoints += 1;
-      await sleep(61_000);
       await on();
       await maintain();
       await off();
+      if (kinds.includes("backfill")) await sleep(flippedAt + 62_000 - Date.now());
       await sweep(kinds);
       for (const chat of ids) {
         const [kv, d1State] = [await stateOf(worker, chat, "kv"), await stateOf(worker, chat, "d1")];
@@ -444,6 +457,7 @@ export async function soak({ updates, chats, rate, seed, steps, log = () => {} }
       }
       if (step.phase !== phase) {
         await moveAll(worker, step.phase, step.force);
+        flippedAt = Date.now();
         phase = step.phase;
         await sleep(1_100); // the flag cache's TTL
       }

@@ -81,7 +81,7 @@ export default class extends WorkerEntrypoint {
 }`;
 
 export const FAULT_ENTRY = { path: "build/faults-entry.mjs", contents: ENTRY };
-export const MAINTENANCE = "*/5 * * * *";
+const MAINTENANCE = "*/5 * * * *";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**

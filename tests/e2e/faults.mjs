@@ -409,17 +409,19 @@ export async function soak({ updates, chats, rate, seed, steps, log = () => {} }
      * moves nothing waits for the oldest repair's KV window (60 s) to pass.
      */
     async function maintain() {
+      const started = Date.now();
       let before = null;
-      for (let run = 1; ; run++) {
+      for (;;) {
         await worker.cron(MAINTENANCE);
         const queued = await count("SELECT COUNT(*) AS n FROM repair_queue");
         const running = await count("SELECT COUNT(*) AS n FROM sweeps WHERE finished = 0");
         if (!queued && !running) return;
-        if (run > 60) throw new Error(`${queued} repairs and ${running} sweeps left after 60 maintenance runs`);
+        if (Date.now() - started > 300_000) throw new Error(`${queued} repairs and ${running} sweeps left after 5 minutes of maintenance runs`);
         const now = JSON.stringify([queued, running, await count("SELECT COALESCE(SUM(attempts), 0) AS n FROM repair_queue")]);
         if (now === before) {
+          // A subscription waits for 60 s without any chat's subscription changing in D1.
           const oldest = await count("SELECT MIN(enqueued_at) AS n FROM repair_queue");
-          await sleep(Math.max(1_000, (oldest ?? 0) + 61_000 - Date.now()));
+          await sleep(Math.max(3_000, (oldest ?? 0) + 61_000 - Date.now()));
         }
         before = now;
       }

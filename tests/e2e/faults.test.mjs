@@ -64,9 +64,9 @@ test(`soak: mixed updates through every phase at ${FULL ? "1 % and 10 %" : "10 %
     ? [
         { phase: "kv_only", share: 0.1 },
         { phase: "dual_write", share: 0.15, settle: true, sweeps: ["backfill", "validate"] },
-        { phase: "shadow", share: 0.15, settle: true },
+        { phase: "shadow", share: 0.15, settle: true, sweeps: ["validate"] },
         { phase: "d1_only", share: 0.1, force: true },
-        { phase: "shadow", share: 0.1, reverseSync: true, settle: true },
+        { phase: "shadow", share: 0.1, reverseSync: true, settle: true, sweeps: ["validate"] },
         { phase: "dual_write", share: 0.1, reverseSync: true, settle: true, sweeps: ["backfill", "validate"] },
         { phase: "shadow", share: 0.15 },
         { phase: "d1_only", share: 0.15, force: true },
@@ -79,7 +79,10 @@ test(`soak: mixed updates through every phase at ${FULL ? "1 % and 10 %" : "10 %
         { phase: "shadow", share: 0.1, reverseSync: true },
         { phase: "d1_only", share: 0.1, force: true },
       ];
-  for (const rate of FULL ? [0.01, 0.1] : [0.1]) {
+  // A second write whose repair could not be queued either (two faults) is left to the
+  // validation to find (MIGRATION.md, "Repairs"): every settle in shadow runs one.
+  const rates = FULL ? (process.env.FAULT_RATES ?? "0.01,0.1").split(",").map(Number) : [0.1];
+  for (const rate of rates) {
     const figures = await soak({ updates, chats: 50, rate, seed: 13, steps, log: (line) => console.log(`[${rate}] ${line}`) });
     const { updates: sent, faultsInjected, writesAcknowledged, writesLost, divergencesLeft } = figures;
     console.log(

@@ -4,6 +4,8 @@
 // counts so far, resetting them. The Rust worker itself is unchanged; these workers are never
 // timed, since the wrappers cost CPU.
 
+import { WRAP_BINDINGS } from "../../tests/e2e/bindings.mjs";
+
 /** The entry module: imports the built worker and runs each invocation with counting bindings. */
 const ENTRY = `
 import Worker from "./index.js";
@@ -11,68 +13,29 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 
 const zero = () => ({ d1Calls: 0, d1Statements: 0, rowsRead: 0, rowsWritten: 0, kvGets: 0, kvPuts: 0, kvDeletes: 0, kvLists: 0 });
 let counts = zero();
-const REAL = Symbol("real");
 const KV_COUNTERS = { get: "kvGets", getWithMetadata: "kvGets", put: "kvPuts", delete: "kvDeletes", list: "kvLists" };
 
 function tally(result) {
-  counts.rowsRead += result?.meta?.rows_read ?? 0;
-  counts.rowsWritten += result?.meta?.rows_written ?? 0;
+  for (const one of Array.isArray(result) ? result : [result]) {
+    counts.rowsRead += one?.meta?.rows_read ?? 0;
+    counts.rowsWritten += one?.meta?.rows_written ?? 0;
+  }
   return result;
 }
 
-/** A proxy answering \`key\` with \`wrap(target)\` when given, the target's own member otherwise. */
-function forward(target, wraps) {
-  return new Proxy(target, {
-    get(real, key) {
-      if (key === REAL) return real;
-      if (Object.hasOwn(wraps, key)) return wraps[key](real);
-      // The worker crate checks a binding's \`constructor.name\`: hand that out unbound.
-      const value = Reflect.get(real, key);
-      return typeof value === "function" && key !== "constructor" ? value.bind(real) : value;
-    },
-  });
-}
+${WRAP_BINDINGS}
 
-function statement(real) {
-  const execute = (method) => (target) => async (...args) => {
+async function count({ store, method, statements }, call) {
+  if (store === "d1") {
     counts.d1Calls += 1;
-    counts.d1Statements += 1;
-    return tally(await target[method](...args));
-  };
-  return forward(real, {
-    bind: (target) => (...args) => statement(target.bind(...args)),
-    all: execute("all"),
-    run: execute("run"),
-    first: execute("first"),
-    raw: execute("raw"),
-  });
-}
-
-function database(real) {
-  return forward(real, {
-    prepare: (target) => (sql) => statement(target.prepare(sql)),
-    batch: (target) => async (statements) => {
-      counts.d1Calls += 1;
-      counts.d1Statements += statements.length;
-      const results = await target.batch(statements.map((s) => s[REAL] ?? s));
-      results.forEach(tally);
-      return results;
-    },
-  });
-}
-
-function kv(real) {
-  const wraps = {};
-  for (const [method, counter] of Object.entries(KV_COUNTERS)) {
-    wraps[method] = (target) => (...args) => {
-      counts[counter] += 1;
-      return target[method](...args);
-    };
+    counts.d1Statements += statements;
+    return tally(await call());
   }
-  return forward(real, wraps);
+  counts[KV_COUNTERS[method]] += 1;
+  return call();
 }
 
-const counting = (env) => ({ ...env, FEAR_GREED_D1: database(env.FEAR_GREED_D1), FEAR_GREED_KV: kv(env.FEAR_GREED_KV) });
+const counting = (env) => wrapBindings(env, count);
 
 export default class extends WorkerEntrypoint {
   fetch(request) {

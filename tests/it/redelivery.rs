@@ -5,13 +5,16 @@
 //! redelivery from memory.
 
 use crate::helpers::{run, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
+use async_trait::async_trait;
 use fear_greed_bot::app::{App, Isolate};
 use fear_greed_bot::domain::ChatId;
 use fear_greed_bot::platform::native::KvOp;
-use fear_greed_bot::platform::{SqlDatabase, Statement};
+use fear_greed_bot::platform::{Platform, PlatformError, Row, SqlDatabase, Statement};
 use fear_greed_bot::storage::d1::CLAIM_EXPIRY_MS;
 use fear_greed_bot::storage::Repos;
 use serde_json::json;
+use std::cell::Cell;
+use std::rc::Rc;
 
 const CHAT: i64 = 123_456_789;
 const PHASES: [&str; 4] = ["kv_only", "dual_write", "shadow", "d1_only"];
@@ -184,6 +187,98 @@ fn a_running_claim_holds_off_duplicates_until_it_expires_in_every_phase() {
     }
 }
 
+/// D1 whose first call that claims an update lands, then fails: its answer is lost on the way
+/// back (found by the workerd fault soak, `tests/e2e/faults.test.mjs`).
+struct LosesClaimAnswer {
+    db: Rc<dyn SqlDatabase>,
+    armed: Cell<bool>,
+}
+
+impl LosesClaimAnswer {
+    fn answer<T>(
+        &self,
+        sent: &[Statement],
+        answer: Result<T, PlatformError>,
+    ) -> Result<T, PlatformError> {
+        let claims = sent
+            .iter()
+            .any(|s| s.sql.contains("INSERT INTO telegram_updates"));
+        if claims && self.armed.replace(false) {
+            return Err(PlatformError("D1: network connection lost".into()));
+        }
+        answer
+    }
+}
+
+#[async_trait(?Send)]
+impl SqlDatabase for LosesClaimAnswer {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, PlatformError> {
+        self.db.query(statement).await
+    }
+
+    async fn execute(&self, statement: &Statement) -> Result<u64, PlatformError> {
+        self.db.execute(statement).await
+    }
+
+    async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, PlatformError> {
+        let answer = self.db.batch(statements).await;
+        self.answer(statements, answer)
+    }
+
+    async fn query_after(
+        &self,
+        writes: &[Statement],
+        read: &Statement,
+    ) -> Result<Vec<Row>, PlatformError> {
+        let answer = self.db.query_after(writes, read).await;
+        self.answer(writes, answer)
+    }
+}
+
+#[test]
+fn an_attempt_whose_claim_landed_with_its_answer_lost_runs_on_and_once_in_every_phase() {
+    for phase in PHASES {
+        let f = in_phase(phase);
+        let db = Rc::new(LosesClaimAnswer {
+            db: f.platform.db.clone(),
+            armed: Cell::new(true),
+        });
+        let app = App::new(
+            Platform {
+                db,
+                ..f.platform.clone()
+            },
+            f.config(),
+        );
+        // Not 503 "being processed" for a claim that is its own.
+        assert_eq!(
+            answer(&deliver_on(&app, 12, "/execute QQQ 300 2024-01-15")),
+            OK,
+            "{phase}"
+        );
+        let sent = f.sent_messages();
+        assert_eq!(sent.len(), 1, "{phase}");
+        assert!(
+            sent[0].1.starts_with("🟢 *Execution Recorded*"),
+            "{phase}: {sent:?}"
+        );
+        assert_eq!(executions_seen(&f, phase), 1, "{phase}");
+        if matches!(phase, "shadow" | "d1_only") {
+            // The claim rode in the lost call's transaction: it is this attempt's, marked
+            // done, and a redelivery is acknowledged.
+            assert_eq!(claim_state(&f, 12).as_deref(), Some("done"), "{phase}");
+            let again = deliver(&f, 12, "/execute QQQ 300 2024-01-15");
+            assert_eq!(answer(&again), OK, "{phase}");
+        } else {
+            // A claim D1 did not confirm lets the update run unguarded (MIGRATION.md,
+            // "Redelivery"); what landed is left `running`, and expires.
+            assert_eq!(claim_state(&f, 12).as_deref(), Some("running"), "{phase}");
+        }
+        assert_eq!(f.sent_messages().len(), 1, "{phase}: not applied again");
+        assert_eq!(executions_seen(&f, phase), 1, "{phase}");
+    }
+}
+
 #[test]
 fn a_command_that_writes_nothing_claims_nothing_and_in_kv_only_never_asks_d1() {
     for phase in PHASES {
@@ -277,4 +372,44 @@ fn maintenance_forgets_updates_after_two_days() {
     f.clock.advance(1);
     run(f.app().on_cron("*/5 * * * *"));
     assert_eq!(f.count("SELECT COUNT(*) FROM telegram_updates"), 0);
+}
+
+#[test]
+fn a_failed_attempt_gives_up_a_claim_that_landed_with_its_answer_lost() {
+    for phase in ["shadow", "d1_only"] {
+        let f = in_phase(phase);
+        let db = Rc::new(LosesClaimAnswer {
+            db: f.platform.db.clone(),
+            armed: Cell::new(true),
+        });
+        let app = App::new(
+            Platform {
+                db,
+                ..f.platform.clone()
+            },
+            f.config(),
+        );
+        // The add and its claim landed in one batch whose answer was lost: 500, and the claim
+        // is given up with the attempt, so the redelivery runs (and finds the ticker there)
+        // instead of meeting 503 for 15 minutes.
+        assert_eq!(
+            deliver_on(&app, 13, "/watchlist add AAPL").0,
+            500,
+            "{phase}"
+        );
+        assert_eq!(claim_state(&f, 13), None, "{phase}");
+        assert_eq!(
+            answer(&deliver(&f, 13, "/watchlist add AAPL")),
+            OK,
+            "{phase}"
+        );
+        assert_eq!(
+            f.sent_messages(),
+            vec![(
+                CHAT,
+                "❌ Ticker AAPL is already in your watchlist.".to_owned()
+            )],
+            "{phase}"
+        );
+    }
 }

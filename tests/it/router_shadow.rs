@@ -100,6 +100,25 @@ fn shadow_read_returns_kv_value_when_d1_errors() {
     assert_eq!(observation.served, Store::Kv);
 }
 
+/// Found by the workerd fault soak: a D1 read that failed was answered from KV even while a
+/// repair towards KV was queued for the entity, so the user saw a ticker they had just added
+/// missing. The user now gets D1's error (the command's failure text), as when KV fails too.
+#[test]
+fn shadow_read_does_not_fall_back_to_kv_known_to_be_stale_when_d1_errors() {
+    let f = stores();
+    let (repos, _) = routed_in(&f, Phase::Shadow);
+    run(repos.positions.set_position(CHAT, &position("SPY", 1.0))).unwrap();
+    // The new position reaches D1 only: KV keeps SPY, and a repair towards KV is queued.
+    f.kv.fail(KvOp::Put, "active_position:");
+    run(repos.positions.set_position(CHAT, &position("QQQ", 2.0))).unwrap();
+    f.kv.heal();
+    f.db.run_script("DROP TABLE active_positions").unwrap();
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+    let error = run(repos.positions.position(CHAT)).unwrap_err();
+    assert!(error.to_string().contains("no such table"), "{error}");
+    assert_eq!(evidence.take().fallbacks, vec![]);
+}
+
 #[test]
 fn shadow_read_when_both_stores_fail_returns_the_d1_error() {
     let f = stores();

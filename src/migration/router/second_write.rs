@@ -9,11 +9,12 @@ use crate::migration::Phase;
 use crate::storage::{Repository, StorageError, Store};
 
 impl Route {
-    /// The authoritative write failed while `target` receives the second writes. D1 commits a
-    /// unit (a write of more than one entity) in one `batch()` or not at all; KV runs it as
-    /// steps, and the steps before the failure may have landed, so then each entity is queued
-    /// for repair towards D1, which then copies whatever KV holds. Answers the error, which
-    /// is the user's.
+    /// The authoritative write failed while `target` receives the second writes. It may have
+    /// landed all the same: KV runs a unit (a write of more than one entity) as steps, and
+    /// the steps before the failure may have landed; and any write, in either store, may have
+    /// landed with its answer lost on the way back (found by the workerd fault soak). So each
+    /// written entity is queued for repair towards `target`, which copies it if the stores
+    /// differ and finds them in sync otherwise. Answers the error, which is the user's.
     pub(super) async fn authoritative_failed(
         &self,
         operation: &'static str,
@@ -22,12 +23,13 @@ impl Route {
         target: Store,
         error: StorageError,
     ) -> StorageError {
-        if target == Store::D1 && written.repositories.len() > 1 {
+        // A refused claim stopped the attempt before anything landed.
+        if self.claim.refused().is_none() {
             let failure = Failure {
                 operation,
                 entity_key,
                 target,
-                error: format!("KV's unit stopped part way: {error}"),
+                error: format!("the authoritative write failed, and may have landed: {error}"),
             };
             for repository in &written.repositories {
                 self.queue_repair(*repository, &failure).await;

@@ -70,17 +70,19 @@ impl Route {
                 }
             }
             (Ok(d1), _) => (Ok(d1), Store::D1),
-            // KV may still be waiting for this request's own write of the entity.
-            (Err(error), Ok(_)) if self.evidence.has_written(self.repository, entity_key) => {
-                (Err(error), Store::D1)
-            }
+            // KV may be older than what D1 failed to give: this request's own write, a queued
+            // repair towards KV, a change of the last 60 s. The user sees D1's error then.
             (Err(error), Ok(kv)) => {
-                self.fall_back(
-                    operation,
-                    entity_key,
-                    FallbackCause::D1Error(error.to_string()),
-                );
-                (Ok(kv), Store::Kv)
+                if self.kv_known_stale(operation, entity_key).await {
+                    (Err(error), Store::D1)
+                } else {
+                    self.fall_back(
+                        operation,
+                        entity_key,
+                        FallbackCause::D1Error(error.to_string()),
+                    );
+                    (Ok(kv), Store::Kv)
+                }
             }
             // Nothing to fall back to: the user sees the authoritative store's error.
             (Err(error), Err(_)) => (Err(error), Store::D1),

@@ -28,10 +28,13 @@ const CLAIM: &str =
     "INSERT INTO telegram_updates (update_id, state, claimed_at) VALUES (?1, 'running', ?2)";
 /// The column a [`CLAIM`] violates when the update was claimed already.
 const CLAIMED_ALREADY: &str = "telegram_updates.update_id";
-pub(super) const STATE: &str = "SELECT state FROM telegram_updates WHERE update_id = ?1";
+pub(super) const STATE: &str =
+    "SELECT state, claimed_at FROM telegram_updates WHERE update_id = ?1";
 const FINISH: &str =
     "UPDATE telegram_updates SET state = 'done', finished_at = ?2 WHERE update_id = ?1";
-const RELEASE: &str = "DELETE FROM telegram_updates WHERE update_id = ?1 AND state = 'running'";
+/// Gives up this attempt's own claim (the one it made at ?2), never another attempt's.
+const RELEASE: &str = "DELETE FROM telegram_updates \
+     WHERE update_id = ?1 AND state = 'running' AND claimed_at = ?2";
 pub(super) const PURGE: &str = "DELETE FROM telegram_updates WHERE claimed_at < ?1";
 
 /// What a claim that could not be taken found: where the other attempt stands.
@@ -46,15 +49,16 @@ pub enum Claim {
 #[derive(Deserialize)]
 struct StateRow {
     state: String,
+    claimed_at: i64,
 }
 
 /// The webhook's claims on update ids.
 pub struct UpdateClaims(pub(crate) Sql);
 
 impl UpdateClaims {
-    /// The statements that claim `update_id` for this attempt, taking over a crashed one.
-    fn claiming(&self, update_id: i64) -> [Statement; 2] {
-        let now = self.0.now();
+    /// The statements that claim `update_id` for this attempt at `now`, taking over a crashed
+    /// one.
+    fn claiming(&self, update_id: i64, now: i64) -> [Statement; 2] {
         [
             Statement::new(
                 TAKE_OVER,
@@ -64,17 +68,19 @@ impl UpdateClaims {
         ]
     }
 
-    /// What a claim that could not be taken found: done, or running elsewhere.
-    async fn found(&self, update_id: i64) -> StorageResult<Claim> {
+    /// What a claim that could not be taken found: done, or running elsewhere; `None` when the
+    /// running claim is this attempt's own, made at `lost` by a call whose answer was lost.
+    async fn found(&self, update_id: i64, lost: Option<i64>) -> StorageResult<Option<Claim>> {
         let op = Operation::new("updates.state");
         let rows: Vec<StateRow> = self
             .0
             .query_as(&op, Statement::new(STATE, vec![update_id.into()]))
             .await?;
-        Ok(match rows.first().map(|r| r.state.as_str()) {
-            Some("done") => Claim::AlreadyDone,
+        Ok(match rows.first() {
+            Some(row) if row.state == "done" => Some(Claim::AlreadyDone),
+            Some(row) if lost == Some(row.claimed_at) => None,
             // The claim vanished in between (its attempt failed): let Telegram retry.
-            _ => Claim::InProgress,
+            _ => Some(Claim::InProgress),
         })
     }
 
@@ -89,10 +95,11 @@ impl UpdateClaims {
     }
 
     /// Gives the update up after a failed attempt, so its redelivery runs it again.
-    pub(crate) async fn release(&self, update_id: i64) -> StorageResult<()> {
+    pub(crate) async fn release(&self, update_id: i64, claimed_at: i64) -> StorageResult<()> {
         let op = Operation::new("updates.release");
+        let params = vec![update_id.into(), claimed_at.into()];
         self.0
-            .execute(&op, Statement::new(RELEASE, vec![update_id.into()]))
+            .execute(&op, Statement::new(RELEASE, params))
             .await
             .map(drop)
     }
@@ -127,6 +134,11 @@ struct Taken {
     update_id: i64,
     stage: Cell<Stage>,
     claims: UpdateClaims,
+    /// When the latest call that carried the claim made it.
+    claimed_at: Cell<i64>,
+    /// When a call that carried the claim and failed made it: the call may have landed, its
+    /// answer lost on the way back, and the claim found next may be this attempt's own.
+    lost: Cell<Option<i64>>,
 }
 
 /// One update's claim (legacy §10.8). A command that writes arms it before it runs
@@ -151,6 +163,8 @@ impl UpdateClaim {
             update_id,
             stage: Cell::new(Stage::Open),
             claims: UpdateClaims(Sql::new(platform)),
+            claimed_at: Cell::new(0),
+            lost: Cell::new(None),
         })))
     }
 
@@ -190,12 +204,16 @@ impl UpdateClaim {
             return Ok(());
         };
         let op = Operation::new("updates.claim");
-        let claiming = taken.claims.claiming(taken.update_id);
+        taken.claimed_at.set(taken.claims.0.now());
+        let claiming = taken
+            .claims
+            .claiming(taken.update_id, taken.claimed_at.get());
         match taken.claims.0.batch(&op, claiming.to_vec()).await {
             Ok(_) => taken.stage.set(Stage::Running),
             Err(error) if error.to_string().contains(CLAIMED_ALREADY) => {
-                taken.refuse().await;
-                return Err(error);
+                if !taken.refuse().await {
+                    return Err(error);
+                }
             }
             Err(error) => {
                 tracing::error!(update_id = taken.update_id, error = %error, "claiming the update failed; running it anyway");
@@ -228,13 +246,21 @@ impl UpdateClaim {
     }
 
     /// After a failed attempt: a claim taken is given up, so Telegram's redelivery runs the
-    /// update again.
+    /// update again; so is a claim carried by a call whose answer was lost (it may have landed).
     pub(crate) async fn release(&self) {
-        let Some(taken) = self.at(Stage::Running) else {
+        let Some(taken) = self.0.as_deref() else {
             return;
         };
+        let claimed_at = match taken.stage.get() {
+            Stage::Running => taken.claimed_at.get(),
+            Stage::Armed => match taken.lost.get() {
+                Some(at) => at,
+                None => return,
+            },
+            _ => return,
+        };
         taken.stage.set(Stage::Open);
-        if let Err(e) = taken.claims.release(taken.update_id).await {
+        if let Err(e) = taken.claims.release(taken.update_id, claimed_at).await {
             tracing::error!(update_id = taken.update_id, error = %e, "releasing the claim failed; it expires on its own");
         }
     }
@@ -253,22 +279,40 @@ impl Taken {
         ))
     }
 
-    /// The claim was there already: notes what the other attempt had done.
-    async fn refuse(&self) {
-        let found = self.claims.found(self.update_id).await;
-        self.stage
-            .set(Stage::Refused(found.unwrap_or(Claim::InProgress)));
+    /// The claim was there already: notes what the other attempt had done; true when the
+    /// claim is this attempt's own (see [`Taken::lost`]), which then runs on.
+    async fn refuse(&self) -> bool {
+        match self.claims.found(self.update_id, self.lost.get()).await {
+            Ok(None) => {
+                self.stage.set(Stage::Running);
+                true
+            }
+            found => {
+                let claim = found.ok().flatten().unwrap_or(Claim::InProgress);
+                self.stage.set(Stage::Refused(claim));
+                false
+            }
+        }
     }
 
-    /// Settles an armed claim from the answer of the call that carried it.
-    async fn carried<T>(&self, answer: Result<T, PlatformError>) -> Result<T, PlatformError> {
+    /// Settles an armed claim from the answer of the call that carried it; `None` when the
+    /// call found this attempt's own claim, and must run again without it.
+    async fn carried<T>(
+        &self,
+        answer: Result<T, PlatformError>,
+    ) -> Result<Option<T>, PlatformError> {
         match &answer {
             Ok(_) => self.stage.set(Stage::Running),
-            Err(error) if error.0.contains(CLAIMED_ALREADY) => self.refuse().await,
-            // The call failed and took the claim with it: the next one carries it again.
-            Err(_) => {}
+            Err(error) if error.0.contains(CLAIMED_ALREADY) => {
+                if self.refuse().await {
+                    return Ok(None);
+                }
+            }
+            // The call failed and took the claim with it, or landed and lost its answer: the
+            // next one carries the claim again.
+            Err(_) => self.lost.set(Some(self.claimed_at.get())),
         }
-        answer
+        answer.map(Some)
     }
 }
 
@@ -284,7 +328,13 @@ impl Carrier {
     fn claiming(&self) -> Result<Option<[Statement; 2]>, PlatformError> {
         let taken = &*self.taken;
         match taken.stage.get() {
-            Stage::Armed => Ok(Some(taken.claims.claiming(taken.update_id))),
+            Stage::Armed => {
+                taken.claimed_at.set(taken.claims.0.now());
+                let claiming = taken
+                    .claims
+                    .claiming(taken.update_id, taken.claimed_at.get());
+                Ok(Some(claiming))
+            }
             Stage::Refused(_) => Err(taken.refusal()),
             _ => Ok(None),
         }
@@ -298,7 +348,10 @@ impl SqlDatabase for Carrier {
             None => self.db.query(statement).await,
             Some(claiming) => {
                 let answer = self.db.query_after(&claiming, statement).await;
-                self.taken.carried(answer).await
+                match self.taken.carried(answer).await? {
+                    Some(rows) => Ok(rows),
+                    None => self.db.query(statement).await,
+                }
             }
         }
     }
@@ -319,7 +372,9 @@ impl SqlDatabase for Carrier {
             .chain(statements.iter().cloned())
             .collect();
         let answer = self.db.batch(&carried).await;
-        let answer = self.taken.carried(answer).await?;
-        Ok(answer[2..].to_vec())
+        match self.taken.carried(answer).await? {
+            Some(changed) => Ok(changed[2..].to_vec()),
+            None => self.db.batch(statements).await,
+        }
     }
 }

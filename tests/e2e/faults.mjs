@@ -1,5 +1,5 @@
-// Injected KV and D1 faults in workerd: the built worker runs behind an entry module that hands
-// it its real bindings wrapped (bindings.mjs), failing chosen calls. A fault fails one call — a
+// Injected KV and D1 faults in workerd: both built workers run behind an entry module that hands
+// them their real bindings wrapped (bindings.mjs), failing chosen calls. A fault fails one call — a
 // KV get, put, delete or list, one D1 statement, or a whole D1 batch — either before the call
 // is made or after it ran, its answer lost (a write that landed but is reported failed).
 // Faults come at fixed points (the next call matching a store, method and SQL text, after
@@ -8,7 +8,7 @@
 // its own invocation before it answered. `soak()` drives a long mixed workload through the
 // phases against a model of every write the users were told had landed.
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { OPS_WORKER, startWorker } from "./harness.mjs";
 import { WRAP_BINDINGS } from "./bindings.mjs";
 import { createStandIn } from "./stand-in.mjs";
 
@@ -92,8 +92,19 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startFaulty() {
   const world = createStandIn();
   const worker = await startWorker({ outbound: world.outbound, entry: FAULT_ENTRY });
-  /** Sets the fault plan (`{ rate, seed, after, stores, points }`); the counts so far. */
-  const faults = async (plan) => (await worker.fetch("/__faults", { method: "PUT", body: JSON.stringify(plan) })).json();
+  const ops = await worker.mf.getWorker(OPS_WORKER);
+  const put = async (send, plan) => (await send("http://worker/__faults", { method: "PUT", body: JSON.stringify(plan) })).json();
+  /**
+   * Sets the fault plan (`{ rate, seed, after, stores, points }`) of both workers (the fixed
+   * points, aimed at requests, the bot's only: the ops worker runs the admin API and the
+   * maintenance cron); the counts so far, summed.
+   */
+  const faults = async (plan) => {
+    const [bot, maintenance] = [await put(worker.mf.dispatchFetch.bind(worker.mf), plan), await put(ops.fetch.bind(ops), { ...plan, points: [] })];
+    const byCall = { ...bot.byCall };
+    for (const [call, n] of Object.entries(maintenance.byCall)) byCall[call] = (byCall[call] ?? 0) + n;
+    return { calls: bot.calls + maintenance.calls, injected: bot.injected + maintenance.injected, byCall, pointsLeft: bot.pointsLeft };
+  };
   return { world, worker, faults };
 }
 

@@ -8,7 +8,7 @@ import { Log, LogLevel, Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const BOT_TOKEN = "123:e2e-token";
@@ -76,8 +76,8 @@ function applyMigrations(dir) {
 /**
  * Starts the two workers; requests go to the bot. `outbound(request)` answers every fetch
  * either worker makes; by default it fails the test, so no request can leave unnoticed. `entry`
- * (`{ path, contents }`, a module under build/) replaces the bot's entry module, for a wrapper
- * that imports `./index.js`. `miniflare` adds (v4-style) Miniflare options, e.g.
+ * (`{ path, contents }`, a module under build/) replaces the entry module of both workers (the
+ * ops worker's beside its own build), for a wrapper that imports `./index.js`. `miniflare` adds (v4-style) Miniflare options, e.g.
  * `{ inspectorPort: 0 }` for the profiler. `build` and `opsBuild` are the directories of the two
  * builds (others to compare builds). Returns the Miniflare instance and helpers, among them
  * `url`: Miniflare's loopback HTTP address (`http://127.0.0.1:<port>/`), where a real browser
@@ -148,7 +148,10 @@ export async function startWorker({
           ...worker(BOT_WORKER, build, entry ? [{ type: "ESModule", ...entry }] : []),
           serviceBindings: opsBinding ? { OPS: OPS_WORKER } : {},
         },
-        { ...worker(OPS_WORKER, opsBuild), ...(rateLimit ? { ratelimits: rateLimits() } : {}) },
+        {
+          ...worker(OPS_WORKER, opsBuild, entry ? [{ type: "ESModule", path: join(opsBuild, basename(entry.path)), contents: entry.contents }] : []),
+          ...(rateLimit ? { ratelimits: rateLimits() } : {}),
+        },
       ],
       ...miniflare,
     }),

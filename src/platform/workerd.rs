@@ -360,6 +360,7 @@ impl RateLimiter for WorkerRateLimiter {
     }
 }
 
+#[cfg(not(feature = "ops"))]
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
     /// A service binding seen as what workerd's `Fetcher` also is: a target of scheduled events.
@@ -369,7 +370,9 @@ extern "C" {
     fn scheduled(this: &ScheduledTarget, options: &JsValue) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// Fires cron `cron` on the worker behind `service` and waits for its run.
+/// Fires cron `cron` on the worker behind `service` and waits for its run (the bot worker's
+/// build hands the ops worker its cron with it).
+#[cfg(not(feature = "ops"))]
 pub(crate) async fn fire_cron(service: worker::Fetcher, cron: &str) -> Result<(), JsValue> {
     let options = js_sys::Object::new();
     js_sys::Reflect::set(&options, &"cron".into(), &cron.into())?;

@@ -235,21 +235,26 @@ impl SqlDatabase for LosesClaimAnswer {
     }
 }
 
+/// An app on `f`'s storage whose first claim-carrying D1 call lands and loses its answer.
+fn losing_the_claims_answer(f: &Fixture) -> App {
+    let db = Rc::new(LosesClaimAnswer {
+        db: f.platform.db.clone(),
+        armed: Cell::new(true),
+    });
+    App::new(
+        Platform {
+            db,
+            ..f.platform.clone()
+        },
+        f.config(),
+    )
+}
+
 #[test]
 fn an_attempt_whose_claim_landed_with_its_answer_lost_runs_on_and_once_in_every_phase() {
     for phase in PHASES {
         let f = in_phase(phase);
-        let db = Rc::new(LosesClaimAnswer {
-            db: f.platform.db.clone(),
-            armed: Cell::new(true),
-        });
-        let app = App::new(
-            Platform {
-                db,
-                ..f.platform.clone()
-            },
-            f.config(),
-        );
+        let app = losing_the_claims_answer(&f);
         // Not 503 "being processed" for a claim that is its own.
         assert_eq!(
             answer(&deliver_on(&app, 12, "/execute QQQ 300 2024-01-15")),
@@ -378,17 +383,7 @@ fn maintenance_forgets_updates_after_two_days() {
 fn a_failed_attempt_gives_up_a_claim_that_landed_with_its_answer_lost() {
     for phase in ["shadow", "d1_only"] {
         let f = in_phase(phase);
-        let db = Rc::new(LosesClaimAnswer {
-            db: f.platform.db.clone(),
-            armed: Cell::new(true),
-        });
-        let app = App::new(
-            Platform {
-                db,
-                ..f.platform.clone()
-            },
-            f.config(),
-        );
+        let app = losing_the_claims_answer(&f);
         // The add and its claim landed in one batch whose answer was lost: 500, and the claim
         // is given up with the attempt, so the redelivery runs (and finds the ticker there)
         // instead of meeting 503 for 15 minutes.

@@ -20,9 +20,10 @@ pub use isolate::Isolate;
 use crate::admin::AdminContext;
 use crate::bot::{Bot, Outgoing};
 use crate::market::Market;
+use crate::migration::flags::Flags;
 use crate::migration::publish::{publish, Observed};
 use crate::migration::router::{self, AfterReplies, Evidence, RequestPhases};
-use crate::migration::{FlagCache, Phase, Phases};
+use crate::migration::{FlagCache, Phase};
 use crate::platform::{MetricSink, Platform, RateLimiter};
 use crate::storage::d1::UpdateClaim;
 use crate::telegram::Telegram;
@@ -159,9 +160,18 @@ impl App {
             let (platform, cache) = (platform.clone(), self.isolate.flags.clone());
             let (default_phase, read) =
                 (self.config.storage_phase_default, self.flags_read.clone());
+            let claim = claim.clone();
             RequestPhases::on_first_use(move || {
                 let (platform, cache, read) = (platform.clone(), cache.clone(), read.clone());
-                Box::pin(async move { read.phases(&cache, &platform, default_phase).await })
+                let claim = claim.clone();
+                Box::pin(async move {
+                    let flags = read.flags(&cache, &platform, default_phase).await;
+                    // The claim of a write, if any, checks these are still the phases.
+                    if let Some(rows) = flags.phase_rows() {
+                        claim.fence(rows.clone());
+                    }
+                    flags.phases()
+                })
             })
         };
         self.claim.replace(claim.clone());
@@ -209,13 +219,13 @@ impl Default for FlagsRead {
 impl FlagsRead {
     /// The isolate's flags now (see [`FlagCache::current`]); notes the sample rate and whether
     /// `settings` was unreadable.
-    async fn phases(&self, cache: &FlagCache, platform: &Platform, default_phase: Phase) -> Phases {
+    async fn flags(&self, cache: &FlagCache, platform: &Platform, default_phase: Phase) -> Flags {
         let failures_before = cache.settings_read_failures();
         let flags = cache.current(platform, default_phase).await;
         self.sample_rate.set(flags.sample_rate());
         self.settings_unreadable
             .set(cache.settings_read_failures() - failures_before);
-        flags.phases()
+        flags
     }
 }
 

@@ -1,7 +1,8 @@
 //! `POST /`: the Telegram webhook pipeline (legacy §2.3): secret check, JSON, the message,
 //! the command (whose first write claims the update id, §10.8), every reply sent in order,
 //! the second writes of the storage move, then the HTTP answer; the claim is marked done after
-//! it. A redelivery that reaches an isolate which ran the update is answered from memory.
+//! it. A redelivery that reaches an isolate which ran the update is answered from memory. An
+//! attempt whose claim found the phases changed since its flags were read runs once more.
 
 use super::isolate::Seen;
 use super::{send_all, App};
@@ -47,12 +48,27 @@ impl App {
             (Some(id), false) => self.isolate.updates.forget(id),
             (None, _) => {}
         };
-        if command.writes() {
-            claim.arm();
+        let (chat, command) = (message.chat, &command);
+        let attempt = |claim: UpdateClaim| async move {
+            if command.writes() {
+                claim.arm();
+            }
+            let bot = self.bot(claim.clone());
+            let mut reply = Reply::new(chat);
+            let applied = command.clone().apply(chat, &bot, &mut reply).await;
+            (claim, bot, reply, applied)
+        };
+        let (mut claim, mut bot, mut reply, mut applied) = attempt(claim).await;
+        if let (true, Some(id)) = (claim.fenced(), id) {
+            // A flip this isolate had not seen yet: nothing landed, so the update runs once
+            // more on the flags as they are now (a second flip meanwhile fails it with 500).
+            tracing::info!(
+                update_id = id,
+                "the phases changed under the update; running it again"
+            );
+            self.isolate.flags.forget();
+            (claim, bot, reply, applied) = attempt(UpdateClaim::of(id, self.platform())).await;
         }
-        let bot = self.bot(claim.clone());
-        let mut reply = Reply::new(message.chat);
-        let applied = command.apply(message.chat, &bot, &mut reply).await;
         if let (Some(found), Some(id)) = (claim.refused(), id) {
             // Nothing of this attempt landed; no reply goes out.
             self.after_replies().await;

@@ -8,7 +8,7 @@
 use super::flags::{Flags, Setting};
 use super::Phase;
 use crate::platform::Platform;
-use crate::storage::d1::{D1Settings, SettingChange, SettingRow, Sql};
+use crate::storage::d1::{D1Settings, PhaseRows, SettingChange, SettingRow, Sql};
 use crate::storage::{StorageError, StorageResult};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -171,6 +171,7 @@ impl FlagCache {
 /// The flags a read of `settings` gives: each valid row's value, every other flag's default.
 fn from_rows(rows: &[SettingRow], default_phase: Phase) -> Flags {
     let mut flags = Flags::defaults(default_phase);
+    flags.read_from(PhaseRows::of(rows));
     for row in rows {
         match Setting::from_stored(&row.key, &row.value) {
             Ok(setting) => flags.apply(setting),

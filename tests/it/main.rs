@@ -19,6 +19,7 @@ mod entities;
 mod evidence;
 mod execute;
 mod flags;
+mod flips;
 mod helpers;
 mod hostile;
 mod kv_cleanup;

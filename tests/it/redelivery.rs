@@ -16,11 +16,11 @@ use serde_json::json;
 use std::cell::Cell;
 use std::rc::Rc;
 
-const CHAT: i64 = 123_456_789;
+pub(crate) const CHAT: i64 = 123_456_789;
 const PHASES: [&str; 4] = ["kv_only", "dual_write", "shadow", "d1_only"];
 
 /// A fixture with every repository in `phase` (forced: the stores start empty).
-fn in_phase(phase: &str) -> Fixture {
+pub(crate) fn in_phase(phase: &str) -> Fixture {
     let f = Fixture::new(Backend::Kv);
     let at = PHASES.iter().position(|p| *p == phase).unwrap();
     for step in &PHASES[1..=at] {
@@ -34,7 +34,7 @@ fn in_phase(phase: &str) -> Fixture {
 
 /// Delivers `update_id` carrying `text` on `app`, as the worker does: the response, then the
 /// work after it. Each test delivery on a fresh app reaches a new isolate.
-fn deliver_on(app: &App, update_id: i64, text: &str) -> (u16, String) {
+pub(crate) fn deliver_on(app: &App, update_id: i64, text: &str) -> (u16, String) {
     let body = json!({"update_id": update_id, "message": {"chat": {"id": CHAT}, "text": text}});
     let request = webhook_request(Some(WEBHOOK_SECRET), body.to_string().as_bytes());
     let response = run(app.handle(&request));

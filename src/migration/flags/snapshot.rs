@@ -2,6 +2,7 @@
 
 use super::{Flag, FlagValue, Setting};
 use crate::migration::{Phase, Phases};
+use crate::storage::d1::PhaseRows;
 use crate::storage::Repository;
 
 /// Where a flag's value in a [`Flags`] came from.
@@ -65,6 +66,9 @@ pub struct Flags {
     page_max_repair_queue: u64,
     page_repeat_seconds: u64,
     sources: [Source; Flag::COUNT],
+    /// The phase rows these flags were read from; `None` when they were not read from
+    /// `settings` (the defaults of an isolate that never could read it).
+    phase_rows: Option<PhaseRows>,
 }
 
 impl Flags {
@@ -86,6 +90,7 @@ impl Flags {
             page_max_repair_queue: 0,
             page_repeat_seconds: 0,
             sources: [Source::Default; Flag::COUNT],
+            phase_rows: None,
         };
         for flag in Flag::ALL {
             if !matches!(flag, Flag::Phase(_)) {
@@ -93,6 +98,17 @@ impl Flags {
             }
         }
         flags
+    }
+
+    /// The phase rows these flags were read from, which fence a write's claim
+    /// ([`PhaseRows`]); `None` when they were not read from `settings`.
+    pub fn phase_rows(&self) -> Option<&PhaseRows> {
+        self.phase_rows.as_ref()
+    }
+
+    /// These flags were read from `settings`, whose phase rows were `rows`.
+    pub(crate) fn read_from(&mut self, rows: PhaseRows) {
+        self.phase_rows = Some(rows);
     }
 
     /// Takes the value of a valid `settings` row.

@@ -37,7 +37,7 @@ pub use settings::{D1Settings, SettingChange, SettingRow};
 pub use subscriptions::D1Subscriptions;
 pub use sweeps::{Checkpoint, Commit, EntityVersions, Finding, SweepRow, SweepStore, Version};
 pub use units::D1Units;
-pub use updates::{Claim, UpdateClaim, UpdateClaims, CLAIM_EXPIRY_MS};
+pub use updates::{Claim, PhaseRows, UpdateClaim, UpdateClaims, CLAIM_EXPIRY_MS};
 pub(crate) use watchlists::D1Watchlists;
 
 use super::{classify, D1Call, Operation, StorageError, StorageResult};

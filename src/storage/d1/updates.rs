@@ -2,13 +2,14 @@
 //! They live in D1 in every storage phase: KV's eventual consistency cannot hold a claim.
 //! [`UpdateClaim`] takes an update's claim with its first write, so that commands that write
 //! nothing pay nothing for it, and where D1 answers the write the claim costs no round trip.
+//! The claim also fences the attempt against a phase flip it has not seen ([`PhaseRows`]).
 
-use super::Sql;
-use crate::platform::{Platform, PlatformError, Row, SqlDatabase, Statement};
+use super::{SettingRow, Sql};
+use crate::platform::{Platform, PlatformError, Row, SqlDatabase, SqlValue, Statement};
 use crate::storage::{Operation, StorageError, StorageResult};
 use async_trait::async_trait;
 use serde::Deserialize;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// After this long a `running` claim is taken to belong to a crashed attempt. An attempt can
@@ -23,11 +24,20 @@ pub(crate) const RETENTION_MS: i64 = 48 * 60 * 60 * 1000;
 const TAKE_OVER: &str =
     "DELETE FROM telegram_updates WHERE update_id = ?1 AND state = 'running' AND claimed_at <= ?2";
 /// Claims the update as running: a claim already there (done, or running elsewhere) fails the
-/// insert, and the statements that came with it are rolled back.
-const CLAIM: &str =
-    "INSERT INTO telegram_updates (update_id, state, claimed_at) VALUES (?1, 'running', ?2)";
+/// insert, and the statements that came with it are rolled back. When fenced (?3 = 1), the
+/// `storage.phase.*` rows of `settings` must still be ?4 (as [`PhaseRows::of`] spells them):
+/// otherwise the state is NULL, which fails the insert ([`FENCED`]) and rolls the batch back.
+const CLAIM: &str = "INSERT INTO telegram_updates (update_id, state, claimed_at) VALUES (?1, \
+     CASE WHEN ?3 = 0 OR ?4 IS (SELECT group_concat(key || '=' || value, char(10)) \
+     FROM (SELECT key, value FROM settings \
+     WHERE key >= 'storage.phase.' AND key < 'storage.phase/' ORDER BY key)) \
+     THEN 'running' END, ?2)";
 /// The column a [`CLAIM`] violates when the update was claimed already.
 const CLAIMED_ALREADY: &str = "telegram_updates.update_id";
+/// The column a fenced [`CLAIM`] violates when the phases changed since the attempt read them.
+const FENCED: &str = "telegram_updates.state";
+/// The keys of the phase flags: `storage.phase.<repository>`.
+const PHASE_PREFIX: &str = "storage.phase.";
 pub(super) const STATE: &str =
     "SELECT state, claimed_at FROM telegram_updates WHERE update_id = ?1";
 const FINISH: &str =
@@ -46,6 +56,31 @@ pub enum Claim {
     InProgress,
 }
 
+/// The `storage.phase.*` rows of `settings` exactly as the flags an attempt runs with were read
+/// from them. A claim carries them as its fence: if a flip changed the rows since, the claim
+/// fails and so does everything in its transaction, and the attempt runs again on the flags as
+/// they are now. So an isolate that holds old flags (within their TTL, or kept because
+/// `settings` could not be read) never writes in the phase a repository has left.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhaseRows(Option<String>);
+
+impl PhaseRows {
+    /// The phase rows among `rows`: `key=value` lines in key order (SQLite's, bytewise), none
+    /// when there are no phase rows; the same text [`CLAIM`] builds in SQL.
+    pub fn of(rows: &[SettingRow]) -> Self {
+        let mut phases: Vec<&SettingRow> = rows
+            .iter()
+            .filter(|row| row.key.starts_with(PHASE_PREFIX))
+            .collect();
+        phases.sort_by(|a, b| a.key.cmp(&b.key));
+        let lines: Vec<String> = phases
+            .iter()
+            .map(|row| format!("{}={}", row.key, row.value))
+            .collect();
+        Self((!lines.is_empty()).then(|| lines.join("\n")))
+    }
+}
+
 #[derive(Deserialize)]
 struct StateRow {
     state: String,
@@ -57,14 +92,22 @@ pub struct UpdateClaims(pub(crate) Sql);
 
 impl UpdateClaims {
     /// The statements that claim `update_id` for this attempt at `now`, taking over a crashed
-    /// one.
-    fn claiming(&self, update_id: i64, now: i64) -> [Statement; 2] {
+    /// one, fenced by `fence` when the attempt read its flags from `settings`.
+    fn claiming(&self, update_id: i64, now: i64, fence: Option<&PhaseRows>) -> [Statement; 2] {
+        let (fenced, rows) = match fence {
+            Some(PhaseRows(Some(rows))) => (1, SqlValue::from(rows.as_str())),
+            Some(PhaseRows(None)) => (1, SqlValue::Null),
+            None => (0, SqlValue::Null),
+        };
         [
             Statement::new(
                 TAKE_OVER,
                 vec![update_id.into(), (now - CLAIM_EXPIRY_MS).into()],
             ),
-            Statement::new(CLAIM, vec![update_id.into(), now.into()]),
+            Statement::new(
+                CLAIM,
+                vec![update_id.into(), now.into(), fenced.into(), rows],
+            ),
         ]
     }
 
@@ -125,6 +168,9 @@ enum Stage {
     Running,
     /// Another attempt applied the update, or is applying it: this one must not.
     Refused(Claim),
+    /// The phases changed since this attempt read them: nothing of it landed, and it must
+    /// run again on the phases as they are now.
+    Fenced,
     /// D1 could not be reached for the claim: the update runs unguarded, as the legacy bot's
     /// did, rather than being refused.
     Unguarded,
@@ -139,6 +185,9 @@ struct Taken {
     /// When a call that carried the claim and failed made it: the call may have landed, its
     /// answer lost on the way back, and the claim found next may be this attempt's own.
     lost: Cell<Option<i64>>,
+    /// The phase rows the attempt's flags were read from; `None` until they are read, or when
+    /// `settings` was never readable (the claim is then unfenced).
+    fence: RefCell<Option<PhaseRows>>,
 }
 
 /// One update's claim (legacy §10.8). A command that writes arms it before it runs
@@ -165,7 +214,21 @@ impl UpdateClaim {
             claims: UpdateClaims(Sql::new(platform)),
             claimed_at: Cell::new(0),
             lost: Cell::new(None),
+            fence: RefCell::new(None),
         })))
+    }
+
+    /// The attempt runs with flags read from these phase rows: its claim is fenced by them.
+    pub(crate) fn fence(&self, rows: PhaseRows) {
+        if let Some(taken) = self.0.as_deref() {
+            taken.fence.replace(Some(rows));
+        }
+    }
+
+    /// The phases changed since the attempt read them: nothing of it landed, and it must run
+    /// again on fresh flags (with a new claim).
+    pub(crate) fn fenced(&self) -> bool {
+        self.at(Stage::Fenced).is_some()
     }
 
     /// The command writes: its next storage call takes the claim.
@@ -193,27 +256,33 @@ impl UpdateClaim {
     /// [`UpdateClaim::refused`] says why; a D1 that cannot be reached lets the update run
     /// unguarded.
     pub(crate) async fn before_kv_call(&self) -> StorageResult<()> {
-        if let Some(taken) = self.0.as_deref().filter(|t| t.is_refused()) {
-            return Err(StorageError::D1Constraint {
-                operation: Operation::new("updates.claim"),
-                constraint: format!("UNIQUE({CLAIMED_ALREADY})"),
-                message: taken.refusal().0,
-            });
+        if let Some(taken) = self.0.as_deref() {
+            if let Err(stopped) = taken.stopped() {
+                return Err(StorageError::D1Constraint {
+                    operation: Operation::new("updates.claim"),
+                    constraint: match taken.stage.get() {
+                        Stage::Fenced => format!("NOT NULL({FENCED})"),
+                        _ => format!("UNIQUE({CLAIMED_ALREADY})"),
+                    },
+                    message: stopped.0,
+                });
+            }
         }
         let Some(taken) = self.at(Stage::Armed) else {
             return Ok(());
         };
         let op = Operation::new("updates.claim");
-        taken.claimed_at.set(taken.claims.0.now());
-        let claiming = taken
-            .claims
-            .claiming(taken.update_id, taken.claimed_at.get());
+        let claiming = taken.claiming();
         match taken.claims.0.batch(&op, claiming.to_vec()).await {
             Ok(_) => taken.stage.set(Stage::Running),
             Err(error) if error.to_string().contains(CLAIMED_ALREADY) => {
                 if !taken.refuse().await {
                     return Err(error);
                 }
+            }
+            Err(error) if error.to_string().contains(FENCED) => {
+                taken.stage.set(Stage::Fenced);
+                return Err(error);
             }
             Err(error) => {
                 tracing::error!(update_id = taken.update_id, error = %error, "claiming the update failed; running it anyway");
@@ -267,16 +336,35 @@ impl UpdateClaim {
 }
 
 impl Taken {
-    fn is_refused(&self) -> bool {
-        matches!(self.stage.get(), Stage::Refused(_))
+    /// The claim's statements for a call made now, which is when the claim is made.
+    fn claiming(&self) -> [Statement; 2] {
+        self.claimed_at.set(self.claims.0.now());
+        let fence = self.fence.borrow();
+        self.claims
+            .claiming(self.update_id, self.claimed_at.get(), fence.as_ref())
     }
 
-    /// The error every call of a refused attempt fails with: it must change nothing.
-    fn refusal(&self) -> PlatformError {
-        PlatformError(format!(
-            "update {} was claimed by another attempt ({CLAIMED_ALREADY})",
-            self.update_id
-        ))
+    /// The error every further call of a refused or fenced attempt fails with: it must change
+    /// nothing.
+    fn stopped(&self) -> Result<(), PlatformError> {
+        let why = match self.stage.get() {
+            Stage::Refused(_) => "was claimed by another attempt",
+            Stage::Fenced => "runs on phases that changed since it read them",
+            _ => return Ok(()),
+        };
+        Err(PlatformError(format!(
+            "update {} {why} ({})",
+            self.update_id,
+            self.stopped_by()
+        )))
+    }
+
+    /// The constraint that stopped the attempt.
+    fn stopped_by(&self) -> &'static str {
+        match self.stage.get() {
+            Stage::Fenced => FENCED,
+            _ => CLAIMED_ALREADY,
+        }
     }
 
     /// The claim was there already: notes what the other attempt had done; true when the
@@ -308,6 +396,8 @@ impl Taken {
                     return Ok(None);
                 }
             }
+            // Rolled back, claim and all: nothing of the attempt landed.
+            Err(error) if error.0.contains(FENCED) => self.stage.set(Stage::Fenced),
             // The call failed and took the claim with it, or landed and lost its answer: the
             // next one carries the claim again.
             Err(_) => self.lost.set(Some(self.claimed_at.get())),
@@ -327,17 +417,8 @@ impl Carrier {
     /// was refused, so that nothing it still tries lands.
     fn claiming(&self) -> Result<Option<[Statement; 2]>, PlatformError> {
         let taken = &*self.taken;
-        match taken.stage.get() {
-            Stage::Armed => {
-                taken.claimed_at.set(taken.claims.0.now());
-                let claiming = taken
-                    .claims
-                    .claiming(taken.update_id, taken.claimed_at.get());
-                Ok(Some(claiming))
-            }
-            Stage::Refused(_) => Err(taken.refusal()),
-            _ => Ok(None),
-        }
+        taken.stopped()?;
+        Ok((taken.stage.get() == Stage::Armed).then(|| taken.claiming()))
     }
 }
 

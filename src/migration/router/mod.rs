@@ -35,6 +35,10 @@
 //! - **One command, one unit.** `/execute` and `/start` write more than one repository; the
 //!   router routes each as one write when those share a phase (`units`), so D1 commits the
 //!   command in one `batch()`.
+//! - **Stores left apart by a race are queued for repair.** Each store applies a write on its
+//!   own, so concurrent writes of one entity can leave them apart although both answered
+//!   alike; the D1 half of every dual write carries a race check that queues the entity's
+//!   repair when another write came close enough to it (`second_write`).
 //! - **Single-store phases touch one store.** `kv_only` never calls D1 (the legacy bot's cost,
 //!   exactly) and `d1_only` never calls KV.
 //!

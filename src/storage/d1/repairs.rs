@@ -276,9 +276,10 @@ pub enum Since {
     Version(i64),
 }
 
-/// The race checks the D1 call of a dual write carries at the head of its first batch (a
-/// single write becomes a batch): set around that call by the router ([`RaceChecks::during`]),
-/// taken by the first write. Clones share them.
+/// The race checks the D1 call of a dual write carries at the head of its first statement (a
+/// single write becomes a batch, a read runs after them in one transaction): set around that
+/// call by the router ([`RaceChecks::during`]), taken by its first statement. Clones share
+/// them.
 #[derive(Clone, Default)]
 pub struct RaceChecks(Rc<RefCell<Vec<Statement>>>);
 
@@ -291,8 +292,7 @@ impl RaceChecks {
         })
     }
 
-    /// Runs `call` with `checks` carried by its first write; a call that writes nothing
-    /// drops them.
+    /// Runs `call` with `checks` carried by its first statement.
     pub(crate) async fn during<T>(
         &self,
         checks: Vec<Statement>,
@@ -314,7 +314,11 @@ struct Checked {
 #[async_trait(?Send)]
 impl SqlDatabase for Checked {
     async fn query(&self, statement: &Statement) -> Result<Vec<Row>, PlatformError> {
-        self.db.query(statement).await
+        let checks = std::mem::take(&mut *self.checks.0.borrow_mut());
+        if checks.is_empty() {
+            return self.db.query(statement).await;
+        }
+        self.db.query_after(&checks, statement).await
     }
 
     async fn execute(&self, statement: &Statement) -> Result<u64, PlatformError> {

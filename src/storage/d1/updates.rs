@@ -296,10 +296,7 @@ impl SqlDatabase for Carrier {
     async fn query(&self, statement: &Statement) -> Result<Vec<Row>, PlatformError> {
         match self.claiming()? {
             None => self.db.query(statement).await,
-            Some(claiming) => {
-                let answer = self.db.query_after(&claiming, statement).await;
-                self.taken.carried(answer).await
-            }
+            Some(_) => self.query_after(&[], statement).await,
         }
     }
 
@@ -321,5 +318,18 @@ impl SqlDatabase for Carrier {
         let answer = self.db.batch(&carried).await;
         let answer = self.taken.carried(answer).await?;
         Ok(answer[2..].to_vec())
+    }
+
+    async fn query_after(
+        &self,
+        writes: &[Statement],
+        read: &Statement,
+    ) -> Result<Vec<Row>, PlatformError> {
+        let Some(claiming) = self.claiming()? else {
+            return self.db.query_after(writes, read).await;
+        };
+        let carried: Vec<Statement> = claiming.into_iter().chain(writes.iter().cloned()).collect();
+        let answer = self.db.query_after(&carried, read).await;
+        self.taken.carried(answer).await
     }
 }

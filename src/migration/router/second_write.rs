@@ -30,8 +30,8 @@ use crate::storage::{Repository, StorageError, Store};
 pub(super) const SLOW_SECOND_WRITE_MS: i64 = 10_000;
 /// How far before its request began a race check looks for other writes of the entity: KV's
 /// propagation window (a KV read may miss a put that much older), plus the time a KV second
-/// write may take to land.
-pub(super) const RACE_WINDOW_MS: i64 = KV_PROPAGATION_MS + SLOW_SECOND_WRITE_MS;
+/// write may take to land, plus as much again for the worker's clock to differ from D1's.
+pub(super) const RACE_WINDOW_MS: i64 = KV_PROPAGATION_MS + 2 * SLOW_SECOND_WRITE_MS;
 
 impl Route {
     /// The authoritative write failed while `target` receives the second writes. D1 commits a

@@ -5,8 +5,8 @@ use super::*;
 
 /// The statements whose plans matter, for the query-plan tests: every read, and the writes
 /// that search (the subscription sequence, the default-watchlist checks, the recent-change
-/// lookups and race checks, the cache purge, the old value a flag change records, the repair-queue lookups,
-/// the entity loads and deletes).
+/// lookups and race checks, the cache purge, the old value a flag change records, the
+/// repair-queue lookups, the entity loads and deletes).
 /// The subscriber-list replace is not here: it reads the bound `json_each` list by design.
 pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
     let chat = || chat_param(ChatId::new(1));

@@ -89,14 +89,12 @@ impl Route {
             }
             Store::D1 => (d1, kv),
         };
-        let answer = match phase.second() {
+        if phase.second() == Some(Store::Kv) {
             // `shadow`: D1 answers first, carrying the race checks.
-            Some(Store::Kv) => {
-                let checks = self.race_checks(&written.repositories, entity_key, Store::Kv);
-                self.races.during(checks, first).await
-            }
-            _ => first.await,
-        };
+            self.carry_race_checks(&written.repositories, entity_key, Store::Kv);
+        }
+        let answer = first.await;
+        self.races.clear();
         let Some(target) = phase.second() else {
             return answer;
         };

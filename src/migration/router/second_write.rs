@@ -86,9 +86,20 @@ impl Route {
         self.later.start(follow.run(write)).await;
     }
 
-    /// The race checks of a write of `repositories`' entities under `entity_key` whose second
-    /// write goes to `target`, for its D1 half (see the module documentation).
-    pub(super) fn race_checks(
+    /// Has the next D1 call carry the race checks of a write of `repositories`' entities under
+    /// `entity_key` whose second write goes to `target` (see the module documentation).
+    pub(super) fn carry_race_checks(
+        &self,
+        repositories: &[Repository],
+        entity_key: &str,
+        target: Store,
+    ) {
+        self.races
+            .carry(self.race_checks(repositories, entity_key, target));
+    }
+
+    /// The race checks of [`Route::carry_race_checks`].
+    fn race_checks(
         &self,
         repositories: &[Repository],
         entity_key: &str,
@@ -162,19 +173,17 @@ impl Route {
         target: Store,
         write: StoreCall<AnyWrite>,
     ) -> Option<AnyWrite> {
-        let written = match target {
-            Store::D1 => {
-                let checks = self.race_checks(repositories, entity_key, target);
-                self.races.during(checks, write).await
-            }
-            Store::Kv => write.await,
-        };
+        if target == Store::D1 {
+            self.carry_race_checks(repositories, entity_key, target);
+        }
+        let written = write.await;
+        self.races.clear();
         let late = self.clock.now_ms() - self.started;
         let error = match written {
             Ok(answer) if target == Store::D1 || late <= SLOW_SECOND_WRITE_MS => {
                 return Some(answer)
             }
-            Ok(_) => format!("landed {late} ms after its request began, past the race checks"),
+            Ok(_) => "landed later than the race checks cover".to_owned(),
             Err(error) => error.to_string(),
         };
         let failure = Failure {

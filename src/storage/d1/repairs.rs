@@ -277,9 +277,9 @@ pub enum Since {
 }
 
 /// The race checks the D1 call of a dual write carries at the head of its first statement (a
-/// single write becomes a batch, a read runs after them in one transaction): set around that
-/// call by the router ([`RaceChecks::during`]), taken by its first statement. Clones share
-/// them.
+/// single write becomes a batch, a read runs after them in one transaction): set before that
+/// call by the router ([`RaceChecks::carry`]) and cleared after it, taken by its first
+/// statement. Clones share them.
 #[derive(Clone, Default)]
 pub struct RaceChecks(Rc<RefCell<Vec<Statement>>>);
 
@@ -292,16 +292,14 @@ impl RaceChecks {
         })
     }
 
-    /// Runs `call` with `checks` carried by its first statement.
-    pub(crate) async fn during<T>(
-        &self,
-        checks: Vec<Statement>,
-        call: impl std::future::Future<Output = T>,
-    ) -> T {
+    /// Has the next statement carry `checks` (none once [`RaceChecks::clear`]ed).
+    pub(crate) fn carry(&self, checks: Vec<Statement>) {
         *self.0.borrow_mut() = checks;
-        let answer = call.await;
+    }
+
+    /// Drops the checks no statement carried.
+    pub(crate) fn clear(&self) {
         self.0.borrow_mut().clear();
-        answer
     }
 }
 
@@ -333,13 +331,5 @@ impl SqlDatabase for Checked {
         let skip = carried.len();
         carried.extend_from_slice(statements);
         Ok(self.db.batch(&carried).await?.split_off(skip))
-    }
-
-    async fn query_after(
-        &self,
-        writes: &[Statement],
-        read: &Statement,
-    ) -> Result<Vec<Row>, PlatformError> {
-        self.db.query_after(writes, read).await
     }
 }

@@ -97,7 +97,7 @@ impl RacingKv {
                 // What `Route::announce` and the KV half of `Route::write` do in dual_write.
                 let versions = EntityVersions::new(&self.users);
                 versions
-                    .touch(Repository::Executions, &chat.to_string())
+                    .touch(Repository::Executions, &chat.to_string(), None)
                     .await
                     .expect("the version is bumped");
                 let kv = Repos::kv(&self.users);

@@ -32,6 +32,7 @@ mod paging;
 mod phases;
 mod platform;
 mod properties;
+mod races;
 mod redelivery;
 mod repair;
 mod reverse_sync;

@@ -13,9 +13,12 @@
 //!   replaces the target, and loads the source again; if it changed, the target may hold an
 //!   older value than a write it already had, so the row stays for the next step. And a row is
 //!   deleted only if no failure was queued for it after it was read (`RepairQueue::settle`).
-//! - **KV is read only once it has settled.** KV is eventually consistent (writes take up to
-//!   60 s to show everywhere), so a copy *from* KV waits until the failed write, and every other
-//!   write to the entity, is older than that window; until then the repair is deferred.
+//! - **A copy waits until the entity has settled.** KV is eventually consistent (writes take up
+//!   to 60 s to show everywhere), so a copy *from* KV waits until the failed write, and every
+//!   other write to the entity, is older than that window; until then the repair is deferred.
+//!   A copy *to* KV waits as long: a request that wrote D1 within it may still have its KV
+//!   second write to land (a race check queued in `shadow` is drained only after the racing
+//!   writes' KV halves, or their own repairs, are in).
 //! - **The whole entity is copied**, never a replay of the missed call: which appends or
 //!   removals a store got is unknowable, its value is not. The subscriber list is one entity
 //!   (its order spans every chat), so its repairs, queued per chat, each re-copy the list.
@@ -49,7 +52,7 @@ pub struct Tally {
     pub in_sync: u32,
     /// Moot in the repository's phase (see `plan`); row deleted.
     pub dropped: u32,
-    /// Left untouched: the copy would read KV within its propagation window.
+    /// Left untouched: the entity changed within KV's propagation window.
     pub deferred: u32,
     /// Kept: a user wrote the entity while it was being copied.
     pub raced: u32,
@@ -232,7 +235,7 @@ impl Drain {
             Action::Drop => return self.settle(repair, Outcome::Dropped).await,
             Action::Copy { from, to } => (from, to),
         };
-        if from == Store::Kv && self.kv_unsettled(repair) {
+        if self.unsettled(repair) {
             return Outcome::Deferred;
         }
         let source = match from {
@@ -251,10 +254,10 @@ impl Drain {
         }
     }
 
-    /// Whether KV may not show every write of the entity yet: the failure happened, or D1
-    /// changed the entity (any chat's subscription, for the subscriber list), within the
-    /// propagation window.
-    fn kv_unsettled(&self, repair: &Repair) -> bool {
+    /// Whether KV may not show, or not have received, every write of the entity yet: the
+    /// failure happened, or D1 changed the entity (any chat's subscription, for the subscriber
+    /// list), within the propagation window.
+    fn unsettled(&self, repair: &Repair) -> bool {
         self.now - repair.enqueued_at < KV_PROPAGATION_MS
             || self
                 .unsettled

@@ -35,6 +35,10 @@
 //! - **One command, one unit.** `/execute` and `/start` write more than one repository; the
 //!   router routes each as one write when those share a phase (`units`), so D1 commits the
 //!   command in one `batch()`.
+//! - **Stores left apart by a race are queued for repair.** Each store applies a write on its
+//!   own, so concurrent writes of one entity can leave them apart although both answered
+//!   alike; the D1 half of every dual write carries a race check that queues the entity's
+//!   repair when another write came close enough to it (`second_write`).
 //! - **Single-store phases touch one store.** `kv_only` never calls D1 (the legacy bot's cost,
 //!   exactly) and `d1_only` never calls KV.
 //!
@@ -70,7 +74,7 @@ pub use evidence::{
 pub use request_phases::RequestPhases;
 
 use crate::platform::Platform;
-use crate::storage::d1::{D1Cache, EntityVersions, RepairQueue, Sql, UpdateClaim};
+use crate::storage::d1::{D1Cache, EntityVersions, RaceChecks, RepairQueue, Sql, UpdateClaim};
 use crate::storage::{Repos, Repository, StorageResult};
 use read_answer::ReadAnswer;
 use route::{Read, Route, WriteAnswer};
@@ -142,10 +146,13 @@ pub fn routed(
     claim: UpdateClaim,
 ) -> Repos {
     let kv = Repos::kv(platform);
+    let races = RaceChecks::default();
     let d1 = Repos::d1(&Platform {
-        db: claim.wrap(platform.db.clone()),
+        db: races.wrap(claim.wrap(platform.db.clone())),
         ..platform.clone()
     });
+    let started = platform.clock.now_ms();
+    let bumped = Rc::default();
     let repairs = Rc::new(RepairQueue::new(platform));
     let versions = Rc::new(EntityVersions::new(platform));
     let phases = phases.into();
@@ -158,6 +165,9 @@ pub fn routed(
         evidence: evidence.clone(),
         later: later.clone(),
         claim: claim.clone(),
+        races: races.clone(),
+        started,
+        bumped: Rc::clone(&bumped),
     };
     let subscriptions = Rc::new(Routed {
         kv: kv.subscriptions,
@@ -195,7 +205,10 @@ pub fn routed(
         positions,
         cache: Rc::new(Routed {
             kv: kv.cache,
-            d1: Rc::new(D1Cache(Sql::new(platform))),
+            d1: Rc::new(D1Cache(Sql::new(&Platform {
+                db: races.wrap(platform.db.clone()),
+                ..platform.clone()
+            }))),
             route: Route {
                 claim: UpdateClaim::none(),
                 ..route(Repository::Cache)

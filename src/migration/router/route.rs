@@ -14,7 +14,7 @@ use super::read_answer::{AnyAnswer, ReadAnswer};
 use super::request_phases::RequestPhases;
 use crate::migration::Phase;
 use crate::platform::Clock;
-use crate::storage::d1::{EntityVersions, RepairQueue, UpdateClaim};
+use crate::storage::d1::{EntityVersions, RaceChecks, RepairQueue, UpdateClaim};
 use crate::storage::{Repository, StorageResult, Store};
 use futures_util::future::LocalBoxFuture;
 use std::any::Any;
@@ -34,6 +34,12 @@ pub(super) struct Route {
     /// The update's claim: a call to KV takes it first when it is armed; a call to D1 carries
     /// it (see [`UpdateClaim`]).
     pub(super) claim: UpdateClaim,
+    /// What the D1 half of a dual write carries: its race checks (`second_write`).
+    pub(super) races: RaceChecks,
+    /// When the request began (ms, the worker's clock): before any of its KV reads.
+    pub(super) started: i64,
+    /// The executions version this request's bump left, with its entity (`second_write`).
+    pub(super) bumped: Rc<std::cell::RefCell<Option<(String, i64)>>>,
 }
 
 impl Route {
@@ -83,7 +89,12 @@ impl Route {
             }
             Store::D1 => (d1, kv),
         };
+        if phase.second() == Some(Store::Kv) {
+            // `shadow`: D1 answers first, carrying the race checks.
+            self.carry_race_checks(&written.repositories, entity_key, Store::Kv);
+        }
         let answer = first.await;
+        self.races.clear();
         let Some(target) = phase.second() else {
             return answer;
         };

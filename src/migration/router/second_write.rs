@@ -1,12 +1,37 @@
 //! The second writes of `dual_write` and `shadow`: started once the authoritative write
 //! answered, run as [`AfterReplies`](super::AfterReplies) says, and on a miss logged, counted
 //! and queued for repair towards the store that missed it. Also what a failed authoritative
-//! write leaves to repair.
+//! write leaves to repair, and the race checks.
+//!
+//! # Races
+//!
+//! Each store applies a write on its own: D1 atomically, KV as a read-modify-write of the
+//! whole record. Two requests writing one entity at once can therefore leave the stores
+//! holding different values although every call succeeded and answered alike (KV keeps one
+//! of two concurrent adds, D1 both). So the D1 half of every dual write carries, in its own
+//! batch, a race check per entity it writes: a repair towards the second store is queued when
+//! D1 changed the entity since [`RACE_WINDOW_MS`] before the request began (`/execute`'s
+//! history in `dual_write`: since the request's own version bump, which carried the same
+//! check). Writes further apart than that were applied in the same order by both stores, each
+//! on a KV read that saw the other's put (MIGRATION.md, "Races", has the proof and its
+//! assumptions). A KV second write that ends more than [`SLOW_SECOND_WRITE_MS`] after its
+//! request began queues a repair itself, since the window no longer covers it.
 
 use super::evidence::WriteFailure;
 use super::route::{erase_write, AnyWrite, Route, StoreCall, WriteAnswer, Written};
+use crate::migration::experiment::KV_PROPAGATION_MS;
 use crate::migration::Phase;
+use crate::platform::Statement;
+use crate::storage::d1::Since;
 use crate::storage::{Repository, StorageError, Store};
+
+/// How long after its request began a KV second write may land and still be covered by the
+/// race checks of the writes after it.
+pub(super) const SLOW_SECOND_WRITE_MS: i64 = 10_000;
+/// How far before its request began a race check looks for other writes of the entity: KV's
+/// propagation window (a KV read may miss a put that much older), plus the time a KV second
+/// write may take to land, plus as much again for the worker's clock to differ from D1's.
+pub(super) const RACE_WINDOW_MS: i64 = KV_PROPAGATION_MS + 2 * SLOW_SECOND_WRITE_MS;
 
 impl Route {
     /// The authoritative write failed while `target` receives the second writes. It may have
@@ -63,21 +88,58 @@ impl Route {
         self.later.start(follow.run(write)).await;
     }
 
+    /// Has the next D1 call carry the race checks of a write of `repositories`' entities under
+    /// `entity_key` whose second write goes to `target` (see the module documentation).
+    pub(super) fn carry_race_checks(
+        &self,
+        repositories: &[Repository],
+        entity_key: &str,
+        target: Store,
+    ) {
+        self.races
+            .carry(self.race_checks(repositories, entity_key, target));
+    }
+
+    /// The race checks of [`Route::carry_race_checks`].
+    fn race_checks(
+        &self,
+        repositories: &[Repository],
+        entity_key: &str,
+        target: Store,
+    ) -> Vec<Statement> {
+        let bumped = self.bumped.borrow();
+        let window = Since::Time(self.started - RACE_WINDOW_MS);
+        let since = |repository| match &*bumped {
+            Some((key, version)) if repository == Repository::Executions && key == entity_key => {
+                Since::Version(*version)
+            }
+            _ => window,
+        };
+        let check = |r: &Repository| self.repairs.race_check(*r, entity_key, target, since(*r));
+        repositories.iter().map(check).collect()
+    }
+
     /// In `dual_write`, bumps the entity's D1 version before a write that must not land twice
-    /// (see `executions::record`); nothing in the other phases. A failure is logged: the D1
-    /// write that follows most likely fails too, and is queued for repair.
+    /// (see `executions::record`), with the write's race check; nothing in the other phases.
+    /// A failure is logged: the D1 write that follows most likely fails too, and is queued for
+    /// repair.
     pub(super) async fn bump_d1_version(&self, operation: &'static str, entity_key: &str) {
         if self.phase().await != Phase::DualWrite {
             return;
         }
-        if let Err(error) = self.versions.touch(self.repository, entity_key).await {
-            tracing::warn!(
+        let mut check = self.race_checks(&[self.repository], entity_key, Store::D1);
+        let bump = self
+            .versions
+            .touch(self.repository, entity_key, check.pop());
+        match bump.await {
+            Ok(version) => *self.bumped.borrow_mut() = Some((entity_key.to_owned(), version)),
+            Err(error) => tracing::warn!(
                 repository = %self.repository,
                 operation,
                 entity_key,
                 error = %error,
                 "entity version not bumped before a dual write"
-            );
+            ),
         }
     }
 
@@ -102,8 +164,9 @@ impl Route {
         self.later.start(second).await;
     }
 
-    /// [`Route::mirror`] of a write that changes the entity of each of `repositories`; the
-    /// second write's answer when it succeeded.
+    /// [`Route::mirror`] of a write that changes the entity of each of `repositories`, its race
+    /// checks carried when it goes to D1; the second write's answer when it succeeded (to KV:
+    /// within [`SLOW_SECOND_WRITE_MS`]).
     async fn run_second_write(
         &self,
         operation: &'static str,
@@ -112,15 +175,24 @@ impl Route {
         target: Store,
         write: StoreCall<AnyWrite>,
     ) -> Option<AnyWrite> {
-        let error = match write.await {
-            Ok(answer) => return Some(answer),
-            Err(error) => error,
+        if target == Store::D1 {
+            self.carry_race_checks(repositories, entity_key, target);
+        }
+        let written = write.await;
+        self.races.clear();
+        let late = self.clock.now_ms() - self.started;
+        let error = match written {
+            Ok(answer) if target == Store::D1 || late <= SLOW_SECOND_WRITE_MS => {
+                return Some(answer)
+            }
+            Ok(_) => "landed later than the race checks cover".to_owned(),
+            Err(error) => error.to_string(),
         };
         let failure = Failure {
             operation,
             entity_key,
             target,
-            error: error.to_string(),
+            error,
         };
         for repository in repositories {
             self.queue_repair(*repository, &failure).await;

@@ -31,7 +31,7 @@ pub use pages::{PageRow, Pages};
 #[cfg(feature = "testing")]
 pub use plan_check::statements_for_plan_check;
 pub use positions::D1Positions;
-pub use repairs::{Repair, RepairQueue};
+pub use repairs::{RaceChecks, Repair, RepairQueue, Since};
 pub(crate) use settings::restore_command;
 pub use settings::{D1Settings, SettingChange, SettingRow};
 pub use subscriptions::D1Subscriptions;

@@ -5,8 +5,8 @@ use super::*;
 
 /// The statements whose plans matter, for the query-plan tests: every read, and the writes
 /// that search (the subscription sequence, the default-watchlist checks, the recent-change
-/// lookups, the cache purge, the old value a flag change records, the repair-queue lookups,
-/// the entity loads and deletes).
+/// lookups and race checks, the cache purge, the old value a flag change records, the
+/// repair-queue lookups, the entity loads and deletes).
 /// The subscriber-list replace is not here: it reads the bound `json_each` list by design.
 pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
     let chat = || chat_param(ChatId::new(1));
@@ -49,6 +49,26 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
             Statement::new(
                 sweeps::CHANGED_WITHIN_REPOSITORY,
                 vec!["subscriptions".into(), 60_000.into()],
+            ),
+        ),
+        (
+            "entity_version",
+            Statement::new(sweeps::VERSION, vec!["executions".into(), chat()]),
+        ),
+        (
+            "race_check",
+            Statement::new(
+                repairs::RACE_CHECK,
+                vec![
+                    "watchlists".into(),
+                    chat(),
+                    "kv".into(),
+                    "raced".into(),
+                    0.into(),
+                    chat(),
+                    0.into(),
+                    crate::platform::SqlValue::Null,
+                ],
             ),
         ),
         ("history", Statement::new(executions::HISTORY, vec![chat()])),

@@ -7,19 +7,48 @@
 //! A row's `enqueued_at` is its version: every enqueue moves it forward, by at least 1 ms even
 //! within the same millisecond, so the drain deletes a row only if no failure was queued for
 //! the entity after the drain read it ([`RepairQueue::settle`]).
+//!
+//! A dual write's D1 call also carries a *race check* ([`RaceChecks`]): at the head of its own
+//! batch, a statement that queues a repair of the entity when another write changed it lately
+//! in D1, since the stores may then have applied the two writes in different orders
+//! (MIGRATION.md, "Races"). It costs no round trip and writes no row unless it fires.
 
 use super::Sql;
-use crate::platform::{Platform, Statement};
+use crate::platform::{Platform, PlatformError, Row, SqlDatabase, SqlValue, Statement};
+use crate::storage::kv::CHAT_IDS_KEY;
 use crate::storage::{Operation, Repository, StorageError, StorageResult, Store};
+use async_trait::async_trait;
 use serde::Deserialize;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// What an enqueue does to a row already queued (see the module documentation).
+macro_rules! requeue {
+    () => {
+        " ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
+         reason = excluded.reason, \
+         enqueued_at = MAX(excluded.enqueued_at, repair_queue.enqueued_at + 1)"
+    };
+}
 
 /// Queues a repair, or refreshes the reason and time of the one already queued; the time always
 /// moves forward (see the module documentation).
-const ENQUEUE: &str =
+const ENQUEUE: &str = concat!(
     "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
-     reason = excluded.reason, \
-     enqueued_at = MAX(excluded.enqueued_at, repair_queue.enqueued_at + 1)";
+     VALUES (?1, ?2, ?3, ?4, ?5)",
+    requeue!()
+);
+/// [`ENQUEUE`] when the entity's version row (?6) changed at or after ?7 (ms, D1's clock), or,
+/// with ?8, when its version is no longer ?8.
+pub(super) const RACE_CHECK: &str = concat!(
+    "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
+     SELECT ?1, ?2, ?3, ?4, ?5 FROM entity_versions WHERE repository = ?1 AND entity_key = ?6 \
+     AND CASE WHEN ?8 IS NULL THEN changed_at >= ?7 ELSE version <> ?8 END",
+    requeue!()
+);
+/// The reason a race check queues.
+const RACED: &str = "written concurrently with another write: the stores may hold them in \
+     different orders";
 pub(super) const DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue WHERE repository = ?1";
 const TOTAL_DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue";
 pub(super) const PENDING_FOR_ENTITY: &str = "SELECT 1 AS pending FROM repair_queue \
@@ -95,6 +124,36 @@ impl RepairQueue {
             .execute(&op, Statement::new(ENQUEUE, params))
             .await
             .map(drop)
+    }
+
+    /// The race check of a write of `repository`'s entity `entity_key` that `target` receives
+    /// second: queues its repair when D1 changed the entity since `since` (see [`Since`]).
+    pub(crate) fn race_check(
+        &self,
+        repository: Repository,
+        entity_key: &str,
+        target: Store,
+        since: Since,
+    ) -> Statement {
+        let versioned = match repository {
+            Repository::Subscriptions => CHAT_IDS_KEY,
+            _ => entity_key,
+        };
+        let (at, version) = match since {
+            Since::Time(ms) => (ms, SqlValue::Null),
+            Since::Version(version) => (0, version.into()),
+        };
+        let params = vec![
+            repository.as_str().into(),
+            entity_key.into(),
+            target.as_str().into(),
+            RACED.into(),
+            self.0.now().into(),
+            versioned.into(),
+            at.into(),
+            version,
+        ];
+        Statement::new(RACE_CHECK, params)
     }
 
     /// How many repairs are queued for `repository` (either target).
@@ -206,4 +265,71 @@ fn key_params(repair: &Repair) -> Vec<crate::platform::SqlValue> {
         repair.entity_key.as_str().into(),
         repair.target.as_str().into(),
     ]
+}
+
+/// Where a race check starts looking for other writes of the entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Any change at or after this time (ms, D1's clock).
+    Time(i64),
+    /// Any change after the request's own, which left the entity at this version.
+    Version(i64),
+}
+
+/// The race checks the D1 call of a dual write carries at the head of its first statement (a
+/// single write becomes a batch, a read runs after them in one transaction): set before that
+/// call by the router ([`RaceChecks::carry`]) and cleared after it, taken by its first
+/// statement. Clones share them.
+#[derive(Clone, Default)]
+pub struct RaceChecks(Rc<RefCell<Vec<Statement>>>);
+
+impl RaceChecks {
+    /// `db`, carrying the checks of the call under way.
+    pub(crate) fn wrap(&self, db: Rc<dyn SqlDatabase>) -> Rc<dyn SqlDatabase> {
+        Rc::new(Checked {
+            db,
+            checks: self.clone(),
+        })
+    }
+
+    /// Has the next statement carry `checks` (none once [`RaceChecks::clear`]ed).
+    pub(crate) fn carry(&self, checks: Vec<Statement>) {
+        *self.0.borrow_mut() = checks;
+    }
+
+    /// Drops the checks no statement carried.
+    pub(crate) fn clear(&self) {
+        self.0.borrow_mut().clear();
+    }
+}
+
+/// The D1 database of [`RaceChecks::wrap`].
+struct Checked {
+    db: Rc<dyn SqlDatabase>,
+    checks: RaceChecks,
+}
+
+#[async_trait(?Send)]
+impl SqlDatabase for Checked {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, PlatformError> {
+        let checks = std::mem::take(&mut *self.checks.0.borrow_mut());
+        if checks.is_empty() {
+            return self.db.query(statement).await;
+        }
+        self.db.query_after(&checks, statement).await
+    }
+
+    async fn execute(&self, statement: &Statement) -> Result<u64, PlatformError> {
+        if self.checks.0.borrow().is_empty() {
+            return self.db.execute(statement).await;
+        }
+        Ok(self.batch(std::slice::from_ref(statement)).await?[0])
+    }
+
+    async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, PlatformError> {
+        let mut carried = std::mem::take(&mut *self.checks.0.borrow_mut());
+        let skip = carried.len();
+        carried.extend_from_slice(statements);
+        Ok(self.db.batch(&carried).await?.split_off(skip))
+    }
 }

@@ -13,7 +13,9 @@
 
 use super::{D1Entities, Sql};
 use crate::platform::{Platform, SqlValue, Statement};
-use crate::storage::{Operation, Repository, Snapshot, StorageError, StorageResult};
+use crate::storage::{
+    classify, D1Call, Operation, Repository, Snapshot, StorageError, StorageResult,
+};
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -132,11 +134,28 @@ impl EntityVersions {
         Self(Sql::new(platform))
     }
 
-    /// Bumps the version of `repository`'s entity `entity_key`, as a change of its rows would.
-    pub async fn touch(&self, repository: Repository, entity_key: &str) -> StorageResult<()> {
+    /// Bumps the version of `repository`'s entity `entity_key`, as a change of its rows would,
+    /// after `check` (a race check, `RepairQueue::race_check`) in the same transaction; the
+    /// version it left.
+    pub async fn touch(
+        &self,
+        repository: Repository,
+        entity_key: &str,
+        check: Option<Statement>,
+    ) -> StorageResult<i64> {
         let op = Operation::new("entity_versions.touch");
-        let statement = self.0.touch(repository, entity_key);
-        self.0.execute(&op, statement).await.map(drop)
+        let mut writes: Vec<Statement> = check.into_iter().collect();
+        writes.push(self.0.touch(repository, entity_key));
+        let read = Statement::new(VERSION, vec![repository.as_str().into(), entity_key.into()]);
+        let rows = (self.0.db.query_after(&writes, &read).await)
+            .map_err(|e| classify(op.clone(), D1Call::Batch, e))?;
+        rows.first()
+            .and_then(|row| row.get("version")?.as_i64())
+            .ok_or_else(|| StorageError::Decode {
+                operation: op,
+                key: format!("entity_versions.{repository}.{entity_key}"),
+                message: "no version after the bump".into(),
+            })
     }
 
     /// Whether `repository`'s entity `entity_key` (any of its entities when `None`) changed in
@@ -165,6 +184,9 @@ impl EntityVersions {
 pub(super) const CHANGED_WITHIN_REPOSITORY: &str =
     "SELECT 1 FROM entity_versions WHERE repository = ?1 \
      AND changed_at > CAST(unixepoch('subsec') * 1000 AS INTEGER) - ?2 LIMIT 1";
+/// One entity's version.
+pub(super) const VERSION: &str =
+    "SELECT version FROM entity_versions WHERE repository = ?1 AND entity_key = ?2";
 pub(super) const CHANGED_WITHIN: &str = "SELECT 1 FROM entity_versions WHERE repository = ?1 \
      AND changed_at > CAST(unixepoch('subsec') * 1000 AS INTEGER) - ?2 AND entity_key = ?3";
 

@@ -427,13 +427,7 @@ impl SqlDatabase for Carrier {
     async fn query(&self, statement: &Statement) -> Result<Vec<Row>, PlatformError> {
         match self.claiming()? {
             None => self.db.query(statement).await,
-            Some(claiming) => {
-                let answer = self.db.query_after(&claiming, statement).await;
-                match self.taken.carried(answer).await? {
-                    Some(rows) => Ok(rows),
-                    None => self.db.query(statement).await,
-                }
-            }
+            Some(_) => self.query_after(&[], statement).await,
         }
     }
 
@@ -456,6 +450,22 @@ impl SqlDatabase for Carrier {
         match self.taken.carried(answer).await? {
             Some(changed) => Ok(changed[2..].to_vec()),
             None => self.db.batch(statements).await,
+        }
+    }
+
+    async fn query_after(
+        &self,
+        writes: &[Statement],
+        read: &Statement,
+    ) -> Result<Vec<Row>, PlatformError> {
+        let Some(claiming) = self.claiming()? else {
+            return self.db.query_after(writes, read).await;
+        };
+        let carried: Vec<Statement> = claiming.into_iter().chain(writes.iter().cloned()).collect();
+        let answer = self.db.query_after(&carried, read).await;
+        match self.taken.carried(answer).await? {
+            Some(rows) => Ok(rows),
+            None => self.db.query_after(writes, read).await,
         }
     }
 }

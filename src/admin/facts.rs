@@ -72,7 +72,8 @@ pub(super) async fn facts(
             window: window.get(&repository).copied().unwrap_or_default(),
             repairs_queued: i64::try_from(repairs_queued).unwrap_or(i64::MAX),
             kv_repairs_pending: repairs.has_pending(repository, None, Store::Kv).await?,
-            d1_repairs_pending: repairs.has_pending(repository, None, Store::D1).await?,
+            // A race check's row is not a write D1 missed: D1 applied every call.
+            d1_repairs_pending: repairs.has_missed_writes(repository, Store::D1).await?,
         };
         facts.insert(
             repository,

@@ -411,7 +411,7 @@ fn read_missed_an_acknowledged_write(from: &str, to: &str, delay: usize) -> bool
 }
 
 #[test]
-fn a_flag_flip_in_flight_serves_stale_reads_only_where_the_answering_store_changes() {
+fn a_flag_flip_an_isolate_has_not_seen_serves_no_read_without_an_acknowledged_write() {
     let flips = [
         ("kv_only", "dual_write"),
         ("dual_write", "shadow"),
@@ -430,12 +430,73 @@ fn a_flag_flip_in_flight_serves_stale_reads_only_where_the_answering_store_chang
             with_stale_reads.push((from, to));
         }
     }
-    // Where both phases answer from the same store, every acknowledged write is in it. Between
-    // `dual_write` and `shadow` an isolate on the old flags acknowledges a write its second
-    // store gets only after the replies (MIGRATION.md, "Races").
-    let switching = [("dual_write", "shadow"), ("shadow", "dual_write")];
+    // The old isolate's write is fenced by its claim and runs in the new phase (MIGRATION.md,
+    // "Flips an isolate has not seen yet"): without that, between `dual_write` and `shadow` it
+    // acknowledged a write whose second store got it only after the replies.
+    assert!(with_stale_reads.is_empty(), "{with_stale_reads:?}");
+}
+
+/// What the guard rail says of moving the watchlists from `dual_write` to `shadow`.
+fn unmet_for_shadow(f: &Fixture) -> Vec<String> {
+    let body = json!({"key": "storage.phase.watchlists", "value": "shadow", "reason": "test"});
+    let (status, answer) = f.admin("PUT", "/admin/flags", &body.to_string());
+    assert_eq!(status, 409, "{answer}");
+    serde_json::from_value(answer["error"]["details"].clone()).unwrap()
+}
+
+const D1_STALE: &str = "watchlists: repairs towards D1 are queued: D1 would serve stale data";
+
+/// A race check's row says the stores may hold concurrent writes in different orders, not that
+/// D1 missed one (D1 applied every call): it does not hold the move to `shadow`, and whichever
+/// store answers when the drain reaches it wins, so after the move D1's eight tickers are
+/// copied to KV rather than KV's one to D1.
+#[test]
+fn race_checks_do_not_hold_the_move_to_shadow_and_the_answering_store_wins_their_repair() {
+    let f = in_phase("dual_write");
+    let adds: Vec<String> = TICKERS
+        .iter()
+        .map(|t| format!("/watchlist add {t}"))
+        .collect();
+    let updates: Vec<(i64, &str)> = adds.iter().map(|a| (CHAT, a.as_str())).collect();
+    at_once(&f, 100, &updates);
+    let key = EntityKey::Watchlist(ChatId::new(CHAT));
+    assert!(queued(&f, &key), "the race was checked");
     assert!(
-        with_stale_reads.iter().all(|flip| switching.contains(flip)),
-        "{with_stale_reads:?}"
+        watchlist(&f, Store::Kv).len() < 9,
+        "KV lost adds, as the legacy bot"
     );
+    assert_eq!(watchlist(&f, Store::D1).len(), 9);
+    assert!(!unmet_for_shadow(&f).contains(&D1_STALE.to_owned()));
+
+    // A write D1 did miss holds it.
+    let missed = Statement::new(
+        "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
+         VALUES ('watchlists', '77', 'd1', 'D1: network connection lost', 0)",
+        vec![],
+    );
+    run(f.db.execute(&missed)).unwrap();
+    let unmet = unmet_for_shadow(&f);
+    assert!(unmet.contains(&D1_STALE.to_owned()), "{unmet:?}");
+    run(f.db.execute(&Statement::new(
+        "DELETE FROM repair_queue WHERE entity_key = '77'",
+        vec![],
+    )))
+    .unwrap();
+
+    flip(&f, "dual_write", "shadow");
+    drain(&f, "shadow");
+    assert_eq!(watchlist(&f, Store::Kv), watchlist(&f, Store::D1));
+    assert_eq!(watchlist(&f, Store::Kv).len(), 9, "D1 answers now, and won");
+}
+
+/// Two requests filling the cache at once race too, harmlessly: whichever fill a store keeps
+/// is a true answer, so no race check is queued for the cache.
+#[test]
+fn the_cache_filled_twice_at_once_queues_nothing() {
+    let f = in_phase("dual_write");
+    crate::helpers::answer_market(&f, "extreme fear", 20.0, 400.0);
+    at_once(&f, 100, &[(CHAT, "/now SPY"), (CHAT + 1, "/now SPY")]);
+    let sql = "SELECT COUNT(*) AS n FROM repair_queue WHERE repository = 'cache'";
+    let rows = run(f.db.query(&Statement::new(sql, vec![]))).unwrap();
+    assert_eq!(rows[0]["n"], 0);
 }

@@ -227,7 +227,10 @@ impl Drain {
         } else {
             false
         };
-        Ok((key, plan(repair.target, phase, conflicting)))
+        Ok((
+            key,
+            plan(repair.target, phase, conflicting || repair.raced()),
+        ))
     }
 
     async fn run(&self, repair: &Repair, key: &EntityKey, action: Action) -> Outcome {

@@ -116,7 +116,9 @@ impl Route {
             _ => window,
         };
         let check = |r: &Repository| self.repairs.race_check(*r, entity_key, target, since(*r));
-        repositories.iter().map(check).collect()
+        // Filling the cache twice is harmless: whichever fill a store keeps is a true answer.
+        let raced = |r: &&Repository| **r != Repository::Cache;
+        repositories.iter().filter(raced).map(check).collect()
     }
 
     /// In `dual_write`, bumps the entity's D1 version before a write that must not land twice

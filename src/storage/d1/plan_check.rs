@@ -85,7 +85,7 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         ("cache_purge", Statement::new(cache::PURGE, vec![0.into()])),
         (
             "repair_depth",
-            Statement::new(repairs::DEPTH, vec!["watchlists".into()]),
+            Statement::new(repairs::DEPTH, vec!["watchlists".into(), "raced".into()]),
         ),
         (
             "repair_pending_for_entity",
@@ -98,7 +98,12 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
             "repair_pending_in_repository",
             Statement::new(
                 repairs::PENDING_IN_REPOSITORY,
-                vec!["subscriptions".into(), "kv".into()],
+                vec![
+                    "subscriptions".into(),
+                    "kv".into(),
+                    0.into(),
+                    "raced".into(),
+                ],
             ),
         ),
         (

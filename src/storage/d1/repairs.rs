@@ -22,39 +22,34 @@ use serde::Deserialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// What an enqueue does to a row already queued (see the module documentation).
-macro_rules! requeue {
-    () => {
-        " ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
-         reason = excluded.reason, \
-         enqueued_at = MAX(excluded.enqueued_at, repair_queue.enqueued_at + 1)"
-    };
-}
-
 /// Queues a repair, or refreshes the reason and time of the one already queued; the time always
 /// moves forward (see the module documentation).
-const ENQUEUE: &str = concat!(
+const ENQUEUE: &str =
     "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5)",
-    requeue!()
-);
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
+     reason = excluded.reason, \
+     enqueued_at = MAX(excluded.enqueued_at, repair_queue.enqueued_at + 1)";
 /// [`ENQUEUE`] when the entity's version row (?6) changed at or after ?7 (ms, D1's clock), or,
-/// with ?8, when its version is no longer ?8.
-pub(super) const RACE_CHECK: &str = concat!(
+/// with ?8, when its version is no longer ?8; a row already queued keeps its reason, so a
+/// missed write stays one (see [`Repair::raced`]).
+pub(super) const RACE_CHECK: &str =
     "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
      SELECT ?1, ?2, ?3, ?4, ?5 FROM entity_versions WHERE repository = ?1 AND entity_key = ?6 \
-     AND CASE WHEN ?8 IS NULL THEN changed_at >= ?7 ELSE version <> ?8 END",
-    requeue!()
-);
+     AND CASE WHEN ?8 IS NULL THEN changed_at >= ?7 ELSE version <> ?8 END \
+     ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
+     enqueued_at = MAX(excluded.enqueued_at, repair_queue.enqueued_at + 1)";
 /// The reason a race check queues.
 const RACED: &str = "written concurrently with another write: the stores may hold them in \
      different orders";
-pub(super) const DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue WHERE repository = ?1";
+/// Missed writes only: race checks (reason ?2) are not counted.
+pub(super) const DEPTH: &str =
+    "SELECT COUNT(*) AS depth FROM repair_queue WHERE repository = ?1 AND reason <> ?2";
 const TOTAL_DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue";
 pub(super) const PENDING_FOR_ENTITY: &str = "SELECT 1 AS pending FROM repair_queue \
      WHERE repository = ?1 AND entity_key = ?2 AND target = ?3";
-pub(super) const PENDING_IN_REPOSITORY: &str =
-    "SELECT 1 AS pending FROM repair_queue WHERE repository = ?1 AND target = ?2 LIMIT 1";
+/// With ?3 = 0, a race check (reason ?4) does not count.
+pub(super) const PENDING_IN_REPOSITORY: &str = "SELECT 1 AS pending FROM repair_queue \
+     WHERE repository = ?1 AND target = ?2 AND (?3 = 1 OR reason <> ?4) LIMIT 1";
 /// Fewest attempts first, then oldest: a repair that keeps failing goes behind the others
 /// instead of taking every step's budget. Not in the plan check: it reads the whole queue and
 /// sorts it by design (the queue is short; an index would need a migration).
@@ -82,6 +77,14 @@ pub struct Repair {
     /// Milliseconds since the epoch of the latest failure.
     pub enqueued_at: i64,
     pub attempts: i64,
+}
+
+impl Repair {
+    /// Queued by a race check alone: no write was missed, but the stores may have applied
+    /// concurrent writes in different orders, so the one that answers users wins.
+    pub fn raced(&self) -> bool {
+        self.reason == RACED
+    }
 }
 
 #[derive(Deserialize)]
@@ -156,13 +159,12 @@ impl RepairQueue {
         Statement::new(RACE_CHECK, params)
     }
 
-    /// How many repairs are queued for `repository` (either target).
+    /// How many missed writes are queued for repair in `repository` (either target; the race
+    /// checks' rows are not counted).
     pub async fn depth(&self, repository: Repository) -> StorageResult<u64> {
         let op = Operation::new("repairs.depth");
-        let rows: Vec<DepthRow> = self
-            .0
-            .query_as(&op, Statement::new(DEPTH, vec![repository.as_str().into()]))
-            .await?;
+        let params = vec![repository.as_str().into(), RACED.into()];
+        let rows: Vec<DepthRow> = self.0.query_as(&op, Statement::new(DEPTH, params)).await?;
         // COUNT(*) always yields one row, and never a negative count.
         Ok(rows.first().map_or(0, |row| row.depth.unsigned_abs()))
     }
@@ -174,6 +176,26 @@ impl RepairQueue {
         repository: Repository,
         entity_key: Option<&str>,
         target: Store,
+    ) -> StorageResult<bool> {
+        self.queued(repository, entity_key, target, true).await
+    }
+
+    /// Whether `target` missed a write of `repository` that is still queued for repair (a race
+    /// check's row is not one).
+    pub async fn has_missed_writes(
+        &self,
+        repository: Repository,
+        target: Store,
+    ) -> StorageResult<bool> {
+        self.queued(repository, None, target, false).await
+    }
+
+    async fn queued(
+        &self,
+        repository: Repository,
+        entity_key: Option<&str>,
+        target: Store,
+        with_races: bool,
     ) -> StorageResult<bool> {
         let op = Operation::new("repairs.has_pending");
         let statement = match entity_key {
@@ -187,7 +209,12 @@ impl RepairQueue {
             ),
             None => Statement::new(
                 PENDING_IN_REPOSITORY,
-                vec![repository.as_str().into(), target.as_str().into()],
+                vec![
+                    repository.as_str().into(),
+                    target.as_str().into(),
+                    i64::from(with_races).into(),
+                    RACED.into(),
+                ],
             ),
         };
         Ok(!self.0.query(&op, statement).await?.is_empty())

@@ -177,12 +177,14 @@ test("hostile updates are answered without a 500, refusals change nothing, and t
     assert.ok([200, 400].includes(res.status), `${res.status} ${answer} for ${String(body).slice(0, 80)}`);
     if (res.status === 400) assert.deepEqual(await worker.storage(), before, answer);
   }
-  // Every D1 write went through: D1 mirrors KV and nothing waits for a repair.
+  // Every D1 write went through: D1 mirrors KV and no missed write waits for a repair (writes
+  // of one chat this close together are race-checked: MIGRATION.md, "Races").
   const { kv, d1 } = await worker.storage();
+  const missed = d1.repair_queue.filter((row) => !JSON.parse(row).reason.startsWith("written concurrently"));
   const rows = d1.watchlists.map((row) => JSON.parse(row)).filter((row) => row.chat_id === "2");
   const tickers = rows.sort((a, b) => a.id - b.id).map((row) => row.ticker);
   assert.deepEqual(tickers, JSON.parse(kv["watchlist:2"]));
-  assert.deepEqual(d1.repair_queue, []);
+  assert.deepEqual(missed, []);
   world.take();
   assert.equal((await webhook(help(300))).status, 200);
   assert.equal(world.take().length, 1, "the isolate still answers /help");

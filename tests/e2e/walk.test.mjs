@@ -86,6 +86,15 @@ async function sweep(worker, path, body = {}) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits out KV's window, then drains the repair queue one admin step at a time. */
+async function drained(worker) {
+  await sleep(62_000);
+  for (let step = 0; step < 20; step++) {
+    if ((await ok(worker, "POST", "/admin/repair", {})).step.remaining === 0) return;
+  }
+  assert.fail("the repair queue never drained");
+}
+
 test("the whole move, back and forth, while users talk: the same messages, nothing lost", { timeout: 600_000 }, async () => {
   const reference = await seeded();
   const walk = await seeded();
@@ -132,9 +141,13 @@ test("the whole move, back and forth, while users talk: the same messages, nothi
   await moveAll(worker, "shadow");
   await both("backInShadow");
   const kvBehind = await refused(worker, "PUT", "/admin/flags", { key: "storage.phase.all", value: "dual_write", reason: "rollback" });
-  assert.match(kvBehind[0], /no reverse sync has completed since the move to shadow/);
+  assert.ok(kvBehind.some((unmet) => /no reverse sync has completed since the move to shadow/.test(unmet)), kvBehind.join("; "));
   await sleep(1_500);
   await sweep(worker, "/admin/reverse-sync");
+  // The conversation's writes in shadow came close enough together to be race-checked, and KV
+  // must hold every write before it answers: their repairs drain after a quiet minute
+  // (MIGRATION.md, "Races").
+  await drained(worker);
   await moveAll(worker, "dual_write");
   await both("backInDualWrite");
 

@@ -48,7 +48,7 @@ fn rows(f: &Fixture, sql: &'static str) -> Vec<Value> {
 }
 
 /// Writes a `settings` row directly, as a hand edit in the D1 console would.
-fn store_raw(f: &Fixture, key: &str, value: &str) {
+pub(crate) fn store_raw(f: &Fixture, key: &str, value: &str) {
     let sql = "INSERT INTO settings (key, value, updated_at, updated_by, reason) \
                VALUES (?1, ?2, 0, 'console', '') \
                ON CONFLICT(key) DO UPDATE SET value = excluded.value";

@@ -219,3 +219,27 @@ fn no_write_is_acknowledged_that_the_new_phase_cannot_read() {
         assert!(has_bbb(&answering), "{old} → {new}");
     }
 }
+
+/// The fence spells the phase rows in SQL as the isolate spelled the rows it read: in key order,
+/// only `storage.phase.*`, whatever else `settings` holds (unknown keys, invalid values).
+#[test]
+fn the_fence_matches_the_phase_rows_the_flags_were_read_from_whatever_else_settings_holds() {
+    let f = in_phase("shadow");
+    for (key, value) in [
+        ("storage.phase.zz", "not a phase"),
+        ("storage.phases.watchlists", "kv_only"),
+        ("storage.phase", "kv_only"),
+        ("storage.phase.a", "é\n=x"),
+        ("shadow.sample_rate", "0.5"),
+    ] {
+        crate::flags::store_raw(&f, key, value);
+    }
+    let app = f.app();
+    assert_eq!(answer(&deliver_on(&app, 2, "/watchlist add BBB")), OK);
+    assert_eq!(
+        replies(&f).last().map(String::as_str),
+        Some("✅ Added BBB to your watchlist.")
+    );
+    // Those rows are not phases: the write ran in shadow, D1 first.
+    assert!(has_bbb(&Repos::d1(&f.platform)));
+}

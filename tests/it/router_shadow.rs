@@ -119,6 +119,27 @@ fn shadow_read_does_not_fall_back_to_kv_known_to_be_stale_when_d1_errors() {
     assert_eq!(evidence.take().fallbacks, vec![]);
 }
 
+/// Found by the workerd fault soak at 10 %: a removed ticker's KV half failed (a repair towards
+/// KV queued), then a read met a failed D1 and failed lookups of that queue, and was answered
+/// from KV as if current: the ticker was back. KV not known to be current is not served.
+#[test]
+fn shadow_read_does_not_fall_back_to_kv_it_cannot_check_when_d1_errors() {
+    let f = stores();
+    let (repos, _) = routed_in(&f, Phase::Shadow);
+    run(repos.positions.set_position(CHAT, &position("SPY", 1.0))).unwrap();
+    f.kv.fail(KvOp::Put, "active_position:");
+    run(repos.positions.set_position(CHAT, &position("QQQ", 2.0))).unwrap();
+    f.kv.heal();
+    f.db.run_script(
+        "DROP TABLE active_positions; DROP TABLE repair_queue; DROP TABLE entity_versions",
+    )
+    .unwrap();
+    let (repos, evidence) = routed_in(&f, Phase::Shadow);
+    let error = run(repos.positions.position(CHAT)).unwrap_err();
+    assert!(error.to_string().contains("no such table"), "{error}");
+    assert_eq!(evidence.take().fallbacks, vec![]);
+}
+
 #[test]
 fn shadow_read_when_both_stores_fail_returns_the_d1_error() {
     let f = stores();

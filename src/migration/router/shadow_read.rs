@@ -21,15 +21,16 @@ impl Route {
     /// answer may be the user's, so KV is read at once, and the user gets it as a *fallback*
     /// when
     ///
-    /// - D1 failed and KV answered, or
-    /// - D1 has no record where KV has one, and no queued repair says KV missed a write.
+    /// - D1 failed or has no record where KV has one, and KV is known to be current: no queued
+    ///   repair says KV missed a write, and D1 did not change the entity within KV's window.
     ///
-    /// That last condition matters: in shadow a failed KV write leaves KV with a record D1 no
-    /// longer has (a cleared position, a last unsubscribe), and serving it would undo a write
-    /// the user saw succeed. So does a KV write still queued behind the replies, which is why
-    /// an entity this request wrote is never served from KV. The repair queue is consulted
-    /// only on this rare path, so the common read costs no extra query. If the lookup itself
-    /// fails, D1 is failing, and the read falls back as it would on a D1 error.
+    /// That condition matters: in shadow a failed KV write leaves KV with a record D1 no
+    /// longer has (a removed ticker, a cleared position, a last unsubscribe), and serving it
+    /// would undo a write the user saw succeed. So does a KV write still queued behind the
+    /// replies, which is why an entity this request wrote is never served from KV. The lookups
+    /// run only on this rare path, so the common read costs no extra query. If they fail too,
+    /// KV is not known to be current, and the user gets D1's answer (its error: the spec's
+    /// error reply) rather than a value that may undo a write (found by the fault soak).
     ///
     /// Either way the pair is recorded as an [`Observation`] for the comparator.
     ///
@@ -96,7 +97,7 @@ impl Route {
     /// the read covers it all): this request wrote it (its KV write may still be queued behind
     /// the replies), D1 changed it within KV's propagation window (another request's KV write
     /// may be queued, or still propagating), or a repair towards KV is queued for it. A failed
-    /// lookup counts as "not known".
+    /// lookup counts as "may": KV is served only when known to be current.
     async fn kv_known_stale(&self, operation: &'static str, entity_key: Option<&str>) -> bool {
         if self.evidence.has_written(self.repository, entity_key) {
             return true;
@@ -116,9 +117,9 @@ impl Route {
                     operation,
                     entity_key,
                     error = %error,
-                    "entity versions or repair queue unreadable; treating KV as current"
+                    "entity versions or repair queue unreadable; KV not known to be current"
                 );
-                false
+                true
             }
         }
     }

@@ -178,9 +178,9 @@ test("hostile updates are answered without a 500, refusals change nothing, and t
     if (res.status === 400) assert.deepEqual(await worker.storage(), before, answer);
   }
   // Every D1 write went through: D1 mirrors KV and no missed write waits for a repair (writes
-  // of one chat this close together are race-checked: MIGRATION.md, "Races").
+  // of one chat this close together are race-checked, reconciliations: MIGRATION.md, "Races").
   const { kv, d1 } = await worker.storage();
-  const missed = d1.repair_queue.filter((row) => !JSON.parse(row).reason.startsWith("written concurrently"));
+  const missed = d1.repair_queue.filter((row) => !JSON.parse(row).reason.startsWith("reconcile: "));
   const rows = d1.watchlists.map((row) => JSON.parse(row)).filter((row) => row.chat_id === "2");
   const tickers = rows.sort((a, b) => a.id - b.id).map((row) => row.ticker);
   assert.deepEqual(tickers, JSON.parse(kv["watchlist:2"]));

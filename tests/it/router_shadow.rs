@@ -3,9 +3,12 @@
 //! has and no queued repair marks KV stale), and every read left behind as an observation.
 
 use crate::helpers::{run, T0};
-use crate::router::{buy, position, routed_in, seed_different_positions, stores, CHAT};
+use crate::router::{
+    buy, position, repair, repair_rows, routed_in, seed_different_positions, stores, CHAT,
+};
 use fear_greed_bot::domain::{ChatId, Position, Subscriber};
 use fear_greed_bot::migration::experiment::Reading;
+use fear_greed_bot::migration::repair::run_step;
 use fear_greed_bot::migration::router::{routed, AfterReplies, Evidence, FallbackCause};
 use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::KvOp;
@@ -52,6 +55,28 @@ fn shadow_read_returns_d1_value_and_records_the_observation() {
         (0, 0)
     );
     assert_eq!(evidence.take(), Default::default(), "take empties the sink");
+}
+
+/// A shadow read that finds KV still differing from D1 read again queues KV to be reconciled
+/// with D1, and the drain copies D1's value: no divergence the comparator sees is left
+/// without a repair.
+#[test]
+fn a_divergence_the_comparator_confirms_queues_kv_for_reconciliation() {
+    let f = stores();
+    seed_different_positions(&f);
+    let (repos, _) = routed_in(&f, Phase::Shadow);
+    run(repos.positions.position(CHAT)).unwrap();
+    assert_eq!(
+        repair_rows(&f),
+        vec![repair(Repository::Positions, "1", Store::Kv)]
+    );
+    f.clock.advance(61_000);
+    run(run_step(&f.platform, Phases::uniform(Phase::Shadow), 10)).unwrap();
+    assert_eq!(repair_rows(&f), vec![]);
+    assert_eq!(
+        run(Repos::kv(&f.platform).positions.position(CHAT)).unwrap(),
+        Some(position("D1", 2.0))
+    );
 }
 
 #[test]

@@ -229,7 +229,7 @@ impl Drain {
         };
         Ok((
             key,
-            plan(repair.target, phase, conflicting || repair.raced()),
+            plan(repair.target, phase, conflicting || repair.reconciles()),
         ))
     }
 

@@ -100,6 +100,28 @@ impl Route {
             .carry(self.race_checks(repositories, entity_key, target));
     }
 
+    /// A race check run on its own, after a KV write no D1 call carried one for: in `shadow`,
+    /// KV's half of a watchlist read may store the default (see `watchlists`). The statement
+    /// is made now, so that the check can run after the replies.
+    pub(super) fn race_check_later(
+        &self,
+        entity_key: &str,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let checks = self.race_checks(&[self.repository], entity_key, Store::Kv);
+        let (repairs, repository) = (self.repairs.clone(), self.repository);
+        async move {
+            for check in checks {
+                if let Err(error) = repairs.check_race(check).await {
+                    tracing::error!(
+                        repository = %repository,
+                        error = %error,
+                        "race check after a KV write failed; the validation finds what it leaves"
+                    );
+                }
+            }
+        }
+    }
+
     /// The race checks of [`Route::carry_race_checks`].
     fn race_checks(
         &self,

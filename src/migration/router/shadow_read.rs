@@ -7,6 +7,7 @@ use super::route::{Read, Route, StoreCall};
 use crate::migration::experiment::{agree, Reading, KV_PROPAGATION_MS};
 use crate::migration::Phase;
 use crate::platform::Clock;
+use crate::storage::d1::RepairQueue;
 use crate::storage::{Repository, StorageError, StorageResult, Store};
 use futures_util::future::join;
 use std::rc::Rc;
@@ -55,7 +56,8 @@ impl Route {
         };
         if matches!(&control, Ok(answer) if !answer.is_absent()) {
             let (clock, evidence) = (self.clock.clone(), self.evidence.clone());
-            let compare = pending.compare_later(clock, evidence, kv, recheck);
+            let repairs = self.repairs.clone();
+            let compare = pending.compare_later(clock, evidence, repairs, kv, recheck);
             self.later.start(compare).await;
             return control;
         }
@@ -167,11 +169,15 @@ impl Pending {
 
     /// KV's half of a read D1 answered, for the comparator only (see [`Route::shadow`]): a
     /// KV value that differs from D1's first answer is compared with `recheck`, D1 read again,
-    /// unless that fails.
+    /// unless that fails. When KV still differs from D1 read again, KV is queued to be
+    /// reconciled with D1: KV's half of a read can write too (a chat's first `/watchlist`
+    /// stores the default), and a concurrent write's KV half can be overwritten by it, which
+    /// no race check sees.
     async fn compare_later(
         mut self,
         clock: Rc<dyn Clock>,
         evidence: Evidence,
+        repairs: Rc<RepairQueue>,
         kv: StoreCall<AnyAnswer>,
         recheck: StoreCall<AnyAnswer>,
     ) {
@@ -182,9 +188,31 @@ impl Pending {
             let rechecked = recheck.await;
             if rechecked.is_ok() {
                 self.control.reading = reading(&rechecked);
+                if !agree(&self.control.reading, &candidate.reading) {
+                    self.reconcile(&repairs).await;
+                }
             }
         }
         evidence.observe(self.observed(candidate, Store::D1));
+    }
+
+    /// Queues KV to be reconciled with D1 for the entity read; a failure is logged (the
+    /// validation finds what it leaves).
+    async fn reconcile(&self, repairs: &RepairQueue) {
+        let Some(entity_key) = &self.entity_key else {
+            return;
+        };
+        if let Err(error) = repairs
+            .enqueue_divergence(self.repository, entity_key)
+            .await
+        {
+            tracing::error!(
+                repository = %self.repository,
+                entity_key,
+                error = %error,
+                "KV differs from D1 and its reconciliation could not be queued"
+            );
+        }
     }
 }
 

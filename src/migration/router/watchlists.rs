@@ -1,5 +1,6 @@
 //! `watchlists` routed: KV `watchlist:<id>` ↔ D1 `watchlists`, repairs keyed by chat id.
 
+use super::route::Read;
 use super::Routed;
 use crate::domain::{ChatId, DEFAULT_TICKER};
 use crate::migration::Phase;
@@ -20,11 +21,38 @@ impl WatchlistRepo for Routed<dyn WatchlistRepo> {
     /// newer than KV's, which the backfill must not overwrite.
     ///
     /// In `shadow` both reads run anyway, and each creates its own default: KV's after the
-    /// replies, with every other KV write.
+    /// replies, with every other KV write. KV's default is a KV write that no D1 call checked
+    /// for races (a concurrent first add's KV half can be overwritten by it), so when KV
+    /// answers exactly `["SPY"]`, a race check runs after it, as in `dual_write`.
     async fn watchlist(&self, chat: ChatId) -> StorageResult<Vec<String>> {
         const OPERATION: &str = "watchlists.watchlist";
         let key = chat.to_string();
-        if self.route.phase().await == Phase::DualWrite {
+        let phase = self.route.phase().await;
+        if phase == Phase::Shadow {
+            let (kv, check) = (self.kv.clone(), self.route.race_check_later(&key));
+            let kv_half = async move {
+                let tickers = kv.watchlist(chat).await;
+                if matches!(&tickers, Ok(tickers) if tickers == &[DEFAULT_TICKER]) {
+                    check.await;
+                }
+                tickers
+            };
+            let d1 = || {
+                let d1 = self.d1.clone();
+                Box::pin(async move { d1.watchlist(chat).await })
+            };
+            return self
+                .route
+                .read(Read {
+                    operation: OPERATION,
+                    entity_key: Some(&key),
+                    kv: Box::pin(kv_half),
+                    d1: d1(),
+                    recheck: d1(),
+                })
+                .await;
+        }
+        if phase == Phase::DualWrite {
             let tickers = self.kv.watchlist(chat).await?;
             if tickers == [DEFAULT_TICKER] {
                 let d1 = self.d1.clone();

@@ -24,32 +24,40 @@ use std::rc::Rc;
 
 /// Queues a repair, or refreshes the reason and time of the one already queued; the time always
 /// moves forward (see the module documentation).
+/// A reconciliation (see [`Repair::reconciles`]) never replaces a missed write's reason.
 const ENQUEUE: &str =
     "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
-     reason = excluded.reason, \
+     reason = CASE WHEN excluded.reason LIKE ?6 THEN repair_queue.reason \
+     ELSE excluded.reason END, \
      enqueued_at = MAX(excluded.enqueued_at, repair_queue.enqueued_at + 1)";
 /// [`ENQUEUE`] when the entity's version row (?6) changed at or after ?7 (ms, D1's clock), or,
 /// with ?8, when its version is no longer ?8; a row already queued keeps its reason, so a
-/// missed write stays one (see [`Repair::raced`]).
+/// missed write stays one (see [`Repair::reconciles`]).
 pub(super) const RACE_CHECK: &str =
     "INSERT INTO repair_queue (repository, entity_key, target, reason, enqueued_at) \
      SELECT ?1, ?2, ?3, ?4, ?5 FROM entity_versions WHERE repository = ?1 AND entity_key = ?6 \
      AND CASE WHEN ?8 IS NULL THEN changed_at >= ?7 ELSE version <> ?8 END \
      ON CONFLICT(repository, entity_key, target) DO UPDATE SET \
      enqueued_at = MAX(excluded.enqueued_at, repair_queue.enqueued_at + 1)";
+/// How the reason of a reconciliation begins (see [`Repair::reconciles`]).
+const RECONCILE: &str = "reconcile: ";
+/// [`RECONCILE`] as a `LIKE` pattern.
+const RECONCILING: &str = "reconcile: %";
 /// The reason a race check queues.
-const RACED: &str = "written concurrently with another write: the stores may hold them in \
-     different orders";
-/// Missed writes only: race checks (reason ?2) are not counted.
+const RACED: &str = "reconcile: written concurrently with another write, the stores may hold \
+     them in different orders";
+/// The reason a shadow read queues when KV still differs from D1 read again.
+const DIVERGED: &str = "reconcile: KV differed from D1 on a shadow read";
+/// Missed writes only: reconciliations (reasons like ?2) are not counted.
 pub(super) const DEPTH: &str =
-    "SELECT COUNT(*) AS depth FROM repair_queue WHERE repository = ?1 AND reason <> ?2";
+    "SELECT COUNT(*) AS depth FROM repair_queue WHERE repository = ?1 AND reason NOT LIKE ?2";
 const TOTAL_DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue";
 pub(super) const PENDING_FOR_ENTITY: &str = "SELECT 1 AS pending FROM repair_queue \
      WHERE repository = ?1 AND entity_key = ?2 AND target = ?3";
-/// With ?3 = 0, a race check (reason ?4) does not count.
+/// With ?3 = 0, a reconciliation (reason like ?4) does not count.
 pub(super) const PENDING_IN_REPOSITORY: &str = "SELECT 1 AS pending FROM repair_queue \
-     WHERE repository = ?1 AND target = ?2 AND (?3 = 1 OR reason <> ?4) LIMIT 1";
+     WHERE repository = ?1 AND target = ?2 AND (?3 = 1 OR reason NOT LIKE ?4) LIMIT 1";
 /// Fewest attempts first, then oldest: a repair that keeps failing goes behind the others
 /// instead of taking every step's budget. Not in the plan check: it reads the whole queue and
 /// sorts it by design (the queue is short; an index would need a migration).
@@ -80,10 +88,12 @@ pub struct Repair {
 }
 
 impl Repair {
-    /// Queued by a race check alone: no write was missed, but the stores may have applied
-    /// concurrent writes in different orders, so the one that answers users wins.
-    pub fn raced(&self) -> bool {
-        self.reason == RACED
+    /// A reconciliation, not a missed write: queued by a race check (the stores may have
+    /// applied concurrent writes in different orders) or by a shadow read that found KV
+    /// still differing from D1. No write a user saw acknowledged is missing from the store
+    /// that answered it, so that store wins when the drain reaches the row.
+    pub fn reconciles(&self) -> bool {
+        self.reason.starts_with(RECONCILE)
     }
 }
 
@@ -122,11 +132,29 @@ impl RepairQueue {
             target.as_str().into(),
             reason.into(),
             self.0.now().into(),
+            RECONCILING.into(),
         ];
         self.0
             .execute(&op, Statement::new(ENQUEUE, params))
             .await
             .map(drop)
+    }
+
+    /// Queues KV's reconciliation with D1 for `entity_key`: a shadow read found KV still
+    /// differing from D1 read again.
+    pub async fn enqueue_divergence(
+        &self,
+        repository: Repository,
+        entity_key: &str,
+    ) -> StorageResult<()> {
+        self.enqueue(repository, entity_key, Store::Kv, DIVERGED)
+            .await
+    }
+
+    /// Runs a [`RepairQueue::race_check`] on its own.
+    pub(crate) async fn check_race(&self, check: Statement) -> StorageResult<()> {
+        let op = Operation::new("repairs.race_check");
+        self.0.execute(&op, check).await.map(drop)
     }
 
     /// The race check of a write of `repository`'s entity `entity_key` that `target` receives
@@ -163,7 +191,7 @@ impl RepairQueue {
     /// checks' rows are not counted).
     pub async fn depth(&self, repository: Repository) -> StorageResult<u64> {
         let op = Operation::new("repairs.depth");
-        let params = vec![repository.as_str().into(), RACED.into()];
+        let params = vec![repository.as_str().into(), RECONCILING.into()];
         let rows: Vec<DepthRow> = self.0.query_as(&op, Statement::new(DEPTH, params)).await?;
         // COUNT(*) always yields one row, and never a negative count.
         Ok(rows.first().map_or(0, |row| row.depth.unsigned_abs()))
@@ -195,7 +223,7 @@ impl RepairQueue {
         repository: Repository,
         entity_key: Option<&str>,
         target: Store,
-        with_races: bool,
+        with_reconciliations: bool,
     ) -> StorageResult<bool> {
         let op = Operation::new("repairs.has_pending");
         let statement = match entity_key {
@@ -212,8 +240,8 @@ impl RepairQueue {
                 vec![
                     repository.as_str().into(),
                     target.as_str().into(),
-                    i64::from(with_races).into(),
-                    RACED.into(),
+                    i64::from(with_reconciliations).into(),
+                    RECONCILING.into(),
                 ],
             ),
         };

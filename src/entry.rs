@@ -2,16 +2,21 @@
 //! the bindings, converts requests and responses, and hands everything else to `App`.
 
 use crate::app::config::Config;
+use crate::app::queued::{Delivery, Verdict};
 use crate::app::{App, Isolate};
 use crate::http;
 use crate::migration::Phase;
 use crate::platform::workerd::{
-    self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv, WorkerRateLimiter,
+    self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv, WorkerQueue,
+    WorkerRateLimiter,
 };
 use crate::platform::Platform;
 use crate::secret::Secret;
 use std::rc::Rc;
-use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, web_sys, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder,
+    ScheduleContext, ScheduledEvent,
+};
 
 const D1_BINDING: &str = "FEAR_GREED_D1";
 const KV_BINDING: &str = "FEAR_GREED_KV";
@@ -22,6 +27,9 @@ const ADMIN_LIMIT_BINDING: &str = "ADMIN_AUTH_LIMIT";
 /// The bot worker's service binding to the ops worker, which answers `/admin/`.
 #[cfg(not(feature = "ops"))]
 const OPS_BINDING: &str = "OPS";
+/// The optional queue the broadcast fans out through (docs/broadcast-queue.md); without it the
+/// broadcast is sent inline.
+const QUEUE_BINDING: &str = "BROADCAST_QUEUE";
 
 /// A binding `wrangler.toml` should declare is missing.
 #[derive(Debug, thiserror::Error)]
@@ -140,9 +148,13 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
         Err(_) => app,
     };
     // Optional: without the binding the isolate counts failed admin attempts.
-    Ok(match WorkerRateLimiter::bound(env, ADMIN_LIMIT_BINDING) {
+    let app = match WorkerRateLimiter::bound(env, ADMIN_LIMIT_BINDING) {
         Some(limiter) => app.with_admin_limiter(Rc::new(limiter)),
         None => app,
+    };
+    Ok(match env.queue(QUEUE_BINDING) {
+        Ok(queue) => app.with_queue(Rc::new(WorkerQueue(queue))),
+        Err(_) => app,
     })
 }
 
@@ -250,4 +262,39 @@ async fn to_ops_cron(cron: &str, env: &Env) -> bool {
         tracing::error!(error = ?error, cron, "the ops worker's cron could not be handed on");
     }
     true
+}
+
+/// The broadcast's consumer: each message acknowledged or retried as `App::on_queue` says.
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let app = match app_from_env(&env) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "worker misconfigured");
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    let now = worker::Date::now().as_millis() as i64;
+    let messages: Vec<_> = batch.raw_iter().collect();
+    let deliveries: Vec<Delivery> = messages
+        .iter()
+        .map(|message| Delivery {
+            body: message.body().as_string().unwrap_or_default(),
+            age_ms: now - message.timestamp().as_millis() as i64,
+        })
+        .collect();
+    let verdicts = app.on_queue(&deliveries).await;
+    for (message, verdict) in messages.iter().zip(verdicts) {
+        match verdict {
+            Verdict::Ack => message.ack(),
+            Verdict::Retry { delay_seconds } => message.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(delay_seconds)
+                    .build(),
+            ),
+        }
+    }
+    app.after_response().await;
+    Ok(())
 }

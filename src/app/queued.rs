@@ -1,0 +1,251 @@
+//! The broadcast through a queue (docs/broadcast-queue.md): the producer half the broadcast
+//! cron runs when a queue is bound (the run recorded in D1, its chats enqueued in groups), and
+//! the consumer the worker's queue handler calls ([`App::on_queue`]): each chat's messages,
+//! built as the inline run builds them, sent once, what each chat got recorded once per batch.
+
+use super::broadcast::{chat_alerts, Broadcast, Reading};
+use super::App;
+use crate::bot::alerts::Alerts;
+use crate::bot::Bot;
+use crate::domain::{ChatId, FearGreed};
+use crate::fanout::{
+    backoff_seconds, decide, send_batches, split, Decision, QueueMessage, Record, Work,
+    SEND_SPACING_MS,
+};
+use crate::platform::QueueProducer;
+use crate::storage::d1::{BroadcastRuns, PlannedRun, Progress, UpdateClaim};
+use crate::telegram::Answer;
+use std::collections::{BTreeMap, HashMap};
+
+/// One queue message as the consumer gets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub body: String,
+    /// Since the producer enqueued it: the back-off after a 5xx grows with it.
+    pub age_ms: i64,
+}
+
+/// What becomes of a delivered message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Done: every chat in it is delivered, refused or skipped.
+    Ack,
+    /// Deliver it again after this pause; Queues moves it to the dead-letter queue once it
+    /// ran out of retries.
+    Retry { delay_seconds: u32 },
+}
+
+/// Why a consumer batch stopped sending.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// A 429: Telegram's pause, for every message not done.
+    RetryAfter(u32),
+    /// A 5xx or no answer: each message not done backs off by its age.
+    Unavailable,
+}
+
+impl App {
+    /// Records the run and enqueues its chats, in order, `CHATS_PER_MESSAGE` to a message. The
+    /// run id is the minute the cron ran in, so a cron that fires twice enqueues once.
+    pub(super) async fn enqueue_broadcast(
+        &self,
+        queue: &dyn QueueProducer,
+        subscribers: &[ChatId],
+        reading: &Reading<'_>,
+    ) -> Result<Broadcast, String> {
+        let now = self.platform().clock.now_ms();
+        let run = format!("broadcast-{}", now - now.rem_euclid(60_000));
+        let chats: Vec<i64> = subscribers.iter().map(|chat| chat.get()).collect();
+        let work = Work::Broadcast {
+            rating: reading.fear_greed.rating.clone(),
+            score: reading.fear_greed.score,
+            header: reading.header.to_owned(),
+        };
+        let bodies = split(&run, &chats, &work);
+        let planned = PlannedRun {
+            id: &run,
+            kind: "broadcast",
+            chats: chats.len(),
+            messages: bodies.len(),
+        };
+        let runs = BroadcastRuns::new(self.platform());
+        let first = runs.plan(&planned).await.map_err(|e| e.to_string())?;
+        let mut messages = 0;
+        if first {
+            for call in send_batches(&bodies) {
+                queue.send_batch(call).await.map_err(|e| e.0)?;
+                messages += call.len();
+            }
+        }
+        tracing::info!(run, chats = chats.len(), messages, "broadcast enqueued");
+        Ok(Broadcast::Queued {
+            run,
+            subscribers: chats.len(),
+            messages,
+        })
+    }
+
+    /// Consumes one batch of queue messages: for each chat not yet delivered, its messages
+    /// from where it stopped, 25 a second; then what every chat got, in one D1 batch per run.
+    /// Returns each message's verdict, in order.
+    pub async fn on_queue(&self, deliveries: &[Delivery]) -> Vec<Verdict> {
+        let bot = self.bot(UpdateClaim::none());
+        let runs = BroadcastRuns::new(self.platform());
+        let messages: Vec<Option<QueueMessage>> = deliveries
+            .iter()
+            .map(|delivery| {
+                serde_json::from_str(&delivery.body)
+                    .map_err(|e| tracing::error!(error = %e, "queue message unreadable; dropped"))
+                    .ok()
+            })
+            .collect();
+        let mut consumer = Consumer {
+            bot: &bot,
+            alerts: Alerts::new(&bot),
+            known: HashMap::new(),
+            progress: BTreeMap::new(),
+            sends: 0,
+        };
+        // What the batch's chats already got: one query per run (a batch holds one, or two
+        // when runs meet).
+        let mut chats_by_run: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for message in messages.iter().flatten() {
+            let chats = chats_by_run.entry(&message.run).or_default();
+            chats.extend_from_slice(&message.chats);
+        }
+        for (run, chats) in chats_by_run {
+            match runs.records(run, &chats).await {
+                Ok(records) => consumer.known.extend(
+                    records
+                        .into_iter()
+                        .map(|(chat, record)| ((run.to_owned(), chat), record)),
+                ),
+                // Without the records every chat might be sent twice: nothing is sent.
+                Err(e) => {
+                    tracing::error!(run, error = %e, "delivery records unreadable; batch retried");
+                    return deliveries
+                        .iter()
+                        .map(|d| retry(Stop::Unavailable, d))
+                        .collect();
+                }
+            }
+        }
+        let mut stop = None;
+        let mut verdicts = Vec::with_capacity(deliveries.len());
+        for (delivery, message) in deliveries.iter().zip(&messages) {
+            if let (None, Some(message)) = (stop, message) {
+                stop = consumer.deliver(message).await;
+            }
+            verdicts.push(stop.map_or(Verdict::Ack, |stop| retry(stop, delivery)));
+        }
+        for (run, progress) in &consumer.progress {
+            if let Err(e) = runs.record(run, progress).await {
+                // The sends happened: a redelivery would repeat them (the duplicate bound).
+                tracing::error!(run, error = %e, "delivery records not written");
+            }
+        }
+        self.after_replies().await;
+        verdicts
+    }
+}
+
+fn retry(stop: Stop, delivery: &Delivery) -> Verdict {
+    let delay_seconds = match stop {
+        Stop::RetryAfter(seconds) => seconds,
+        Stop::Unavailable => backoff_seconds(delivery.age_ms),
+    };
+    Verdict::Retry { delay_seconds }
+}
+
+/// One consumer batch in progress.
+struct Consumer<'a> {
+    bot: &'a Bot,
+    alerts: Alerts<'a>,
+    /// What the batch's chats had got when it started, by run and chat.
+    known: HashMap<(String, i64), Record>,
+    /// What this batch did, by run.
+    progress: BTreeMap<String, Progress>,
+    sends: usize,
+}
+
+impl Consumer<'_> {
+    /// Delivers one queue message's chats in order; `Some` when Telegram made it stop.
+    async fn deliver(&mut self, message: &QueueMessage) -> Option<Stop> {
+        for &chat in &message.chats {
+            let before = self.known.get(&(message.run.clone(), chat)).copied();
+            let from = match decide(before.as_ref()) {
+                Decision::Skip => continue,
+                Decision::SendFrom(from) => from,
+            };
+            let texts = self.texts(ChatId::new(chat), &message.work).await;
+            let mut record = Record {
+                total: texts.len(),
+                ..before.unwrap_or_default()
+            };
+            let mut stop = None;
+            for (i, text) in texts.iter().enumerate().skip(from) {
+                if self.sends > 0 {
+                    self.bot.clock.sleep(SEND_SPACING_MS).await;
+                }
+                self.sends += 1;
+                match self
+                    .bot
+                    .telegram
+                    .send_message_once(ChatId::new(chat), text)
+                    .await
+                {
+                    Answer::Delivered => record.sent += 1,
+                    Answer::Refused => record.refused += 1,
+                    Answer::RetryAfter(seconds) => stop = Some(Stop::RetryAfter(seconds)),
+                    Answer::Unavailable => stop = Some(Stop::Unavailable),
+                }
+                if stop.is_some() {
+                    break;
+                }
+                record.handled = i + 1;
+            }
+            self.note(&message.run, chat, before, record);
+            self.known.insert((message.run.clone(), chat), record);
+            if stop.is_some() {
+                return stop;
+            }
+        }
+        None
+    }
+
+    /// The chat's messages in this run, as the inline run would send them.
+    async fn texts(&self, chat: ChatId, work: &Work) -> Vec<String> {
+        match work {
+            Work::Broadcast {
+                rating,
+                score,
+                header,
+            } => {
+                let fear_greed = FearGreed {
+                    rating: rating.clone(),
+                    score: *score,
+                };
+                let reading = Reading {
+                    fear_greed: &fear_greed,
+                    header,
+                };
+                chat_alerts(self.bot, &self.alerts, chat, Some(&reading)).await
+            }
+            Work::Deploy { text } => vec![text.clone()],
+        }
+    }
+
+    /// Adds what changed for `chat` to its run's progress (`before`: its record when the
+    /// batch started, never complete: a complete chat is skipped).
+    fn note(&mut self, run: &str, chat: i64, before: Option<Record>, after: Record) {
+        let before = before.unwrap_or_default();
+        let progress = self.progress.entry(run.to_owned()).or_default();
+        progress.sent += after.sent - before.sent;
+        progress.refused += after.refused - before.refused;
+        progress.chats_done += usize::from(after.complete());
+        match progress.records.iter_mut().find(|(c, _)| *c == chat) {
+            Some((_, record)) => *record = after,
+            None => progress.records.push((chat, after)),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! `broadcast_runs` and `broadcast_deliveries` (migration 0011): the runs the queued broadcast
+//! planned and what each chat of a run has got, written once per consumer batch
+//! (docs/broadcast-queue.md).
+
+use super::Sql;
+use crate::fanout::Record;
+use crate::platform::{Platform, Statement};
+use crate::storage::{Operation, StorageResult};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// A new run; nothing if one with this id exists (its cron fired twice).
+const PLAN: &str = "INSERT INTO broadcast_runs (id, kind, planned_at, chats, messages) \
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO NOTHING";
+/// The records of some chats of a run (`?2`: a JSON array of chat ids).
+const RECORDS: &str = "SELECT chat_id, total, handled, sent, refused FROM broadcast_deliveries \
+     WHERE run_id = ?1 AND chat_id IN (SELECT value FROM json_each(?2))";
+/// Every record a batch changed (`?2`: a JSON array of `[chat, total, handled, sent, refused]`);
+/// a record only grows, so a late batch never undoes a later one.
+const RECORD: &str = "INSERT INTO broadcast_deliveries \
+     (run_id, chat_id, total, handled, sent, refused, updated_at) \
+     SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, ?3 \
+     FROM json_each(?2) WHERE true \
+     ON CONFLICT(run_id, chat_id) DO UPDATE SET total = excluded.total, \
+     handled = MAX(handled, excluded.handled), sent = MAX(sent, excluded.sent), \
+     refused = MAX(refused, excluded.refused), updated_at = excluded.updated_at";
+const COUNT: &str = "UPDATE broadcast_runs SET started_at = COALESCE(started_at, ?2), \
+     chats_done = chats_done + ?3, sent = sent + ?4, refused = refused + ?5 WHERE id = ?1";
+const FINISH: &str = "UPDATE broadcast_runs SET finished_at = ?2 \
+     WHERE id = ?1 AND finished_at IS NULL AND chats_done >= chats";
+
+/// A run as the producer records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRun<'a> {
+    pub id: &'a str,
+    /// `broadcast` or `deploy`.
+    pub kind: &'static str,
+    pub chats: usize,
+    pub messages: usize,
+}
+
+/// What one consumer batch did for one run: the records it changed and the run's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub records: Vec<(i64, Record)>,
+    /// Chats this batch completed.
+    pub chats_done: usize,
+    pub sent: usize,
+    pub refused: usize,
+}
+
+#[derive(Deserialize)]
+struct RecordRow {
+    chat_id: i64,
+    total: usize,
+    handled: usize,
+    sent: usize,
+    refused: usize,
+}
+
+/// The two tables.
+pub struct BroadcastRuns(Sql);
+
+impl BroadcastRuns {
+    pub fn new(platform: &Platform) -> Self {
+        Self(Sql::new(platform))
+    }
+
+    /// Records a run: false when a run with this id was planned already.
+    pub async fn plan(&self, run: &PlannedRun<'_>) -> StorageResult<bool> {
+        let statement = Statement::new(
+            PLAN,
+            vec![
+                run.id.into(),
+                run.kind.into(),
+                self.0.now().into(),
+                (run.chats as i64).into(),
+                (run.messages as i64).into(),
+            ],
+        );
+        let changed = self
+            .0
+            .execute(&Operation::new("broadcast_runs.plan"), statement)
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// What `chats` of `run` have got, for those with a record.
+    pub async fn records(&self, run: &str, chats: &[i64]) -> StorageResult<HashMap<i64, Record>> {
+        let statement = Statement::new(RECORDS, vec![run.into(), json!(chats).to_string().into()]);
+        let rows: Vec<RecordRow> = self
+            .0
+            .query_as(&Operation::new("broadcast_deliveries.records"), statement)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let record = Record {
+                    total: row.total,
+                    handled: row.handled,
+                    sent: row.sent,
+                    refused: row.refused,
+                };
+                (row.chat_id, record)
+            })
+            .collect())
+    }
+
+    /// One consumer batch's progress on `run`, in one D1 batch: the records, the counters, and
+    /// the finish when every chat is done.
+    pub async fn record(&self, run: &str, progress: &Progress) -> StorageResult<()> {
+        let now = self.0.now();
+        let records: Vec<_> = progress
+            .records
+            .iter()
+            .map(|(chat, r)| json!([chat, r.total, r.handled, r.sent, r.refused]))
+            .collect();
+        let statements = vec![
+            Statement::new(
+                RECORD,
+                vec![run.into(), json!(records).to_string().into(), now.into()],
+            ),
+            Statement::new(
+                COUNT,
+                vec![
+                    run.into(),
+                    now.into(),
+                    (progress.chats_done as i64).into(),
+                    (progress.sent as i64).into(),
+                    (progress.refused as i64).into(),
+                ],
+            ),
+            Statement::new(FINISH, vec![run.into(), now.into()]),
+        ];
+        self.0
+            .batch(&Operation::new("broadcast_deliveries.record"), statements)
+            .await?;
+        Ok(())
+    }
+}

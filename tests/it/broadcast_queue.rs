@@ -1,0 +1,288 @@
+//! The broadcast through a queue (docs/broadcast-queue.md), on the in-memory queue: every chat
+//! gets exactly the inline run's messages, in order, once, whatever the queue redelivers and
+//! whatever Telegram answers.
+
+use crate::helpers::{
+    answer_market, linear_chart, ok_json, respond, run, telegram_ok, Backend, Fixture, CNN, YAHOO,
+};
+use fear_greed_bot::app::broadcast::Broadcast;
+use fear_greed_bot::app::config::Config;
+use fear_greed_bot::app::cron::CronOutcome;
+use fear_greed_bot::app::queued::{Delivery, Verdict};
+use fear_greed_bot::app::App;
+use fear_greed_bot::domain::{ChatId, Position};
+use fear_greed_bot::fanout::{QueueMessage, MAX_BATCH_SIZE};
+use fear_greed_bot::migration::Phase;
+use fear_greed_bot::platform::native::MemoryQueue;
+use fear_greed_bot::platform::HttpResponse;
+use serde_json::json;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+const TUESDAY_2024_03_05_1400: i64 = 1_709_647_200_000;
+const SUBSCRIBERS: i64 = 200;
+
+/// A fixture whose app runs in the phase of its backend, with `SUBSCRIBERS` subscribers of
+/// one, two or three tickers (some holding a position), in fear.
+fn seeded(backend: Backend) -> Fixture {
+    let f = Fixture::new(backend);
+    f.clock.set(TUESDAY_2024_03_05_1400);
+    answer_market(&f, "Fear", 25.0, 380.0);
+    run(async {
+        for chat in 1..=SUBSCRIBERS {
+            let id = ChatId::new(chat);
+            f.repos.subscriptions.subscribe(id).await.unwrap();
+            match chat % 3 {
+                0 => {}
+                1 => {
+                    f.repos.watchlists.add(id, "AAPL").await.unwrap();
+                }
+                _ => {
+                    f.repos.watchlists.add(id, "MSFT").await.unwrap();
+                    f.repos.watchlists.add(id, "QQQ").await.unwrap();
+                }
+            }
+            if chat % 7 == 0 {
+                let position = Position {
+                    ticker: "SPY".into(),
+                    entry_price: Some(500.0),
+                };
+                f.repos.positions.set_position(id, &position).await.unwrap();
+            }
+        }
+    });
+    f.http.clear();
+    f
+}
+
+fn app(f: &Fixture) -> App {
+    let phase = match f.backend {
+        Backend::Kv => Phase::KvOnly,
+        Backend::D1 => Phase::D1Only,
+    };
+    App::new(
+        f.platform.clone(),
+        Config {
+            storage_phase_default: phase,
+            ..f.config()
+        },
+    )
+}
+
+fn cron(app: &App) -> Broadcast {
+    match run(app.on_cron("0 9 * * 1-5")) {
+        CronOutcome::Broadcast(outcome) => outcome,
+        other => panic!("not a broadcast: {other:?}"),
+    }
+}
+
+/// Every chat's messages, in the order it got them.
+fn by_chat(sent: &[(i64, String)]) -> BTreeMap<i64, Vec<String>> {
+    let mut chats: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (chat, text) in sent {
+        chats.entry(*chat).or_default().push(text.clone());
+    }
+    chats
+}
+
+/// What the inline run sends to each chat.
+fn inline(backend: Backend) -> BTreeMap<i64, Vec<String>> {
+    let f = seeded(backend);
+    cron(&app(&f));
+    by_chat(&f.sent_messages())
+}
+
+fn deliveries(bodies: Vec<String>) -> Vec<Delivery> {
+    bodies
+        .into_iter()
+        .map(|body| Delivery { body, age_ms: 0 })
+        .collect()
+}
+
+/// Enqueues the run and drains the queue a consumer batch at a time, retrying what the
+/// consumer asks to retry at the back of the queue. Returns every verdict.
+fn queued(f: &Fixture) -> Vec<Verdict> {
+    let queue = Rc::new(MemoryQueue::default());
+    let producer = app(f).with_queue(queue.clone());
+    match cron(&producer) {
+        Broadcast::Queued {
+            subscribers,
+            messages,
+            ..
+        } => assert_eq!((subscribers, messages), (SUBSCRIBERS as usize, 20)),
+        other => panic!("not queued: {other:?}"),
+    }
+    drain(f, &queue)
+}
+
+fn drain(f: &Fixture, queue: &MemoryQueue) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    let mut rounds = 0;
+    while !queue.is_empty() {
+        rounds += 1;
+        assert!(rounds < 100, "the queue never drains");
+        let batch = queue.take(MAX_BATCH_SIZE);
+        let answers = run(app(f).on_queue(&deliveries(batch.clone())));
+        for (body, verdict) in batch.into_iter().zip(&answers) {
+            if let Verdict::Retry { .. } = verdict {
+                run(fear_greed_bot::platform::QueueProducer::send_batch(
+                    queue,
+                    &[body],
+                ))
+                .unwrap();
+            }
+        }
+        verdicts.extend(answers);
+    }
+    verdicts
+}
+
+#[test]
+fn every_chat_gets_the_inline_runs_messages_in_order_in_both_stores() {
+    for backend in [Backend::Kv, Backend::D1] {
+        let want = inline(backend);
+        assert_eq!(want.len(), SUBSCRIBERS as usize);
+        let f = seeded(backend);
+        let verdicts = queued(&f);
+        assert!(verdicts.iter().all(|v| *v == Verdict::Ack));
+        assert_eq!(by_chat(&f.sent_messages()), want, "{backend:?}");
+        let total: usize = want.values().map(Vec::len).sum();
+        assert_eq!(
+            f.count("SELECT sent FROM broadcast_runs WHERE finished_at IS NOT NULL AND chats_done = 200"),
+            total as i64
+        );
+        assert_eq!(
+            f.count("SELECT COUNT(*) FROM broadcast_deliveries WHERE handled = total"),
+            SUBSCRIBERS
+        );
+    }
+}
+
+#[test]
+fn a_message_delivered_twice_sends_once() {
+    let want = inline(Backend::Kv);
+    let f = seeded(Backend::Kv);
+    let queue = Rc::new(MemoryQueue::default());
+    cron(&app(&f).with_queue(queue.clone()));
+    let first = queue.take(1);
+    let chats = serde_json::from_str::<QueueMessage>(&first[0])
+        .unwrap()
+        .chats;
+    // Twice in one batch, then once more in a later one.
+    let twice = deliveries(vec![first[0].clone(), first[0].clone()]);
+    assert_eq!(run(app(&f).on_queue(&twice)), [Verdict::Ack, Verdict::Ack]);
+    let telegram_calls = f.sent_messages().len();
+    assert_eq!(run(app(&f).on_queue(&deliveries(first))), [Verdict::Ack]);
+    assert_eq!(
+        f.sent_messages().len(),
+        telegram_calls,
+        "nothing sent again"
+    );
+    let got = by_chat(&f.sent_messages());
+    for chat in chats {
+        assert_eq!(got[&chat], want[&chat], "chat {chat}");
+    }
+}
+
+/// Telegram answers `answer` to the `n`-th `sendMessage` (1-based), success otherwise.
+fn telegram_fails_once(f: &Fixture, n: usize, answer: HttpResponse) {
+    let chart = linear_chart(380.0);
+    let sends = Cell::new(0);
+    f.http.answer_with(move |request| {
+        Ok(if request.url.starts_with(CNN) {
+            ok_json(&json!({"rating": "Fear", "score": 25.0}))
+        } else if request.url.starts_with(YAHOO) {
+            ok_json(&chart)
+        } else {
+            sends.set(sends.get() + 1);
+            if sends.get() == n {
+                answer.clone()
+            } else {
+                telegram_ok(request)
+            }
+        })
+    });
+}
+
+#[test]
+fn a_429_is_retried_after_retry_after_and_resumes_without_re_sending() {
+    let want = inline(Backend::Kv);
+    let f = seeded(Backend::Kv);
+    let too_many = json!({"ok": false, "error_code": 429, "parameters": {"retry_after": 7}});
+    telegram_fails_once(&f, 25, respond(429, &too_many));
+    let verdicts = queued(&f);
+    let retried: Vec<_> = verdicts.iter().filter(|v| **v != Verdict::Ack).collect();
+    // The message that met the 429 and every later one of its batch wait Telegram's pause.
+    assert!(!retried.is_empty());
+    assert!(retried
+        .iter()
+        .all(|v| **v == Verdict::Retry { delay_seconds: 7 }));
+    assert_eq!(without_failed_attempt(&f), want);
+}
+
+/// Every chat's messages, the one attempt Telegram did not deliver taken out: it reached
+/// Telegram, and its retry follows it.
+fn without_failed_attempt(f: &Fixture) -> BTreeMap<i64, Vec<String>> {
+    let mut got = by_chat(&f.sent_messages());
+    let repeated: Vec<(i64, usize)> = got
+        .iter()
+        .filter_map(|(chat, texts)| {
+            let i = (1..texts.len()).find(|&i| texts[i] == texts[i - 1])?;
+            Some((*chat, i))
+        })
+        .collect();
+    assert_eq!(repeated.len(), 1, "one attempt failed, and was sent again");
+    let (chat, i) = repeated[0];
+    got.get_mut(&chat).unwrap().remove(i);
+    got
+}
+
+#[test]
+fn a_403_is_not_retried_and_the_others_still_get_theirs() {
+    let want = inline(Backend::Kv);
+    let f = seeded(Backend::Kv);
+    let blocked = json!({"ok": false, "error_code": 403, "description": "Forbidden: bot was blocked by the user"});
+    telegram_fails_once(&f, 3, respond(403, &blocked));
+    let verdicts = queued(&f);
+    assert!(verdicts.iter().all(|v| *v == Verdict::Ack));
+    assert_eq!(
+        by_chat(&f.sent_messages()),
+        want,
+        "the refused attempt is its one send"
+    );
+    assert_eq!(f.count("SELECT refused FROM broadcast_runs"), 1);
+    let subscribed: Vec<i64> = serde_json::from_str(&f.kv.peek("chat_ids").unwrap()).unwrap();
+    assert_eq!(
+        subscribed.len() as i64,
+        SUBSCRIBERS,
+        "nobody is unsubscribed"
+    );
+}
+
+#[test]
+fn a_5xx_backs_off_then_the_retry_resumes_without_re_sending() {
+    let want = inline(Backend::Kv);
+    let f = seeded(Backend::Kv);
+    telegram_fails_once(&f, 40, respond(502, &json!({"ok": false})));
+    let verdicts = queued(&f);
+    assert!(verdicts.contains(&Verdict::Retry { delay_seconds: 30 }));
+    assert_eq!(without_failed_attempt(&f), want);
+}
+
+/// The duplicate bound and the pacing assume the consumer wrangler.toml declares.
+#[test]
+fn wrangler_toml_declares_the_queue_the_consumer_is_built_for() {
+    let toml = include_str!("../../wrangler.toml");
+    let setting = |name: &str| {
+        toml.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("{name} is not set"))
+            .trim_matches('"')
+            .to_owned()
+    };
+    assert!(toml.contains("binding = \"BROADCAST_QUEUE\"\nqueue = \"fear-greed-broadcast\""));
+    assert_eq!(setting("max_batch_size"), MAX_BATCH_SIZE.to_string());
+    assert_eq!(setting("max_concurrency"), "1");
+    assert_eq!(setting("dead_letter_queue"), "fear-greed-broadcast-dlq");
+}

@@ -3,7 +3,7 @@
 //! Queues' limits, what a consumer does for a chat given what the chat already got, and how
 //! long a message waits before it is retried.
 
-use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 /// Chats per queue message: small enough that a consumer batch of [`MAX_BATCH_SIZE`] messages
 /// stays far inside one invocation's subrequests and wall clock.
@@ -22,8 +22,9 @@ pub const SEND_SPACING_MS: u64 = 40;
 const FIRST_BACKOFF_S: u32 = 30;
 const MAX_BACKOFF_S: u32 = 900;
 
-/// One queue message: a group of chats of one run and what they are sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One queue message: a group of chats of one run and what they are sent. Its body is JSON
+/// text, written and read by hand: derived serde code would weigh on the upload.
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueueMessage {
     pub run: String,
     /// Its place in the run, for logs and the dead-letter queue.
@@ -33,8 +34,7 @@ pub struct QueueMessage {
 }
 
 /// What every chat of a run gets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Work {
     /// One signal per watchlist ticker, evaluated on this index reading, under this header.
     Broadcast {
@@ -46,19 +46,63 @@ pub enum Work {
     Deploy { text: String },
 }
 
+impl QueueMessage {
+    /// The body: `{"run":…,"seq":…,"chats":[…],"work":{"broadcast":{"rating":…,"score":…,
+    /// "header":…}}}` or `…"work":{"deploy":{"text":…}}}`.
+    pub fn to_body(&self) -> String {
+        let work = match &self.work {
+            Work::Broadcast {
+                rating,
+                score,
+                header,
+            } => json!({ "broadcast": { "rating": rating, "score": score, "header": header } }),
+            Work::Deploy { text } => json!({ "deploy": { "text": text } }),
+        };
+        json!({ "run": self.run, "seq": self.seq, "chats": self.chats, "work": work }).to_string()
+    }
+
+    /// The message a body holds; `None` for anything else.
+    pub fn from_body(body: &str) -> Option<Self> {
+        let value: Value = serde_json::from_str(body).ok()?;
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let work = &value["work"];
+        let work = if let Some(b) = work.get("broadcast") {
+            Work::Broadcast {
+                rating: text(&b["rating"])?,
+                score: b["score"].as_f64()?,
+                header: text(&b["header"])?,
+            }
+        } else {
+            Work::Deploy {
+                text: text(&work.get("deploy")?["text"])?,
+            }
+        };
+        Some(Self {
+            run: text(&value["run"])?,
+            seq: usize::try_from(value["seq"].as_u64()?).ok()?,
+            chats: value["chats"]
+                .as_array()?
+                .iter()
+                .map(Value::as_i64)
+                .collect::<Option<_>>()?,
+            work,
+        })
+    }
+}
+
 /// The run's queue messages as JSON bodies, [`CHATS_PER_MESSAGE`] chats each, in order.
 pub fn split(run: &str, chats: &[i64], work: &Work) -> Vec<String> {
     chats
         .chunks(CHATS_PER_MESSAGE)
         .enumerate()
         .map(|(seq, chats)| {
-            let message = QueueMessage {
+            QueueMessage {
                 run: run.to_owned(),
                 seq,
                 chats: chats.to_vec(),
                 work: work.clone(),
-            };
-            serde_json::to_string(&message).expect("a queue message serialises")
+            }
+            .to_body()
         })
         .collect()
 }
@@ -145,7 +189,7 @@ mod tests {
         let bodies = split("broadcast-1", &chats, &broadcast());
         let messages: Vec<QueueMessage> = bodies
             .iter()
-            .map(|b| serde_json::from_str(b).unwrap())
+            .map(|b| QueueMessage::from_body(b).unwrap())
             .collect();
         assert_eq!(messages.len(), 3);
         assert_eq!(messages[0].chats, (1..=10).collect::<Vec<_>>());
@@ -158,6 +202,32 @@ mod tests {
             .iter()
             .all(|m| m.run == "broadcast-1" && m.work == broadcast()));
         assert!(split("deploy-1", &[], &broadcast()).is_empty());
+    }
+
+    #[test]
+    fn a_body_reads_back_as_the_message_it_was_written_from() {
+        let deploy = Work::Deploy {
+            text: "🚀 New version deployed!\n\nCommit: `abc`".into(),
+        };
+        for work in [broadcast(), deploy] {
+            let message = QueueMessage {
+                run: "run-1".into(),
+                seq: 7,
+                chats: vec![1, -1_001_234_567_890],
+                work,
+            };
+            assert_eq!(QueueMessage::from_body(&message.to_body()), Some(message));
+        }
+        let body = r#"{"run":"r","seq":0,"chats":[1],"work":{"broadcast":{"rating":"Fear","score":25.0,"header":"h"}}}"#;
+        assert!(QueueMessage::from_body(body).is_some());
+        for broken in [
+            "",
+            "[]",
+            r#"{"run":"r","seq":0,"chats":["1"],"work":{"deploy":{"text":"t"}}}"#,
+            r#"{"run":"r","seq":0,"chats":[1],"work":{}}"#,
+        ] {
+            assert_eq!(QueueMessage::from_body(broken), None, "{broken}");
+        }
     }
 
     #[test]

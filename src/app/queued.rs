@@ -15,7 +15,6 @@ use crate::fanout::{
 use crate::platform::QueueProducer;
 use crate::storage::d1::{BroadcastRuns, PlannedRun, Progress, UpdateClaim};
 use crate::telegram::Answer;
-use std::collections::{BTreeMap, HashMap};
 
 /// One queue message as the consumer gets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,31 +93,35 @@ impl App {
         let messages: Vec<Option<QueueMessage>> = deliveries
             .iter()
             .map(|delivery| {
-                serde_json::from_str(&delivery.body)
-                    .map_err(|e| tracing::error!(error = %e, "queue message unreadable; dropped"))
-                    .ok()
+                let message = QueueMessage::from_body(&delivery.body);
+                if message.is_none() {
+                    tracing::error!(body = %delivery.body, "queue message unreadable; dropped");
+                }
+                message
             })
             .collect();
         let mut consumer = Consumer {
             bot: &bot,
             alerts: Alerts::new(&bot),
-            known: HashMap::new(),
-            progress: BTreeMap::new(),
+            known: Vec::new(),
+            progress: Vec::new(),
             sends: 0,
         };
         // What the batch's chats already got: one query per run (a batch holds one, or two
         // when runs meet).
-        let mut chats_by_run: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        let mut chats_by_run: Vec<(&str, Vec<i64>)> = Vec::new();
         for message in messages.iter().flatten() {
-            let chats = chats_by_run.entry(&message.run).or_default();
-            chats.extend_from_slice(&message.chats);
+            match chats_by_run.iter_mut().find(|(run, _)| *run == message.run) {
+                Some((_, chats)) => chats.extend_from_slice(&message.chats),
+                None => chats_by_run.push((&message.run, message.chats.clone())),
+            }
         }
         for (run, chats) in chats_by_run {
             match runs.records(run, &chats).await {
                 Ok(records) => consumer.known.extend(
                     records
                         .into_iter()
-                        .map(|(chat, record)| ((run.to_owned(), chat), record)),
+                        .map(|(chat, record)| (run.to_owned(), chat, record)),
                 ),
                 // Without the records every chat might be sent twice: nothing is sent.
                 Err(e) => {
@@ -161,10 +164,10 @@ fn retry(stop: Stop, delivery: &Delivery) -> Verdict {
 struct Consumer<'a> {
     bot: &'a Bot,
     alerts: Alerts<'a>,
-    /// What the batch's chats had got when it started, by run and chat.
-    known: HashMap<(String, i64), Record>,
+    /// What the batch's chats have got, by run and chat (a hundred at most: a list).
+    known: Vec<(String, i64, Record)>,
     /// What this batch did, by run.
-    progress: BTreeMap<String, Progress>,
+    progress: Vec<(String, Progress)>,
     sends: usize,
 }
 
@@ -172,7 +175,11 @@ impl Consumer<'_> {
     /// Delivers one queue message's chats in order; `Some` when Telegram made it stop.
     async fn deliver(&mut self, message: &QueueMessage) -> Option<Stop> {
         for &chat in &message.chats {
-            let before = self.known.get(&(message.run.clone(), chat)).copied();
+            let known = self
+                .known
+                .iter()
+                .position(|(run, c, _)| *c == chat && *run == message.run);
+            let before = known.map(|i| self.known[i].2);
             let from = match decide(before.as_ref()) {
                 Decision::Skip => continue,
                 Decision::SendFrom(from) => from,
@@ -205,7 +212,10 @@ impl Consumer<'_> {
                 record.handled = i + 1;
             }
             self.note(&message.run, chat, before, record);
-            self.known.insert((message.run.clone(), chat), record);
+            match known {
+                Some(i) => self.known[i].2 = record,
+                None => self.known.push((message.run.clone(), chat, record)),
+            }
             if stop.is_some() {
                 return stop;
             }
@@ -239,7 +249,14 @@ impl Consumer<'_> {
     /// batch started, never complete: a complete chat is skipped).
     fn note(&mut self, run: &str, chat: i64, before: Option<Record>, after: Record) {
         let before = before.unwrap_or_default();
-        let progress = self.progress.entry(run.to_owned()).or_default();
+        let i = match self.progress.iter().position(|(r, _)| r == run) {
+            Some(i) => i,
+            None => {
+                self.progress.push((run.to_owned(), Progress::default()));
+                self.progress.len() - 1
+            }
+        };
+        let progress = &mut self.progress[i].1;
         progress.sent += after.sent - before.sent;
         progress.refused += after.refused - before.refused;
         progress.chats_done += usize::from(after.complete());

@@ -166,9 +166,7 @@ fn a_message_delivered_twice_sends_once() {
     let queue = Rc::new(MemoryQueue::default());
     cron(&app(&f).with_queue(queue.clone()));
     let first = queue.take(1);
-    let chats = serde_json::from_str::<QueueMessage>(&first[0])
-        .unwrap()
-        .chats;
+    let chats = QueueMessage::from_body(&first[0]).unwrap().chats;
     // Twice in one batch, then once more in a later one.
     let twice = deliveries(vec![first[0].clone(), first[0].clone()]);
     assert_eq!(run(app(&f).on_queue(&twice)), [Verdict::Ack, Verdict::Ack]);

@@ -6,9 +6,7 @@ use super::Sql;
 use crate::fanout::Record;
 use crate::platform::{Platform, Statement};
 use crate::storage::{Operation, StorageResult};
-use serde::Deserialize;
-use serde_json::json;
-use std::collections::HashMap;
+use serde_json::{json, Value};
 
 /// A new run; nothing if one with this id exists (its cron fired twice).
 const PLAN: &str = "INSERT INTO broadcast_runs (id, kind, planned_at, chats, messages) \
@@ -50,15 +48,6 @@ pub struct Progress {
     pub refused: usize,
 }
 
-#[derive(Deserialize)]
-struct RecordRow {
-    chat_id: i64,
-    total: usize,
-    handled: usize,
-    sent: usize,
-    refused: usize,
-}
-
 /// The two tables.
 pub struct BroadcastRuns(Sql);
 
@@ -87,22 +76,23 @@ impl BroadcastRuns {
     }
 
     /// What `chats` of `run` have got, for those with a record.
-    pub async fn records(&self, run: &str, chats: &[i64]) -> StorageResult<HashMap<i64, Record>> {
+    pub async fn records(&self, run: &str, chats: &[i64]) -> StorageResult<Vec<(i64, Record)>> {
         let statement = Statement::new(RECORDS, vec![run.into(), json!(chats).to_string().into()]);
-        let rows: Vec<RecordRow> = self
+        let rows = self
             .0
-            .query_as(&Operation::new("broadcast_deliveries.records"), statement)
+            .query(&Operation::new("broadcast_deliveries.records"), statement)
             .await?;
+        let number = |value: Option<&Value>| value.and_then(Value::as_u64).unwrap_or(0) as usize;
         Ok(rows
-            .into_iter()
-            .map(|row| {
+            .iter()
+            .filter_map(|row| {
                 let record = Record {
-                    total: row.total,
-                    handled: row.handled,
-                    sent: row.sent,
-                    refused: row.refused,
+                    total: number(row.get("total")),
+                    handled: number(row.get("handled")),
+                    sent: number(row.get("sent")),
+                    refused: number(row.get("refused")),
                 };
-                (row.chat_id, record)
+                Some((row.get("chat_id")?.as_i64()?, record))
             })
             .collect())
     }

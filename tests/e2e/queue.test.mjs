@@ -1,0 +1,81 @@
+// The broadcast through Miniflare's real queue (docs/broadcast-queue.md): the cron enqueues the
+// run, the worker's own queue consumer sends it, and every chat gets exactly what the inline
+// run (a worker without the queue binding) sends, in order; a message delivered again sends
+// nothing.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker } from "./harness.mjs";
+import { createStandIn } from "./stand-in.mjs";
+
+const TUESDAY_2026_11_24_0900 = 1795510800000;
+const CHATS = Array.from({ length: 30 }, (_, i) => i + 1);
+const QUEUE = {
+  queueProducers: { BROADCAST_QUEUE: { queueName: "fear-greed-broadcast" } },
+  queueConsumers: {
+    "fear-greed-broadcast": { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 10, deadLetterQueue: "fear-greed-broadcast-dlq" },
+  },
+};
+
+/** Runs the broadcast cron on a worker (with the queue or without) seeded with `CHATS`. */
+async function broadcast(miniflare, check) {
+  const world = createStandIn();
+  const worker = await startWorker({
+    outbound: world.outbound,
+    vars: { TEST_CLOCK_START_MS: String(TUESDAY_2026_11_24_0900) },
+    miniflare,
+  });
+  try {
+    const kv = await worker.kv();
+    await kv.put("chat_ids", JSON.stringify(CHATS));
+    for (const chat of CHATS) {
+      if (chat % 3 === 1) await kv.put(`watchlist:${chat}`, '["AAPL","MSFT"]');
+      if (chat % 3 === 2) await kv.put(`watchlist:${chat}`, '["QQQ"]');
+    }
+    world.state.index = { rating: "fear", score: 20 };
+    await worker.cron("0 9 * * 1-5");
+    return await check(worker, world);
+  } finally {
+    await worker.stop();
+  }
+}
+
+function byChat(sent) {
+  const chats = new Map();
+  for (const [chat, text] of sent) chats.set(chat, [...(chats.get(chat) ?? []), text]);
+  return chats;
+}
+
+async function finished(worker) {
+  const db = await worker.d1();
+  for (let i = 0; i < 600; i++) {
+    const run = await db.prepare("SELECT * FROM broadcast_runs").first();
+    if (run?.finished_at) return run;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("the queued run never finished");
+}
+
+test("through the real queue every chat gets the inline run's messages, in order, once", async () => {
+  const inline = await broadcast({}, async (_worker, world) => byChat(world.take()));
+  assert.equal(inline.size, CHATS.length);
+  await broadcast(QUEUE, async (worker, world) => {
+    const run = await finished(worker);
+    const total = [...inline.values()].reduce((n, texts) => n + texts.length, 0);
+    assert.deepEqual([run.chats, run.messages, run.chats_done, run.sent, run.refused], [30, 3, 30, total, 0]);
+    assert.deepEqual(byChat(world.take()), inline);
+
+    // The first message delivered again: its chats are done, nothing is sent.
+    const queue = await worker.mf.getQueueProducer("BROADCAST_QUEUE");
+    const again = { run: run.id, seq: 0, chats: CHATS.slice(0, 10), work: { broadcast: { rating: "fear", score: 20, header: "h" } } };
+    await queue.send(JSON.stringify(again));
+    // Then a message of another run, whose one send shows the consumer got past the first.
+    const marker = { run: "deploy-marker", seq: 0, chats: [999], work: { deploy: { text: "marker" } } };
+    await queue.send(JSON.stringify(marker));
+    const sent = [];
+    for (let i = 0; i < 100 && !sent.some(([chat]) => chat === 999); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      sent.push(...world.take());
+    }
+    assert.deepEqual(sent, [[999, "marker"]]);
+  });
+});

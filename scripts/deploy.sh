@@ -13,6 +13,10 @@
 #   migrations  `wrangler d1 migrations apply FEAR_GREED_D1 --remote`, once (both workers use the
 #               one database): the schema goes first, the code that needs it second (migrations
 #               only add; MIGRATION.md, "Schema changes")
+#   queues      `wrangler queues create` for each queue wrangler.toml names (the broadcast's and
+#               its dead-letter queue; the bot produces and consumes them, the ops worker has
+#               none) that `wrangler queues info` does not find; repeating it creates nothing
+#               (--local: nothing to do, wrangler dev simulates them)
 #   secrets     `wrangler secret put` of each worker's secrets to it alone, each value from the
 #               environment on stdin: the bot TELEGRAM_BOT_TOKEN_SECRET, TELEGRAM_WEBHOOK_SECRET
 #               and ADMIN_CHAT_ID; the ops worker TELEGRAM_BOT_TOKEN_SECRET, ADMIN_CHAT_ID (its
@@ -65,7 +69,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
-ALL_STEPS=(build dry-run migrations secrets deploy webhook health notify)
+ALL_STEPS=(build dry-run migrations queues secrets deploy webhook health notify)
 # The workers in the order they deploy: the bot's OPS service binding names the ops worker.
 WORKERS=(ops bot)
 declare -A SOURCE_CONFIG=([bot]=wrangler.toml [ops]=wrangler.ops.toml)
@@ -96,7 +100,7 @@ for arg in "$@"; do
     --local) LOCAL=1 ;;
     -h | --help) usage ;;
     all) steps+=(all) ;;
-    build | dry-run | migrations | secrets | deploy | webhook | health | notify | rollback) steps+=("$arg") ;;
+    build | dry-run | migrations | queues | secrets | deploy | webhook | health | notify | rollback) steps+=("$arg") ;;
     *) usage ;;
   esac
 done
@@ -261,6 +265,25 @@ step_migrations() {
     say "migrations: wrangler d1 migrations apply FEAR_GREED_D1 --remote"
     SKIP_WORKER_BUILD=1 "$WRANGLER" d1 migrations apply FEAR_GREED_D1 --remote --config "$(config_of bot)"
   fi
+}
+
+step_queues() {
+  if [ -n "$LOCAL" ]; then
+    say "queues: local run, wrangler dev simulates them"
+    return
+  fi
+  local name names
+  # Every queue a producer, a consumer or a dead-letter setting of the bot names, each once.
+  mapfile -t names < <(sed -n 's/^\(queue\|dead_letter_queue\) = "\([A-Za-z0-9_-]*\)"$/\2/p' "${SOURCE_CONFIG[bot]}" | sort -u)
+  [ ${#names[@]} -gt 0 ] || fail "queues: ${SOURCE_CONFIG[bot]} names no queue"
+  for name in "${names[@]}"; do
+    if "$WRANGLER" queues info "$name" --config "${SOURCE_CONFIG[bot]}" >/dev/null 2>&1; then
+      say "queues: $name exists"
+    else
+      say "queues: wrangler queues create $name"
+      "$WRANGLER" queues create "$name" --config "${SOURCE_CONFIG[bot]}"
+    fi
+  done
 }
 
 step_secrets() {
@@ -480,6 +503,7 @@ run_step() {
     build) step_build ;;
     dry-run) step_dry_run ;;
     migrations) step_migrations ;;
+    queues) step_queues ;;
     secrets) step_secrets ;;
     deploy) step_deploy ;;
     webhook) step_webhook ;;

@@ -11,7 +11,11 @@ CREATE TABLE IF NOT EXISTS broadcast_runs (
     messages INTEGER NOT NULL,            -- queue messages enqueued
     chats_done INTEGER NOT NULL DEFAULT 0,
     sent INTEGER NOT NULL DEFAULT 0,      -- Telegram messages delivered
-    refused INTEGER NOT NULL DEFAULT 0    -- Telegram messages refused (403, 400…), not retried
+    refused INTEGER NOT NULL DEFAULT 0,   -- Telegram messages refused (403, 400…), not retried
+    skipped INTEGER NOT NULL DEFAULT 0,   -- chats a redelivered message found done: nothing sent
+    failed INTEGER NOT NULL DEFAULT 0,    -- sends Telegram failed (5xx, no answer): retried
+    retried INTEGER NOT NULL DEFAULT 0,   -- queue messages marked for retry (429, 5xx)
+    dead_lettered INTEGER NOT NULL DEFAULT 0 -- queue messages that ran out of retries
 );
 
 CREATE TABLE IF NOT EXISTS broadcast_deliveries (

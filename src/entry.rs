@@ -30,6 +30,8 @@ const OPS_BINDING: &str = "OPS";
 /// The optional queue the broadcast fans out through (docs/broadcast-queue.md); without it the
 /// broadcast is sent inline.
 const QUEUE_BINDING: &str = "BROADCAST_QUEUE";
+/// The queue the broadcast's messages go to once out of retries; this worker consumes it too.
+const DEAD_LETTER_QUEUE: &str = "fear-greed-broadcast-dlq";
 
 /// A binding `wrangler.toml` should declare is missing.
 #[derive(Debug, thiserror::Error)]
@@ -264,7 +266,8 @@ async fn to_ops_cron(cron: &str, env: &Env) -> bool {
     true
 }
 
-/// The broadcast's consumer: each message acknowledged or retried as `App::on_queue` says.
+/// The broadcast's consumer: each message acknowledged or retried as `App::on_queue` says; on
+/// the dead-letter queue, counted (`App::on_dead_letters`) and acknowledged.
 #[event(queue)]
 async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let app = match app_from_env(&env) {
@@ -284,6 +287,13 @@ async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::
             age_ms: now - message.timestamp().as_millis() as i64,
         })
         .collect();
+    if batch.queue() == DEAD_LETTER_QUEUE {
+        match app.on_dead_letters(&deliveries).await {
+            true => batch.ack_all(),
+            false => batch.retry_all(),
+        }
+        return Ok(());
+    }
     let verdicts = app.on_queue(&deliveries).await;
     for (message, verdict) in messages.iter().zip(verdicts) {
         match verdict {

@@ -139,7 +139,12 @@ impl App {
             if let (None, Some(message)) = (stop, message) {
                 stop = consumer.deliver(message).await;
             }
-            verdicts.push(stop.map_or(Verdict::Ack, |stop| retry(stop, delivery)));
+            if let (Some(stop), Some(message)) = (stop, message) {
+                consumer.progress(&message.run).retried += 1;
+                verdicts.push(retry(stop, delivery));
+            } else {
+                verdicts.push(Verdict::Ack);
+            }
         }
         for (run, progress) in &consumer.progress {
             if let Err(e) = runs.record(run, progress).await {
@@ -149,6 +154,22 @@ impl App {
         }
         self.after_replies().await;
         verdicts
+    }
+}
+
+impl App {
+    /// Counts each message the dead-letter queue got on its run and logs it (its run and
+    /// chats): it ran out of retries. False when a count could not be written.
+    pub async fn on_dead_letters(&self, deliveries: &[Delivery]) -> bool {
+        let runs = BroadcastRuns::new(self.platform());
+        let mut counted = true;
+        for delivery in deliveries {
+            tracing::error!(body = %delivery.body, "queue message dead-lettered");
+            if let Some(message) = QueueMessage::from_body(&delivery.body) {
+                counted &= runs.dead_lettered(&message.run).await.is_ok();
+            }
+        }
+        counted
     }
 }
 
@@ -181,7 +202,10 @@ impl Consumer<'_> {
                 .position(|(run, c, _)| *c == chat && *run == message.run);
             let before = known.map(|i| self.known[i].2);
             let from = match decide(before.as_ref()) {
-                Decision::Skip => continue,
+                Decision::Skip => {
+                    self.progress(&message.run).skipped += 1;
+                    continue;
+                }
                 Decision::SendFrom(from) => from,
             };
             let texts = self.texts(ChatId::new(chat), &message.work).await;
@@ -204,7 +228,10 @@ impl Consumer<'_> {
                     Answer::Delivered => record.sent += 1,
                     Answer::Refused => record.refused += 1,
                     Answer::RetryAfter(seconds) => stop = Some(Stop::RetryAfter(seconds)),
-                    Answer::Unavailable => stop = Some(Stop::Unavailable),
+                    Answer::Unavailable => {
+                        self.progress(&message.run).failed += 1;
+                        stop = Some(Stop::Unavailable);
+                    }
                 }
                 if stop.is_some() {
                     break;
@@ -249,14 +276,7 @@ impl Consumer<'_> {
     /// batch started, never complete: a complete chat is skipped).
     fn note(&mut self, run: &str, chat: i64, before: Option<Record>, after: Record) {
         let before = before.unwrap_or_default();
-        let i = match self.progress.iter().position(|(r, _)| r == run) {
-            Some(i) => i,
-            None => {
-                self.progress.push((run.to_owned(), Progress::default()));
-                self.progress.len() - 1
-            }
-        };
-        let progress = &mut self.progress[i].1;
+        let progress = self.progress(run);
         progress.sent += after.sent - before.sent;
         progress.refused += after.refused - before.refused;
         progress.chats_done += usize::from(after.complete());
@@ -264,5 +284,17 @@ impl Consumer<'_> {
             Some((_, record)) => *record = after,
             None => progress.records.push((chat, after)),
         }
+    }
+
+    /// What this batch did for `run` so far.
+    fn progress(&mut self, run: &str) -> &mut Progress {
+        let i = match self.progress.iter().position(|(r, _)| r == run) {
+            Some(i) => i,
+            None => {
+                self.progress.push((run.to_owned(), Progress::default()));
+                self.progress.len() - 1
+            }
+        };
+        &mut self.progress[i].1
     }
 }

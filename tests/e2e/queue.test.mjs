@@ -1,7 +1,7 @@
 // The broadcast through Miniflare's real queue (docs/broadcast-queue.md): the cron enqueues the
 // run, the worker's own queue consumer sends it, and every chat gets exactly what the inline
-// run (a worker without the queue binding) sends, in order; a message delivered again sends
-// nothing.
+// run (a worker without the queue binding) sends, in order; GET /admin/broadcast shows the run;
+// a message delivered again sends nothing and counts its chats as skipped.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
@@ -13,6 +13,7 @@ const QUEUE = {
   queueProducers: { BROADCAST_QUEUE: { queueName: "fear-greed-broadcast" } },
   queueConsumers: {
     "fear-greed-broadcast": { maxBatchSize: 10, maxBatchTimeout: 1, maxRetries: 10, deadLetterQueue: "fear-greed-broadcast-dlq" },
+    "fear-greed-broadcast-dlq": { maxBatchSize: 100, maxBatchTimeout: 1 },
   },
 };
 
@@ -45,6 +46,22 @@ function byChat(sent) {
   return chats;
 }
 
+/** The run `id` (else the newest) as GET /admin/broadcast lists it. */
+async function latestRun(worker, id) {
+  const [status, answer] = await worker.admin("GET", "/admin/broadcast");
+  assert.equal(status, 200, JSON.stringify(answer));
+  return id ? answer.runs.find((r) => r.id === id) : answer.runs[0];
+}
+
+/** Polls `condition` for up to 10 s. */
+async function until(condition, what) {
+  for (let i = 0; i < 100; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`never: ${what}`);
+}
+
 async function finished(worker) {
   const db = await worker.d1();
   for (let i = 0; i < 600; i++) {
@@ -63,6 +80,12 @@ test("through the real queue every chat gets the inline run's messages, in order
     const total = [...inline.values()].reduce((n, texts) => n + texts.length, 0);
     assert.deepEqual([run.chats, run.messages, run.chats_done, run.sent, run.refused], [30, 3, 30, total, 0]);
     assert.deepEqual(byChat(world.take()), inline);
+    const listed = await latestRun(worker);
+    assert.deepEqual(
+      ["id", "kind", "chats", "messages", "chats_done", "sent", "refused", "skipped", "failed", "retried", "dead_lettered"].map((k) => listed[k]),
+      [run.id, "broadcast", 30, 3, 30, total, 0, 0, 0, 0, 0],
+    );
+    assert.equal(listed.duration_ms, run.finished_at - run.planned_at);
 
     // The first message delivered again: its chats are done, nothing is sent.
     const queue = await worker.mf.getQueueProducer("BROADCAST_QUEUE");
@@ -77,5 +100,6 @@ test("through the real queue every chat gets the inline run's messages, in order
       sent.push(...world.take());
     }
     assert.deepEqual(sent, [[999, "marker"]]);
+    await until(async () => (await latestRun(worker, run.id)).skipped === 10, "the redelivered chats are counted as skipped");
   });
 });

@@ -268,6 +268,51 @@ fn a_5xx_backs_off_then_the_retry_resumes_without_re_sending() {
     assert_eq!(without_failed_attempt(&f), want);
 }
 
+#[test]
+fn admin_broadcast_lists_the_runs_with_what_each_did() {
+    let want = inline(Backend::Kv);
+    let total: usize = want.values().map(Vec::len).sum();
+    let f = seeded(Backend::Kv);
+    telegram_fails_once(&f, 40, respond(502, &json!({"ok": false})));
+    let verdicts = queued(&f);
+    let retried = verdicts.iter().filter(|v| **v != Verdict::Ack).count();
+    // A message of the run that ran out of retries, as the dead-letter queue delivers it.
+    let run_id = f.admin("GET", "/admin/broadcast", "").1["runs"][0]["id"].clone();
+    let dead = json!({"run": run_id, "seq": 3, "chats": [31], "work": {"deploy": {"text": "x"}}});
+    assert!(run(
+        app(&f).on_dead_letters(&deliveries(vec![dead.to_string()]))
+    ));
+
+    let (status, body) = f.admin("GET", "/admin/broadcast", "");
+    assert_eq!(status, 200, "{body}");
+    let runs = body["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let r = &runs[0];
+    assert_eq!(r["id"], run_id);
+    assert_eq!(r["kind"], "broadcast");
+    let count = |name: &str| r[name].as_u64().unwrap_or_else(|| panic!("{name}: {r}"));
+    assert_eq!(
+        [
+            "chats",
+            "messages",
+            "chats_done",
+            "sent",
+            "refused",
+            "failed",
+            "retried",
+            "dead_lettered"
+        ]
+        .map(count),
+        [200, 20, 200, total as u64, 0, 1, retried as u64, 1]
+    );
+    // The chats of the message that met the 502 before it were found done on its retry.
+    assert!(count("skipped") > 0, "{r}");
+    assert_eq!(
+        count("duration_ms"),
+        count("finished_at") - count("planned_at")
+    );
+}
+
 /// The duplicate bound and the pacing assume the consumer wrangler.toml declares.
 #[test]
 fn wrangler_toml_declares_the_queue_the_consumer_is_built_for() {

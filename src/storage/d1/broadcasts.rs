@@ -4,7 +4,7 @@
 
 use super::Sql;
 use crate::fanout::Record;
-use crate::platform::{Platform, Statement};
+use crate::platform::{Platform, Row, Statement};
 use crate::storage::{Operation, StorageResult};
 use serde_json::{json, Value};
 
@@ -24,7 +24,14 @@ const RECORD: &str = "INSERT INTO broadcast_deliveries \
      handled = MAX(handled, excluded.handled), sent = MAX(sent, excluded.sent), \
      refused = MAX(refused, excluded.refused), updated_at = excluded.updated_at";
 const COUNT: &str = "UPDATE broadcast_runs SET started_at = COALESCE(started_at, ?2), \
-     chats_done = chats_done + ?3, sent = sent + ?4, refused = refused + ?5 WHERE id = ?1";
+     chats_done = chats_done + ?3, sent = sent + ?4, refused = refused + ?5, \
+     skipped = skipped + ?6, failed = failed + ?7, retried = retried + ?8 WHERE id = ?1";
+const DEAD: &str = "UPDATE broadcast_runs SET dead_lettered = dead_lettered + 1 WHERE id = ?1";
+/// The latest runs, newest first, with their duration once finished.
+const LATEST: &str = "SELECT id, kind, planned_at, started_at, finished_at, \
+     finished_at - planned_at AS duration_ms, chats, messages, chats_done, sent, refused, \
+     skipped, failed, retried, dead_lettered FROM broadcast_runs \
+     ORDER BY planned_at DESC, id DESC LIMIT ?1";
 const FINISH: &str = "UPDATE broadcast_runs SET finished_at = ?2 \
      WHERE id = ?1 AND finished_at IS NULL AND chats_done >= chats";
 
@@ -46,6 +53,12 @@ pub struct Progress {
     pub chats_done: usize,
     pub sent: usize,
     pub refused: usize,
+    /// Chats found done already (a redelivery).
+    pub skipped: usize,
+    /// Sends Telegram failed (5xx, no answer).
+    pub failed: usize,
+    /// Queue messages marked for retry.
+    pub retried: usize,
 }
 
 /// The two tables.
@@ -119,6 +132,9 @@ impl BroadcastRuns {
                     (progress.chats_done as i64).into(),
                     (progress.sent as i64).into(),
                     (progress.refused as i64).into(),
+                    (progress.skipped as i64).into(),
+                    (progress.failed as i64).into(),
+                    (progress.retried as i64).into(),
                 ],
             ),
             Statement::new(FINISH, vec![run.into(), now.into()]),
@@ -127,5 +143,22 @@ impl BroadcastRuns {
             .batch(&Operation::new("broadcast_deliveries.record"), statements)
             .await?;
         Ok(())
+    }
+
+    /// Counts a message of `run` the dead-letter queue got.
+    pub async fn dead_lettered(&self, run: &str) -> StorageResult<()> {
+        let statement = Statement::new(DEAD, vec![run.into()]);
+        self.0
+            .execute(&Operation::new("broadcast_runs.dead_lettered"), statement)
+            .await?;
+        Ok(())
+    }
+
+    /// The latest `limit` runs, newest first, each row as D1 returns it.
+    pub async fn latest(&self, limit: i64) -> StorageResult<Vec<Row>> {
+        let statement = Statement::new(LATEST, vec![limit.into()]);
+        self.0
+            .query(&Operation::new("broadcast_runs.latest"), statement)
+            .await
     }
 }

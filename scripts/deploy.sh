@@ -30,7 +30,10 @@
 #               missing); the dashboard needs no token, so the probe is no failed admin attempt.
 #               At most HEALTH_TIMEOUT seconds in all; `all` runs `rollback` when it fails, then
 #               exits 1
-#   notify      `POST $WORKER_URL/deploy-notify`: every subscriber hears of the new commit
+#   notify      `POST $WORKER_URL/deploy-notify`: every subscriber hears of the new commit; with
+#               the broadcast queue bound the bot enqueues the run and answers its id (with
+#               --local the step then waits, up to HEALTH_TIMEOUT, for GET /admin/broadcast to
+#               show it finished: the local workers stop when this script exits)
 #   rollback    `wrangler rollback` of the bot, then of the ops worker, each to its deployment
 #               before the current one (by hand only, or by `all` after a failed health check)
 #
@@ -462,12 +465,46 @@ step_notify() {
         -o "$WORK/notify.json" -w '%{http_code}' "$WORKER_URL/deploy-notify"
   ) || fail "notify: the worker could not be reached"
   [ "$status" = 200 ] || fail "notify: the worker answered $status: $(head -c 300 "$WORK/notify.json")"
-  json_field broadcast <"$WORK/notify.json" | node -e '
+  json_field broadcast <"$WORK/notify.json" >"$WORK/broadcast.json"
+  local run
+  run=$(json_field queued <"$WORK/broadcast.json")
+  if [ -n "$run" ]; then
+    say "notify: $(json_field totalSubscribers <"$WORK/broadcast.json") subscribers, enqueued as run $run"
+    if [ -n "$LOCAL" ]; then wait_for_run "$run"; fi
+    return
+  fi
+  node -e '
     let text = "";
     process.stdin.on("data", (d) => (text += d)).on("end", () => {
       const b = JSON.parse(text);
       console.log("==> deploy: notify: " + b.successful + " of " + b.totalSubscribers + " subscribers told, " + b.failed + " failed");
-    });'
+    });' <"$WORK/broadcast.json"
+}
+
+# Polls GET /admin/broadcast (the ops worker, through the bot) until run $1 has finished, for at
+# most HEALTH_TIMEOUT seconds.
+wait_for_run() {
+  need ADMIN_API_TOKEN
+  local deadline=$((SECONDS + HEALTH_TIMEOUT)) finished
+  while :; do
+    : >"$WORK/runs.json"
+    curl -s --max-time 10 -o "$WORK/runs.json" \
+      -H @<(printf 'Authorization: Bearer %s\n' "$ADMIN_API_TOKEN") "$WORKER_URL/admin/broadcast" || true
+    finished=$(RUN=$1 node -e '
+      let text = "";
+      process.stdin.on("data", (d) => (text += d)).on("end", () => {
+        try {
+          const r = JSON.parse(text).runs.find((r) => r.id === process.env.RUN);
+          if (r?.finished_at != null) process.stdout.write(r.sent + " sent, " + r.refused + " refused");
+        } catch {}
+      });' <"$WORK/runs.json")
+    if [ -n "$finished" ]; then
+      say "notify: run $1 finished: $finished"
+      return
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || fail "notify: run $1 not finished after ${HEALTH_TIMEOUT}s"
+    sleep 1
+  done
 }
 
 # The bot first: users are back on the old version soonest.

@@ -60,10 +60,31 @@ impl App {
             score: reading.fear_greed.score,
             header: reading.header.to_owned(),
         };
-        let bodies = split(&run, &chats, &work);
+        let messages = self
+            .enqueue(queue, &run, "broadcast", &chats, &work)
+            .await?;
+        Ok(Broadcast::Queued {
+            run,
+            subscribers: chats.len(),
+            messages,
+        })
+    }
+
+    /// Records run `run` of `kind` (`broadcast`, `deploy`) and enqueues `chats`, in order,
+    /// `CHATS_PER_MESSAGE` to a message, each to get `work`. Returns how many queue messages
+    /// went out: none when the run was recorded already.
+    pub(super) async fn enqueue(
+        &self,
+        queue: &dyn QueueProducer,
+        run: &str,
+        kind: &'static str,
+        chats: &[i64],
+        work: &Work,
+    ) -> Result<usize, String> {
+        let bodies = split(run, chats, work);
         let planned = PlannedRun {
-            id: &run,
-            kind: "broadcast",
+            id: run,
+            kind,
             chats: chats.len(),
             messages: bodies.len(),
         };
@@ -77,11 +98,7 @@ impl App {
             }
         }
         tracing::info!(run, chats = chats.len(), messages, "broadcast enqueued");
-        Ok(Broadcast::Queued {
-            run,
-            subscribers: chats.len(),
-            messages,
-        })
+        Ok(messages)
     }
 
     /// Consumes one batch of queue messages: for each chat not yet delivered, its messages

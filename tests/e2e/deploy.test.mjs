@@ -207,7 +207,10 @@ test("deploy.sh --local all: both workers under wrangler dev, the admin API and 
   assert.match(output, /env\.OPS \(fear-greed-ops\)/, "the bot's dry run");
   assert.match(output, /health: \{"ok":true,"d1":true,"kv":true\}/);
   assert.match(output, /health: \/admin\/ answered 200 through the bot: the ops worker is reached/);
-  assert.match(output, /notify: 2 of 2 subscribers told, 0 failed/);
+  // wrangler dev binds wrangler.toml's queue: the notification is enqueued, and the step waits
+  // for the run to finish (GET /admin/broadcast, answered by the ops worker through the bot).
+  assert.match(output, /notify: 2 subscribers, enqueued as run deploy-\d+-abc1234/);
+  assert.match(output, /notify: run deploy-\d+-abc1234 finished: 2 sent, 0 refused/);
 
   // The admin API answered through the bot with the ops worker's secret token, and only with it.
   assert.equal(during.flags[0], 200, JSON.stringify(during.flags));

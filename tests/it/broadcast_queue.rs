@@ -3,7 +3,8 @@
 //! whatever Telegram answers.
 
 use crate::helpers::{
-    answer_market, linear_chart, ok_json, respond, run, telegram_ok, Backend, Fixture, CNN, YAHOO,
+    answer_market, linear_chart, ok_json, respond, run, telegram_ok, Backend, Fixture, BOT_TOKEN,
+    CNN, YAHOO,
 };
 use fear_greed_bot::app::broadcast::Broadcast;
 use fear_greed_bot::app::config::Config;
@@ -310,6 +311,45 @@ fn admin_broadcast_lists_the_runs_with_what_each_did() {
     assert_eq!(
         count("duration_ms"),
         count("finished_at") - count("planned_at")
+    );
+}
+
+#[test]
+fn deploy_notify_goes_through_the_queue_with_the_inline_text() {
+    let body = r#"{"commitHash":"abc1234","commitMessage":"Ship it\nmore","commitUrl":"https://x/c/abc1234"}"#;
+    let notify = |app: &App| {
+        let request = fear_greed_bot::http::Request {
+            method: "POST".into(),
+            path: "/deploy-notify".into(),
+            query: String::new(),
+            headers: vec![("authorization".into(), format!("Bearer {BOT_TOKEN}"))],
+            body: body.as_bytes().to_vec(),
+        };
+        run(app.handle(&request))
+    };
+    let inline = seeded(Backend::Kv);
+    assert_eq!(notify(&app(&inline)).status, 200);
+    let want = by_chat(&inline.sent_messages());
+    assert_eq!(want.len(), SUBSCRIBERS as usize);
+
+    let f = seeded(Backend::Kv);
+    let queue = Rc::new(MemoryQueue::default());
+    let response = notify(&app(&f).with_queue(queue.clone()));
+    let run_id = format!("deploy-{TUESDAY_2024_03_05_1400}-abc1234");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&response.body).unwrap(),
+        json!({"success": true, "broadcast": {"totalSubscribers": 200, "queued": run_id, "messages": 20}})
+    );
+    assert!(
+        f.sent_messages().is_empty(),
+        "nothing is sent before the consumer runs"
+    );
+    assert!(drain(&f, &queue).iter().all(|v| *v == Verdict::Ack));
+    assert_eq!(by_chat(&f.sent_messages()), want);
+    let (_, listed) = f.admin("GET", "/admin/broadcast", "");
+    assert_eq!(
+        [&listed["runs"][0]["kind"], &listed["runs"][0]["sent"]],
+        [&json!("deploy"), &json!(200)]
     );
 }
 

@@ -1,7 +1,8 @@
 // The broadcast through Miniflare's real queue (docs/broadcast-queue.md): the cron enqueues the
 // run, the worker's own queue consumer sends it, and every chat gets exactly what the inline
 // run (a worker without the queue binding) sends, in order; GET /admin/broadcast shows the run;
-// a message delivered again sends nothing and counts its chats as skipped.
+// a message delivered again sends nothing and counts its chats as skipped. A Telegram 429 is
+// retried after its retry_after and then delivered; a 403 is not retried.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
@@ -18,7 +19,7 @@ const QUEUE = {
 };
 
 /** Runs the broadcast cron on a worker (with the queue or without) seeded with `CHATS`. */
-async function broadcast(miniflare, check) {
+async function broadcast(miniflare, check, prepare = () => {}) {
   const world = createStandIn();
   const worker = await startWorker({
     outbound: world.outbound,
@@ -33,6 +34,7 @@ async function broadcast(miniflare, check) {
       if (chat % 3 === 2) await kv.put(`watchlist:${chat}`, '["QQQ"]');
     }
     world.state.index = { rating: "fear", score: 20 };
+    prepare(world);
     await worker.cron("0 9 * * 1-5");
     return await check(worker, world);
   } finally {
@@ -102,4 +104,35 @@ test("through the real queue every chat gets the inline run's messages, in order
     assert.deepEqual(sent, [[999, "marker"]]);
     await until(async () => (await latestRun(worker, run.id)).skipped === 10, "the redelivered chats are counted as skipped");
   });
+});
+
+test("a 429 is retried after its retry_after, then delivered; a 403 is not retried", async () => {
+  const refusing = (world) => world.state.refusingChats.add(5);
+  const inline = await broadcast({}, async (_worker, world) => byChat(world.take()), refusing);
+  await broadcast(
+    QUEUE,
+    async (worker, world) => {
+      const run = await finished(worker);
+      const sent = world.take();
+      // Chat 5's one message was refused once and not sent again; chat 15 got its messages
+      // once, the first of them at least retry_after (2 s) after the 429.
+      assert.deepEqual(byChat(sent), inline);
+      assert.equal(world.throttled.length, 1);
+      const [[chat, at]] = world.throttled;
+      assert.equal(chat, 15);
+      const first = sent.findIndex(([c]) => c === 15);
+      assert.ok(world.sentAt[first] - at >= 2000, `retried ${world.sentAt[first] - at} ms after the 429`);
+      const total = [...inline.values()].reduce((n, texts) => n + texts.length, 0);
+      const listed = await latestRun(worker, run.id);
+      assert.deepEqual(
+        ["chats_done", "sent", "refused", "failed", "dead_lettered"].map((k) => listed[k]),
+        [30, total - inline.get(5).length, inline.get(5).length, 0, 0],
+      );
+      assert.ok(listed.retried >= 1, JSON.stringify(listed));
+    },
+    (world) => {
+      refusing(world);
+      world.state.throttledChats.set(15, 2);
+    },
+  );
 });

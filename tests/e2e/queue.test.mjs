@@ -129,6 +129,9 @@ test("a 429 is retried after its retry_after, then delivered; a 403 is not retri
         [30, total - inline.get(5).length, inline.get(5).length, 0, 0],
       );
       assert.ok(listed.retried >= 1, JSON.stringify(listed));
+      // The message stopped half-way resumed at chat 15: chats 11–14, sent before the 429, were
+      // skipped on its retry (and byChat above shows none got anything twice).
+      assert.equal(listed.skipped, 4, JSON.stringify(listed));
     },
     (world) => {
       refusing(world);

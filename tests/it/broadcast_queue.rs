@@ -160,12 +160,18 @@ fn every_chat_gets_the_inline_runs_messages_in_order_in_both_stores() {
     }
 }
 
+/// The broadcast cron's run, enqueued and left in the queue.
+fn enqueued(f: &Fixture) -> Rc<MemoryQueue> {
+    let queue = Rc::new(MemoryQueue::default());
+    cron(&app(f).with_queue(queue.clone()));
+    queue
+}
+
 #[test]
 fn a_message_delivered_twice_sends_once() {
     let want = inline(Backend::Kv);
     let f = seeded(Backend::Kv);
-    let queue = Rc::new(MemoryQueue::default());
-    cron(&app(&f).with_queue(queue.clone()));
+    let queue = enqueued(&f);
     let first = queue.take(1);
     let chats = QueueMessage::from_body(&first[0]).unwrap().chats;
     // Twice in one batch, then once more in a later one.
@@ -182,6 +188,45 @@ fn a_message_delivered_twice_sends_once() {
     for chat in chats {
         assert_eq!(got[&chat], want[&chat], "chat {chat}");
     }
+}
+
+/// The duplicate bound (docs/broadcast-queue.md): an invocation that dies after its sends and
+/// before its D1 batch commits is redelivered whole, and its sends go once more, no more.
+#[test]
+fn a_consumer_that_dies_before_its_record_commits_repeats_that_batch_once_then_nothing() {
+    let want = inline(Backend::Kv);
+    let f = seeded(Backend::Kv);
+    let queue = enqueued(&f);
+    let batch = queue.take(2);
+    let chats: Vec<i64> = batch
+        .iter()
+        .flat_map(|body| QueueMessage::from_body(body).unwrap().chats)
+        .collect();
+    // The record's write fails as if the isolate died before it: the sends stand, unrecorded.
+    f.db.run_script(
+        "CREATE TRIGGER crash BEFORE INSERT ON broadcast_deliveries \
+         BEGIN SELECT RAISE(ABORT, 'the isolate died'); END;",
+    )
+    .unwrap();
+    run(app(&f).on_queue(&deliveries(batch.clone())));
+    let first = f.sent_messages().len();
+    assert!(first > 0);
+    assert_eq!(f.count("SELECT COUNT(*) FROM broadcast_deliveries"), 0);
+    f.db.run_script("DROP TRIGGER crash;").unwrap();
+    // Queues delivers the unacknowledged batch again: everything goes once more, and is recorded.
+    run(app(&f).on_queue(&deliveries(batch.clone())));
+    assert_eq!(f.sent_messages().len(), 2 * first);
+    let got = by_chat(&f.sent_messages());
+    for chat in &chats {
+        let twice: Vec<String> = want[chat].iter().chain(&want[chat]).cloned().collect();
+        assert_eq!(
+            got[chat], twice,
+            "chat {chat}: its messages once more, in order"
+        );
+    }
+    // A third delivery sends nothing.
+    run(app(&f).on_queue(&deliveries(batch)));
+    assert_eq!(f.sent_messages().len(), 2 * first);
 }
 
 /// Telegram answers `answer` to the `n`-th `sendMessage` (1-based), success otherwise.

@@ -2,6 +2,7 @@
 //! the bindings, converts requests and responses, and hands everything else to `App`.
 
 use crate::app::config::Config;
+#[cfg(feature = "bot")]
 use crate::app::queued::{Delivery, Verdict};
 use crate::app::{App, Isolate};
 use crate::http;
@@ -13,10 +14,9 @@ use crate::platform::workerd::{
 use crate::platform::Platform;
 use crate::secret::Secret;
 use std::rc::Rc;
-use worker::{
-    event, web_sys, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder,
-    ScheduleContext, ScheduledEvent,
-};
+use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
+#[cfg(feature = "bot")]
+use worker::{MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 
 const D1_BINDING: &str = "FEAR_GREED_D1";
 const KV_BINDING: &str = "FEAR_GREED_KV";
@@ -28,9 +28,10 @@ const ADMIN_LIMIT_BINDING: &str = "ADMIN_AUTH_LIMIT";
 #[cfg(not(feature = "ops"))]
 const OPS_BINDING: &str = "OPS";
 /// The optional queue the broadcast fans out through (docs/broadcast-queue.md); without it the
-/// broadcast is sent inline.
+/// broadcast is sent inline. The bot's alone: the ops worker neither produces nor consumes.
 const QUEUE_BINDING: &str = "BROADCAST_QUEUE";
-/// The queue the broadcast's messages go to once out of retries; this worker consumes it too.
+/// The queue the broadcast's messages go to once out of retries; the bot consumes it too.
+#[cfg(feature = "bot")]
 const DEAD_LETTER_QUEUE: &str = "fear-greed-broadcast-dlq";
 
 /// A binding `wrangler.toml` should declare is missing.
@@ -154,6 +155,7 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
         Some(limiter) => app.with_admin_limiter(Rc::new(limiter)),
         None => app,
     };
+    // Optional: without the binding the broadcast is sent inline (the ops worker has none).
     Ok(match env.queue(QUEUE_BINDING) {
         Ok(queue) => app.with_queue(Rc::new(WorkerQueue(queue))),
         Err(_) => app,
@@ -267,7 +269,9 @@ async fn to_ops_cron(cron: &str, env: &Env) -> bool {
 }
 
 /// The broadcast's consumer: each message acknowledged or retried as `App::on_queue` says; on
-/// the dead-letter queue, counted (`App::on_dead_letters`) and acknowledged.
+/// the dead-letter queue, counted (`App::on_dead_letters`) and acknowledged. The bot's build
+/// only: the ops worker consumes no queue.
+#[cfg(feature = "bot")]
 #[event(queue)]
 async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let app = match app_from_env(&env) {

@@ -18,13 +18,13 @@ const QUEUE = {
   },
 };
 
-/** Runs the broadcast cron on a worker (with the queue or without) seeded with `CHATS`. */
-async function broadcast(miniflare, check, prepare = () => {}) {
+/** Runs the broadcast cron on the bot (with the queue or without) seeded with `CHATS`. */
+async function broadcast(bot, check, prepare = () => {}) {
   const world = createStandIn();
   const worker = await startWorker({
     outbound: world.outbound,
     vars: { TEST_CLOCK_START_MS: String(TUESDAY_2026_11_24_0900) },
-    miniflare,
+    bot,
   });
   try {
     const kv = await worker.kv();

@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS broadcast_runs (
     skipped INTEGER NOT NULL DEFAULT 0,   -- chats a redelivered message found done: nothing sent
     failed INTEGER NOT NULL DEFAULT 0,    -- sends Telegram failed (5xx, no answer): retried
     retried INTEGER NOT NULL DEFAULT 0,   -- queue messages marked for retry (429, 5xx)
-    dead_lettered INTEGER NOT NULL DEFAULT 0 -- queue messages that ran out of retries
+    dead_lettered INTEGER NOT NULL DEFAULT 0, -- queue messages that ran out of retries
+    dead_letters_paged_at INTEGER         -- when the admin chat was paged about them (once a run)
 );
 
 CREATE TABLE IF NOT EXISTS broadcast_deliveries (

@@ -74,6 +74,12 @@ impl From<String> for SqlValue {
     }
 }
 
+impl From<Option<i64>> for SqlValue {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Self::Null, Self::Integer)
+    }
+}
+
 impl From<Option<f64>> for SqlValue {
     fn from(v: Option<f64>) -> Self {
         v.map_or(Self::Null, Self::Real)

@@ -32,6 +32,13 @@ const LATEST: &str = "SELECT id, kind, planned_at, started_at, finished_at, \
      finished_at - planned_at AS duration_ms, chats, messages, chats_done, sent, refused, \
      skipped, failed, retried, dead_lettered FROM broadcast_runs \
      ORDER BY planned_at DESC, id DESC LIMIT ?1";
+/// The runs with dead letters the admin chat has not been paged about, oldest first.
+const UNPAGED: &str = "SELECT id, chats, chats_done, sent, refused, dead_lettered \
+     FROM broadcast_runs WHERE dead_lettered > 0 AND dead_letters_paged_at IS NULL \
+     ORDER BY planned_at, id LIMIT 20";
+/// A run's dead-letter page from one state to another (`IS`: either may be null).
+const PAGE: &str = "UPDATE broadcast_runs SET dead_letters_paged_at = ?3 \
+     WHERE id = ?1 AND dead_letters_paged_at IS ?2";
 const FINISH: &str = "UPDATE broadcast_runs SET finished_at = ?2 \
      WHERE id = ?1 AND finished_at IS NULL AND chats_done >= chats";
 
@@ -59,6 +66,17 @@ pub struct Progress {
     pub failed: usize,
     /// Queue messages marked for retry.
     pub retried: usize,
+}
+
+/// A run with dead-lettered messages, for its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetters {
+    pub run: String,
+    pub chats: i64,
+    pub chats_done: i64,
+    pub sent: i64,
+    pub refused: i64,
+    pub dead_lettered: i64,
 }
 
 /// The two tables.
@@ -152,6 +170,51 @@ impl BroadcastRuns {
             .execute(&Operation::new("broadcast_runs.dead_lettered"), statement)
             .await?;
         Ok(())
+    }
+
+    /// The runs whose dead letters the admin chat was not paged about yet (20 at most).
+    pub async fn unpaged_dead_letters(&self) -> StorageResult<Vec<DeadLetters>> {
+        let rows = self
+            .0
+            .query(
+                &Operation::new("broadcast_runs.unpaged_dead_letters"),
+                Statement::new(UNPAGED, Vec::new()),
+            )
+            .await?;
+        let number = |row: &Row, name: &str| row.get(name).and_then(Value::as_i64).unwrap_or(0);
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some(DeadLetters {
+                    run: row.get("id")?.as_str()?.to_owned(),
+                    chats: number(row, "chats"),
+                    chats_done: number(row, "chats_done"),
+                    sent: number(row, "sent"),
+                    refused: number(row, "refused"),
+                    dead_lettered: number(row, "dead_lettered"),
+                })
+            })
+            .collect())
+    }
+
+    /// Moves `run`'s dead-letter page from `from` to `to` (ms, `None`: not paged): claims it
+    /// before the page is sent, gives it back when the send failed. False when it was not at
+    /// `from` (another run claimed it).
+    pub async fn swap_dead_letter_page(
+        &self,
+        run: &str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> StorageResult<bool> {
+        let statement = Statement::new(PAGE, vec![run.into(), from.into(), to.into()]);
+        let changed = self
+            .0
+            .execute(
+                &Operation::new("broadcast_runs.dead_letter_page"),
+                statement,
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     /// The latest `limit` runs, newest first, each row as D1 returns it.

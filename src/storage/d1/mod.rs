@@ -22,7 +22,7 @@ mod units;
 mod updates;
 mod watchlists;
 
-pub use broadcasts::{BroadcastRuns, PlannedRun, Progress};
+pub use broadcasts::{BroadcastRuns, DeadLetters, PlannedRun, Progress};
 pub use cache::D1Cache;
 pub use census::Census;
 pub use entities::statement_bound;

@@ -76,7 +76,7 @@ export function meanLatency(metrics, repository, store) {
 /**
  * What on-call should look at first, one line each: a divergence rate over the guard rail's
  * `guard.max_divergence_rate`, any fallback or failed second write, queued repairs, a broadcast
- * run's dead-lettered messages.
+ * run's dead-lettered messages or a producer that stopped short of enqueueing all of it.
  */
 function alerts(status, metrics, maxDivergenceRate, runs) {
   const lines = [];
@@ -92,7 +92,10 @@ function alerts(status, metrics, maxDivergenceRate, runs) {
   if (metrics.flags.settings_unreadable > 0) {
     lines.push(`flags: settings unreadable ${metrics.flags.settings_unreadable} times in the last hour (running on the last good flags or the default)`);
   }
-  for (const r of runs) if (r.dead_lettered > 0) lines.push(`${r.id}: ${r.dead_lettered} queue messages dead-lettered`);
+  for (const r of runs) {
+    if (r.dead_lettered > 0) lines.push(`${r.id}: ${r.dead_lettered} queue messages dead-lettered`);
+    if (r.enqueue_error != null) lines.push(`${r.id}: ${r.enqueued} of ${r.messages} queue messages enqueued, the producer stopped short (${r.enqueue_error})`);
+  }
   return lines;
 }
 

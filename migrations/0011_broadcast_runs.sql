@@ -8,7 +8,9 @@ CREATE TABLE IF NOT EXISTS broadcast_runs (
     started_at INTEGER,                   -- the first consumer batch's end
     finished_at INTEGER,                  -- the batch that brought chats_done to chats
     chats INTEGER NOT NULL,               -- chats planned
-    messages INTEGER NOT NULL,            -- queue messages enqueued
+    messages INTEGER NOT NULL,            -- queue messages planned
+    enqueued INTEGER NOT NULL DEFAULT 0,  -- of them in the queue, in order (the producer's end)
+    enqueue_error TEXT,                   -- why the producer stopped short; the rest resumable
     chats_done INTEGER NOT NULL DEFAULT 0,
     sent INTEGER NOT NULL DEFAULT 0,      -- Telegram messages delivered
     refused INTEGER NOT NULL DEFAULT 0,   -- Telegram messages refused (403, 400…), not retried

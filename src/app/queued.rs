@@ -10,11 +10,14 @@ use crate::bot::Bot;
 use crate::domain::{ChatId, FearGreed};
 use crate::fanout::{
     backoff_seconds, decide, send_batches, split, Decision, QueueMessage, Record, Work,
-    SEND_SPACING_MS,
+    CHATS_PER_MESSAGE, SEND_SPACING_MS,
 };
 use crate::platform::QueueProducer;
 use crate::storage::d1::{BroadcastRuns, PlannedRun, Progress, UpdateClaim};
 use crate::telegram::Answer;
+
+/// Tries of one `sendBatch` call before the producer stops short.
+pub const SEND_ATTEMPTS: u32 = 3;
 
 /// One queue message as the consumer gets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +75,10 @@ impl App {
 
     /// Records run `run` of `kind` (`broadcast`, `deploy`) and enqueues `chats`, in order,
     /// `CHATS_PER_MESSAGE` to a message, each to get `work`. Returns how many queue messages
-    /// went out: none when the run was recorded already.
+    /// went out: none when the run was recorded already, unless its producer stopped short, in
+    /// which case this one claims the run and enqueues the rest. A `sendBatch` call that fails
+    /// is tried again ([`SEND_ATTEMPTS`]); one that still fails stops the producer: how far it
+    /// got and why are recorded on the run, and the error says so, for the admin.
     pub(super) async fn enqueue(
         &self,
         queue: &dyn QueueProducer,
@@ -89,16 +95,71 @@ impl App {
             messages: bodies.len(),
         };
         let runs = BroadcastRuns::new(self.platform());
-        let first = runs.plan(&planned).await.map_err(|e| e.to_string())?;
-        let mut messages = 0;
-        if first {
-            for call in send_batches(&bodies) {
-                queue.send_batch(call).await.map_err(|e| e.0)?;
-                messages += call.len();
+        let from = if runs.plan(&planned).await.map_err(|e| e.to_string())? {
+            0
+        } else {
+            match runs.resume(run).await.map_err(|e| e.to_string())? {
+                Some(from) => from,
+                None => {
+                    tracing::info!(run, "broadcast enqueued already");
+                    return Ok(0);
+                }
             }
+        };
+        let (enqueued, error) = self.send_from(queue, &bodies, from).await;
+        let recorded = runs.enqueued(run, enqueued, error.as_deref()).await;
+        tracing::info!(
+            run,
+            chats = chats.len(),
+            from,
+            enqueued,
+            planned = bodies.len(),
+            "broadcast enqueued"
+        );
+        let Some(error) = error else {
+            if let Err(e) = recorded {
+                tracing::error!(run, error = %e, "how far the producer got is not recorded");
+            }
+            return Ok(enqueued - from);
+        };
+        let reached = (enqueued * CHATS_PER_MESSAGE).min(chats.len());
+        let resumable = match recorded {
+            Ok(()) => "the run, fired again, enqueues the rest".to_owned(),
+            Err(e) => format!("not recorded ({e}), so not resumable"),
+        };
+        Err(format!(
+            "broadcast run {run} enqueued {enqueued} of {} queue messages ({reached} of {} \
+             chats); sendBatch failed {SEND_ATTEMPTS} times: {error}; {resumable}",
+            bodies.len(),
+            chats.len()
+        ))
+    }
+
+    /// Sends `bodies[from..]` in `sendBatch` calls, in order, each tried up to
+    /// [`SEND_ATTEMPTS`] times, 1 s then 2 s apart. Returns how many of `bodies` are then in
+    /// the queue (all of them before the first call that still failed), and that call's error.
+    /// A call that failed may have landed (its answer lost): its retry enqueues those messages
+    /// twice, and the consumer's delivery records send them once.
+    async fn send_from(
+        &self,
+        queue: &dyn QueueProducer,
+        bodies: &[String],
+        from: usize,
+    ) -> (usize, Option<String>) {
+        let mut enqueued = from;
+        for call in send_batches(&bodies[from..]) {
+            let mut attempt = 1;
+            while let Err(e) = queue.send_batch(call).await {
+                if attempt == SEND_ATTEMPTS {
+                    return (enqueued, Some(e.0));
+                }
+                tracing::warn!(error = %e.0, attempt, enqueued, "sendBatch failed; trying again");
+                self.platform().clock.sleep(1000 << (attempt - 1)).await;
+                attempt += 1;
+            }
+            enqueued += call.len();
         }
-        tracing::info!(run, chats = chats.len(), messages, "broadcast enqueued");
-        Ok(messages)
+        (enqueued, None)
     }
 
     /// Consumes one batch of queue messages: for each chat not yet delivered, its messages

@@ -3,8 +3,8 @@
 //! whatever Telegram answers.
 
 use crate::helpers::{
-    answer_market, linear_chart, ok_json, respond, run, telegram_ok, Backend, Fixture, BOT_TOKEN,
-    CNN, YAHOO,
+    answer_market, linear_chart, ok_json, respond, run, telegram_ok, Backend, Fixture, ADMIN,
+    BOT_TOKEN, CNN, YAHOO,
 };
 use fear_greed_bot::app::broadcast::Broadcast;
 use fear_greed_bot::app::config::Config;
@@ -27,11 +27,16 @@ const SUBSCRIBERS: i64 = 200;
 /// A fixture whose app runs in the phase of its backend, with `SUBSCRIBERS` subscribers of
 /// one, two or three tickers (some holding a position), in fear.
 fn seeded(backend: Backend) -> Fixture {
+    seeded_with(backend, SUBSCRIBERS)
+}
+
+/// [`seeded`] with `subscribers` subscribers.
+fn seeded_with(backend: Backend, subscribers: i64) -> Fixture {
     let f = Fixture::new(backend);
     f.clock.set(TUESDAY_2024_03_05_1400);
     answer_market(&f, "Fear", 25.0, 380.0);
     run(async {
-        for chat in 1..=SUBSCRIBERS {
+        for chat in 1..=subscribers {
             let id = ChatId::new(chat);
             f.repos.subscriptions.subscribe(id).await.unwrap();
             match chat % 3 {
@@ -89,7 +94,11 @@ fn by_chat(sent: &[(i64, String)]) -> BTreeMap<i64, Vec<String>> {
 
 /// What the inline run sends to each chat.
 fn inline(backend: Backend) -> BTreeMap<i64, Vec<String>> {
-    let f = seeded(backend);
+    inline_with(backend, SUBSCRIBERS)
+}
+
+fn inline_with(backend: Backend, subscribers: i64) -> BTreeMap<i64, Vec<String>> {
+    let f = seeded_with(backend, subscribers);
     cron(&app(&f));
     by_chat(&f.sent_messages())
 }
@@ -413,4 +422,66 @@ fn wrangler_toml_declares_the_queue_the_consumer_is_built_for() {
     assert_eq!(setting("max_batch_size"), MAX_BATCH_SIZE.to_string());
     assert_eq!(setting("max_concurrency"), "1");
     assert_eq!(setting("dead_letter_queue"), "fear-greed-broadcast-dlq");
+}
+
+/// A producer whose `sendBatch` keeps failing half-way stops short and says so: the run records
+/// how far it got and why, the admin is told; the run fired again enqueues the rest, once, and
+/// every chat gets the inline run's messages once.
+#[test]
+fn a_producer_whose_send_batch_fails_half_way_records_it_tells_the_admin_and_resumes() {
+    const CHATS: i64 = 1_250;
+    let want = inline_with(Backend::Kv, CHATS);
+    let f = seeded_with(Backend::Kv, CHATS);
+    let queue = Rc::new(MemoryQueue::default());
+    let producer = app(&f).with_queue(queue.clone());
+    // The first call (100 messages) lands; the second fails, and both its retries.
+    queue.fail_after(1, 3);
+    let run_id = format!("broadcast-{TUESDAY_2024_03_05_1400}");
+    let error = format!(
+        "broadcast run {run_id} enqueued 100 of 125 queue messages (1000 of 1250 chats); \
+         sendBatch failed 3 times: queue unavailable; the run, fired again, enqueues the rest"
+    );
+    assert_eq!(cron(&producer), Broadcast::Failed(error.clone()));
+    assert_eq!(queue.calls(), [100, 25, 25, 25]);
+    assert_eq!(queue.len(), 100);
+    let notices: Vec<String> = f
+        .sent_messages()
+        .into_iter()
+        .filter(|(chat, _)| *chat == ADMIN)
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(notices.len(), 1);
+    assert!(
+        notices[0].starts_with("An error occurred: broadcast run"),
+        "{notices:?}"
+    );
+    assert!(notices[0].contains("enqueued 100 of 125 queue messages (1000 of 1250 chats)"));
+    let (_, listed) = f.admin("GET", "/admin/broadcast", "");
+    let row = &listed["runs"][0];
+    assert_eq!(
+        [&row["messages"], &row["enqueued"], &row["enqueue_error"]],
+        [&json!(125), &json!(100), &json!("queue unavailable")]
+    );
+
+    // Fired again in its minute: the rest, once; and once more, nothing.
+    let queued = |messages| Broadcast::Queued {
+        run: run_id.clone(),
+        subscribers: CHATS as usize,
+        messages,
+    };
+    assert_eq!(cron(&producer), queued(25));
+    assert_eq!(queue.len(), 125);
+    assert_eq!(cron(&producer), queued(0));
+    assert_eq!(queue.len(), 125);
+    let (_, listed) = f.admin("GET", "/admin/broadcast", "");
+    let row = &listed["runs"][0];
+    assert_eq!(
+        [&row["enqueued"], &row["enqueue_error"]],
+        [&json!(125), &json!(null)]
+    );
+
+    f.http.clear();
+    assert!(drain(&f, &queue).iter().all(|v| *v == Verdict::Ack));
+    assert_eq!(by_chat(&f.sent_messages()), want);
+    assert_eq!(f.count("SELECT chats_done FROM broadcast_runs"), CHATS);
 }

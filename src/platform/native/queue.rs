@@ -3,13 +3,15 @@
 
 use crate::platform::{PlatformError, QueueProducer};
 use async_trait::async_trait;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 #[derive(Default)]
 pub struct MemoryQueue {
     waiting: RefCell<Vec<String>>,
-    /// The size of every `send_batch` call, in order.
+    /// The size of every `send_batch` call, in order (failed ones too).
     calls: RefCell<Vec<usize>>,
+    /// Calls to let through, then calls to fail (enqueueing nothing).
+    failing: Cell<(usize, usize)>,
 }
 
 impl MemoryQueue {
@@ -29,6 +31,11 @@ impl MemoryQueue {
         self.len() == 0
     }
 
+    /// Lets the next `ok` calls through, then fails `n`, as a queue that became unreachable.
+    pub fn fail_after(&self, ok: usize, n: usize) {
+        self.failing.set((ok, n));
+    }
+
     /// The size of every `send_batch` call so far.
     pub fn calls(&self) -> Vec<usize> {
         self.calls.borrow().clone()
@@ -39,6 +46,14 @@ impl MemoryQueue {
 impl QueueProducer for MemoryQueue {
     async fn send_batch(&self, bodies: &[String]) -> Result<(), PlatformError> {
         self.calls.borrow_mut().push(bodies.len());
+        match self.failing.get() {
+            (0, 0) => {}
+            (0, n) => {
+                self.failing.set((0, n - 1));
+                return Err(PlatformError("queue unavailable".into()));
+            }
+            (ok, n) => self.failing.set((ok - 1, n)),
+        }
         self.waiting.borrow_mut().extend_from_slice(bodies);
         Ok(())
     }

@@ -4,13 +4,18 @@
 
 use super::Sql;
 use crate::fanout::Record;
-use crate::platform::{Platform, Row, Statement};
+use crate::platform::{Platform, Row, SqlValue, Statement};
 use crate::storage::{Operation, StorageResult};
 use serde_json::{json, Value};
 
 /// A new run; nothing if one with this id exists (its cron fired twice).
 const PLAN: &str = "INSERT INTO broadcast_runs (id, kind, planned_at, chats, messages) \
      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(id) DO NOTHING";
+/// What a producer that stopped short left: claimed (the error cleared) by the one that resumes.
+const RESUME: &str = "UPDATE broadcast_runs SET enqueue_error = NULL \
+     WHERE id = ?1 AND enqueue_error IS NOT NULL RETURNING enqueued";
+/// How far the producer got, and why it stopped short if it did.
+const ENQUEUED: &str = "UPDATE broadcast_runs SET enqueued = ?2, enqueue_error = ?3 WHERE id = ?1";
 /// The records of some chats of a run (`?2`: a JSON array of chat ids).
 const RECORDS: &str = "SELECT chat_id, total, handled, sent, refused FROM broadcast_deliveries \
      WHERE run_id = ?1 AND chat_id IN (SELECT value FROM json_each(?2))";
@@ -29,7 +34,8 @@ const COUNT: &str = "UPDATE broadcast_runs SET started_at = COALESCE(started_at,
 const DEAD: &str = "UPDATE broadcast_runs SET dead_lettered = dead_lettered + 1 WHERE id = ?1";
 /// The latest runs, newest first, with their duration once finished.
 const LATEST: &str = "SELECT id, kind, planned_at, started_at, finished_at, \
-     finished_at - planned_at AS duration_ms, chats, messages, chats_done, sent, refused, \
+     finished_at - planned_at AS duration_ms, chats, messages, enqueued, enqueue_error, \
+     chats_done, sent, refused, \
      skipped, failed, retried, dead_lettered FROM broadcast_runs \
      ORDER BY planned_at DESC, id DESC LIMIT ?1";
 /// The runs with dead letters the admin chat has not been paged about, oldest first.
@@ -104,6 +110,39 @@ impl BroadcastRuns {
             .execute(&Operation::new("broadcast_runs.plan"), statement)
             .await?;
         Ok(changed == 1)
+    }
+
+    /// The run a producer stopped short: claims its resumption and returns how many of its
+    /// queue messages are enqueued; `None` when it did not stop short (done, or a producer
+    /// still at it) or another producer claimed it.
+    pub async fn resume(&self, run: &str) -> StorageResult<Option<usize>> {
+        let rows = self
+            .0
+            .query(
+                &Operation::new("broadcast_runs.resume"),
+                Statement::new(RESUME, vec![run.into()]),
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.get("enqueued")?.as_u64())
+            .map(|n| n as usize))
+    }
+
+    /// Records that `enqueued` of `run`'s queue messages are in the queue, and `error` when
+    /// the producer stopped short of the rest.
+    pub async fn enqueued(
+        &self,
+        run: &str,
+        enqueued: usize,
+        error: Option<&str>,
+    ) -> StorageResult<()> {
+        let error = error.map_or(SqlValue::Null, SqlValue::from);
+        let statement = Statement::new(ENQUEUED, vec![run.into(), (enqueued as i64).into(), error]);
+        self.0
+            .execute(&Operation::new("broadcast_runs.enqueued"), statement)
+            .await?;
+        Ok(())
     }
 
     /// What `chats` of `run` have got, for those with a record.

@@ -5,6 +5,7 @@ use crate::app::config::Config;
 #[cfg(feature = "bot")]
 use crate::app::queued::{Delivery, Verdict};
 use crate::app::{App, Isolate};
+use crate::fanout::SEND_SPACING_MS;
 use crate::http;
 use crate::migration::Phase;
 use crate::platform::workerd::{
@@ -80,6 +81,7 @@ fn production_config() -> Config {
         admin_api_token: None,
         storage_phase_default: Phase::KvOnly,
         public_url: None,
+        broadcast_send_spacing_ms: SEND_SPACING_MS,
     }
 }
 
@@ -96,6 +98,9 @@ fn config_from_env(env: &Env) -> Config {
         admin_api_token: Secret::new(text_binding(env, "ADMIN_API_TOKEN")),
         storage_phase_default: storage_phase_default(env),
         public_url: text_binding(env, "PUBLIC_URL").filter(|url| !url.is_empty()),
+        broadcast_send_spacing_ms: text_binding(env, "BROADCAST_SEND_SPACING_MS")
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(defaults.broadcast_send_spacing_ms),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Queues' limits, what a consumer does for a chat given what the chat already got, and how
 //! long a message waits before it is retried.
 
+use crate::domain::Position;
 use serde_json::{json, Value};
 
 /// Chats per queue message: small enough that a consumer batch of [`MAX_BATCH_SIZE`] messages
@@ -16,7 +17,8 @@ const SEND_BATCH_BYTES: usize = 200_000;
 /// The consumer's `max_batch_size` in wrangler.toml: the duplicate bound is this many messages'
 /// chats.
 pub const MAX_BATCH_SIZE: usize = 10;
-/// The pause between two sends of one consumer: 25 a second, under Telegram's ~30.
+/// The pause between two sends of one consumer: 25 a second, under Telegram's ~30 (the
+/// `BROADCAST_SEND_SPACING_MS` var overrides it: `Config::broadcast_send_spacing_ms`).
 pub const SEND_SPACING_MS: u64 = 40;
 /// The shortest and longest back-off after a 5xx or no answer ([`backoff_seconds`]).
 const FIRST_BACKOFF_S: u32 = 30;
@@ -31,6 +33,17 @@ pub struct QueueMessage {
     pub seq: usize,
     pub chats: Vec<i64>,
     pub work: Work,
+    /// Each chat's plan, in the order of `chats`, when the producer read it (`d1_only`: pages
+    /// of D1); empty when the consumer reads each chat's watchlist and position itself.
+    pub plans: Vec<ChatPlan>,
+}
+
+/// What a chat of a run is evaluated on, read by the producer: its watchlist (empty: none
+/// stored, the default applies) and its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatPlan {
+    pub tickers: Vec<String>,
+    pub position: Option<Position>,
 }
 
 /// What every chat of a run gets.
@@ -48,7 +61,8 @@ pub enum Work {
 
 impl QueueMessage {
     /// The body: `{"run":…,"seq":…,"chats":[…],"work":{"broadcast":{"rating":…,"score":…,
-    /// "header":…}}}` or `…"work":{"deploy":{"text":…}}}`.
+    /// "header":…}}}` or `…"work":{"deploy":{"text":…}}}`, with `"plans":[[[tickers…],
+    /// [ticker, entry price] or null]…]` when it carries plans.
     pub fn to_body(&self) -> String {
         let work = match &self.work {
             Work::Broadcast {
@@ -58,7 +72,23 @@ impl QueueMessage {
             } => json!({ "broadcast": { "rating": rating, "score": score, "header": header } }),
             Work::Deploy { text } => json!({ "deploy": { "text": text } }),
         };
-        json!({ "run": self.run, "seq": self.seq, "chats": self.chats, "work": work }).to_string()
+        let mut body =
+            json!({ "run": self.run, "seq": self.seq, "chats": self.chats, "work": work });
+        if !self.plans.is_empty() {
+            let plans: Vec<Value> = self
+                .plans
+                .iter()
+                .map(|plan| {
+                    let position = plan
+                        .position
+                        .as_ref()
+                        .map(|p| json!([p.ticker, p.entry_price]));
+                    json!([plan.tickers, position])
+                })
+                .collect();
+            body["plans"] = Value::Array(plans);
+        }
+        body.to_string()
     }
 
     /// The message a body holds; `None` for anything else.
@@ -86,21 +116,52 @@ impl QueueMessage {
                 .map(Value::as_i64)
                 .collect::<Option<_>>()?,
             work,
+            plans: match value.get("plans") {
+                None => Vec::new(),
+                Some(plans) => plans
+                    .as_array()?
+                    .iter()
+                    .map(plan_from)
+                    .collect::<Option<_>>()?,
+            },
         })
     }
 }
 
-/// The run's queue messages as JSON bodies, [`CHATS_PER_MESSAGE`] chats each, in order.
-pub fn split(run: &str, chats: &[i64], work: &Work) -> Vec<String> {
+/// A chat's plan from its JSON form: `[[tickers…], [ticker, entry price] or null]`.
+fn plan_from(value: &Value) -> Option<ChatPlan> {
+    let tickers = value[0]
+        .as_array()?
+        .iter()
+        .map(|t| t.as_str().map(str::to_owned))
+        .collect::<Option<_>>()?;
+    let position = match &value[1] {
+        Value::Null => None,
+        p => Some(Position {
+            ticker: p[0].as_str()?.to_owned(),
+            entry_price: p[1].as_f64(),
+        }),
+    };
+    Some(ChatPlan { tickers, position })
+}
+
+/// The run's queue messages as JSON bodies, [`CHATS_PER_MESSAGE`] chats each, in order, each
+/// with its chats' plans when `plans` (in the order of `chats`) has them.
+pub fn split(run: &str, chats: &[i64], plans: &[ChatPlan], work: &Work) -> Vec<String> {
     chats
         .chunks(CHATS_PER_MESSAGE)
         .enumerate()
         .map(|(seq, chats)| {
+            let start = seq * CHATS_PER_MESSAGE;
             QueueMessage {
                 run: run.to_owned(),
                 seq,
                 chats: chats.to_vec(),
                 work: work.clone(),
+                plans: plans
+                    .get(start..start + chats.len())
+                    .unwrap_or_default()
+                    .to_vec(),
             }
             .to_body()
         })
@@ -186,7 +247,7 @@ mod tests {
     #[test]
     fn a_run_is_split_in_order_into_messages_of_ten_chats() {
         let chats: Vec<i64> = (1..=25).collect();
-        let bodies = split("broadcast-1", &chats, &broadcast());
+        let bodies = split("broadcast-1", &chats, &[], &broadcast());
         let messages: Vec<QueueMessage> = bodies
             .iter()
             .map(|b| QueueMessage::from_body(b).unwrap())
@@ -201,7 +262,7 @@ mod tests {
         assert!(messages
             .iter()
             .all(|m| m.run == "broadcast-1" && m.work == broadcast()));
-        assert!(split("deploy-1", &[], &broadcast()).is_empty());
+        assert!(split("deploy-1", &[], &[], &broadcast()).is_empty());
     }
 
     #[test]
@@ -215,9 +276,37 @@ mod tests {
                 seq: 7,
                 chats: vec![1, -1_001_234_567_890],
                 work,
+                plans: Vec::new(),
             };
             assert_eq!(QueueMessage::from_body(&message.to_body()), Some(message));
         }
+        let planned = QueueMessage {
+            run: "run-2".into(),
+            seq: 0,
+            chats: vec![1, 2, 3],
+            work: broadcast(),
+            plans: vec![
+                ChatPlan {
+                    tickers: vec!["AAPL".into(), "MSFT".into()],
+                    position: None,
+                },
+                ChatPlan {
+                    tickers: vec![],
+                    position: Some(Position {
+                        ticker: "SPY".into(),
+                        entry_price: Some(500.5),
+                    }),
+                },
+                ChatPlan {
+                    tickers: vec!["QQQ".into()],
+                    position: Some(Position {
+                        ticker: "QQQ".into(),
+                        entry_price: None,
+                    }),
+                },
+            ],
+        };
+        assert_eq!(QueueMessage::from_body(&planned.to_body()), Some(planned));
         let body = r#"{"run":"r","seq":0,"chats":[1],"work":{"broadcast":{"rating":"Fear","score":25.0,"header":"h"}}}"#;
         assert!(QueueMessage::from_body(body).is_some());
         for broken in [
@@ -233,14 +322,14 @@ mod tests {
     #[test]
     fn a_message_stays_far_below_the_message_size_limit() {
         let chats = vec![-1_001_234_567_890_i64; CHATS_PER_MESSAGE];
-        let body = &split("broadcast-1709647200000", &chats, &broadcast())[0];
+        let body = &split("broadcast-1709647200000", &chats, &[], &broadcast())[0];
         assert!(body.len() < 2_000, "{}", body.len());
     }
 
     #[test]
     fn send_batches_hold_at_most_100_messages_and_200_kb() {
         let chats: Vec<i64> = (0..100_000).collect();
-        let bodies = split("broadcast-1", &chats, &broadcast());
+        let bodies = split("broadcast-1", &chats, &[], &broadcast());
         let calls = send_batches(&bodies);
         assert_eq!(calls.len(), 100);
         assert!(calls.iter().all(|c| c.len() == 100));

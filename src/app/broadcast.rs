@@ -75,13 +75,6 @@ impl App {
             Ok(reading) => reading,
             Err(e) => return failed(bot, notices, &e.0),
         };
-        let subscribers = match bot.repos.subscriptions.subscribers().await {
-            Ok(subscribers) => subscribers,
-            Err(e) => {
-                tracing::error!(error = %e, "broadcast: subscriber list unreadable");
-                return failed(bot, notices, CHAT_IDS_UNREADABLE);
-            }
-        };
         // Outside fear nothing is sent; the legacy bot still fetched every chart, for messages it
         // never sent, and those fetches are skipped.
         let header = fear_greed.is_fear().then(|| header(&fear_greed));
@@ -89,16 +82,25 @@ impl App {
             fear_greed: &fear_greed,
             header,
         });
-        match (self.queue(), reading) {
-            (Some(queue), Some(reading)) => {
-                match self.enqueue_broadcast(queue, &subscribers, &reading).await {
-                    Ok(outcome) => outcome,
-                    Err(error) => failed(bot, notices, &error),
-                }
-            }
-            (_, reading) => inline(bot, &subscribers, reading.as_ref()).await,
+        if let (Some(queue), Some(reading)) = (self.queue(), reading.as_ref()) {
+            return match self.enqueue_broadcast(bot, queue, reading).await {
+                Ok(outcome) => outcome,
+                Err(error) => failed(bot, notices, &error),
+            };
+        }
+        match subscribers(bot).await {
+            Ok(subscribers) => inline(bot, &subscribers, reading.as_ref()).await,
+            Err(error) => failed(bot, notices, error),
         }
     }
+}
+
+/// The subscribers, through the phase router; the admin's notice when they cannot be read.
+pub(super) async fn subscribers(bot: &Bot) -> Result<Vec<ChatId>, &'static str> {
+    bot.repos.subscriptions.subscribers().await.map_err(|e| {
+        tracing::error!(error = %e, "broadcast: subscriber list unreadable");
+        CHAT_IDS_UNREADABLE
+    })
 }
 
 /// Sends the run from this invocation, chat after chat. Alerts are sent as they are built, one

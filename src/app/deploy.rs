@@ -87,7 +87,10 @@ impl App {
             let work = Work::Deploy {
                 text: text.to_owned(),
             };
-            return match self.enqueue(queue, &run, "deploy", &chats, &work).await {
+            return match self
+                .enqueue(queue, &run, "deploy", &chats, &[], &work)
+                .await
+            {
                 Ok(messages) => json!({
                     "totalSubscribers": entries.len(), "queued": run, "messages": messages,
                 }),

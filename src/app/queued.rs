@@ -3,18 +3,24 @@
 //! the consumer the worker's queue handler calls ([`App::on_queue`]): each chat's messages,
 //! built as the inline run builds them, sent once, what each chat got recorded once per batch.
 
-use super::broadcast::{chat_alerts, Broadcast, Reading};
+use super::broadcast::{chat_alerts, subscribers, Broadcast, Reading};
 use super::App;
 use crate::bot::alerts::Alerts;
+use crate::bot::commands::CHAT_IDS_UNREADABLE;
 use crate::bot::Bot;
-use crate::domain::{ChatId, FearGreed};
+use crate::domain::{ChatId, FearGreed, DEFAULT_TICKER};
 use crate::fanout::{
-    backoff_seconds, decide, send_batches, split, Decision, QueueMessage, Record, Work,
-    CHATS_PER_MESSAGE, SEND_SPACING_MS,
+    backoff_seconds, decide, send_batches, split, ChatPlan, Decision, QueueMessage, Record, Work,
+    CHATS_PER_MESSAGE,
 };
+use crate::migration::Phase;
 use crate::platform::QueueProducer;
 use crate::storage::d1::{BroadcastRuns, PlannedRun, Progress, UpdateClaim};
+use crate::storage::{Repository, StorageResult};
 use crate::telegram::Answer;
+
+/// Subscribers a D1 query of the plan reads (`d1_only`).
+pub const PLAN_PAGE: i64 = 1_000;
 
 /// Tries of one `sendBatch` call before the producer stops short.
 pub const SEND_ATTEMPTS: u32 = 3;
@@ -47,24 +53,39 @@ enum Stop {
 }
 
 impl App {
-    /// Records the run and enqueues its chats, in order, `CHATS_PER_MESSAGE` to a message. The
-    /// run id is the minute the cron ran in, so a cron that fires twice enqueues once.
+    /// Reads the run's plan, records the run and enqueues its chats, in order,
+    /// `CHATS_PER_MESSAGE` to a message. The run id is the minute the cron ran in, so a cron
+    /// that fires twice enqueues once. When subscriptions, watchlists and positions are all
+    /// `d1_only`, the plan (each chat with its watchlist and position) is read from D1 in pages
+    /// of [`PLAN_PAGE`] and carried in the messages, so no consumer reads a chat; otherwise the
+    /// subscribers are read through the phase router and each consumer reads its chats.
     pub(super) async fn enqueue_broadcast(
         &self,
+        bot: &Bot,
         queue: &dyn QueueProducer,
-        subscribers: &[ChatId],
         reading: &Reading<'_>,
     ) -> Result<Broadcast, String> {
         let now = self.platform().clock.now_ms();
         let run = format!("broadcast-{}", now - now.rem_euclid(60_000));
-        let chats: Vec<i64> = subscribers.iter().map(|chat| chat.get()).collect();
+        let (chats, plans) = if self.plan_in_d1().await {
+            self.read_plan().await.map_err(|e| {
+                tracing::error!(error = %e, "broadcast: the plan is unreadable");
+                CHAT_IDS_UNREADABLE.to_owned()
+            })?
+        } else {
+            let subscribers = subscribers(bot).await?;
+            (
+                subscribers.iter().map(|chat| chat.get()).collect(),
+                Vec::new(),
+            )
+        };
         let work = Work::Broadcast {
             rating: reading.fear_greed.rating.clone(),
             score: reading.fear_greed.score,
             header: reading.header.to_owned(),
         };
         let messages = self
-            .enqueue(queue, &run, "broadcast", &chats, &work)
+            .enqueue(queue, &run, "broadcast", &chats, &plans, &work)
             .await?;
         Ok(Broadcast::Queued {
             run,
@@ -85,9 +106,10 @@ impl App {
         run: &str,
         kind: &'static str,
         chats: &[i64],
+        plans: &[ChatPlan],
         work: &Work,
     ) -> Result<usize, String> {
-        let bodies = split(run, chats, work);
+        let bodies = split(run, chats, plans, work);
         let planned = PlannedRun {
             id: run,
             kind,
@@ -135,6 +157,42 @@ impl App {
         ))
     }
 
+    /// Whether the run's plan is read from D1: subscriptions, watchlists and positions all
+    /// `d1_only`.
+    async fn plan_in_d1(&self) -> bool {
+        let flags = self
+            .flag_cache()
+            .current(self.platform(), self.config().storage_phase_default)
+            .await;
+        [
+            Repository::Subscriptions,
+            Repository::Watchlists,
+            Repository::Positions,
+        ]
+        .into_iter()
+        .all(|repository| flags.phase(repository) == Phase::D1Only)
+    }
+
+    /// The subscribers in subscription order, each with its plan, a page of [`PLAN_PAGE`] a D1
+    /// query (keyset on the subscription order): `⌈subscribers / PLAN_PAGE⌉ + 1` queries at
+    /// most.
+    async fn read_plan(&self) -> StorageResult<(Vec<i64>, Vec<ChatPlan>)> {
+        let runs = BroadcastRuns::new(self.platform());
+        let (mut chats, mut plans, mut after) = (Vec::new(), Vec::new(), 0);
+        loop {
+            let page = runs.plan_page(after, PLAN_PAGE).await?;
+            let full = page.len() as i64 == PLAN_PAGE;
+            for (seq, chat, plan) in page {
+                after = seq;
+                chats.push(chat);
+                plans.push(plan);
+            }
+            if !full {
+                return Ok((chats, plans));
+            }
+        }
+    }
+
     /// Sends `bodies[from..]` in `sendBatch` calls, in order, each tried up to
     /// [`SEND_ATTEMPTS`] times, 1 s then 2 s apart. Returns how many of `bodies` are then in
     /// the queue (all of them before the first call that still failed), and that call's error.
@@ -163,8 +221,8 @@ impl App {
     }
 
     /// Consumes one batch of queue messages: for each chat not yet delivered, its messages
-    /// from where it stopped, 25 a second; then what every chat got, in one D1 batch per run.
-    /// Returns each message's verdict, in order.
+    /// from where it stopped, `broadcast_send_spacing_ms` apart (25 a second); then what every
+    /// chat got, in one D1 batch per run. Returns each message's verdict, in order.
     pub async fn on_queue(&self, deliveries: &[Delivery]) -> Vec<Verdict> {
         let bot = self.bot(UpdateClaim::none());
         let runs = BroadcastRuns::new(self.platform());
@@ -184,6 +242,7 @@ impl App {
             known: Vec::new(),
             progress: Vec::new(),
             sends: 0,
+            spacing_ms: self.config().broadcast_send_spacing_ms,
         };
         // What the batch's chats already got: one query per run (a batch holds one, or two
         // when runs meet).
@@ -268,6 +327,8 @@ struct Consumer<'a> {
     /// What this batch did, by run.
     progress: Vec<(String, Progress)>,
     sends: usize,
+    /// The pause between two sends.
+    spacing_ms: u64,
 }
 
 impl Consumer<'_> {
@@ -286,7 +347,12 @@ impl Consumer<'_> {
                 }
                 Decision::SendFrom(from) => from,
             };
-            let texts = self.texts(ChatId::new(chat), &message.work).await;
+            let plan = message
+                .chats
+                .iter()
+                .position(|&c| c == chat)
+                .and_then(|i| message.plans.get(i));
+            let texts = self.texts(ChatId::new(chat), &message.work, plan).await;
             let mut record = Record {
                 total: texts.len(),
                 ..before.unwrap_or_default()
@@ -294,7 +360,7 @@ impl Consumer<'_> {
             let mut stop = None;
             for (i, text) in texts.iter().enumerate().skip(from) {
                 if self.sends > 0 {
-                    self.bot.clock.sleep(SEND_SPACING_MS).await;
+                    self.bot.clock.sleep(self.spacing_ms).await;
                 }
                 self.sends += 1;
                 match self
@@ -328,8 +394,9 @@ impl Consumer<'_> {
         None
     }
 
-    /// The chat's messages in this run, as the inline run would send them.
-    async fn texts(&self, chat: ChatId, work: &Work) -> Vec<String> {
+    /// The chat's messages in this run, as the inline run would send them: on its `plan` when
+    /// the producer read it, else on what the chat's reads through the phase router give.
+    async fn texts(&self, chat: ChatId, work: &Work, plan: Option<&ChatPlan>) -> Vec<String> {
         match work {
             Work::Broadcast {
                 rating,
@@ -344,7 +411,23 @@ impl Consumer<'_> {
                     fear_greed: &fear_greed,
                     header,
                 };
-                chat_alerts(self.bot, &self.alerts, chat, Some(&reading)).await
+                let Some(plan) = plan else {
+                    return chat_alerts(self.bot, &self.alerts, chat, Some(&reading)).await;
+                };
+                // No watchlist stored: the default, as a read would give it (not written).
+                let default = [DEFAULT_TICKER.to_owned()];
+                let tickers = match plan.tickers.is_empty() {
+                    true => &default[..],
+                    false => &plan.tickers[..],
+                };
+                self.alerts
+                    .messages_at(
+                        Ok(plan.position.as_ref()),
+                        tickers,
+                        &fear_greed,
+                        Some(header),
+                    )
+                    .await
             }
             Work::Deploy { text } => vec![text.clone()],
         }

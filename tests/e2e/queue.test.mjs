@@ -2,7 +2,8 @@
 // run, the worker's own queue consumer sends it, and every chat gets exactly what the inline
 // run (a worker without the queue binding) sends, in order; GET /admin/broadcast shows the run;
 // a message delivered again sends nothing and counts its chats as skipped. A Telegram 429 is
-// retried after its retry_after and then delivered; a 403 is not retried.
+// retried after its retry_after and then delivered; a 403 is not retried. The same holds in
+// every storage phase, and across phase flips during a run.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
@@ -138,4 +139,96 @@ test("a 429 is retried after its retry_after, then delivered; a 403 is not retri
       world.state.throttledChats.set(15, 2);
     },
   );
+});
+
+/**
+ * Starts the bot (with the queue options `bot`, or none), moves every repository to `phase`
+ * (forced) and subscribes `CHATS` through the webhook, with watchlists of none, two and one
+ * extra ticker: they land in whichever stores the phase writes. Returns it in fear, the replies
+ * taken.
+ */
+async function subscribedIn(phase, bot = {}, vars = {}) {
+  const world = createStandIn();
+  const worker = await startWorker({
+    outbound: world.outbound,
+    vars: { TEST_CLOCK_START_MS: String(TUESDAY_2026_11_24_0900), ...vars },
+    bot,
+  });
+  // From kv_only, where a fresh database starts, one phase at a time.
+  for (const step of PHASES.slice(1, PHASES.indexOf(phase) + 1)) await movePhase(worker, step);
+  for (const chat of CHATS) {
+    assert.equal((await worker.say(chat, "/start")).status, 200);
+    const tickers = chat % 3 === 1 ? ["AAPL", "MSFT"] : chat % 3 === 2 ? ["QQQ"] : [];
+    for (const ticker of tickers) assert.equal((await worker.say(chat, `/watchlist add ${ticker}`)).status, 200);
+  }
+  world.take();
+  world.state.index = { rating: "fear", score: 20 };
+  return { world, worker };
+}
+
+const PHASES = ["kv_only", "dual_write", "shadow", "d1_only"];
+
+async function movePhase(worker, phase) {
+  const body = { key: "storage.phase.all", value: phase, force: true, reason: "queue e2e" };
+  const [status, answer] = await worker.admin("PUT", "/admin/flags", body);
+  assert.equal(status, 200, JSON.stringify(answer));
+}
+
+/** What the inline run (no queue) sends to each chat, subscribed in `phase`. */
+async function inlineIn(phase) {
+  const { world, worker } = await subscribedIn(phase);
+  try {
+    await worker.cron("0 9 * * 1-5");
+    return byChat(world.take());
+  } finally {
+    await worker.stop();
+  }
+}
+
+test("in every phase the queued run sends what the inline run sends, each chat once", async () => {
+  for (const phase of PHASES) {
+    const inline = await inlineIn(phase);
+    assert.equal(inline.size, CHATS.length, phase);
+    const { world, worker } = await subscribedIn(phase, QUEUE, { BROADCAST_SEND_SPACING_MS: "0" });
+    try {
+      await worker.cron("0 9 * * 1-5");
+      const run = await finished(worker);
+      assert.deepEqual(byChat(world.take()), inline, phase);
+      assert.deepEqual([run.chats, run.chats_done, run.enqueued, run.enqueue_error], [30, 30, 3, null], phase);
+    } finally {
+      await worker.stop();
+    }
+  }
+});
+
+test("a phase flip during a run (dual_write → shadow → d1_only) changes nothing any chat gets", async () => {
+  const inline = await inlineIn("dual_write");
+  // One queue message (ten chats) a consumer batch, sends 50 ms apart: the run takes seconds,
+  // and the flips land between its batches.
+  const oneAtATime = {
+    ...QUEUE,
+    queueConsumers: { ...QUEUE.queueConsumers, "fear-greed-broadcast": { ...QUEUE.queueConsumers["fear-greed-broadcast"], maxBatchSize: 1 } },
+  };
+  const { world, worker } = await subscribedIn("dual_write", oneAtATime, { BROADCAST_SEND_SPACING_MS: "50" });
+  try {
+    await worker.cron("0 9 * * 1-5");
+    const sent = [];
+    const db = await worker.d1();
+    const flipsAt = [];
+    for (const [phase, chat] of [["shadow", 10], ["d1_only", 20]]) {
+      await until(async () => {
+        sent.push(...world.take());
+        return sent.some(([c]) => c === chat);
+      }, `chat ${chat} served`);
+      await movePhase(worker, phase);
+      flipsAt.push((await db.prepare("SELECT chats_done FROM broadcast_runs").first()).chats_done);
+    }
+    await finished(worker);
+    sent.push(...world.take());
+    assert.deepEqual(byChat(sent), inline);
+    // Both flips came while the run had chats left.
+    assert.ok(flipsAt.every((done) => done < CHATS.length), `chats done at the flips: ${flipsAt}`);
+  } finally {
+    await worker.stop();
+  }
 });

@@ -485,3 +485,45 @@ fn a_producer_whose_send_batch_fails_half_way_records_it_tells_the_admin_and_res
     assert_eq!(by_chat(&f.sent_messages()), want);
     assert_eq!(f.count("SELECT chats_done FROM broadcast_runs"), CHATS);
 }
+
+/// In `d1_only` the producer reads the plan (subscribers, watchlists, positions) a page of
+/// 1,000 subscribers a D1 query, and no consumer reads a chat: the run's D1 calls grow with
+/// pages and consumer batches, not with subscribers; every chat still gets the inline run's
+/// messages.
+#[test]
+fn in_d1_only_the_plan_is_read_a_page_a_query_and_no_consumer_reads_a_chat() {
+    let mut per_size = Vec::new();
+    for chats in [999_i64, 2_500] {
+        let want = inline_with(Backend::D1, chats);
+        let f = seeded_with(Backend::D1, chats);
+        let queue = Rc::new(MemoryQueue::default());
+        f.http.clear();
+        f.db.reset_round_trips();
+        let outcome = cron(&app(&f).with_queue(queue.clone()));
+        assert!(matches!(outcome, Broadcast::Queued { .. }), "{outcome:?}");
+        let producer = f.db.round_trips();
+        let messages = queue.len();
+        f.db.reset_round_trips();
+        assert!(drain(&f, &queue).iter().all(|v| *v == Verdict::Ack));
+        let consumer = f.db.round_trips();
+        let batches = messages.div_ceil(MAX_BATCH_SIZE) as u64;
+        assert_eq!(by_chat(&f.sent_messages()), want, "{chats} chats");
+        assert_eq!(
+            consumer % batches,
+            0,
+            "{consumer} D1 calls in {batches} batches"
+        );
+        per_size.push((chats, producer, consumer / batches));
+    }
+    let [(_, small, per_batch), (_, large, per_batch_large)] = per_size[..] else {
+        unreachable!()
+    };
+    // 999 subscribers: one page; 2,500: three. The difference is the two pages, nothing more.
+    assert_eq!(large - small, 2, "{per_size:?}");
+    assert!(
+        small <= 8,
+        "the producer's D1 calls besides its pages: {per_size:?}"
+    );
+    assert_eq!(per_batch, per_batch_large, "{per_size:?}");
+    assert!(per_batch <= 3, "a consumer batch's D1 calls: {per_size:?}");
+}

@@ -275,6 +275,7 @@ fn dead_letters(f: &Fixture, run_id: &str, n: usize) {
         seq: 2,
         chats: (21..=30).collect(),
         work: Work::Deploy { text: "x".into() },
+        plans: Vec::new(),
     }
     .to_body();
     let letters = vec![Delivery { body, age_ms: 0 }; n];

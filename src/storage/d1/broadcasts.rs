@@ -3,9 +3,10 @@
 //! (docs/broadcast-queue.md).
 
 use super::Sql;
-use crate::fanout::Record;
+use crate::domain::Position;
+use crate::fanout::{ChatPlan, Record};
 use crate::platform::{Platform, Row, SqlValue, Statement};
-use crate::storage::{Operation, StorageResult};
+use crate::storage::{Operation, StorageError, StorageResult};
 use serde_json::{json, Value};
 
 /// A new run; nothing if one with this id exists (its cron fired twice).
@@ -16,6 +17,16 @@ const RESUME: &str = "UPDATE broadcast_runs SET enqueue_error = NULL \
      WHERE id = ?1 AND enqueue_error IS NOT NULL RETURNING enqueued";
 /// How far the producer got, and why it stopped short if it did.
 const ENQUEUED: &str = "UPDATE broadcast_runs SET enqueued = ?2, enqueue_error = ?3 WHERE id = ?1";
+/// A page of the run's plan in `d1_only`: the subscribers after subscription `?1`, in
+/// subscription order (as `subscriptions.subscribers` lists them), each with its watchlist in
+/// order and its position, at most `?2`: one query per page, whatever the page holds.
+const PLAN_PAGE: &str = "SELECT u.subscribed_seq AS seq, u.chat_id, \
+     (SELECT json_group_array(ticker) FROM \
+       (SELECT ticker FROM watchlists w WHERE w.chat_id = u.chat_id ORDER BY w.id)) AS tickers, \
+     p.ticker AS position_ticker, p.entry_price \
+     FROM users u LEFT JOIN active_positions p ON p.chat_id = u.chat_id \
+     WHERE u.subscription_status = 1 AND u.subscribed_seq > ?1 \
+     ORDER BY u.subscribed_seq LIMIT ?2";
 /// The records of some chats of a run (`?2`: a JSON array of chat ids).
 const RECORDS: &str = "SELECT chat_id, total, handled, sent, refused FROM broadcast_deliveries \
      WHERE run_id = ?1 AND chat_id IN (SELECT value FROM json_each(?2))";
@@ -110,6 +121,46 @@ impl BroadcastRuns {
             .execute(&Operation::new("broadcast_runs.plan"), statement)
             .await?;
         Ok(changed == 1)
+    }
+
+    /// The page of subscribers after subscription `after` (0: from the first), at most `limit`,
+    /// each with its plan; the last one's subscription is where the next page starts.
+    pub async fn plan_page(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> StorageResult<Vec<(i64, i64, ChatPlan)>> {
+        let statement = Statement::new(PLAN_PAGE, vec![after.into(), limit.into()]);
+        let op = Operation::new("broadcast_runs.plan_page");
+        let rows = self.0.query(&op, statement).await?;
+        rows.iter()
+            .map(|row| {
+                let decode = || StorageError::Decode {
+                    operation: op.clone(),
+                    key: format!("users.chat_id={:?}", row.get("chat_id")),
+                    message: "not a plan row".into(),
+                };
+                let seq = row.get("seq").and_then(Value::as_i64).ok_or_else(decode)?;
+                let chat = row
+                    .get("chat_id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| id.parse().ok())
+                    .ok_or_else(decode)?;
+                let tickers = row
+                    .get("tickers")
+                    .and_then(Value::as_str)
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .ok_or_else(decode)?;
+                let position = row
+                    .get("position_ticker")
+                    .and_then(Value::as_str)
+                    .map(|ticker| Position {
+                        ticker: ticker.to_owned(),
+                        entry_price: row.get("entry_price").and_then(Value::as_f64),
+                    });
+                Ok((seq, chat, ChatPlan { tickers, position }))
+            })
+            .collect()
     }
 
     /// The run a producer stopped short: claims its resumption and returns how many of its

@@ -3,7 +3,9 @@
 // run (a worker without the queue binding) sends, in order; GET /admin/broadcast shows the run;
 // a message delivered again sends nothing and counts its chats as skipped. A Telegram 429 is
 // retried after its retry_after and then delivered; a 403 is not retried. The same holds in
-// every storage phase, and across phase flips during a run.
+// every storage phase, and across phase flips during a run. A large audience (QUEUE_SOAK=full:
+// 10,000 subscribers; 300 otherwise) gets, chat by chat, what the inline run sends for the same
+// watchlist and position.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
@@ -65,9 +67,10 @@ async function until(condition, what) {
   assert.fail(`never: ${what}`);
 }
 
-async function finished(worker) {
+/** The run once it finished; fails after `seconds` (60). */
+async function finished(worker, seconds = 60) {
   const db = await worker.d1();
-  for (let i = 0; i < 600; i++) {
+  for (let i = 0; i < seconds * 10; i++) {
     const run = await db.prepare("SELECT * FROM broadcast_runs").first();
     if (run?.finished_at) return run;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -148,14 +151,7 @@ test("a 429 is retried after its retry_after, then delivered; a 403 is not retri
  * taken.
  */
 async function subscribedIn(phase, bot = {}, vars = {}) {
-  const world = createStandIn();
-  const worker = await startWorker({
-    outbound: world.outbound,
-    vars: { TEST_CLOCK_START_MS: String(TUESDAY_2026_11_24_0900), ...vars },
-    bot,
-  });
-  // From kv_only, where a fresh database starts, one phase at a time.
-  for (const step of PHASES.slice(1, PHASES.indexOf(phase) + 1)) await movePhase(worker, step);
+  const { world, worker } = await startedIn(phase, bot, vars);
   for (const chat of CHATS) {
     assert.equal((await worker.say(chat, "/start")).status, 200);
     const tickers = chat % 3 === 1 ? ["AAPL", "MSFT"] : chat % 3 === 2 ? ["QQQ"] : [];
@@ -167,6 +163,19 @@ async function subscribedIn(phase, bot = {}, vars = {}) {
 }
 
 const PHASES = ["kv_only", "dual_write", "shadow", "d1_only"];
+
+/** Starts the bot (queue options `bot`, vars `vars`) and moves every repository to `phase`. */
+async function startedIn(phase, bot, vars) {
+  const world = createStandIn();
+  const worker = await startWorker({
+    outbound: world.outbound,
+    vars: { TEST_CLOCK_START_MS: String(TUESDAY_2026_11_24_0900), ...vars },
+    bot,
+  });
+  // From kv_only, where a fresh database starts, one phase at a time.
+  for (const step of PHASES.slice(1, PHASES.indexOf(phase) + 1)) await movePhase(worker, step);
+  return { world, worker };
+}
 
 async function movePhase(worker, phase) {
   const body = { key: "storage.phase.all", value: phase, force: true, reason: "queue e2e" };
@@ -228,6 +237,88 @@ test("a phase flip during a run (dual_write → shadow → d1_only) changes noth
     assert.deepEqual(byChat(sent), inline);
     // Both flips came while the run had chats left.
     assert.ok(flipsAt.every((done) => done < CHATS.length), `chats done at the flips: ${flipsAt}`);
+  } finally {
+    await worker.stop();
+  }
+});
+
+/** A seeded pseudo-random generator (mulberry32): the same audience for the same seed. */
+function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const POOL = ["SPY", "AAPL", "MSFT", "QQQ", "NVDA"];
+
+/**
+ * `count` chats from `seed`: 1–3 distinct tickers of `POOL` each, in a random order; one in five
+ * holds a position in its first ticker (entry 350, 400 or 450).
+ */
+function audience(count, seed) {
+  const next = random(seed);
+  return Array.from({ length: count }, (_, i) => {
+    const tickers = [...POOL].sort(() => next() - 0.5).slice(0, 1 + Math.floor(next() * 3));
+    const position = next() < 0.2 ? { ticker: tickers[0], entry: [350, 400, 450][Math.floor(next() * 3)] } : null;
+    return { chat: 1000 + i, tickers, position };
+  });
+}
+
+/** Writes `chats` into D1 as subscribers (in order), their watchlists and positions, a thousand a batch. */
+async function seedD1(worker, chats) {
+  const db = await worker.d1();
+  for (let i = 0; i < chats.length; i += 1000) {
+    const page = chats.slice(i, i + 1000);
+    const users = JSON.stringify(page.map((c, j) => [String(c.chat), i + j + 1]));
+    const lists = JSON.stringify(page.flatMap((c) => c.tickers.map((t) => [String(c.chat), t])));
+    const positions = JSON.stringify(page.filter((c) => c.position).map((c) => [String(c.chat), c.position.ticker, c.position.entry]));
+    await db.batch([
+      db.prepare("INSERT INTO users (chat_id, subscription_status, subscribed_seq, created_at, updated_at) SELECT value ->> 0, 1, value ->> 1, 0, 0 FROM json_each(?1)").bind(users),
+      db.prepare("INSERT INTO watchlists (chat_id, ticker, created_at) SELECT value ->> 0, value ->> 1, 0 FROM json_each(?1)").bind(lists),
+      db.prepare("INSERT INTO active_positions (chat_id, ticker, entry_price, created_at, updated_at) SELECT value ->> 0, value ->> 1, value ->> 2, 0, 0 FROM json_each(?1)").bind(positions),
+    ]);
+  }
+}
+
+/** Starts a bot in d1_only (moved there one phase at a time) holding `chats`, in fear. */
+async function d1OnlyWith(chats, bot = {}, vars = {}) {
+  const { world, worker } = await startedIn("d1_only", bot, vars);
+  await seedD1(worker, chats);
+  world.state.index = { rating: "fear", score: 20 };
+  return { world, worker };
+}
+
+const SOAK = process.env.QUEUE_SOAK === "full";
+const AUDIENCE = Number(process.env.QUEUE_SUBSCRIBERS ?? (SOAK ? 10_000 : 300));
+
+test(`${AUDIENCE} subscribers through the real queue, each chat's messages the inline run's for its watchlist and position`, { timeout: 3_600_000 }, async () => {
+  const chats = audience(AUDIENCE, Number(process.env.QUEUE_SEED ?? 14));
+  const key = (c) => JSON.stringify([c.tickers, c.position]);
+  // The inline run's messages for each distinct watchlist and position: one chat each.
+  const distinct = [...new Map(chats.map((c) => [key(c), c])).values()];
+  const reference = await d1OnlyWith(distinct);
+  let inline;
+  try {
+    await reference.worker.cron("0 9 * * 1-5");
+    const sent = byChat(reference.world.take());
+    inline = new Map(distinct.map((c) => [key(c), sent.get(c.chat)]));
+  } finally {
+    await reference.worker.stop();
+  }
+  const started = performance.now();
+  const { world, worker } = await d1OnlyWith(chats, QUEUE, { BROADCAST_SEND_SPACING_MS: process.env.QUEUE_SPACING_MS ?? "0" });
+  try {
+    await worker.cron("0 9 * * 1-5");
+    const run = await finished(worker, 3000);
+    const got = byChat(world.take());
+    for (const c of chats) assert.deepEqual(got.get(c.chat), inline.get(key(c)), `chat ${c.chat}`);
+    const total = chats.reduce((n, c) => n + c.tickers.length, 0);
+    assert.deepEqual([run.chats, run.chats_done, run.sent, run.messages, run.enqueued], [AUDIENCE, AUDIENCE, total, Math.ceil(AUDIENCE / 10), Math.ceil(AUDIENCE / 10)]);
+    console.log(`${AUDIENCE} subscribers, ${total} messages, ${distinct.length} distinct watchlists and positions: delivered in ${Math.round(performance.now() - started)} ms`);
   } finally {
     await worker.stop();
   }

@@ -26,6 +26,9 @@ struct Bench {
     db: Rc<SqliteDatabase>,
     http: Rc<ScriptedHttp>,
     app: App,
+    /// What `app` was built from, for an app with a queue.
+    platform: Platform,
+    config: Config,
     update_id: Cell<i64>,
     /// KV and D1 calls when the first reply went out, once it has.
     at_reply: Rc<Cell<Option<(u64, u64)>>>,
@@ -84,12 +87,15 @@ impl Bench {
             admin_api_token: None,
             storage_phase_default: fear_greed_bot::migration::Phase::KvOnly,
             public_url: None,
+            broadcast_send_spacing_ms: fear_greed_bot::fanout::SEND_SPACING_MS,
         };
         Self {
             kv,
             db,
             http,
-            app: App::new(platform, config),
+            app: App::new(platform.clone(), config.clone()),
+            platform,
+            config,
             update_id: Cell::new(1),
             at_reply,
         }
@@ -352,8 +358,193 @@ fn main() {
             wall
         );
     }
+    queued_broadcast(&mut over);
     if !over.is_empty() {
         eprintln!("over the targets:\n{}", over.join("\n"));
         std::process::exit(1);
+    }
+}
+
+/// The most a queued broadcast's invocation may spend: subrequests (outbound calls, KV and D1
+/// calls, `sendBatch` calls) and storage operations (docs/broadcast-queue.md).
+const INVOCATION_BUDGET: u64 = 1_000;
+/// Telegram's broadcast rate, messages a second, for the delivery-time model.
+const TELEGRAM_RATE: f64 = 30.0;
+
+/// What one invocation spent.
+#[derive(Clone, Copy, Default, PartialEq)]
+struct Spent {
+    outbound: u64,
+    kv: u64,
+    d1: u64,
+    send_batches: u64,
+}
+
+impl Spent {
+    fn subrequests(&self) -> u64 {
+        self.outbound + self.kv + self.d1 + self.send_batches
+    }
+
+    fn storage(&self) -> u64 {
+        self.kv + self.d1
+    }
+
+    fn max(self, other: Self) -> Self {
+        if other.subrequests() > self.subrequests() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// `subscribers` chats (a third watch SPY, a third SPY+AAPL, a third SPY+AAPL+MSFT) stored as
+/// `phase` reads them: KV (`chat_ids`, `watchlist:<id>`) or D1 (rows written in bulk).
+fn seed_audience(bench: &Bench, phase: &str, subscribers: i64) {
+    bench.in_phase(phase);
+    if phase == "kv_only" {
+        let ids: Vec<i64> = (1..=subscribers).collect();
+        bench
+            .kv
+            .seed("chat_ids", &serde_json::to_string(&ids).unwrap());
+        for id in ids {
+            let list = [
+                "[\"SPY\"]",
+                "[\"SPY\",\"AAPL\"]",
+                "[\"SPY\",\"AAPL\",\"MSFT\"]",
+            ];
+            bench
+                .kv
+                .seed(&format!("watchlist:{id}"), list[(id % 3) as usize]);
+        }
+        return;
+    }
+    bench
+        .db
+        .run_script(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {subscribers})
+             INSERT INTO users (chat_id, subscription_status, subscribed_seq, created_at, updated_at)
+             SELECT CAST(i AS TEXT), 1, i, 0, 0 FROM n;
+             INSERT INTO watchlists (chat_id, ticker, created_at) SELECT chat_id, 'SPY', 0 FROM users;
+             INSERT INTO watchlists (chat_id, ticker, created_at)
+             SELECT chat_id, 'AAPL', 0 FROM users WHERE CAST(chat_id AS INTEGER) % 3 != 0;
+             INSERT INTO watchlists (chat_id, ticker, created_at)
+             SELECT chat_id, 'MSFT', 0 FROM users WHERE CAST(chat_id AS INTEGER) % 3 = 2;"
+        ))
+        .expect("the audience");
+}
+
+/// One queued broadcast to `subscribers` chats in `phase`: the producer's invocation, then the
+/// consumer's, one queue batch ([`MAX_BATCH_SIZE`] messages) each; at most `batches` of them
+/// (the rest of a large run spends as they do: each batch holds the same number of chats).
+/// Returns the producer's spending, the largest consumer invocation's, the consumer invocations
+/// run, those the run needs, and the Telegram messages those run sent.
+fn queued_run(phase: &str, subscribers: i64, batches: usize) -> (Spent, Spent, u64, u64, u64) {
+    use fear_greed_bot::app::queued::Delivery;
+    use fear_greed_bot::fanout::MAX_BATCH_SIZE;
+    use fear_greed_bot::platform::native::MemoryQueue;
+    let bench = Bench::new("Fear");
+    seed_audience(&bench, phase, subscribers);
+    let queue = Rc::new(MemoryQueue::default());
+    let app = App::new(bench.platform.clone(), bench.config.clone()).with_queue(queue.clone());
+    let spent = |calls_before: usize| {
+        let sent = bench.http.sent();
+        let spent = Spent {
+            outbound: sent.len() as u64,
+            kv: bench.kv.counts().total(),
+            d1: bench.db.round_trips(),
+            send_batches: (queue.calls().len() - calls_before) as u64,
+        };
+        let messages = sent
+            .iter()
+            .filter(|r| r.url.ends_with("/sendMessage"))
+            .count() as u64;
+        bench.reset();
+        (spent, messages)
+    };
+    bench.reset();
+    futures::executor::block_on(app.on_cron("0 9 * * 1-5"));
+    futures::executor::block_on(app.after_response());
+    let (producer, _) = spent(0);
+    let needed = queue.len().div_ceil(MAX_BATCH_SIZE) as u64;
+    let (mut consumer, mut ran, mut messages) = (Spent::default(), 0, 0);
+    while !queue.is_empty() && ran < batches as u64 {
+        let deliveries: Vec<Delivery> = queue
+            .take(MAX_BATCH_SIZE)
+            .into_iter()
+            .map(|body| Delivery { body, age_ms: 0 })
+            .collect();
+        let calls = queue.calls().len();
+        // Each invocation on a fresh isolate: its flags read again, as the worst case.
+        let app = App::new(bench.platform.clone(), bench.config.clone());
+        futures::executor::block_on(app.on_queue(&deliveries));
+        futures::executor::block_on(app.after_response());
+        let (spent, sent) = spent(calls);
+        consumer = consumer.max(spent);
+        messages += sent;
+        ran += 1;
+    }
+    (producer, consumer, ran, needed, messages)
+}
+
+/// The queued broadcast's counts (docs/broadcast-queue.md): per invocation, subrequests and
+/// storage operations at 10,000 subscribers (every consumer invocation run) and a simulated
+/// 100,000 (the producer run in full, three consumer invocations: each holds as many chats at
+/// any audience size); D1 round trips per run in `d1_only`; and how long Telegram's 30 messages
+/// a second make the delivery, from the messages a chat gets here. Adds to `over` each count
+/// above [`INVOCATION_BUDGET`].
+fn queued_broadcast(over: &mut Vec<String>) {
+    println!();
+    println!("Queued broadcast, per invocation (subrequests: outbound + KV + D1 + sendBatch; storage: KV + D1; budget {INVOCATION_BUDGET}):");
+    println!(
+        "{:<10} {:>11} {:<9} {:>5} {:>5} {:>5} {:>6} {:>12} {:>8}",
+        "phase", "subscribers", "invoker", "out", "kv", "d1", "batch", "subrequests", "storage"
+    );
+    let mut per_chat = 0.0;
+    for phase in ["kv_only", "d1_only"] {
+        for (subscribers, batches, label) in
+            [(10_000, usize::MAX, "10^4"), (100_000, 3, "10^5 sim")]
+        {
+            let (producer, consumer, ran, needed, messages) =
+                queued_run(phase, subscribers, batches);
+            for (who, spent) in [("producer", producer), ("consumer", consumer)] {
+                println!(
+                    "{phase:<10} {label:>11} {who:<9} {:>5} {:>5} {:>5} {:>6} {:>12} {:>8}",
+                    spent.outbound,
+                    spent.kv,
+                    spent.d1,
+                    spent.send_batches,
+                    spent.subrequests(),
+                    spent.storage()
+                );
+                if spent.subrequests() > INVOCATION_BUDGET || spent.storage() > INVOCATION_BUDGET {
+                    over.push(format!(
+                        "queued broadcast, {phase}, {label} subscribers: the {who}'s invocation makes {} subrequests, {} storage operations (budget {INVOCATION_BUDGET})",
+                        spent.subrequests(),
+                        spent.storage()
+                    ));
+                }
+            }
+            if phase == "d1_only" {
+                let run = producer.d1 + consumer.d1 * needed;
+                println!(
+                    "{phase:<10} {label:>11} D1 round trips per run: {run} (producer {}, {} consumer invocations × {})",
+                    producer.d1, needed, consumer.d1
+                );
+            }
+            if ran == needed {
+                per_chat = messages as f64 / subscribers as f64;
+            }
+        }
+    }
+    println!("Delivery time at Telegram's {TELEGRAM_RATE} messages a second ({per_chat:.2} messages a subscriber, as seeded here):");
+    for subscribers in [1_000_u32, 10_000, 100_000] {
+        let seconds = f64::from(subscribers) * per_chat / TELEGRAM_RATE;
+        println!(
+            "  {subscribers:>7} subscribers: {:>7.0} messages, {:>6.1} min; at the consumer's 25 a second {:>6.1} min",
+            f64::from(subscribers) * per_chat,
+            seconds / 60.0,
+            f64::from(subscribers) * per_chat / 25.0 / 60.0
+        );
     }
 }

@@ -1,6 +1,6 @@
 // The on-call dashboard (migration.md §6, `GET /admin/dashboard`): where each repository
 // stands, whether its next move would pass the guard rails, its shadow numbers, their trend
-// per minute and the latest divergences with their diffs. It reads the admin API with the
+// per minute, the latest divergences with their diffs and the latest queued broadcast runs. It reads the admin API with the
 // bearer token the operator types in (kept in this tab's sessionStorage, never in a URL), and
 // refreshes every 30 s.
 //
@@ -15,6 +15,7 @@ export const SOURCES = {
   metrics: "/admin/metrics?minutes=60",
   divergences: "/admin/divergences?limit=20",
   flags: "/admin/flags",
+  broadcast: "/admin/broadcast",
 };
 
 /** `0.0123` as `1.23 %`. */
@@ -74,9 +75,10 @@ export function meanLatency(metrics, repository, store) {
 
 /**
  * What on-call should look at first, one line each: a divergence rate over the guard rail's
- * `guard.max_divergence_rate`, any fallback or failed second write, queued repairs.
+ * `guard.max_divergence_rate`, any fallback or failed second write, queued repairs, a broadcast
+ * run's dead-lettered messages or a producer that stopped short of enqueueing all of it.
  */
-function alerts(status, metrics, maxDivergenceRate) {
+function alerts(status, metrics, maxDivergenceRate, runs) {
   const lines = [];
   for (const [name, s] of Object.entries(status.repositories)) {
     const m = metrics.repositories[name];
@@ -90,11 +92,15 @@ function alerts(status, metrics, maxDivergenceRate) {
   if (metrics.flags.settings_unreadable > 0) {
     lines.push(`flags: settings unreadable ${metrics.flags.settings_unreadable} times in the last hour (running on the last good flags or the default)`);
   }
+  for (const r of runs) {
+    if (r.dead_lettered > 0) lines.push(`${r.id}: ${r.dead_lettered} queue messages dead-lettered`);
+    if (r.enqueue_error != null) lines.push(`${r.id}: ${r.enqueued} of ${r.messages} queue messages enqueued, the producer stopped short (${r.enqueue_error})`);
+  }
   return lines;
 }
 
 /** The page's content from the admin answers: plain strings and numbers only. */
-export function view({ status, metrics, divergences, flags }) {
+export function view({ status, metrics, divergences, flags, broadcast }) {
   const maxDivergenceRate = flags.flags.find((flag) => flag.key === "guard.max_divergence_rate").value;
   const repositories = Object.entries(status.repositories).map(([name, s]) => {
     const m = metrics.repositories[name] ?? {};
@@ -129,7 +135,7 @@ export function view({ status, metrics, divergences, flags }) {
     };
   });
   return {
-    alerts: alerts(status, metrics, maxDivergenceRate),
+    alerts: alerts(status, metrics, maxDivergenceRate, broadcast.runs),
     windowSeconds: status.window_seconds,
     repositories,
     divergences: divergences.divergences.map((d) => ({
@@ -140,6 +146,10 @@ export function view({ status, metrics, divergences, flags }) {
       operation: d.operation,
       diff: d.diff,
     })),
+    broadcasts: broadcast.runs.map((r) => [
+      r.id, when(r.planned_at), `${r.chats_done} / ${r.chats}`, r.sent, r.refused, r.skipped, r.failed, r.retried, r.dead_lettered,
+      r.duration_ms == null ? "running" : `${Math.round(r.duration_ms / 1000)} s`,
+    ]),
   };
 }
 
@@ -171,6 +181,16 @@ function trend(values, label) {
   line.setAttribute("points", sparkline(values, 120, 24));
   svg.append(title, line);
   return svg;
+}
+
+/** Puts `rows` in the table body `id`, or one row saying `empty` across its `columns`. */
+function fill(id, rows, empty, columns) {
+  if (!rows.length) {
+    const none = element("tr");
+    none.append(element("td", empty, { colspan: String(columns), class: "quiet" }));
+    rows.push(none);
+  }
+  document.getElementById(id).replaceChildren(...rows);
 }
 
 function render(model) {
@@ -207,12 +227,13 @@ function render(model) {
     row.append(element("td", d.when), element("td", d.repository), element("td", d.class), element("td", d.entityKey), element("td", d.operation), diff);
     return row;
   });
-  if (!records.length) {
-    const none = element("tr");
-    none.append(element("td", "No divergence recorded.", { colspan: "6", class: "quiet" }));
-    records.push(none);
-  }
-  document.getElementById("divergences").replaceChildren(...records);
+  fill("divergences", records, "No divergence recorded.", 6);
+  const runs = model.broadcasts.map((cells) => {
+    const row = element("tr");
+    row.append(...cells.map((cell) => element("td", cell)));
+    return row;
+  });
+  fill("broadcasts", runs, "No queued broadcast yet.", 10);
   document.getElementById("updated").textContent = `${new Date().toISOString().slice(11, 19)} UTC`;
 }
 

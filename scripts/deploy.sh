@@ -13,6 +13,10 @@
 #   migrations  `wrangler d1 migrations apply FEAR_GREED_D1 --remote`, once (both workers use the
 #               one database): the schema goes first, the code that needs it second (migrations
 #               only add; MIGRATION.md, "Schema changes")
+#   queues      `wrangler queues create` for each queue wrangler.toml names (the broadcast's and
+#               its dead-letter queue; the bot produces and consumes them, the ops worker has
+#               none) that `wrangler queues info` does not find; repeating it creates nothing
+#               (--local: nothing to do, wrangler dev simulates them)
 #   secrets     `wrangler secret put` of each worker's secrets to it alone, each value from the
 #               environment on stdin: the bot TELEGRAM_BOT_TOKEN_SECRET, TELEGRAM_WEBHOOK_SECRET
 #               and ADMIN_CHAT_ID; the ops worker TELEGRAM_BOT_TOKEN_SECRET, ADMIN_CHAT_ID (its
@@ -26,7 +30,10 @@
 #               missing); the dashboard needs no token, so the probe is no failed admin attempt.
 #               At most HEALTH_TIMEOUT seconds in all; `all` runs `rollback` when it fails, then
 #               exits 1
-#   notify      `POST $WORKER_URL/deploy-notify`: every subscriber hears of the new commit
+#   notify      `POST $WORKER_URL/deploy-notify`: every subscriber hears of the new commit; with
+#               the broadcast queue bound the bot enqueues the run and answers its id (with
+#               --local the step then waits, up to HEALTH_TIMEOUT, for GET /admin/broadcast to
+#               show it finished: the local workers stop when this script exits)
 #   rollback    `wrangler rollback` of the bot, then of the ops worker, each to its deployment
 #               before the current one (by hand only, or by `all` after a failed health check)
 #
@@ -65,7 +72,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
-ALL_STEPS=(build dry-run migrations secrets deploy webhook health notify)
+ALL_STEPS=(build dry-run migrations queues secrets deploy webhook health notify)
 # The workers in the order they deploy: the bot's OPS service binding names the ops worker.
 WORKERS=(ops bot)
 declare -A SOURCE_CONFIG=([bot]=wrangler.toml [ops]=wrangler.ops.toml)
@@ -96,7 +103,7 @@ for arg in "$@"; do
     --local) LOCAL=1 ;;
     -h | --help) usage ;;
     all) steps+=(all) ;;
-    build | dry-run | migrations | secrets | deploy | webhook | health | notify | rollback) steps+=("$arg") ;;
+    build | dry-run | migrations | queues | secrets | deploy | webhook | health | notify | rollback) steps+=("$arg") ;;
     *) usage ;;
   esac
 done
@@ -261,6 +268,25 @@ step_migrations() {
     say "migrations: wrangler d1 migrations apply FEAR_GREED_D1 --remote"
     SKIP_WORKER_BUILD=1 "$WRANGLER" d1 migrations apply FEAR_GREED_D1 --remote --config "$(config_of bot)"
   fi
+}
+
+step_queues() {
+  if [ -n "$LOCAL" ]; then
+    say "queues: local run, wrangler dev simulates them"
+    return
+  fi
+  local name names
+  # Every queue a producer, a consumer or a dead-letter setting of the bot names, each once.
+  mapfile -t names < <(sed -n 's/^\(queue\|dead_letter_queue\) = "\([A-Za-z0-9_-]*\)"$/\2/p' "${SOURCE_CONFIG[bot]}" | sort -u)
+  [ ${#names[@]} -gt 0 ] || fail "queues: ${SOURCE_CONFIG[bot]} names no queue"
+  for name in "${names[@]}"; do
+    if "$WRANGLER" queues info "$name" --config "${SOURCE_CONFIG[bot]}" >/dev/null 2>&1; then
+      say "queues: $name exists"
+    else
+      say "queues: wrangler queues create $name"
+      "$WRANGLER" queues create "$name" --config "${SOURCE_CONFIG[bot]}"
+    fi
+  done
 }
 
 step_secrets() {
@@ -439,12 +465,46 @@ step_notify() {
         -o "$WORK/notify.json" -w '%{http_code}' "$WORKER_URL/deploy-notify"
   ) || fail "notify: the worker could not be reached"
   [ "$status" = 200 ] || fail "notify: the worker answered $status: $(head -c 300 "$WORK/notify.json")"
-  json_field broadcast <"$WORK/notify.json" | node -e '
+  json_field broadcast <"$WORK/notify.json" >"$WORK/broadcast.json"
+  local run
+  run=$(json_field queued <"$WORK/broadcast.json")
+  if [ -n "$run" ]; then
+    say "notify: $(json_field totalSubscribers <"$WORK/broadcast.json") subscribers, enqueued as run $run"
+    if [ -n "$LOCAL" ]; then wait_for_run "$run"; fi
+    return
+  fi
+  node -e '
     let text = "";
     process.stdin.on("data", (d) => (text += d)).on("end", () => {
       const b = JSON.parse(text);
       console.log("==> deploy: notify: " + b.successful + " of " + b.totalSubscribers + " subscribers told, " + b.failed + " failed");
-    });'
+    });' <"$WORK/broadcast.json"
+}
+
+# Polls GET /admin/broadcast (the ops worker, through the bot) until run $1 has finished, for at
+# most HEALTH_TIMEOUT seconds.
+wait_for_run() {
+  need ADMIN_API_TOKEN
+  local deadline=$((SECONDS + HEALTH_TIMEOUT)) finished
+  while :; do
+    : >"$WORK/runs.json"
+    curl -s --max-time 10 -o "$WORK/runs.json" \
+      -H @<(printf 'Authorization: Bearer %s\n' "$ADMIN_API_TOKEN") "$WORKER_URL/admin/broadcast" || true
+    finished=$(RUN=$1 node -e '
+      let text = "";
+      process.stdin.on("data", (d) => (text += d)).on("end", () => {
+        try {
+          const r = JSON.parse(text).runs.find((r) => r.id === process.env.RUN);
+          if (r?.finished_at != null) process.stdout.write(r.sent + " sent, " + r.refused + " refused");
+        } catch {}
+      });' <"$WORK/runs.json")
+    if [ -n "$finished" ]; then
+      say "notify: run $1 finished: $finished"
+      return
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || fail "notify: run $1 not finished after ${HEALTH_TIMEOUT}s"
+    sleep 1
+  done
 }
 
 # The bot first: users are back on the old version soonest.
@@ -480,6 +540,7 @@ run_step() {
     build) step_build ;;
     dry-run) step_dry_run ;;
     migrations) step_migrations ;;
+    queues) step_queues ;;
     secrets) step_secrets ;;
     deploy) step_deploy ;;
     webhook) step_webhook ;;

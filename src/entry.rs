@@ -2,16 +2,22 @@
 //! the bindings, converts requests and responses, and hands everything else to `App`.
 
 use crate::app::config::Config;
+#[cfg(feature = "bot")]
+use crate::app::queued::{Delivery, Verdict};
 use crate::app::{App, Isolate};
+use crate::fanout::SEND_SPACING_MS;
 use crate::http;
 use crate::migration::Phase;
 use crate::platform::workerd::{
-    self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv, WorkerRateLimiter,
+    self, WorkerAnalytics, WorkerClock, WorkerD1, WorkerFetch, WorkerKv, WorkerQueue,
+    WorkerRateLimiter,
 };
 use crate::platform::Platform;
 use crate::secret::Secret;
 use std::rc::Rc;
 use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
+#[cfg(feature = "bot")]
+use worker::{MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 
 const D1_BINDING: &str = "FEAR_GREED_D1";
 const KV_BINDING: &str = "FEAR_GREED_KV";
@@ -22,6 +28,12 @@ const ADMIN_LIMIT_BINDING: &str = "ADMIN_AUTH_LIMIT";
 /// The bot worker's service binding to the ops worker, which answers `/admin/`.
 #[cfg(not(feature = "ops"))]
 const OPS_BINDING: &str = "OPS";
+/// The optional queue the broadcast fans out through (docs/broadcast-queue.md); without it the
+/// broadcast is sent inline. The bot's alone: the ops worker neither produces nor consumes.
+const QUEUE_BINDING: &str = "BROADCAST_QUEUE";
+/// The queue the broadcast's messages go to once out of retries; the bot consumes it too.
+#[cfg(feature = "bot")]
+const DEAD_LETTER_QUEUE: &str = "fear-greed-broadcast-dlq";
 
 /// A binding `wrangler.toml` should declare is missing.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +81,7 @@ fn production_config() -> Config {
         admin_api_token: None,
         storage_phase_default: Phase::KvOnly,
         public_url: None,
+        broadcast_send_spacing_ms: SEND_SPACING_MS,
     }
 }
 
@@ -85,6 +98,9 @@ fn config_from_env(env: &Env) -> Config {
         admin_api_token: Secret::new(text_binding(env, "ADMIN_API_TOKEN")),
         storage_phase_default: storage_phase_default(env),
         public_url: text_binding(env, "PUBLIC_URL").filter(|url| !url.is_empty()),
+        broadcast_send_spacing_ms: text_binding(env, "BROADCAST_SEND_SPACING_MS")
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(defaults.broadcast_send_spacing_ms),
     }
 }
 
@@ -140,9 +156,14 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
         Err(_) => app,
     };
     // Optional: without the binding the isolate counts failed admin attempts.
-    Ok(match WorkerRateLimiter::bound(env, ADMIN_LIMIT_BINDING) {
+    let app = match WorkerRateLimiter::bound(env, ADMIN_LIMIT_BINDING) {
         Some(limiter) => app.with_admin_limiter(Rc::new(limiter)),
         None => app,
+    };
+    // Optional: without the binding the broadcast is sent inline (the ops worker has none).
+    Ok(match env.queue(QUEUE_BINDING) {
+        Ok(queue) => app.with_queue(Rc::new(WorkerQueue(queue))),
+        Err(_) => app,
     })
 }
 
@@ -250,4 +271,49 @@ async fn to_ops_cron(cron: &str, env: &Env) -> bool {
         tracing::error!(error = ?error, cron, "the ops worker's cron could not be handed on");
     }
     true
+}
+
+/// The broadcast's consumer: each message acknowledged or retried as `App::on_queue` says; on
+/// the dead-letter queue, counted (`App::on_dead_letters`) and acknowledged. The bot's build
+/// only: the ops worker consumes no queue.
+#[cfg(feature = "bot")]
+#[event(queue)]
+async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
+    let app = match app_from_env(&env) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "worker misconfigured");
+            batch.retry_all();
+            return Ok(());
+        }
+    };
+    let now = worker::Date::now().as_millis() as i64;
+    let messages: Vec<_> = batch.raw_iter().collect();
+    let deliveries: Vec<Delivery> = messages
+        .iter()
+        .map(|message| Delivery {
+            body: message.body().as_string().unwrap_or_default(),
+            age_ms: now - message.timestamp().as_millis() as i64,
+        })
+        .collect();
+    if batch.queue() == DEAD_LETTER_QUEUE {
+        match app.on_dead_letters(&deliveries).await {
+            true => batch.ack_all(),
+            false => batch.retry_all(),
+        }
+        return Ok(());
+    }
+    let verdicts = app.on_queue(&deliveries).await;
+    for (message, verdict) in messages.iter().zip(verdicts) {
+        match verdict {
+            Verdict::Ack => message.ack(),
+            Verdict::Retry { delay_seconds } => message.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(delay_seconds)
+                    .build(),
+            ),
+        }
+    }
+    app.after_response().await;
+    Ok(())
 }

@@ -26,6 +26,8 @@
 //!   `repair` drain that copies over what a second write missed, the `sweep`s that move the
 //!   history (backfill, validation, reverse sync) in bounded, checkpointed steps, and the KV
 //!   `cleanup`.
+//! - [`fanout`]: the rules of the broadcast through a Cloudflare Queue (messages, `sendBatch`
+//!   calls, once per chat, back-off), apart from any runtime; `app::queued` runs them.
 //! - [`http`]: a request and a response as plain data, what the routes and `entry` share.
 //! - [`app`]: the request and cron dispatch, the webhook pipeline, `/deploy-notify` and the
 //!   broadcast, on the platform traits.
@@ -52,6 +54,7 @@ pub(crate) mod admin;
 pub mod app;
 pub(crate) mod bot;
 pub mod domain;
+pub mod fanout;
 pub mod http;
 pub(crate) mod market;
 pub mod migration;

@@ -46,8 +46,9 @@ pub(crate) async fn send(
     }
 }
 
-/// One attempt, raced against the timeout.
-async fn attempt(
+/// One attempt, raced against the timeout: for callers that retry on their own terms (the
+/// queued broadcast retries through the queue).
+pub(crate) async fn attempt(
     platform: &Platform,
     request: &HttpRequest,
 ) -> Result<HttpResponse, PlatformError> {

@@ -48,4 +48,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_pages.sql",
         sql: include_str!("../migrations/0010_pages.sql"),
     },
+    Migration {
+        name: "0011_broadcast_runs.sql",
+        sql: include_str!("../migrations/0011_broadcast_runs.sql"),
+    },
 ];

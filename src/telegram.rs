@@ -18,6 +18,41 @@ pub(crate) enum SendFailure {
     Network(String),
 }
 
+/// Telegram's answer to one `sendMessage` attempt, as the queued broadcast acts on it
+/// (docs/broadcast-queue.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Delivered,
+    /// 429: Telegram asks for a pause of this many seconds (`parameters.retry_after`).
+    RetryAfter(u32),
+    /// Any other refusal (403 blocked, 400 chat not found, a 2xx without `ok`): another
+    /// attempt would get the same.
+    Refused,
+    /// A 5xx, a 408 or no answer at all: worth another attempt later.
+    Unavailable,
+}
+
+/// The pause asked by a 429 that does not say how long.
+const DEFAULT_RETRY_AFTER_S: u32 = 5;
+
+/// Classifies the answer to one attempt (`None`: no answer).
+pub(crate) fn classify(response: Option<&HttpResponse>) -> Answer {
+    let Some(response) = response else {
+        return Answer::Unavailable;
+    };
+    match response.status {
+        _ if response.is_success() && has_boolean_ok(response) => Answer::Delivered,
+        429 => Answer::RetryAfter(
+            serde_json::from_str::<Value>(&response.body)
+                .ok()
+                .and_then(|body| body["parameters"]["retry_after"].as_u64())
+                .map_or(DEFAULT_RETRY_AFTER_S, |s| s.min(u64::from(u32::MAX)) as u32),
+        ),
+        408 | 500..=599 => Answer::Unavailable,
+        _ => Answer::Refused,
+    }
+}
+
 /// What `getChat` tells about a chat; the fields `/subscribers` shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ChatInfo {
@@ -50,6 +85,25 @@ impl Telegram {
         self.send(chat, &body).await
     }
 
+    /// Sends `text` like [`Telegram::send_message`], in one attempt: the caller retries.
+    pub(crate) async fn send_message_once(&self, chat: ChatId, text: &str) -> Answer {
+        let body = json!({ "chat_id": chat.get(), "text": text, "parse_mode": "Markdown" });
+        match self.call("sendMessage", &body, Attempts::One).await {
+            Ok(response) => {
+                let answer = classify(Some(&response));
+                if answer != Answer::Delivered {
+                    let status = response.status;
+                    tracing::warn!(chat = %chat, status, answer = ?answer, "sendMessage not delivered");
+                }
+                answer
+            }
+            Err(message) => {
+                tracing::warn!(chat = %chat, error = %message, "sendMessage failed");
+                Answer::Unavailable
+            }
+        }
+    }
+
     /// Sends `text` as plain text (no `parse_mode`): for messages whose text Markdown would
     /// mangle, like the on-call pages full of flag names with underscores.
     pub(crate) async fn send_plain(&self, chat: ChatId, text: &str) -> Result<(), SendFailure> {
@@ -58,7 +112,7 @@ impl Telegram {
     }
 
     async fn send(&self, chat: ChatId, body: &Value) -> Result<(), SendFailure> {
-        let outcome = match self.call("sendMessage", body).await {
+        let outcome = match self.call("sendMessage", body, Attempts::Legacy).await {
             Ok(response) if response.is_success() && has_boolean_ok(&response) => Ok(()),
             Ok(response) => {
                 tracing::warn!(chat = %chat, status = response.status, "sendMessage refused");
@@ -75,7 +129,11 @@ impl Telegram {
     /// `getChat`; `None` when the lookup failed in any way (HTTP error, `ok:false`, network).
     pub(crate) async fn get_chat(&self, chat: ChatId) -> Option<ChatInfo> {
         let response = match self
-            .call("getChat", &json!({ "chat_id": chat.get() }))
+            .call(
+                "getChat",
+                &json!({ "chat_id": chat.get() }),
+                Attempts::Legacy,
+            )
             .await
         {
             Ok(response) if response.is_success() => response,
@@ -105,7 +163,12 @@ impl Telegram {
         })
     }
 
-    async fn call(&self, method: &str, body: &Value) -> Result<HttpResponse, String> {
+    async fn call(
+        &self,
+        method: &str,
+        body: &Value,
+        attempts: Attempts,
+    ) -> Result<HttpResponse, String> {
         let Some(token) = &self.token else {
             return Err("TELEGRAM_BOT_TOKEN_SECRET is not set".into());
         };
@@ -115,7 +178,11 @@ impl Telegram {
             headers: vec![("Content-Type", "application/json".into())],
             body: Some(js_stringify(body)),
         };
-        outbound::send(&self.platform, &request).await.map_err(|e| {
+        let response = match attempts {
+            Attempts::Legacy => outbound::send(&self.platform, &request).await,
+            Attempts::One => outbound::attempt(&self.platform, &request).await,
+        };
+        response.map_err(|e| {
             // A platform error may quote the URL; keep the token out of every message.
             let host = host_of(&request.url);
             e.0.replace(&request.url, host)
@@ -124,7 +191,43 @@ impl Telegram {
     }
 }
 
+/// How many attempts a call makes.
+#[derive(Clone, Copy)]
+enum Attempts {
+    /// The legacy client's retries ([`outbound::send`]).
+    Legacy,
+    One,
+}
+
 /// Telegram answers every call with a boolean `ok`; a body without one is not Telegram's.
 fn has_boolean_ok(response: &HttpResponse) -> bool {
     serde_json::from_str::<Value>(&response.body).is_ok_and(|body| body["ok"].is_boolean())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        classify(Some(&HttpResponse {
+            status,
+            body: body.into(),
+        }))
+    }
+
+    #[test]
+    fn answers_are_classified_as_the_queued_broadcast_acts_on_them() {
+        assert_eq!(answer(200, r#"{"ok":true,"result":{}}"#), Answer::Delivered);
+        assert_eq!(answer(200, "<html>"), Answer::Refused);
+        let too_many = r#"{"ok":false,"error_code":429,"parameters":{"retry_after":17}}"#;
+        assert_eq!(answer(429, too_many), Answer::RetryAfter(17));
+        assert_eq!(answer(429, "{}"), Answer::RetryAfter(DEFAULT_RETRY_AFTER_S));
+        let blocked = r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#;
+        assert_eq!(answer(403, blocked), Answer::Refused);
+        assert_eq!(answer(400, r#"{"ok":false}"#), Answer::Refused);
+        for status in [408, 500, 502, 503, 504] {
+            assert_eq!(answer(status, ""), Answer::Unavailable, "{status}");
+        }
+        assert_eq!(classify(None), Answer::Unavailable);
+    }
 }

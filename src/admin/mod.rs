@@ -7,6 +7,7 @@
 
 mod attempts;
 mod body;
+mod broadcast;
 mod cleanup;
 mod context;
 mod dashboard;
@@ -130,6 +131,9 @@ static ROUTES: &[Route] = &[
     }),
     Route::bearer("GET", "/admin/metrics", |cx, r| {
         evidence::metrics(cx, r).boxed_local()
+    }),
+    Route::bearer("GET", "/admin/broadcast", |cx, _| {
+        broadcast::runs(cx).boxed_local()
     }),
 ];
 

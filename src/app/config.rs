@@ -26,4 +26,8 @@ pub struct Config {
     /// The worker's own origin (the `PUBLIC_URL` var, e.g. `https://fear-greed-bot.<account>.workers.dev`),
     /// for the dashboard's link in on-call pages; unset, a page says so instead.
     pub public_url: Option<String>,
+    /// The pause between two sends of the broadcast's queue consumer (the
+    /// `BROADCAST_SEND_SPACING_MS` var; unset, [`crate::fanout::SEND_SPACING_MS`], 25 a second):
+    /// the tests and the long workerd run shorten it against the Telegram stand-in.
+    pub broadcast_send_spacing_ms: u64,
 }

@@ -1,10 +1,13 @@
 //! `POST /deploy-notify` (legacy §2.4, §8.4, §8.5): the deploy pipeline tells every
 //! subscriber about a new version. The credential is the bot token, from the bearer header or
-//! the body; the answer reports each failed send.
+//! the body; the answer reports each failed send. With a queue bound the notification goes
+//! through the broadcast's fan-out (`queued`, one run `deploy-<ms>-<commit>`) and the answer
+//! names the run; the text is the same.
 
 use super::App;
 use crate::bot::commands::CHAT_IDS_UNREADABLE;
 use crate::domain::{js_string, js_truthy, Subscriber};
+use crate::fanout::Work;
 use crate::http::{Request, Response};
 use crate::storage::d1::UpdateClaim;
 use crate::telegram::SendFailure;
@@ -53,13 +56,13 @@ impl App {
         let text = format!(
             "🚀 New version deployed!\n\nCommit: `{hash}`\nMessage: {first_line}\n\n🔗 [View on GitHub]({url})"
         );
-        let broadcast = self.notify_subscribers(&text).await;
+        let broadcast = self.notify_subscribers(&text, &hash).await;
         Response::json(200, &json!({ "success": true, "broadcast": broadcast }))
     }
 
     /// Sends `text` to every subscriber, 30 at a time with a second between batches; the
-    /// legacy report of who failed.
-    async fn notify_subscribers(&self, text: &str) -> Value {
+    /// legacy report of who failed. With a queue, enqueues it instead: the report names the run.
+    async fn notify_subscribers(&self, text: &str, hash: &str) -> Value {
         let bot = self.bot(UpdateClaim::none());
         let entries = match bot.repos.subscriptions.entries().await {
             Ok(entries) => entries,
@@ -71,6 +74,32 @@ impl App {
                 });
             }
         };
+        if let Some(queue) = self.queue() {
+            // A stored entry that is no chat is left out: Telegram would refuse it.
+            let chats: Vec<i64> = entries
+                .iter()
+                .filter_map(|entry| match entry {
+                    Subscriber::Chat(chat) => Some(chat.get()),
+                    Subscriber::Stray(_) => None,
+                })
+                .collect();
+            let run = format!("deploy-{}-{hash}", self.platform().clock.now_ms());
+            let work = Work::Deploy {
+                text: text.to_owned(),
+            };
+            return match self
+                .enqueue(queue, &run, "deploy", &chats, &[], &work)
+                .await
+            {
+                Ok(messages) => json!({
+                    "totalSubscribers": entries.len(), "queued": run, "messages": messages,
+                }),
+                Err(error) => json!({
+                    "totalSubscribers": entries.len(), "successful": 0, "failed": 0,
+                    "errors": [{ "chatId": "unknown", "error": error }],
+                }),
+            };
+        }
         let telegram = &bot.telegram;
         let sends = bot
             .in_batches(&entries, |entry| async move {

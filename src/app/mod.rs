@@ -1,7 +1,7 @@
 //! The application behind the worker's two entry points, written against the platform traits
 //! so it runs the same in workerd and in native tests: HTTP routing (`route`), the Telegram
 //! webhook (`webhook`), deploy notifications (`deploy`), cron dispatch (`cron`) with the
-//! broadcast (`broadcast`) and the on-call pages (`pager`), configuration (`config`) and what an isolate remembers between
+//! broadcast (`broadcast`, through a queue when one is bound: `queued`) and the on-call pages (`pager`), configuration (`config`) and what an isolate remembers between
 //! requests (`isolate`).
 
 pub mod broadcast;
@@ -10,6 +10,7 @@ pub mod cron;
 mod deploy;
 mod isolate;
 pub mod pager;
+pub mod queued;
 mod route;
 mod webhook;
 
@@ -24,7 +25,7 @@ use crate::migration::flags::Flags;
 use crate::migration::publish::{publish, Observed};
 use crate::migration::router::{self, AfterReplies, Evidence, RequestPhases};
 use crate::migration::{FlagCache, Phase};
-use crate::platform::{MetricSink, Platform, RateLimiter};
+use crate::platform::{MetricSink, Platform, QueueProducer, RateLimiter};
 use crate::storage::d1::UpdateClaim;
 use crate::telegram::Telegram;
 use config::Config;
@@ -53,6 +54,8 @@ pub struct App {
     /// The optional Rate Limiting binding that counts failed admin bearer attempts; without
     /// it the isolate counts them.
     admin_limiter: Option<Rc<dyn RateLimiter>>,
+    /// The optional queue the broadcast fans out through; without it the broadcast is inline.
+    queue: Option<Rc<dyn QueueProducer>>,
 }
 
 impl App {
@@ -70,6 +73,7 @@ impl App {
             maintenance_failed: RefCell::default(),
             analytics: None,
             admin_limiter: None,
+            queue: None,
         }
     }
 
@@ -92,6 +96,18 @@ impl App {
             admin_limiter: Some(limiter),
             ..self
         }
+    }
+
+    /// Fans the broadcast out through `queue` (docs/broadcast-queue.md).
+    pub fn with_queue(self, queue: Rc<dyn QueueProducer>) -> Self {
+        Self {
+            queue: Some(queue),
+            ..self
+        }
+    }
+
+    fn queue(&self) -> Option<&dyn QueueProducer> {
+        self.queue.as_deref()
     }
 
     /// What the admin API may use of the app for one request.

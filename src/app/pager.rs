@@ -2,14 +2,18 @@
 //! numbers, the repair queues and whether `settings` reads, decides with
 //! `migration::paging` which pages to send against the pages recorded in D1, claims each one
 //! there (so two runs never send the same page) and sends it to `ADMIN_CHAT_ID` as plain text.
+//! It also pages once about each queued broadcast run whose messages were dead-lettered
+//! (docs/broadcast-queue.md, "Operators"), claimed on the run's row.
 
 use super::App;
 use crate::domain::ChatId;
 use crate::migration::flags::Flags;
-use crate::migration::paging::{decide, message, Kind, Readings, Thresholds};
+use crate::migration::paging::{
+    dead_letters_key, dead_letters_message, decide, message, Kind, Readings, Thresholds,
+};
 use crate::migration::tally::totals;
 use crate::platform::Platform;
-use crate::storage::d1::{EvidenceStore, Pages, RepairQueue};
+use crate::storage::d1::{BroadcastRuns, DeadLetters, EvidenceStore, Pages, RepairQueue};
 use crate::storage::{Repository, StorageResult};
 use crate::telegram::Telegram;
 use std::collections::BTreeMap;
@@ -56,10 +60,13 @@ impl App {
             window: noted(window, &mut errors),
             repairs_queued: noted(repair_depths(platform).await, &mut errors),
         };
+        let dead_letters = BroadcastRuns::new(platform).unpaged_dead_letters().await;
+        let dead_letters = noted(dead_letters, &mut errors).unwrap_or_default();
         let Some(admin) = admin_chat(config.admin_chat_id.as_deref()) else {
             let firing: Vec<String> = decide(&readings, &thresholds, &[], now)
                 .into_iter()
                 .map(|action| action.condition.key())
+                .chain(dead_letters.iter().map(|run| dead_letters_key(&run.run)))
                 .collect();
             if !firing.is_empty() {
                 tracing::warn!(firing = ?firing, "on-call pages not sent: ADMIN_CHAT_ID is not set");
@@ -108,7 +115,44 @@ impl App {
                 }
             }
         }
+        for run in &dead_letters {
+            match self.page_dead_letters(&telegram, admin, run, now).await {
+                Ok(true) => sent.paged.push(dead_letters_key(&run.run)),
+                Ok(false) => {}
+                Err(error) => errors.push(error),
+            }
+        }
         finish(sent, errors)
+    }
+}
+
+impl App {
+    /// Pages `admin` once about `run`'s dead letters: claimed on its row first, so two runs
+    /// never both send it, and given back when the send fails, so the next run sends it.
+    /// `Ok(true)` when this run sent it.
+    async fn page_dead_letters(
+        &self,
+        telegram: &Telegram,
+        admin: ChatId,
+        run: &DeadLetters,
+        now: i64,
+    ) -> Result<bool, String> {
+        let runs = BroadcastRuns::new(self.platform());
+        let key = dead_letters_key(&run.run);
+        match runs.swap_dead_letter_page(&run.run, None, Some(now)).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(error) => return Err(format!("{key}: page not claimed: {error}")),
+        }
+        let text = dead_letters_message(run, self.config().public_url.as_deref());
+        let Err(failure) = telegram.send_plain(admin, &text).await else {
+            return Ok(true);
+        };
+        let given_back = match runs.swap_dead_letter_page(&run.run, Some(now), None).await {
+            Ok(_) => "",
+            Err(_) => " (and its claim not given back)",
+        };
+        Err(format!("{key}: page not sent: {failure}{given_back}"))
     }
 }
 

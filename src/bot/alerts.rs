@@ -43,10 +43,27 @@ impl<'a> Alerts<'a> {
         let position = self.bot.repos.positions.position(chat).await.map_err(|e| {
             tracing::warn!(chat = %chat, error = %e, "position read failed; signals unavailable");
         });
+        self.messages_at(
+            position.as_ref().map(Option::as_ref),
+            tickers,
+            fear_greed,
+            header,
+        )
+        .await
+    }
+
+    /// [`Alerts::messages`] for a chat whose position is known (`Err`: unreadable).
+    pub(crate) async fn messages_at(
+        &self,
+        position: Result<Option<&Position>, &()>,
+        tickers: &[String],
+        fear_greed: &FearGreed,
+        header: Option<&str>,
+    ) -> Vec<String> {
         let mut messages = Vec::with_capacity(tickers.len());
         for ticker in tickers {
-            let body = match &position {
-                Ok(position) => self.signal(ticker, fear_greed, position.as_ref()).await,
+            let body = match position {
+                Ok(position) => self.signal(ticker, fear_greed, position).await,
                 Err(()) => market_unavailable(ticker, fear_greed),
             };
             messages.push(match header {

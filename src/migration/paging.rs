@@ -9,7 +9,7 @@
 
 use super::flags::{GuardThresholds, PageThresholds};
 use super::tally::Totals;
-use crate::storage::d1::PageRow;
+use crate::storage::d1::{DeadLetters, PageRow};
 use crate::storage::Repository;
 use std::collections::BTreeMap;
 
@@ -272,16 +272,6 @@ pub(crate) fn decide(
 /// The plain-text message of `action` at `now`; `public_url` is the worker's own origin
 /// (`PUBLIC_URL`), for the dashboard's link.
 pub(crate) fn message(action: &Action, now: i64, public_url: Option<&str>) -> String {
-    let dashboard = match public_url {
-        Some(origin) => format!(
-            "Dashboard: {}/admin/dashboard",
-            origin.trim_end_matches('/')
-        ),
-        None => {
-            "Dashboard: /admin/dashboard on the worker's URL (PUBLIC_URL is not set, so no link)"
-                .to_owned()
-        }
-    };
     let title = action.condition.title();
     let numbers = &action.numbers;
     let body = match &action.before {
@@ -295,6 +285,38 @@ pub(crate) fn message(action: &Action, now: i64, public_url: Option<&str>) -> St
             duration_text(now - row.first_paged_at),
             row.numbers
         ),
+    };
+    page_text(&body, public_url)
+}
+
+/// The page about a broadcast run whose queue messages ran out of retries: sent once a run.
+pub(crate) fn dead_letters_message(run: &DeadLetters, public_url: Option<&str>) -> String {
+    let body = format!(
+        "PAGE: broadcast run {} dead-lettered {} queue messages\n\
+         {} of {} chats done, {} messages sent, {} refused; the chats of each dead-lettered \
+         message did not get what it carried (each logged: queue message dead-lettered)",
+        run.run, run.dead_lettered, run.chats_done, run.chats, run.sent, run.refused
+    );
+    page_text(&body, public_url)
+}
+
+/// The page's key in `PagesSent` for run `run`'s dead letters.
+pub(crate) fn dead_letters_key(run: &str) -> String {
+    format!("broadcast_dead_letters.{run}")
+}
+
+/// A page's whole text: `body` under the bot's name, with the dashboard's link (`public_url`:
+/// the worker's own origin, `PUBLIC_URL`).
+fn page_text(body: &str, public_url: Option<&str>) -> String {
+    let dashboard = match public_url {
+        Some(origin) => format!(
+            "Dashboard: {}/admin/dashboard",
+            origin.trim_end_matches('/')
+        ),
+        None => {
+            "Dashboard: /admin/dashboard on the worker's URL (PUBLIC_URL is not set, so no link)"
+                .to_owned()
+        }
     };
     format!("[fear-greed-bot] {body}\n{dashboard}")
 }

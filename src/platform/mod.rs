@@ -1,5 +1,5 @@
 //! The seam between the application and the runtime: a KV namespace, a SQL database, outbound
-//! HTTP, a clock and a rate limiter, each a small trait. `workerd` implements them on the worker's bindings (wasm only);
+//! HTTP, a clock and a rate limiter, each a small trait, and the optional queue the broadcast fans out through. `workerd` implements them on the worker's bindings (wasm only);
 //! `native` implements them in memory and on SQLite, so every layer above runs in `cargo test`.
 //!
 //! Futures here are not `Send`: workerd is single-threaded and its bindings are JS objects.
@@ -71,6 +71,12 @@ impl From<&str> for SqlValue {
 impl From<String> for SqlValue {
     fn from(v: String) -> Self {
         Self::Text(v)
+    }
+}
+
+impl From<Option<i64>> for SqlValue {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Self::Null, Self::Integer)
     }
 }
 
@@ -178,6 +184,14 @@ pub trait RateLimiter {
     /// Counts one attempt by `key` at `now_ms` (the binding keeps its own time); `false` once
     /// the key is over its budget for the period.
     async fn limit(&self, key: &str, now_ms: i64) -> bool;
+}
+
+/// A Cloudflare Queue's producer side: the broadcast's fan-out (docs/broadcast-queue.md).
+/// Optional: without a bound queue the broadcast sends inline.
+#[async_trait(?Send)]
+pub trait QueueProducer {
+    /// Enqueues `bodies` (JSON texts) in one `sendBatch` call: at most 100, 256 KB together.
+    async fn send_batch(&self, bodies: &[String]) -> Result<(), PlatformError>;
 }
 
 /// Everything the application needs from its runtime.

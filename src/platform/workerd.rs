@@ -1,10 +1,10 @@
 //! The platform traits on the worker's real bindings (wasm only): Workers KV, D1, `fetch()`,
-//! the JavaScript clock and the Rate Limiting binding. The only code besides `entry` that calls `worker`.
+//! the JavaScript clock, the Rate Limiting binding and a Queue's producer. The only code besides `entry` that calls `worker`.
 
 use super::log::JsonLog;
 use super::{
     Clock, HttpClient, HttpRequest, HttpResponse, KvPage, KvStore, MetricPoint, MetricSink,
-    PlatformError, RateLimiter, Row, SqlDatabase, SqlValue, Statement,
+    PlatformError, QueueProducer, RateLimiter, Row, SqlDatabase, SqlValue, Statement,
 };
 use crate::http::{self, BoundedBody, Declared, TooLarge};
 use async_trait::async_trait;
@@ -378,4 +378,28 @@ pub(crate) async fn fire_cron(service: worker::Fetcher, cron: &str) -> Result<()
     js_sys::Reflect::set(&options, &"cron".into(), &cron.into())?;
     JsFuture::from(service.into_rpc::<ScheduledTarget>().scheduled(&options)?).await?;
     Ok(())
+}
+
+/// A Cloudflare Queue's producer binding. Each body goes as a JS string (the queue's JSON
+/// content type carries it as is); the call is the runtime's `sendBatch`, without the `worker`
+/// crate's serde round trip of options this worker never sets.
+pub(crate) struct WorkerQueue(pub worker::Queue);
+
+#[async_trait(?Send)]
+impl QueueProducer for WorkerQueue {
+    async fn send_batch(&self, bodies: &[String]) -> Result<(), PlatformError> {
+        let messages = js_sys::Array::new();
+        for body in bodies {
+            let message = js_sys::Object::new();
+            js_sys::Reflect::set(&message, &"body".into(), &JsValue::from_str(body))
+                .map_err(js_error)?;
+            messages.push(&message);
+        }
+        let queue: &worker::worker_sys::Queue = self.0.as_ref().unchecked_ref();
+        let sent = queue
+            .send_batch(messages, JsValue::UNDEFINED)
+            .map_err(js_error)?;
+        JsFuture::from(sent).await.map_err(js_error)?;
+        Ok(())
+    }
 }

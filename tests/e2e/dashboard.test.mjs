@@ -1,7 +1,8 @@
 // The on-call dashboard in workerd (migration.md §6), as on-call uses it: the page and script
 // the worker serves, opened in headless Chromium (Debian's `chromium`, driven by puppeteer-core)
 // over HTTP from Miniflare's loopback address, the token typed in; it shows each repository's
-// phase and next move, a divergence with its diff and a fallback, and says so when the token is
+// phase and next move, a divergence with its diff and a fallback, a queued broadcast run and its
+// dead-lettered message, and says so when the token is
 // refused; the page logs no error and its Content-Security-Policy refuses an inline script.
 // Leaves a screenshot of the signed-in page in build/dashboard.png (see SCREENSHOT).
 import { after, test } from "node:test";
@@ -151,6 +152,14 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
     return metrics.repositories.watchlists?.divergences === 1 && metrics.repositories.executions?.fallbacks === 1;
   }, "the shadow evidence is published");
 
+  // A queued broadcast run that finished with a dead-lettered message.
+  await d1
+    .prepare(
+      "INSERT INTO broadcast_runs (id, kind, planned_at, started_at, finished_at, chats, messages, chats_done, sent, refused, skipped, failed, retried, dead_lettered) " +
+        "VALUES ('broadcast-1795510800000', 'broadcast', 1795510800000, 1795510806000, 1795510872000, 30, 3, 30, 39, 1, 4, 2, 3, 1)",
+    )
+    .run();
+
   const [set] = await worker.admin("PUT", "/admin/flags", { key: "guard.max_divergence_rate", value: 0.05, reason: "e2e" });
   assert.equal(set, 200);
   const dashboard = await openDashboard(worker);
@@ -163,6 +172,7 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
     ["/admin/metrics?minutes=60", `Bearer ${ADMIN_TOKEN}`],
     ["/admin/divergences?limit=20", `Bearer ${ADMIN_TOKEN}`],
     ["/admin/flags", `Bearer ${ADMIN_TOKEN}`],
+    ["/admin/broadcast", `Bearer ${ADMIN_TOKEN}`],
   ]);
 
   const repositories = await rows(page, "repositories");
@@ -186,9 +196,14 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
   assert.match(diffs[1], /-  "NVDA"\n\+  "TSLA"/);
   assert.ok(await page.$eval("#divergences", (table) => table.checkVisibility()), "the diffs are on screen");
 
+  assert.deepEqual(await rows(page, "broadcasts"), [
+    ["broadcast-1795510800000", "2026-11-24 09:00", "30 / 30", "39", "1", "4", "2", "3", "1", "72 s"],
+  ]);
+
   const alerts = await page.$$eval("#alerts li", (lis) => lis.map((li) => li.textContent));
   assert.ok(alerts.includes("watchlists: 100.00 % of compared reads diverged in the last hour (guard rail: 5.00 %)"), alerts.join("\n"));
   assert.ok(alerts.includes("executions: 1 reads fell back to KV in the last hour"), alerts.join("\n"));
+  assert.ok(alerts.includes("broadcast-1795510800000: 1 queue messages dead-lettered"), alerts.join("\n"));
   assert.deepEqual(dashboard.errors, [], "the signed-in page logs no error");
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
@@ -216,7 +231,7 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
   assert.equal(await page.$eval("body", (body) => body.classList.contains("signed-in")), false);
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, "a refused token is not kept");
   // The refused calls are the browser's only complaints (it logs every 401 it loads).
-  assert.equal(dashboard.errors.length, 4, dashboard.errors.join("\n"));
+  assert.equal(dashboard.errors.length, 5, dashboard.errors.join("\n"));
   assert.ok(
     dashboard.errors.every((error) => /status of 401/.test(error)),
     `only the refused calls are logged:\n${dashboard.errors.join("\n")}`,

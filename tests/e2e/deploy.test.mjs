@@ -207,7 +207,10 @@ test("deploy.sh --local all: both workers under wrangler dev, the admin API and 
   assert.match(output, /env\.OPS \(fear-greed-ops\)/, "the bot's dry run");
   assert.match(output, /health: \{"ok":true,"d1":true,"kv":true\}/);
   assert.match(output, /health: \/admin\/ answered 200 through the bot: the ops worker is reached/);
-  assert.match(output, /notify: 2 of 2 subscribers told, 0 failed/);
+  // wrangler dev binds wrangler.toml's queue: the notification is enqueued, and the step waits
+  // for the run to finish (GET /admin/broadcast, answered by the ops worker through the bot).
+  assert.match(output, /notify: 2 subscribers, enqueued as run deploy-\d+-abc1234/);
+  assert.match(output, /notify: run deploy-\d+-abc1234 finished: 2 sent, 0 refused/);
 
   // The admin API answered through the bot with the ops worker's secret token, and only with it.
   assert.equal(during.flags[0], 200, JSON.stringify(during.flags));
@@ -269,12 +272,17 @@ test("deploy.sh --local all: both workers under wrangler dev, the admin API and 
  * Runs `deploy.sh all` with wrangler replaced by a script that records each call (its
  * arguments, the configuration it was given and, for `secret put`, what it read on stdin) and a
  * "deployed" bot answering as `answer(path)` does; resolves to { code, output, calls, requests,
- * workerUrl }, each call as { command, worker, call }: the command without the values of
- * --config, --outdir and --message, and the worker its configuration names.
+ * workerUrl, again }, each call as { command, worker, call }: the command without the values of
+ * --config, --outdir and --message, and the worker its configuration names. The account holds
+ * the broadcast's queue but not its dead-letter queue: `queues info` fails for a queue not in
+ * queues.txt, `queues create` adds it there. `again(steps)` runs more steps with the same
+ * wrangler and resolves to { code, output, calls } of those alone.
  */
 async function remoteDeploy(answer) {
   const dir = tempDir();
   const log = join(dir, "calls.jsonl");
+  const queues = join(dir, "queues.txt");
+  writeFileSync(queues, "fear-greed-broadcast\n");
   const stub = join(dir, "wrangler");
   writeFileSync(
     stub,
@@ -285,9 +293,23 @@ const at = argv.indexOf("--config");
 const call = { argv, config: at >= 0 ? fs.readFileSync(argv[at + 1], "utf8") : null };
 if (argv[0] === "secret") call.stdin = fs.readFileSync(0, "utf8");
 fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(call) + "\\n");
+if (argv[0] === "queues") {
+  const known = fs.readFileSync(${JSON.stringify(queues)}, "utf8").split("\\n");
+  if (argv[1] === "create") fs.appendFileSync(${JSON.stringify(queues)}, argv[2] + "\\n");
+  else if (!known.includes(argv[2])) {
+    console.error('Queue "' + argv[2] + '" does not exist.');
+    process.exit(1);
+  }
+}
 `,
   );
   chmodSync(stub, 0o755);
+  const recorded = () =>
+    readFileSync(log, "utf8").trim().split("\n").map((line) => {
+      const call = JSON.parse(line);
+      const command = call.argv.filter((a, i, all) => !a.match(/^--(config|outdir|message)$/) && !all[i - 1]?.match(/^--(config|outdir|message)$/)).join(" ");
+      return { command, worker: call.config?.match(/^name = "(.*)"$/m)?.[1], call };
+    });
 
   const requests = [];
   const worker = createServer((req, res) => {
@@ -315,12 +337,13 @@ fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(call) + "\\n");
   } finally {
     worker.close();
   }
-  const calls = readFileSync(log, "utf8").trim().split("\n").map((line) => {
-    const call = JSON.parse(line);
-    const command = call.argv.filter((a, i, all) => !a.match(/^--(config|outdir|message)$/) && !all[i - 1]?.match(/^--(config|outdir|message)$/)).join(" ");
-    return { command, worker: call.config?.match(/^name = "(.*)"$/m)?.[1], call };
-  });
-  return { ...result, calls, requests, workerUrl };
+  const calls = recorded();
+  const again = async (more) => {
+    rmSync(log);
+    const run = await deploy(more, { WRANGLER: stub });
+    return { ...run, calls: recorded() };
+  };
+  return { ...result, calls, requests, workerUrl, again };
 }
 
 const ROLLBACK = [
@@ -328,9 +351,9 @@ const ROLLBACK = [
   ["rollback --yes", "fear-greed-ops"],
 ];
 
-test("deploy.sh all (remote): both workers, the ops worker first, each its own secrets on stdin; both rolled back after a failed health check", async () => {
+test("deploy.sh all (remote): both workers, the ops worker first, each its own secrets on stdin, the bot's missing queue created; both rolled back after a failed health check", async () => {
   // The "deployed" bot never becomes healthy.
-  const { code, output, calls, requests, workerUrl } = await remoteDeploy((path) => [path === "/healthz" ? 503 : 404, { ok: false, d1: false, kv: true }]);
+  const { code, output, calls, requests, workerUrl, again } = await remoteDeploy((path) => [path === "/healthz" ? 503 : 404, { ok: false, d1: false, kv: true }]);
   assert.equal(code, 1, output);
   assert.match(output, /not healthy: rolling back/);
   assert.match(output, /rolled back/);
@@ -340,6 +363,10 @@ test("deploy.sh all (remote): both workers, the ops worker first, each its own s
     ["deploy --dry-run", "fear-greed-bot"],
     // Once: both workers use the one database.
     ["d1 migrations apply FEAR_GREED_D1 --remote", "fear-greed-bot"],
+    // The queues the bot produces and consumes; only the missing one is created.
+    ["queues info fear-greed-broadcast", "fear-greed-bot"],
+    ["queues info fear-greed-broadcast-dlq", "fear-greed-bot"],
+    ["queues create fear-greed-broadcast-dlq", "fear-greed-bot"],
     ...Object.entries(WORKER_SECRETS).flatMap(([worker, names]) => names.map((name) => [`secret put ${name}`, worker])),
     // The bot's OPS binding names the ops worker: it goes first.
     ["deploy", "fear-greed-ops"],
@@ -366,6 +393,12 @@ test("deploy.sh all (remote): both workers, the ops worker first, each its own s
   assert.ok(!requests.some((r) => r.includes("deploy-notify")), requests.join(", "));
   assertNoSecretIn(output, "the output");
   assert.deepEqual(readdirSync(ROOT).filter((f) => f.startsWith(".deploy-wrangler")), []);
+  assert.match(output, /queues: fear-greed-broadcast exists/);
+
+  // The queues step again: both queues exist now, nothing is created.
+  const queuesAgain = await again(["queues"]);
+  assert.equal(queuesAgain.code, 0, queuesAgain.output);
+  assert.deepEqual(queuesAgain.calls.map((c) => c.command), ["queues info fear-greed-broadcast", "queues info fear-greed-broadcast-dlq"]);
 });
 
 test("deploy.sh all (remote): a bot that does not reach the ops worker (405 on /admin/) is not healthy: both rolled back", async () => {

@@ -39,6 +39,7 @@ const TABLES = [
   "entity_versions", "copy_guard", "sweeps", "sweep_findings",
   "settings_history_restore",
   "pages",
+  "broadcast_runs", "broadcast_deliveries",
 ];
 
 test("migrations created every table and no other, with foreign keys enforced by D1", async () => {

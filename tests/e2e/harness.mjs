@@ -79,7 +79,8 @@ function applyMigrations(dir) {
  * (`{ path, contents }`, a module under build/) replaces the entry module of both workers (the
  * ops worker's beside its own build), for a wrapper that imports `./index.js`. `miniflare` adds (v4-style) Miniflare options, e.g.
  * `{ inspectorPort: 0 }` for the profiler. `build` and `opsBuild` are the directories of the two
- * builds (others to compare builds). Returns the Miniflare instance and helpers, among them
+ * builds (others to compare builds). `bot` adds (v4-style) options to the bot worker alone, e.g. the
+ * broadcast's queue producer and consumers (wrangler.toml declares them for the bot only). Returns the Miniflare instance and helpers, among them
  * `url`: Miniflare's loopback HTTP address (`http://127.0.0.1:<port>/`), where a real browser
  * reaches the bot. `rateLimit: false` leaves the Rate Limiting binding out (the isolate counts
  * failed admin attempts); `opsBinding: false` the bot's `OPS` binding. `logs` holds both workers' console lines, `{ level, message }`, in
@@ -94,6 +95,7 @@ export async function startWorker({
   opsBuild = "build-ops",
   rateLimit = true,
   opsBinding = true,
+  bot = {},
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
@@ -147,6 +149,7 @@ export async function startWorker({
         {
           ...worker(BOT_WORKER, build, entry ? [{ type: "ESModule", ...entry }] : []),
           serviceBindings: opsBinding ? { OPS: OPS_WORKER } : {},
+          ...bot,
         },
         {
           ...worker(OPS_WORKER, opsBuild, entry ? [{ type: "ESModule", path: join(opsBuild, basename(entry.path)), contents: entry.contents }] : []),

@@ -17,7 +17,11 @@ export function createStandIn() {
     missingChats: new Set(),
     /** Chat ids whose sendMessage gets a 400. */
     refusingChats: new Set(),
+    /** Chat id → retry_after: the chat's next sendMessage gets a 429 (not recorded in `sent`). */
+    throttledChats: new Map(),
   };
+  /** Each 429 given, as [chat, performance.now()]. */
+  const throttled = [];
   const sent = [];
   /** The on-call pages (plain-text sendMessage), as [chat, text] pairs. */
   const pages = [];
@@ -38,6 +42,13 @@ export function createStandIn() {
       // The legacy wire format, keys in order.
       if (body !== JSON.stringify({ chat_id: message.chat_id, text: message.text, parse_mode: "Markdown" })) {
         throw new Error(`unexpected sendMessage body ${body}`);
+      }
+      const retryAfter = state.throttledChats.get(message.chat_id);
+      if (retryAfter !== undefined) {
+        state.throttledChats.delete(message.chat_id);
+        throttled.push([message.chat_id, performance.now()]);
+        const parameters = { retry_after: retryAfter };
+        return Response.json({ ok: false, error_code: 429, description: `Too Many Requests: retry after ${retryAfter}`, parameters }, { status: 429 });
       }
       sent.push([message.chat_id, message.text]);
       sentAt.push(performance.now());
@@ -73,6 +84,7 @@ export function createStandIn() {
     outbound,
     requests,
     sentAt,
+    throttled,
     /** The messages sent since the last call, as [chat, text] pairs. */
     take() {
       return sent.splice(0);

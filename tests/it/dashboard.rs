@@ -69,7 +69,7 @@ fn every_admin_call_the_page_makes_is_answered() {
         .split('"')
         .filter(|part| part.starts_with("/admin/"))
         .collect();
-    assert_eq!(paths.len(), 4, "{sources}");
+    assert_eq!(paths.len(), 5, "{sources}");
     for path in paths {
         let (status, body) = f.admin("GET", path, "");
         assert_eq!((status, &body["ok"]), (200, &true.into()), "{path}: {body}");

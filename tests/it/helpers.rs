@@ -98,6 +98,7 @@ impl Fixture {
             admin_api_token: Secret::new(Some(ADMIN_TOKEN.into())),
             storage_phase_default: Phase::KvOnly,
             public_url: None,
+            broadcast_send_spacing_ms: fear_greed_bot::fanout::SEND_SPACING_MS,
         }
     }
 

@@ -11,6 +11,7 @@ mod backfill;
 mod backfill_race;
 mod bot;
 mod broadcast;
+mod broadcast_queue;
 mod contract;
 mod d1_schema;
 mod dashboard;

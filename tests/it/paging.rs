@@ -7,7 +7,9 @@ use crate::logs::{logged, the_event};
 use fear_greed_bot::app::config::Config;
 use fear_greed_bot::app::cron::{CronOutcome, MAINTENANCE_CRON};
 use fear_greed_bot::app::pager::PagesSent;
+use fear_greed_bot::app::queued::Delivery;
 use fear_greed_bot::app::App;
+use fear_greed_bot::fanout::{QueueMessage, Work};
 use fear_greed_bot::storage::d1::{PageRow, Pages};
 use serde_json::json;
 
@@ -210,23 +212,27 @@ fn thresholds_are_flags_and_the_page_links_the_dashboard_at_public_url() {
 fn a_page_that_could_not_be_sent_is_sent_by_the_next_run() {
     let f = Fixture::new(Backend::D1);
     divergence_spike(&f);
+    sent_by_the_next_run(&f, "divergence_rate.watchlists", || {
+        assert_eq!(
+            f.count("SELECT COUNT(*) FROM pages"),
+            0,
+            "the claim given back"
+        );
+    });
+}
+
+/// Page `key`, due now, is refused by Telegram (the run fails naming it; `between` checks
+/// what that left), then sent by the next run, alone.
+fn sent_by_the_next_run(f: &Fixture, key: &str, between: impl FnOnce()) {
     f.http
         .answer_with(|_| Ok(respond(400, &json!({"ok": false}))));
-    let error = maintain(&f).unwrap_err();
-    assert!(
-        error.contains("divergence_rate.watchlists: page not sent"),
-        "{error}"
-    );
-    assert_eq!(
-        f.count("SELECT COUNT(*) FROM pages"),
-        0,
-        "the claim given back"
-    );
-
+    let error = maintain(f).unwrap_err();
+    assert!(error.contains(&format!("{key}: page not sent")), "{error}");
+    between();
     f.http.answer_with(|request| Ok(telegram_ok(request)));
     f.http.clear();
     f.clock.advance(5 * MINUTE);
-    assert_eq!(maintain(&f), paged(&["divergence_rate.watchlists"]));
+    assert_eq!(maintain(f), paged(&[key]));
     assert_eq!(f.pages().len(), 1);
 }
 
@@ -254,4 +260,58 @@ fn of_two_runs_deciding_the_same_page_only_one_claims_it() {
     assert!(!swap(Some(&first), None), "already cleared");
     assert!(swap(None, Some(&first)), "a clear given back");
     assert_eq!(run(pages.all()).unwrap(), [first]);
+}
+
+/// Queue messages of `run` (planned with 30 chats in 3 messages, 20 done) that ran out of
+/// retries, as the dead-letter queue hands them to the bot: `n` of them.
+fn dead_letters(f: &Fixture, run_id: &str, n: usize) {
+    f.db.run_script(&format!(
+        "INSERT INTO broadcast_runs (id, kind, planned_at, chats, messages, chats_done, sent, refused)
+         VALUES ('{run_id}', 'broadcast', {T0}, 30, 3, 20, 25, 1) ON CONFLICT(id) DO NOTHING;"
+    ))
+    .unwrap();
+    let body = QueueMessage {
+        run: run_id.into(),
+        seq: 2,
+        chats: (21..=30).collect(),
+        work: Work::Deploy { text: "x".into() },
+        plans: Vec::new(),
+    }
+    .to_body();
+    let letters = vec![Delivery { body, age_ms: 0 }; n];
+    assert!(run(
+        App::new(f.platform.clone(), f.config()).on_dead_letters(&letters)
+    ));
+}
+
+#[test]
+fn a_run_that_dead_letters_messages_pages_the_admin_chat_once() {
+    let f = Fixture::new(Backend::D1);
+    dead_letters(&f, "broadcast-1", 2);
+    let key = "broadcast_dead_letters.broadcast-1";
+    assert_eq!(maintain(&f), paged(&[key]));
+    let text = "[fear-greed-bot] PAGE: broadcast run broadcast-1 dead-lettered 2 queue messages\n\
+                20 of 30 chats done, 25 messages sent, 1 refused; the chats of each \
+                dead-lettered message did not get what it carried (each logged: queue message \
+                dead-lettered)\n\
+                Dashboard: /admin/dashboard on the worker's URL (PUBLIC_URL is not set, so no link)";
+    assert_eq!(f.pages(), [(ADMIN, text.to_owned())]);
+
+    // Once a run: later runs, and more of its messages dead-lettered, page nothing more.
+    f.clock.advance(5 * MINUTE);
+    assert_eq!(maintain(&f), paged(&[]));
+    dead_letters(&f, "broadcast-1", 1);
+    f.clock.advance(2 * 3_600_000);
+    assert_eq!(maintain(&f), paged(&[]));
+    assert_eq!(f.pages().len(), 1);
+
+    // Another run that dead-letters pages on its own; a send that fails is sent by the next run.
+    dead_letters(&f, "deploy-2-abc1234", 1);
+    sent_by_the_next_run(&f, "broadcast_dead_letters.deploy-2-abc1234", || {
+        let claims = "SELECT COUNT(*) FROM broadcast_runs WHERE dead_letters_paged_at IS NOT NULL";
+        assert_eq!(f.count(claims), 1, "the claim given back");
+    });
+    assert!(f.pages()[0]
+        .1
+        .contains("broadcast run deploy-2-abc1234 dead-lettered 1 queue messages"));
 }

@@ -1,12 +1,15 @@
 //! Native stand-ins for the worker's bindings, used by `cargo test` and the benches:
-//! an in-memory KV with injectable failures, D1 on real SQLite, scripted HTTP, and clocks.
+//! an in-memory KV with injectable failures, D1 on real SQLite, scripted HTTP, an in-memory
+//! queue, and clocks.
 
 mod http;
 mod memory_kv;
+mod queue;
 mod sqlite;
 
 pub use http::ScriptedHttp;
 pub use memory_kv::{KvOp, KvOpCounts, MemoryKv};
+pub use queue::MemoryQueue;
 pub use sqlite::SqliteDatabase;
 
 /// Metric points kept in memory, as a bound Analytics Engine dataset would receive them.

@@ -49,6 +49,8 @@ const CREATED: &[&str] = &[
     "sweep_findings",
     "settings_history_restore",
     "pages",
+    "broadcast_runs",
+    "broadcast_deliveries",
 ];
 
 #[derive(Deserialize)]

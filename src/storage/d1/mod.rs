@@ -3,6 +3,7 @@
 //! reproducing the KV order, and a chat that never subscribed gets a `users` row (status 0) on
 //! its first write so foreign keys hold (legacy §10.6).
 
+mod broadcasts;
 mod cache;
 mod census;
 mod entities;
@@ -21,6 +22,7 @@ mod units;
 mod updates;
 mod watchlists;
 
+pub use broadcasts::{BroadcastRuns, DeadLetters, PlannedRun, Progress};
 pub use cache::D1Cache;
 pub use census::Census;
 pub use entities::statement_bound;

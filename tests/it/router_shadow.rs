@@ -130,14 +130,19 @@ fn shadow_read_returns_kv_value_when_d1_errors() {
 /// missing. The user now gets D1's error (the command's failure text), as when KV fails too.
 #[test]
 fn shadow_read_does_not_fall_back_to_kv_known_to_be_stale_when_d1_errors() {
+    served_nothing_stale_after("DROP TABLE active_positions");
+}
+
+/// In shadow, a position change that reaches D1 only (KV keeps SPY, a repair towards KV is
+/// queued); then `failure` runs on D1, and the read must give D1's error, not KV's SPY.
+fn served_nothing_stale_after(failure: &str) {
     let f = stores();
     let (repos, _) = routed_in(&f, Phase::Shadow);
     run(repos.positions.set_position(CHAT, &position("SPY", 1.0))).unwrap();
-    // The new position reaches D1 only: KV keeps SPY, and a repair towards KV is queued.
     f.kv.fail(KvOp::Put, "active_position:");
     run(repos.positions.set_position(CHAT, &position("QQQ", 2.0))).unwrap();
     f.kv.heal();
-    f.db.run_script("DROP TABLE active_positions").unwrap();
+    f.db.run_script(failure).unwrap();
     let (repos, evidence) = routed_in(&f, Phase::Shadow);
     let error = run(repos.positions.position(CHAT)).unwrap_err();
     assert!(error.to_string().contains("no such table"), "{error}");
@@ -149,20 +154,9 @@ fn shadow_read_does_not_fall_back_to_kv_known_to_be_stale_when_d1_errors() {
 /// from KV as if current: the ticker was back. KV not known to be current is not served.
 #[test]
 fn shadow_read_does_not_fall_back_to_kv_it_cannot_check_when_d1_errors() {
-    let f = stores();
-    let (repos, _) = routed_in(&f, Phase::Shadow);
-    run(repos.positions.set_position(CHAT, &position("SPY", 1.0))).unwrap();
-    f.kv.fail(KvOp::Put, "active_position:");
-    run(repos.positions.set_position(CHAT, &position("QQQ", 2.0))).unwrap();
-    f.kv.heal();
-    f.db.run_script(
+    served_nothing_stale_after(
         "DROP TABLE active_positions; DROP TABLE repair_queue; DROP TABLE entity_versions",
-    )
-    .unwrap();
-    let (repos, evidence) = routed_in(&f, Phase::Shadow);
-    let error = run(repos.positions.position(CHAT)).unwrap_err();
-    assert!(error.to_string().contains("no such table"), "{error}");
-    assert_eq!(evidence.take().fallbacks, vec![]);
+    );
 }
 
 #[test]

@@ -8,9 +8,8 @@ use crate::redelivery::{deliver_on, in_phase, CHAT};
 use async_trait::async_trait;
 use fear_greed_bot::app::{App, Isolate};
 use fear_greed_bot::domain::ChatId;
-use fear_greed_bot::platform::{
-    KvPage, KvStore, Platform, PlatformError, Row, SqlDatabase, Statement,
-};
+use fear_greed_bot::platform::native::KvOp;
+use fear_greed_bot::platform::{Platform, PlatformError, Row, SqlDatabase, Statement};
 use fear_greed_bot::storage::Repos;
 use serde_json::json;
 use std::rc::Rc;
@@ -106,36 +105,6 @@ fn a_write_on_an_isolate_holding_the_old_phase_runs_in_the_new_one() {
     }
 }
 
-/// KV whose puts of watchlists fail.
-struct WatchlistPutsFail(Rc<dyn KvStore>);
-
-#[async_trait(?Send)]
-impl KvStore for WatchlistPutsFail {
-    async fn get(&self, key: &str) -> Result<Option<String>, PlatformError> {
-        self.0.get(key).await
-    }
-
-    async fn put(&self, key: &str, value: &str) -> Result<(), PlatformError> {
-        if key.starts_with("watchlist:") {
-            return Err(PlatformError("KV: put failed".into()));
-        }
-        self.0.put(key, value).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), PlatformError> {
-        self.0.delete(key).await
-    }
-
-    async fn list(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<KvPage, PlatformError> {
-        self.0.list(prefix, cursor, limit).await
-    }
-}
-
 /// D1 whose batches that write a watchlist fail.
 struct WatchlistWritesFail(Rc<dyn SqlDatabase>);
 
@@ -188,13 +157,14 @@ fn no_write_is_acknowledged_that_the_new_phase_cannot_read() {
                 db: Rc::new(WatchlistWritesFail(f.platform.db.clone())),
                 ..f.platform.clone()
             },
-            _ => Platform {
-                kv: Rc::new(WatchlistPutsFail(f.platform.kv.clone())),
-                ..f.platform.clone()
-            },
+            // The fixture's own KV fails the puts once the isolate is warm.
+            _ => f.platform.clone(),
         };
         let stale = StaleIsolate::warmed(&f, platform);
         flip(&f, new);
+        if new == "dual_write" {
+            f.kv.fail(KvOp::Put, "watchlist:");
+        }
         let before = replies(&f).len();
         assert_eq!(
             answer(&stale.deliver(&f, 2, "/watchlist add BBB")),
@@ -206,6 +176,7 @@ fn no_write_is_acknowledged_that_the_new_phase_cannot_read() {
             before,
             "{old} → {new}: nothing acknowledged"
         );
+        f.kv.heal();
         // Telegram delivers it again, to a healthy isolate: applied once.
         assert_eq!(answer(&deliver_on(&f.app(), 2, "/watchlist add BBB")), OK);
         assert_eq!(

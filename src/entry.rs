@@ -14,6 +14,9 @@ use crate::platform::workerd::{
 };
 use crate::platform::Platform;
 use crate::secret::Secret;
+use futures_util::future::FutureExt;
+#[cfg(not(feature = "ops"))]
+use futures_util::future::LocalBoxFuture;
 use std::rc::Rc;
 use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
 #[cfg(feature = "bot")]
@@ -175,13 +178,29 @@ fn start() {
 
 /// The request and the response stay `web_sys` types: `worker::Request` would read the
 /// request's `cf` object and `worker::Response` copy the body once more.
+///
+/// A fresh isolate compiles each wasm function on its first call, whole, whatever branch
+/// runs: so the request's future is boxed (the event glue then holds none of it inline), and
+/// so is each step a request may skip (the hand-off to the ops worker, reading a body, the
+/// route, the work after the response). A first request compiles what it runs, and a request
+/// no route takes (a `GET /`) runs almost nothing.
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+    serve(req, env, ctx).boxed_local().await
+}
+
+async fn serve(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+    let (path, query) = workerd::path_and_query(&req.url());
     #[cfg(not(feature = "ops"))]
-    let req = match to_ops(req, &env).await {
-        Ok(response) => return response,
+    let req = match to_ops(req, &path, &env) {
+        Ok(forwarding) => return forwarding.await,
         Err(req) => req,
     };
+    // A request no route takes, without a body (which could be over the limit: a 413), is a
+    // 405 before the vars or the headers are read.
+    if req.body().is_none() && App::endpoint_of(&req.method(), &path).is_none() {
+        return Ok(workerd::js_response(http::Response::method_not_allowed())?);
+    }
     let app = match app_from_env(&env) {
         Ok(app) => app,
         Err(e) => {
@@ -189,7 +208,6 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
             return worker::Response::error("Internal server error", 500).map(Into::into);
         }
     };
-    let (path, query) = workerd::path_and_query(&req.url());
     let mut request = http::Request {
         method: req.method(),
         path,
@@ -201,15 +219,23 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         body: Vec::new(),
     };
     let limit = App::body_limit(&request.path);
-    let response = match workerd::body_within(&req, request.header("content-length"), limit).await {
+    let body = match req.body() {
+        None => Ok(Vec::new()),
+        Some(_) => {
+            workerd::body_within(&req, request.header("content-length"), limit)
+                .boxed_local()
+                .await
+        }
+    };
+    let response = match body {
         Ok(body) => {
             request.body = body;
-            app.handle(&request).await
+            app.handle(&request).boxed_local().await
         }
         Err(http::TooLarge) => App::too_large(),
     };
     // Comparing and publishing the shadow evidence is not the user's wait.
-    ctx.wait_until(async move { app.after_response().await });
+    ctx.wait_until(async move { app.after_response().boxed_local().await });
     Ok(workerd::js_response(response)?)
 }
 
@@ -218,16 +244,17 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
 /// change made through this isolate is seen by it at once, as when one worker answered both:
 /// an admin write that succeeded drops its cached flags.
 #[cfg(not(feature = "ops"))]
-async fn to_ops(
+fn to_ops(
     req: web_sys::Request,
+    path: &str,
     env: &Env,
-) -> Result<worker::Result<web_sys::Response>, web_sys::Request> {
+) -> Result<LocalBoxFuture<'static, worker::Result<web_sys::Response>>, web_sys::Request> {
     let ops = match env.service(OPS_BINDING) {
-        Ok(ops) if workerd::path_and_query(&req.url()).0.starts_with("/admin/") => ops,
+        Ok(ops) if path.starts_with("/admin/") => ops,
         _ => return Err(req),
     };
     let write = req.method() != "GET";
-    Ok(async {
+    Ok(async move {
         let response: web_sys::Response =
             ops.fetch_request(worker::Request::from(req)).await?.into();
         if write && response.ok() {
@@ -235,7 +262,7 @@ async fn to_ops(
         }
         Ok(response)
     }
-    .await)
+    .boxed_local())
 }
 
 #[event(scheduled)]

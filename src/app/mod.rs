@@ -29,6 +29,7 @@ use crate::platform::{MetricSink, Platform, QueueProducer, RateLimiter};
 use crate::storage::d1::UpdateClaim;
 use crate::telegram::Telegram;
 use config::Config;
+use futures_util::FutureExt;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -139,13 +140,21 @@ impl App {
     /// is marked done, the shadow reads of this request are compared and everything it
     /// observed is published.
     pub async fn after_response(&self) {
+        // Each part is boxed and made only when it has work: a fresh isolate compiles a wasm
+        // function on its first call, so a request with nothing to do afterwards (a `/help`,
+        // a `GET /`) compiles neither.
         let claim = self.claim.take();
-        claim.finish().await;
+        if claim.running() {
+            claim.finish().boxed_local().await;
+        }
         let observed = Observed {
             collected: self.evidence.take(),
             settings_unreadable: self.flags_read.settings_unreadable.take(),
             maintenance_failed: self.maintenance_failed.take(),
         };
+        if observed == Observed::default() {
+            return;
+        }
         let sink = self.analytics.as_deref();
         let counters = &self.isolate.counters;
         publish(
@@ -155,6 +164,7 @@ impl App {
             sink,
             counters,
         )
+        .boxed_local()
         .await;
     }
 

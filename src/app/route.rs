@@ -13,6 +13,18 @@ use serde_json::json;
 /// character `\u`-escaped, and this leaves room for its entities and quotes.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// What a build may serve: its routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    #[cfg(feature = "bot")]
+    DeployNotify,
+    #[cfg(feature = "bot")]
+    Webhook,
+    Healthz,
+    #[cfg(feature = "ops")]
+    Admin,
+}
+
 impl App {
     /// The largest body a request to `path` may carry (README, "Decisions worth knowing"):
     /// 16 KiB under `/admin/`, whose bodies are small JSON commands, 256 KiB elsewhere.
@@ -29,26 +41,44 @@ impl App {
         Response::error(413, "Payload Too Large")
     }
 
-    /// Routes one request: the bot's routes and the operators' as the build has them (the
-    /// `bot` and `ops` features; a path the build lacks is a 405). Each route's future is boxed: the request's future then holds none
-    /// of them inline, and a fresh isolate compiles only the code of the routes it serves.
+    /// The route that answers `method` on `path` in this build (the `bot` and `ops`
+    /// features); `None` is a 405.
+    pub fn endpoint_of(method: &str, path: &str) -> Option<Endpoint> {
+        match (method, path) {
+            #[cfg(feature = "bot")]
+            ("POST", "/deploy-notify") => Some(Endpoint::DeployNotify),
+            #[cfg(feature = "bot")]
+            ("POST", "/") => Some(Endpoint::Webhook),
+            ("GET", "/healthz") => Some(Endpoint::Healthz),
+            #[cfg(feature = "ops")]
+            (_, path) if path.starts_with("/admin/") => Some(Endpoint::Admin),
+            _ => None,
+        }
+    }
+
+    /// Answers one request: a 413 when its body is over the path's limit, whatever the path
+    /// (docs/legacy.md §10.10), else a 405 when no route takes it, else what its route
+    /// answers. Each route's future is boxed: the request's future then holds none of them
+    /// inline, and a fresh isolate compiles only the code of the routes it serves.
     pub async fn handle(&self, request: &Request) -> Response {
         if request.body.len() > Self::body_limit(&request.path) {
             return Self::too_large();
         }
-        let response = match (request.method.as_str(), request.path.as_str()) {
+        let Some(endpoint) = Self::endpoint_of(&request.method, &request.path) else {
+            return Response::method_not_allowed();
+        };
+        let response = match endpoint {
             #[cfg(feature = "bot")]
-            ("POST", "/deploy-notify") => self.deploy_notify(request).boxed_local().await,
+            Endpoint::DeployNotify => self.deploy_notify(request).boxed_local().await,
             #[cfg(feature = "bot")]
-            ("POST", "/") => self.webhook(request).boxed_local().await,
-            ("GET", "/healthz") => self.healthz().boxed_local().await,
+            Endpoint::Webhook => self.webhook(request).boxed_local().await,
+            Endpoint::Healthz => self.healthz().boxed_local().await,
             #[cfg(feature = "ops")]
-            (_, path) if path.starts_with("/admin/") => {
+            Endpoint::Admin => {
                 crate::admin::handle(&self.admin(), request)
                     .boxed_local()
                     .await
             }
-            _ => Response::method_not_allowed(),
         };
         // Whatever a handler left queued (the webhook runs its own before finishing the update).
         self.after_replies().await;

@@ -26,7 +26,8 @@ pub(crate) struct Observed {
 
 /// Compares the sampled shadow reads (`sample_rate`, 0.0–1.0) and writes everything the
 /// request observed: its divergence records at once, its counters through the isolate's
-/// `buffer` (now, or after a wait by this request, or by another request).
+/// `buffer` (now, or after a wait by this request, or by another request). The caller skips
+/// a request that observed nothing (`Observed::default()`).
 pub(crate) async fn publish(
     platform: &Platform,
     sample_rate: f64,
@@ -34,9 +35,6 @@ pub(crate) async fn publish(
     analytics: Option<&dyn MetricSink>,
     buffer: &CounterBuffer,
 ) {
-    if observed == Observed::default() {
-        return;
-    }
     let Observed {
         collected,
         settings_unreadable,

@@ -304,6 +304,11 @@ impl UpdateClaim {
         }
     }
 
+    /// Whether [`UpdateClaim::finish`] has a claim to mark done.
+    pub(crate) fn running(&self) -> bool {
+        self.at(Stage::Running).is_some()
+    }
+
     /// After the response: a claim taken is marked done.
     pub(crate) async fn finish(&self) {
         let Some(taken) = self.at(Stage::Running) else {

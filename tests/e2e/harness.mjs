@@ -96,6 +96,7 @@ export async function startWorker({
   rateLimit = true,
   opsBinding = true,
   bot = {},
+  scanBodies = true,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
@@ -161,13 +162,16 @@ export async function startWorker({
   );
   const url = await mf.ready;
   const readyMs = performance.now() - starting;
-  // Every response's body is read from a copy, after the caller has it (no wait added).
-  const dispatchFetch = mf.dispatchFetch.bind(mf);
-  mf.dispatchFetch = async (...args) => {
-    const response = await dispatchFetch(...args);
-    bodies.push(response.clone().text());
-    return response;
-  };
+  // Every response's body is read from a copy, after the caller has it (no wait added), unless
+  // `scanBodies` is false (the bench: the copy is the test's, not the worker's, cost).
+  if (scanBodies) {
+    const dispatchFetch = mf.dispatchFetch.bind(mf);
+    mf.dispatchFetch = async (...args) => {
+      const response = await dispatchFetch(...args);
+      bodies.push(response.clone().text());
+      return response;
+    };
+  }
   const secrets = secretsOf(bindings);
   const leaks = async () => [
     ...leaksIn(logs.map((line) => line.message), secrets, "worker log"),

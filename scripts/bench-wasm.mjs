@@ -23,7 +23,7 @@ const pause = () => new Promise((done) => setTimeout(done, GAP_MS));
 /** A fresh worker on `build`, with its workerd pid and its `ready` time. */
 async function start(build) {
   const world = createStandIn();
-  const { worker, pid } = await withWorkerdPid(async () => ({ worker: await startWorker({ outbound: world.outbound, build, scanBodies: false }) }));
+  const { worker, pid } = await withWorkerdPid(async () => ({ worker: await startWorker({ outbound: world.outbound, build, secretsScan: false }) }));
   const timed = async (request) => {
     const t0 = performance.now();
     const res = await request();

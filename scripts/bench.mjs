@@ -73,7 +73,7 @@ function startRust(name, entry) {
       outbound: loggedOutbound(world, log),
       vars: { ADMIN_CHAT_ID: "1", TEST_CLOCK_START_MS: String(TUESDAY_0900) },
       entry,
-      scanBodies: false,
+      secretsScan: false,
     });
     return { name, world, log, worker, kv: await worker.kv(), d1: await worker.d1() };
   });

@@ -41,7 +41,7 @@ export default {
 };`;
 
 /** Starts the reference in its own Miniflare; `outbound` answers its fetches. Resolves once ready. */
-export async function startReference({ outbound }) {
+export async function startReference({ outbound, storage = false }) {
   const started = performance.now();
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -54,6 +54,7 @@ export async function startReference({ outbound }) {
         TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
       },
       outboundService: outbound,
+      ...(storage ? { kvNamespaces: { FEAR_GREED_KV: "local-dev-namespace-id" }, d1Databases: { FEAR_GREED_D1: "local-dev-database-id" } } : {}),
     }),
   );
   await mf.ready;

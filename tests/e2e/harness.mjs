@@ -96,7 +96,7 @@ export async function startWorker({
   rateLimit = true,
   opsBinding = true,
   bot = {},
-  scanBodies = true,
+  secretsScan = true,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
@@ -144,7 +144,8 @@ export async function startWorker({
         logs.push({ level, message });
         (level === "error" || level === "warn" ? console.error : console.log)(message);
       },
-      log: new KeptLog(miniflareLines),
+      // Miniflare at debug level logs every request; the bench (`secretsScan: false`) keeps none.
+      ...(secretsScan ? { log: new KeptLog(miniflareLines) } : {}),
       workers: [
         // The first worker is the one `dispatchFetch` reaches: the bot, which hands `/admin/` on.
         {
@@ -163,8 +164,8 @@ export async function startWorker({
   const url = await mf.ready;
   const readyMs = performance.now() - starting;
   // Every response's body is read from a copy, after the caller has it (no wait added), unless
-  // `scanBodies` is false (the bench: the copy is the test's, not the worker's, cost).
-  if (scanBodies) {
+  // `secretsScan` is false (the bench: the copy is the test's cost, not the worker's).
+  if (secretsScan) {
     const dispatchFetch = mf.dispatchFetch.bind(mf);
     mf.dispatchFetch = async (...args) => {
       const response = await dispatchFetch(...args);

@@ -41,7 +41,7 @@ export default {
 };`;
 
 /** Starts the reference in its own Miniflare; `outbound` answers its fetches. Resolves once ready. */
-export async function startReference({ outbound, storage = false }) {
+export async function startReference({ outbound }) {
   const started = performance.now();
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -54,7 +54,10 @@ export async function startReference({ outbound, storage = false }) {
         TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
       },
       outboundService: outbound,
-      ...(storage ? { kvNamespaces: { FEAR_GREED_KV: "local-dev-namespace-id" }, d1Databases: { FEAR_GREED_D1: "local-dev-database-id" } } : {}),
+      // The legacy bot's storage bindings, unused by `/help` (with or without them, the same
+      // numbers: measured).
+      kvNamespaces: { FEAR_GREED_KV: "local-dev-namespace-id" },
+      d1Databases: { FEAR_GREED_D1: "local-dev-database-id" },
     }),
   );
   await mf.ready;

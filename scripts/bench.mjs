@@ -28,7 +28,7 @@ const ONLY = process.env.BENCH_ONLY?.split(",");
 const LOAD = process.env.BENCH_LOAD !== "0";
 /** Writes per second into each phase's worker while the commands are timed. */
 const LOAD_RATE = Number(process.env.BENCH_LOAD_RATE ?? 4.5);
-const FRESH_REPS = Number(process.env.BENCH_FRESH ?? 3);
+const FRESH_REPS = Number(process.env.BENCH_FRESH ?? 7);
 /** Requests per command and phase whose storage calls are counted (machine-independent). */
 const STORAGE_RUNS = Number(process.env.BENCH_STORAGE_RUNS ?? 3);
 /**

@@ -52,4 +52,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_broadcast_runs.sql",
         sql: include_str!("../migrations/0011_broadcast_runs.sql"),
     },
+    Migration {
+        name: "0012_broadcast_charts.sql",
+        sql: include_str!("../migrations/0012_broadcast_charts.sql"),
+    },
 ];

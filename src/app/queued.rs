@@ -5,10 +5,10 @@
 
 use super::broadcast::{chat_alerts, subscribers, Broadcast, Reading};
 use super::App;
-use crate::bot::alerts::Alerts;
+use crate::bot::alerts::{Alerts, RunCharts};
 use crate::bot::commands::CHAT_IDS_UNREADABLE;
 use crate::bot::Bot;
-use crate::domain::{ChatId, FearGreed, DEFAULT_TICKER};
+use crate::domain::{ChatId, FearGreed, MarketData, DEFAULT_TICKER};
 use crate::fanout::{
     backoff_seconds, decide, send_batches, split, ChatPlan, Decision, QueueMessage, Record, Work,
     CHATS_PER_MESSAGE,
@@ -18,6 +18,9 @@ use crate::platform::QueueProducer;
 use crate::storage::d1::{BroadcastRuns, PlannedRun, Progress, UpdateClaim};
 use crate::storage::{Repository, StorageResult};
 use crate::telegram::Answer;
+use async_trait::async_trait;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// Subscribers a D1 query of the plan reads (`d1_only`).
 pub const PLAN_PAGE: i64 = 1_000;
@@ -236,14 +239,6 @@ impl App {
                 message
             })
             .collect();
-        let mut consumer = Consumer {
-            bot: &bot,
-            alerts: Alerts::new(&bot),
-            known: Vec::new(),
-            progress: Vec::new(),
-            sends: 0,
-            spacing_ms: self.config().broadcast_send_spacing_ms,
-        };
         // What the batch's chats already got: one query per run (a batch holds one, or two
         // when runs meet).
         let mut chats_by_run: Vec<(&str, Vec<i64>)> = Vec::new();
@@ -253,6 +248,40 @@ impl App {
                 None => chats_by_run.push((&message.run, message.chats.clone())),
             }
         }
+        let kept: Vec<KeptCharts> = chats_by_run
+            .iter()
+            .map(|(run, _)| KeptCharts::new(&runs, run))
+            .collect();
+        // The tickers the plans name (`d1_only`), each run's in one query; the other phases
+        // read a chat's watchlist as it goes, and look its tickers up then.
+        for charts in &kept {
+            let mut tickers: Vec<&str> = messages
+                .iter()
+                .flatten()
+                .filter(|message| message.run == charts.run)
+                .flat_map(|message| &message.plans)
+                .flat_map(|plan| match plan.tickers.is_empty() {
+                    true => vec![DEFAULT_TICKER],
+                    false => plan.tickers.iter().map(String::as_str).collect(),
+                })
+                .collect();
+            tickers.sort_unstable();
+            tickers.dedup();
+            if !tickers.is_empty() {
+                charts.look_up(&tickers).await;
+            }
+        }
+        let mut consumer = Consumer {
+            bot: &bot,
+            alerts: kept
+                .iter()
+                .map(|charts| (charts.run, Alerts::for_run(&bot, charts)))
+                .collect(),
+            known: Vec::new(),
+            progress: Vec::new(),
+            sends: 0,
+            spacing_ms: self.config().broadcast_send_spacing_ms,
+        };
         for (run, chats) in chats_by_run {
             match runs.records(run, &chats).await {
                 Ok(records) => consumer.known.extend(
@@ -318,10 +347,68 @@ fn retry(stop: Stop, delivery: &Delivery) -> Verdict {
     Verdict::Retry { delay_seconds }
 }
 
+/// A run's charts as `broadcast_charts` keeps them, and what this invocation already asked
+/// of it: a ticker looked up (found or not) is not asked again.
+struct KeptCharts<'a> {
+    runs: &'a BroadcastRuns,
+    run: &'a str,
+    looked_up: RefCell<HashMap<String, Option<MarketData>>>,
+}
+
+impl<'a> KeptCharts<'a> {
+    fn new(runs: &'a BroadcastRuns, run: &'a str) -> Self {
+        Self {
+            runs,
+            run,
+            looked_up: RefCell::default(),
+        }
+    }
+
+    /// Looks `tickers` up in one query (the plans' tickers, known before any chat is sent).
+    async fn look_up(&self, tickers: &[&str]) {
+        let found = match self.runs.charts(self.run, tickers).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(run = self.run, error = %e, "kept charts unreadable; fetching them");
+                return;
+            }
+        };
+        let mut looked_up = self.looked_up.borrow_mut();
+        for &ticker in tickers {
+            looked_up.insert(ticker.to_owned(), None);
+        }
+        for (ticker, chart) in found {
+            looked_up.insert(ticker, Some(chart));
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl RunCharts for KeptCharts<'_> {
+    async fn kept(&self, ticker: &str) -> Option<MarketData> {
+        if let Some(known) = self.looked_up.borrow().get(ticker) {
+            return known.clone();
+        }
+        self.look_up(&[ticker]).await;
+        self.looked_up.borrow().get(ticker).cloned().flatten()
+    }
+
+    async fn keep(&self, ticker: &str, fetched: MarketData) -> MarketData {
+        match self.runs.keep_chart(self.run, ticker, &fetched).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::warn!(run = self.run, ticker, error = %e, "chart not kept; using it here");
+                fetched
+            }
+        }
+    }
+}
+
 /// One consumer batch in progress.
 struct Consumer<'a> {
     bot: &'a Bot,
-    alerts: Alerts<'a>,
+    /// The signals of each run in the batch, on that run's charts.
+    alerts: Vec<(&'a str, Alerts<'a>)>,
     /// What the batch's chats have got, by run and chat (a hundred at most: a list).
     known: Vec<(String, i64, Record)>,
     /// What this batch did, by run.
@@ -352,7 +439,9 @@ impl Consumer<'_> {
                 .iter()
                 .position(|&c| c == chat)
                 .and_then(|i| message.plans.get(i));
-            let texts = self.texts(ChatId::new(chat), &message.work, plan).await;
+            let texts = self
+                .texts(&message.run, ChatId::new(chat), &message.work, plan)
+                .await;
             let mut record = Record {
                 total: texts.len(),
                 ..before.unwrap_or_default()
@@ -396,7 +485,16 @@ impl Consumer<'_> {
 
     /// The chat's messages in this run, as the inline run would send them: on its `plan` when
     /// the producer read it, else on what the chat's reads through the phase router give.
-    async fn texts(&self, chat: ChatId, work: &Work, plan: Option<&ChatPlan>) -> Vec<String> {
+    async fn texts(
+        &self,
+        run: &str,
+        chat: ChatId,
+        work: &Work,
+        plan: Option<&ChatPlan>,
+    ) -> Vec<String> {
+        let Some((_, alerts)) = self.alerts.iter().find(|(r, _)| *r == run) else {
+            return Vec::new();
+        };
         match work {
             Work::Broadcast {
                 rating,
@@ -412,7 +510,7 @@ impl Consumer<'_> {
                     header,
                 };
                 let Some(plan) = plan else {
-                    return chat_alerts(self.bot, &self.alerts, chat, Some(&reading)).await;
+                    return chat_alerts(self.bot, alerts, chat, Some(&reading)).await;
                 };
                 // No watchlist stored: the default, as a read would give it (not written).
                 let default = [DEFAULT_TICKER.to_owned()];
@@ -420,7 +518,7 @@ impl Consumer<'_> {
                     true => &default[..],
                     false => &plan.tickers[..],
                 };
-                self.alerts
+                alerts
                     .messages_at(
                         Ok(plan.position.as_ref()),
                         tickers,

@@ -6,6 +6,7 @@ use super::Bot;
 use crate::domain::{ChatId, FearGreed, MarketData, Position};
 use crate::market::MarketError;
 use crate::signals::{evaluate, market_unavailable, signal_message, with_header};
+use async_trait::async_trait;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -19,6 +20,20 @@ use std::rc::Rc;
 pub(crate) struct Alerts<'a> {
     bot: &'a Bot,
     charts: RefCell<HashMap<String, Rc<MarketData>>>,
+    /// A queued run's charts, kept across its consumer invocations; `None` inline and for `/now`.
+    run: Option<&'a dyn RunCharts>,
+}
+
+/// Where a queued broadcast run keeps the charts its chats are evaluated on: a run spans many
+/// consumer invocations, and each chat must get the signal the inline run would have sent, on
+/// the one chart of the run (docs/broadcast-queue.md, "Charts").
+#[async_trait(?Send)]
+pub(crate) trait RunCharts {
+    /// The chart kept for `ticker`; `None` when there is none or it cannot be read.
+    async fn kept(&self, ticker: &str) -> Option<MarketData>;
+    /// Keeps `fetched` for `ticker` unless a chart was kept first; the one kept (`fetched` when
+    /// it cannot be written).
+    async fn keep(&self, ticker: &str, fetched: MarketData) -> MarketData;
 }
 
 impl<'a> Alerts<'a> {
@@ -26,6 +41,15 @@ impl<'a> Alerts<'a> {
         Self {
             bot,
             charts: RefCell::default(),
+            run: None,
+        }
+    }
+
+    /// Alerts for a queued run whose charts `run` keeps.
+    pub(crate) fn for_run(bot: &'a Bot, run: &'a dyn RunCharts) -> Self {
+        Self {
+            run: Some(run),
+            ..Self::new(bot)
         }
     }
 
@@ -99,10 +123,24 @@ impl<'a> Alerts<'a> {
         if let Some(known) = self.charts.borrow().get(ticker) {
             return Ok(known.clone());
         }
-        let fetched = Rc::new(self.bot.market.chart(ticker).await?);
+        let kept = match self.run {
+            Some(run) => run.kept(ticker).await,
+            None => None,
+        };
+        let chart = match kept {
+            Some(kept) => kept,
+            None => {
+                let fetched = self.bot.market.chart(ticker).await?;
+                match self.run {
+                    Some(run) => run.keep(ticker, fetched).await,
+                    None => fetched,
+                }
+            }
+        };
+        let chart = Rc::new(chart);
         self.charts
             .borrow_mut()
-            .insert(ticker.to_owned(), fetched.clone());
-        Ok(fetched)
+            .insert(ticker.to_owned(), chart.clone());
+        Ok(chart)
     }
 }

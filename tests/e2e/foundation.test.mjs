@@ -39,7 +39,7 @@ const TABLES = [
   "entity_versions", "copy_guard", "sweeps", "sweep_findings",
   "settings_history_restore",
   "pages",
-  "broadcast_runs", "broadcast_deliveries",
+  "broadcast_runs", "broadcast_deliveries", "broadcast_charts",
 ];
 
 test("migrations created every table and no other, with foreign keys enforced by D1", async () => {

@@ -169,6 +169,33 @@ fn every_chat_gets_the_inline_runs_messages_in_order_in_both_stores() {
     }
 }
 
+#[test]
+fn a_run_asks_yahoo_once_per_ticker_and_every_invocation_evaluates_on_that_chart() {
+    for backend in [Backend::Kv, Backend::D1] {
+        let want = inline(backend);
+        let f = seeded(backend);
+        let queue = enqueued(&f);
+        // The first consumer invocation fetches the charts at 380 …
+        let first = queue.take(MAX_BATCH_SIZE);
+        run(app(&f).on_queue(&deliveries(first)));
+        let first_chats = by_chat(&f.sent_messages()).len();
+        assert!(first_chats > 0 && first_chats < SUBSCRIBERS as usize);
+        // … then Yahoo's answer moves: the rest of the run still gets the run's charts.
+        answer_market(&f, "Fear", 25.0, 420.0);
+        drain(&f, &queue);
+        assert_eq!(by_chat(&f.sent_messages()), want, "{backend:?}");
+        let charts = f
+            .http
+            .sent()
+            .iter()
+            .filter(|r| r.url.starts_with(YAHOO))
+            .count();
+        // SPY (the default watchlist), AAPL, MSFT and QQQ: each once for the whole run.
+        assert_eq!(charts, 4, "{backend:?}");
+        assert_eq!(f.count("SELECT COUNT(*) FROM broadcast_charts"), 4);
+    }
+}
+
 /// The broadcast cron's run, enqueued and left in the queue.
 fn enqueued(f: &Fixture) -> Rc<MemoryQueue> {
     let queue = Rc::new(MemoryQueue::default());
@@ -488,7 +515,8 @@ fn a_producer_whose_send_batch_fails_half_way_records_it_tells_the_admin_and_res
 
 /// In `d1_only` the producer reads the plan (subscribers, watchlists, positions) a page of
 /// 1,000 subscribers a D1 query, and no consumer reads a chat: the run's D1 calls grow with
-/// pages and consumer batches, not with subscribers; every chat still gets the inline run's
+/// pages, consumer batches and tickers, not with subscribers (a batch: the delivery records,
+/// the kept charts of its plans' tickers, the record); every chat still gets the inline run's
 /// messages.
 #[test]
 fn in_d1_only_the_plan_is_read_a_page_a_query_and_no_consumer_reads_a_chat() {
@@ -508,12 +536,14 @@ fn in_d1_only_the_plan_is_read_a_page_a_query_and_no_consumer_reads_a_chat() {
         let consumer = f.db.round_trips();
         let batches = messages.div_ceil(MAX_BATCH_SIZE) as u64;
         assert_eq!(by_chat(&f.sent_messages()), want, "{chats} chats");
+        // Besides each batch's calls, the run keeps each of its 4 tickers' chart once.
+        let batch_calls = consumer - 4;
         assert_eq!(
-            consumer % batches,
+            batch_calls % batches,
             0,
             "{consumer} D1 calls in {batches} batches"
         );
-        per_size.push((chats, producer, consumer / batches));
+        per_size.push((chats, producer, batch_calls / batches));
     }
     let [(_, small, per_batch), (_, large, per_batch_large)] = per_size[..] else {
         unreachable!()

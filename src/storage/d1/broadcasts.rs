@@ -3,7 +3,7 @@
 //! (docs/broadcast-queue.md).
 
 use super::Sql;
-use crate::domain::Position;
+use crate::domain::{Bar, MarketData, Position};
 use crate::fanout::{ChatPlan, Record};
 use crate::platform::{Platform, Row, SqlValue, Statement};
 use crate::storage::{Operation, StorageError, StorageResult};
@@ -56,6 +56,13 @@ const UNPAGED: &str = "SELECT id, chats, chats_done, sent, refused, dead_lettere
 /// A run's dead-letter page from one state to another (`IS`: either may be null).
 const PAGE: &str = "UPDATE broadcast_runs SET dead_letters_paged_at = ?3 \
      WHERE id = ?1 AND dead_letters_paged_at IS ?2";
+/// ?1 run, ?2 the JSON array of the tickers.
+const CHARTS: &str = "SELECT ticker, chart FROM broadcast_charts \
+     WHERE run_id = ?1 AND ticker IN (SELECT value FROM json_each(?2))";
+/// Keeps ?3 as the run's chart of ?2 unless one is kept already, and answers the kept one.
+const KEEP_CHART: &str = "INSERT INTO broadcast_charts (run_id, ticker, chart, fetched_at) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, ticker) DO UPDATE SET chart = broadcast_charts.chart \
+     RETURNING chart";
 const FINISH: &str = "UPDATE broadcast_runs SET finished_at = ?2 \
      WHERE id = ?1 AND finished_at IS NULL AND chats_done >= chats";
 
@@ -253,6 +260,56 @@ impl BroadcastRuns {
         Ok(())
     }
 
+    /// The charts kept for `run` among `tickers`, by ticker.
+    pub async fn charts(
+        &self,
+        run: &str,
+        tickers: &[&str],
+    ) -> StorageResult<Vec<(String, MarketData)>> {
+        let params = vec![run.into(), json!(tickers).to_string().into()];
+        let op = Operation::new("broadcast_charts.charts");
+        let rows = self.0.query(&op, Statement::new(CHARTS, params)).await?;
+        rows.iter()
+            .map(|row| {
+                let ticker = row
+                    .get("ticker")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                Ok((ticker.to_owned(), chart_of(&op, row)?))
+            })
+            .collect()
+    }
+
+    /// Keeps `fetched` as the chart of `ticker` for `run`, unless another invocation kept one
+    /// first: answers the one kept, which every chat of the run is evaluated on.
+    pub async fn keep_chart(
+        &self,
+        run: &str,
+        ticker: &str,
+        fetched: &MarketData,
+    ) -> StorageResult<MarketData> {
+        let bars: Vec<_> = fetched
+            .bars
+            .iter()
+            .map(|b| (b.timestamp, b.open, b.high, b.low, b.close, b.volume))
+            .collect();
+        let chart = json!([fetched.current_price, bars]).to_string();
+        let params = vec![run.into(), ticker.into(), chart.into(), self.0.now().into()];
+        let op = Operation::new("broadcast_charts.keep");
+        let rows = self
+            .0
+            .query(&op, Statement::new(KEEP_CHART, params))
+            .await?;
+        match rows.first() {
+            Some(row) => chart_of(&op, row),
+            None => Err(StorageError::Decode {
+                operation: op,
+                key: format!("{run}/{ticker}"),
+                message: "no chart kept".into(),
+            }),
+        }
+    }
+
     /// Counts a message of `run` the dead-letter queue got.
     pub async fn dead_lettered(&self, run: &str) -> StorageResult<()> {
         let statement = Statement::new(DEAD, vec![run.into()]);
@@ -314,4 +371,31 @@ impl BroadcastRuns {
             .query(&Operation::new("broadcast_runs.latest"), statement)
             .await
     }
+}
+
+/// A kept chart, `[price, [[time, open, high, low, close, volume], …]]`.
+fn chart_of(op: &Operation, row: &Row) -> StorageResult<MarketData> {
+    type Kept = (f64, Vec<(i64, f64, f64, f64, f64, f64)>);
+    let text = row.get("chart").and_then(Value::as_str).unwrap_or_default();
+    let (current_price, bars): Kept =
+        serde_json::from_str(text).map_err(|e| StorageError::Decode {
+            operation: op.clone(),
+            key: "broadcast_charts.chart".into(),
+            message: e.to_string(),
+        })?;
+    let bars = bars
+        .into_iter()
+        .map(|(timestamp, open, high, low, close, volume)| Bar {
+            timestamp,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        })
+        .collect();
+    Ok(MarketData {
+        current_price,
+        bars,
+    })
 }

@@ -51,6 +51,7 @@ const CREATED: &[&str] = &[
     "pages",
     "broadcast_runs",
     "broadcast_deliveries",
+    "broadcast_charts",
 ];
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use super::pager::PagesSent;
 use super::App;
 use crate::migration::repair::{run_step, StepOutcome};
 use crate::migration::sweep::{continue_unfinished, Budget, Kind};
-use crate::storage::d1::{D1Cache, Sql, UpdateClaims};
+use crate::storage::d1::{BroadcastRuns, D1Cache, Sql, UpdateClaims};
 
 /// The jobs the worker's cron triggers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub enum CronOutcome {
     Maintained {
         expired_cache_rows: Result<u64, String>,
         forgotten_updates: Result<u64, String>,
+        /// Rows of the queued broadcast's runs past their retention, a bounded step a run.
+        forgotten_broadcasts: Result<u64, String>,
         /// One bounded step of the repair queue's drain.
         repair: Result<StepOutcome, String>,
         /// One bounded step of the unfinished sweeps, if any: their kind, and whether that
@@ -67,6 +69,7 @@ impl CronOutcome {
         let Self::Maintained {
             expired_cache_rows,
             forgotten_updates,
+            forgotten_broadcasts,
             repair,
             sweep,
             paging,
@@ -77,6 +80,7 @@ impl CronOutcome {
         [
             ("cache_purge", expired_cache_rows.as_ref().err()),
             ("update_claims_purge", forgotten_updates.as_ref().err()),
+            ("broadcast_runs_purge", forgotten_broadcasts.as_ref().err()),
             ("repair_drain", repair.as_ref().err()),
             ("sweeps", sweep.as_ref().err()),
             ("paging", paging.as_ref().err()),
@@ -106,15 +110,16 @@ impl App {
         outcome
     }
 
-    /// Purges expired cache rows and update claims past their retention, drains the repair
-    /// queue by one step, continues unfinished sweeps by one and pages on-call about what
-    /// fires (`pager`); nothing users see. Each step
-    /// runs whether or not the ones before it failed; a failure is logged with its step's name.
+    /// Purges expired cache rows, update claims and queued broadcast runs past their
+    /// retention, drains the repair queue by one step, continues unfinished sweeps by one and
+    /// pages on-call about what fires (`pager`); nothing users see. Each step runs whether or
+    /// not the ones before it failed; a failure is logged with its step's name.
     async fn maintain(&self) -> CronOutcome {
         let sql = Sql::new(self.platform());
         let now = self.platform().clock.now_ms();
         let expired_cache_rows = D1Cache(sql.clone()).purge_expired(now).await;
         let forgotten_updates = UpdateClaims(sql).purge_old().await;
+        let forgotten_broadcasts = BroadcastRuns::new(self.platform()).purge_old().await;
         let flags = self
             .flag_cache()
             .current(self.platform(), self.config().storage_phase_default)
@@ -127,6 +132,7 @@ impl App {
         let outcome = CronOutcome::Maintained {
             expired_cache_rows: expired_cache_rows.map_err(|e| e.to_string()),
             forgotten_updates: forgotten_updates.map_err(|e| e.to_string()),
+            forgotten_broadcasts: forgotten_broadcasts.map_err(|e| e.to_string()),
             repair: repair.map_err(|e| e.to_string()),
             sweep: sweep.map_err(|e| e.to_string()),
             paging,

@@ -151,6 +151,7 @@ fn the_maintenance_cron_purges_expired_cache_rows_and_old_update_claims_only() {
         CronOutcome::Maintained {
             expired_cache_rows: Ok(1),
             forgotten_updates: Ok(1),
+            forgotten_broadcasts: Ok(0),
             repair: Ok(StepOutcome::Done),
             sweep: Ok(None),
             paging: Ok(PagesSent::default()),
@@ -186,6 +187,7 @@ fn a_failed_maintenance_step_is_logged_counted_and_the_steps_after_it_still_run(
     let CronOutcome::Maintained {
         expired_cache_rows,
         forgotten_updates,
+        forgotten_broadcasts,
         repair,
         sweep,
         paging,
@@ -196,6 +198,7 @@ fn a_failed_maintenance_step_is_logged_counted_and_the_steps_after_it_still_run(
     let error = expired_cache_rows.as_ref().unwrap_err();
     assert!(error.contains("no such table: cache"), "{error}");
     assert_eq!(*forgotten_updates, Ok(1));
+    assert_eq!(*forgotten_broadcasts, Ok(0));
     let in_sync = Tally {
         in_sync: 1,
         ..Tally::default()

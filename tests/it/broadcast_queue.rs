@@ -351,6 +351,39 @@ fn a_5xx_backs_off_then_the_retry_resumes_without_re_sending() {
 }
 
 #[test]
+fn the_maintenance_cron_forgets_runs_past_their_retention_with_their_records_and_charts() {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    let f = seeded(Backend::D1);
+    queued(&f);
+    f.clock.set(TUESDAY_2024_03_05_1400 + DAY_MS);
+    queued(&f);
+    let rows = || {
+        [
+            "SELECT COUNT(*) FROM broadcast_runs",
+            "SELECT COUNT(*) FROM broadcast_deliveries",
+            "SELECT COUNT(*) FROM broadcast_charts",
+        ]
+        .map(|count| f.count(count))
+    };
+    assert_eq!(rows(), [2, 2 * SUBSCRIBERS, 8]);
+    // 30 days after the first run: it goes, records and charts with it; the second stays.
+    f.clock.set(TUESDAY_2024_03_05_1400 + 30 * DAY_MS + 1);
+    let CronOutcome::Maintained {
+        forgotten_broadcasts,
+        ..
+    } = run(app(&f).on_cron("*/5 * * * *"))
+    else {
+        panic!("not the maintenance");
+    };
+    assert_eq!(forgotten_broadcasts, Ok(SUBSCRIBERS as u64 + 4 + 1));
+    assert_eq!(rows(), [1, SUBSCRIBERS, 4]);
+    assert_eq!(
+        f.count("SELECT COUNT(*) FROM broadcast_deliveries WHERE updated_at < 1709700000000"),
+        0
+    );
+}
+
+#[test]
 fn admin_broadcast_lists_the_runs_with_what_each_did() {
     let want = inline(Backend::Kv);
     let total: usize = want.values().map(Vec::len).sum();

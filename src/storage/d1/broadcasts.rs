@@ -63,6 +63,21 @@ const CHARTS: &str = "SELECT ticker, chart FROM broadcast_charts \
 const KEEP_CHART: &str = "INSERT INTO broadcast_charts (run_id, ticker, chart, fetched_at) \
      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, ticker) DO UPDATE SET chart = broadcast_charts.chart \
      RETURNING chart";
+/// How long a run's rows are kept: its records stop redeliveries (a queue keeps a message a few
+/// days at most) and `GET /admin/broadcast` shows the latest runs.
+pub const RUN_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// The most delivery records one maintenance run deletes: a run has one a chat.
+const PURGE_LIMIT: i64 = 10_000;
+/// ?1 the cutoff, ?2 the limit: delivery records of runs planned before the cutoff.
+const PURGE_DELIVERIES: &str = "DELETE FROM broadcast_deliveries WHERE rowid IN \
+     (SELECT d.rowid FROM broadcast_deliveries d JOIN broadcast_runs r ON r.id = d.run_id \
+      WHERE r.planned_at < ?1 LIMIT ?2)";
+/// ?1 the cutoff: the charts, then the runs, of runs planned before it whose records are gone.
+const PURGE_CHARTS: &str = "DELETE FROM broadcast_charts WHERE run_id IN \
+     (SELECT id FROM broadcast_runs r WHERE planned_at < ?1 \
+      AND NOT EXISTS (SELECT 1 FROM broadcast_deliveries WHERE run_id = r.id))";
+const PURGE_RUNS: &str = "DELETE FROM broadcast_runs WHERE planned_at < ?1 \
+     AND NOT EXISTS (SELECT 1 FROM broadcast_deliveries WHERE run_id = broadcast_runs.id)";
 const FINISH: &str = "UPDATE broadcast_runs SET finished_at = ?2 \
      WHERE id = ?1 AND finished_at IS NULL AND chats_done >= chats";
 
@@ -308,6 +323,23 @@ impl BroadcastRuns {
                 message: "no chart kept".into(),
             }),
         }
+    }
+
+    /// Forgets runs planned more than [`RUN_RETENTION_MS`] ago, a bounded step at a time (at
+    /// most [`PURGE_LIMIT`] delivery records, then the charts and runs left without any), in
+    /// one D1 batch; returns the rows deleted.
+    pub async fn purge_old(&self) -> StorageResult<u64> {
+        let before = self.0.now() - RUN_RETENTION_MS;
+        let statements = vec![
+            Statement::new(PURGE_DELIVERIES, vec![before.into(), PURGE_LIMIT.into()]),
+            Statement::new(PURGE_CHARTS, vec![before.into()]),
+            Statement::new(PURGE_RUNS, vec![before.into()]),
+        ];
+        let deleted = self
+            .0
+            .batch(&Operation::new("broadcast_runs.purge_old"), statements)
+            .await?;
+        Ok(deleted.iter().sum())
     }
 
     /// Counts a message of `run` the dead-letter queue got.

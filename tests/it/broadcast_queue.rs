@@ -196,6 +196,41 @@ fn a_run_asks_yahoo_once_per_ticker_and_every_invocation_evaluates_on_that_chart
     }
 }
 
+/// Greed, a Saturday and Independence Day: with a queue bound the cron enqueues nothing and
+/// nobody gets a message, and it answers what the inline run answers.
+#[test]
+fn greed_weekends_and_holidays_enqueue_nothing_and_send_nothing() {
+    const SATURDAY_2024_03_09_1400: i64 = 1_709_992_800_000;
+    const JULY_4_2024_1400: i64 = 1_720_101_600_000;
+    for backend in [Backend::Kv, Backend::D1] {
+        for (at, rating) in [
+            (TUESDAY_2024_03_05_1400, "Greed"),
+            (SATURDAY_2024_03_09_1400, "Fear"),
+            (JULY_4_2024_1400, "Fear"),
+        ] {
+            let outcome = |queue: Option<Rc<MemoryQueue>>| {
+                let f = seeded(backend);
+                f.clock.set(at);
+                answer_market(
+                    &f,
+                    rating,
+                    if rating == "Fear" { 25.0 } else { 75.0 },
+                    380.0,
+                );
+                let outcome = match queue {
+                    Some(queue) => cron(&app(&f).with_queue(queue)),
+                    None => cron(&app(&f)),
+                };
+                (outcome, f.sent_messages().len())
+            };
+            let queue = Rc::new(MemoryQueue::default());
+            let queued = outcome(Some(queue.clone()));
+            assert_eq!(queued, outcome(None), "{backend:?} {at} {rating}");
+            assert_eq!((queued.1, queue.len()), (0, 0), "{backend:?} {at} {rating}");
+        }
+    }
+}
+
 /// The broadcast cron's run, enqueued and left in the queue.
 fn enqueued(f: &Fixture) -> Rc<MemoryQueue> {
     let queue = Rc::new(MemoryQueue::default());

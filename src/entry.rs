@@ -196,9 +196,10 @@ async fn serve(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         Ok(forwarding) => return forwarding.await,
         Err(req) => req,
     };
+    let stream = req.body();
     // A request no route takes, without a body (which could be over the limit: a 413), is a
     // 405 before the vars or the headers are read.
-    if req.body().is_none() && App::endpoint_of(&req.method(), &path).is_none() {
+    if stream.is_none() && App::endpoint_of(&req.method(), &path).is_none() {
         return Ok(workerd::js_response(http::Response::method_not_allowed())?);
     }
     let app = match app_from_env(&env) {
@@ -219,10 +220,10 @@ async fn serve(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         body: Vec::new(),
     };
     let limit = App::body_limit(&request.path);
-    let body = match req.body() {
+    let body = match stream {
         None => Ok(Vec::new()),
-        Some(_) => {
-            workerd::body_within(&req, request.header("content-length"), limit)
+        Some(stream) => {
+            workerd::body_within(&req, stream, request.header("content-length"), limit)
                 .boxed_local()
                 .await
         }

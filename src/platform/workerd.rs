@@ -175,19 +175,17 @@ async fn body_text(response: &web_sys::Response) -> Result<String, PlatformError
     Ok(text.as_string().unwrap_or_default())
 }
 
-/// A request's body, never read past `limit` bytes: [`TooLarge`] unread when its
-/// `content_length` is over the limit; in one `arrayBuffer()` call when it declares a length
-/// within it (what Telegram sends); else chunk by chunk, refused as soon as the chunks pass
-/// the limit (the rest is left unread, and dropped with the request). A body that fails to
-/// read is empty.
+/// A request's body (`stream`, as the runtime gave it), never read past `limit` bytes:
+/// [`TooLarge`] unread when its `content_length` is over the limit; in one `arrayBuffer()`
+/// call when it declares a length within it (what Telegram sends); else chunk by chunk,
+/// refused as soon as the chunks pass the limit (the rest is left unread, and dropped with
+/// the request). A body that fails to read is empty.
 pub(crate) async fn body_within(
     request: &web_sys::Request,
+    stream: web_sys::ReadableStream,
     content_length: Option<&str>,
     limit: usize,
 ) -> Result<Vec<u8>, TooLarge> {
-    let Some(stream) = request.body() else {
-        return Ok(Vec::new());
-    };
     match http::declared(content_length, limit) {
         Declared::Over => return Err(TooLarge),
         Declared::Within => {

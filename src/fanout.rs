@@ -3,8 +3,9 @@
 //! Queues' limits, what a consumer does for a chat given what the chat already got, and how
 //! long a message waits before it is retried.
 
-use crate::domain::Position;
+use crate::domain::{Position, DEFAULT_TICKER};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 /// Chats per queue message: small enough that a consumer batch of [`MAX_BATCH_SIZE`] messages
 /// stays far inside one invocation's subrequests and wall clock.
@@ -44,6 +45,17 @@ pub struct QueueMessage {
 pub struct ChatPlan {
     pub tickers: Vec<String>,
     pub position: Option<Position>,
+}
+
+impl ChatPlan {
+    /// The tickers the chat is evaluated on: its watchlist, or, with none stored, the default,
+    /// as a read would give it (not written).
+    pub fn evaluated_tickers(&self) -> Cow<'_, [String]> {
+        match self.tickers.is_empty() {
+            true => Cow::Owned(vec![DEFAULT_TICKER.to_owned()]),
+            false => Cow::Borrowed(&self.tickers),
+        }
+    }
 }
 
 /// What every chat of a run gets.

@@ -8,7 +8,7 @@ use super::App;
 use crate::bot::alerts::{Alerts, RunCharts};
 use crate::bot::commands::CHAT_IDS_UNREADABLE;
 use crate::bot::Bot;
-use crate::domain::{ChatId, FearGreed, MarketData, DEFAULT_TICKER};
+use crate::domain::{ChatId, FearGreed, MarketData};
 use crate::fanout::{
     backoff_seconds, decide, send_batches, split, ChatPlan, Decision, QueueMessage, Record, Work,
     CHATS_PER_MESSAGE,
@@ -255,19 +255,17 @@ impl App {
         // The tickers the plans name (`d1_only`), each run's in one query; the other phases
         // read a chat's watchlist as it goes, and look its tickers up then.
         for charts in &kept {
-            let mut tickers: Vec<&str> = messages
+            let mut tickers: Vec<String> = messages
                 .iter()
                 .flatten()
                 .filter(|message| message.run == charts.run)
                 .flat_map(|message| &message.plans)
-                .flat_map(|plan| match plan.tickers.is_empty() {
-                    true => vec![DEFAULT_TICKER],
-                    false => plan.tickers.iter().map(String::as_str).collect(),
-                })
+                .flat_map(|plan| plan.evaluated_tickers().into_owned())
                 .collect();
             tickers.sort_unstable();
             tickers.dedup();
             if !tickers.is_empty() {
+                let tickers: Vec<&str> = tickers.iter().map(String::as_str).collect();
                 charts.look_up(&tickers).await;
             }
         }
@@ -512,16 +510,10 @@ impl Consumer<'_> {
                 let Some(plan) = plan else {
                     return chat_alerts(self.bot, alerts, chat, Some(&reading)).await;
                 };
-                // No watchlist stored: the default, as a read would give it (not written).
-                let default = [DEFAULT_TICKER.to_owned()];
-                let tickers = match plan.tickers.is_empty() {
-                    true => &default[..],
-                    false => &plan.tickers[..],
-                };
                 alerts
                     .messages_at(
                         Ok(plan.position.as_ref()),
-                        tickers,
+                        &plan.evaluated_tickers(),
                         &fear_greed,
                         Some(header),
                     )

@@ -56,4 +56,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_broadcast_charts.sql",
         sql: include_str!("../migrations/0012_broadcast_charts.sql"),
     },
+    Migration {
+        name: "0013_repair_queue_by_target.sql",
+        sql: include_str!("../migrations/0013_repair_queue_by_target.sql"),
+    },
 ];

@@ -73,7 +73,10 @@ pub(super) async fn facts(
             repairs_queued: i64::try_from(repairs_queued).unwrap_or(i64::MAX),
             kv_repairs_pending: repairs.has_pending(repository, None, Store::Kv).await?,
             // A race check's row is not a write D1 missed: D1 applied every call.
-            d1_repairs_pending: repairs.has_missed_writes(repository, Store::D1).await?,
+            d1_repairs_pending: repairs
+                .has_missed_writes(repository, None, Store::D1)
+                .await?,
+            handing_over_until: flags.handing_over_until(repository, platform.clock.now_ms()),
         };
         facts.insert(
             repository,

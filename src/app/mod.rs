@@ -196,7 +196,7 @@ impl App {
                     if let Some(rows) = flags.phase_rows() {
                         claim.fence(rows.clone());
                     }
-                    flags.phases()
+                    flags.serving(platform.clock.now_ms())
                 })
             })
         };

@@ -5,7 +5,8 @@
 //! A change made here is seen at once by this isolate (the cache is dropped) and by the others
 //! within their TTL, which is why §4 waits 60 s + the TTL before a backfill may start.
 
-use super::flags::{Flags, Setting};
+use super::flags::{Flag, Flags, Setting};
+use super::handover::{Standing, HORIZON_MS};
 use super::Phase;
 use crate::platform::Platform;
 use crate::storage::d1::{D1Settings, PhaseRows, SettingChange, SettingRow, Sql};
@@ -66,7 +67,7 @@ impl FlagCache {
         platform: &Platform,
         default_phase: Phase,
     ) -> StorageResult<Flags> {
-        let rows = D1Settings(Sql::new(platform)).all().await?;
+        let rows = D1Settings(Sql::new(platform)).all(HORIZON_MS).await?;
         let flags = from_rows(&rows, default_phase);
         *self.0.state.borrow_mut() = State {
             last_good: Some(flags.clone()),
@@ -174,7 +175,13 @@ fn from_rows(rows: &[SettingRow], default_phase: Phase) -> Flags {
     flags.read_from(PhaseRows::of(rows));
     for row in rows {
         match Setting::from_stored(&row.key, &row.value) {
-            Ok(setting) => flags.apply(setting),
+            Ok(setting) => {
+                flags.apply(setting);
+                if let Flag::Phase(repository) = setting.flag() {
+                    let standing = Standing::read(flags.phase(repository), &row.standing);
+                    flags.stand(repository, standing);
+                }
+            }
             Err(error) => tracing::warn!(
                 key = %row.key,
                 value = %row.value,

@@ -12,6 +12,7 @@ pub mod experiment;
 mod flag_cache;
 pub mod flags;
 pub(crate) mod guard;
+pub(crate) mod handover;
 pub mod paging;
 mod phase;
 pub mod publish;
@@ -23,4 +24,5 @@ mod unified_diff;
 
 pub use buffer::{CounterBuffer, FLUSH_MS};
 pub use flag_cache::{Change, FlagCache};
+pub use handover::Caution;
 pub use phase::{Phase, Phases};

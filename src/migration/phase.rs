@@ -4,6 +4,7 @@
 //! the router (requests), the repair planner, and the sweeps (which may run, which repairs a
 //! difference queues).
 
+use super::handover::Caution;
 use crate::storage::{by_name, Repository, Store, UnknownName};
 use std::fmt;
 use std::str::FromStr;
@@ -83,22 +84,37 @@ impl FromStr for Phase {
     }
 }
 
-/// The phase of every repository at one moment: what one request runs with.
+/// The phase of every repository at one moment: what one request runs with, and the
+/// [`Caution`] of a repository being handed over (`handover`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Phases([Phase; 5]);
+pub struct Phases {
+    phases: [Phase; 5],
+    cautions: [Caution; 5],
+}
 
 impl Phases {
     /// Every repository in `phase`.
     pub fn uniform(phase: Phase) -> Self {
-        Self([phase; 5])
+        Self {
+            phases: [phase; 5],
+            cautions: [Caution::default(); 5],
+        }
     }
 
     pub fn get(&self, repository: Repository) -> Phase {
-        self.0[repository as usize]
+        self.phases[repository as usize]
     }
 
     pub fn set(&mut self, repository: Repository, phase: Phase) {
-        self.0[repository as usize] = phase;
+        self.phases[repository as usize] = phase;
+    }
+
+    pub fn caution(&self, repository: Repository) -> Caution {
+        self.cautions[repository as usize]
+    }
+
+    pub(crate) fn set_caution(&mut self, repository: Repository, caution: Caution) {
+        self.cautions[repository as usize] = caution;
     }
 }
 

@@ -220,6 +220,7 @@ fn shadow_to_d1_only_needs_enough_clean_comparisons() {
         );
         assert_eq!(status, 200);
     }
+    f.after_handover();
     let (status, body) = put(
         &f,
         json!({"key": "storage.phase.watchlists", "value": "d1_only"}),

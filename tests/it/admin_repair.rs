@@ -91,8 +91,10 @@ fn shadow_is_refused_while_d1_still_misses_writes() {
     // Forced past the backfill conditions, the move goes ahead; unforced, the queued repair is
     // one of the reasons given.
     assert_eq!(status, 200, "{answer}");
+    f.after_handover();
     let back = json!({"key": "storage.phase.watchlists", "value": "dual_write"});
     assert_eq!(f.admin("PUT", "/admin/flags", &back.to_string()).0, 200);
+    f.after_handover();
     let (status, answer) = f.admin(
         "PUT",
         "/admin/flags",

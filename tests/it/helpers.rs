@@ -24,6 +24,9 @@ pub const T0: i64 = 1_705_276_800_000;
 
 /// `ADMIN_API_TOKEN` of the fixture's app.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// How long a move between `dual_write` and `shadow` takes to hand over, with the default TTL
+/// and no write running: a TTL and a second to switch, two TTLs and 10 s more to settle.
+pub const HANDOVER_MS: i64 = 41_000;
 
 /// `ADMIN_CHAT_ID` of the fixture's app (legacy §9).
 pub const ADMIN: i64 = 999_999_999;
@@ -100,6 +103,12 @@ impl Fixture {
             public_url: None,
             broadcast_send_spacing_ms: fear_greed_bot::fanout::SEND_SPACING_MS,
         }
+    }
+
+    /// Lets a move between `dual_write` and `shadow` made now be handed over: with the default
+    /// flag-cache TTL (10 s) and no write running, it is over 41 s after the change.
+    pub fn after_handover(&self) {
+        self.clock.advance(HANDOVER_MS);
     }
 
     /// A request to the fixture's app: `method path?query` with a body and headers.

@@ -83,8 +83,11 @@ fn flips_in_the_middle_of_the_conversation_change_nothing_users_see() {
     let reference = say(&fixture(), SCRIPT);
     let f = fixture();
     move_all(&f, "dual_write");
-    let mut messages = say(&f, &SCRIPT[..6]);
+    let mut messages = say(&f, &SCRIPT[..4]);
     move_all(&f, "shadow");
+    // While it is handed over, dual_write serves with caution; then shadow.
+    messages.extend(say(&f, &SCRIPT[4..6]));
+    f.after_handover();
     messages.extend(say(&f, &SCRIPT[6..14]));
     move_all(&f, "d1_only");
     messages.extend(say(&f, &SCRIPT[14..]));
@@ -105,54 +108,75 @@ fn flips_in_the_middle_of_the_conversation_change_nothing_users_see() {
     );
 }
 
+/// Whether chat A's watchlist holds AAPL in (KV, D1) when the reply to `/watchlist add AAPL`
+/// goes out, and once the webhook answered.
+fn aapl_at_reply_and_after(f: &Fixture) -> ((bool, bool), (bool, bool)) {
+    let at_reply = Rc::new(RefCell::new(None));
+    let (kv, db, seen) = (f.kv.clone(), f.db.clone(), at_reply.clone());
+    let holds = move || {
+        let in_kv = kv
+            .peek("watchlist:111")
+            .is_some_and(|list| list.contains("AAPL"));
+        let count = Statement::new(
+            "SELECT COUNT(*) AS n FROM watchlists WHERE ticker = 'AAPL'",
+            vec![],
+        );
+        // SQLite answers at once: the future is ready on its first poll.
+        let rows = db.query(&count).now_or_never().unwrap().unwrap();
+        (in_kv, rows[0]["n"] == 1)
+    };
+    let holds_now = holds.clone();
+    f.http.answer_with(move |request| {
+        *seen.borrow_mut() = Some(holds());
+        Ok(telegram_ok(request))
+    });
+    assert_eq!(
+        f.replies(A, "/watchlist add AAPL"),
+        ["✅ Added AAPL to your watchlist."]
+    );
+    let at_reply = at_reply.borrow().expect("a reply was sent");
+    (at_reply, holds_now())
+}
+
 /// The second writes wait for the replies (migration.md §2: the user does not wait for the
 /// store that does not answer them) and land before the webhook answers.
 #[test]
 fn the_second_write_runs_after_the_reply_and_before_the_response() {
-    // (phase, the store that answers, the store written second)
-    let cases = [("dual_write", "kv", "d1"), ("shadow", "d1", "kv")];
-    for (phase, first, second) in cases {
+    // (phase, what KV and D1 hold at the reply)
+    for (phase, at_reply) in [("dual_write", (true, false)), ("shadow", (false, true))] {
         let f = fixture();
         move_all(&f, "dual_write");
         move_all(&f, phase);
-        // What each store holds of chat A's watchlist when the reply goes out.
-        let at_reply = Rc::new(RefCell::new(None));
-        let (kv, db, seen) = (f.kv.clone(), f.db.clone(), at_reply.clone());
-        f.http.answer_with(move |request| {
-            let in_kv = kv
-                .peek("watchlist:111")
-                .is_some_and(|list| list.contains("AAPL"));
-            let count = Statement::new(
-                "SELECT COUNT(*) AS n FROM watchlists WHERE ticker = 'AAPL'",
-                vec![],
+        f.after_handover();
+        assert_eq!(
+            aapl_at_reply_and_after(&f),
+            (at_reply, (true, true)),
+            "{phase}: the answering store at the reply, both once the webhook answered"
+        );
+    }
+}
+
+/// While a move between `dual_write` and `shadow` is handed over, both writes land before the
+/// reply, whichever phase serves: an isolate still reading the old store, or one already on
+/// the new, finds every write acknowledged.
+#[test]
+fn while_a_move_is_handed_over_both_writes_land_before_the_reply() {
+    for (old, new) in [("dual_write", "shadow"), ("shadow", "dual_write")] {
+        // Announced (the old phase serves), then switched (the new one does).
+        for wait in [0, 11_000] {
+            let f = fixture();
+            move_all(&f, "dual_write");
+            if old == "shadow" {
+                move_all(&f, "shadow");
+                f.after_handover();
+            }
+            move_all(&f, new);
+            f.clock.advance(wait);
+            assert_eq!(
+                aapl_at_reply_and_after(&f),
+                ((true, true), (true, true)),
+                "{old} → {new}, {wait} ms after"
             );
-            // SQLite answers at once: the future is ready on its first poll.
-            let rows = db.query(&count).now_or_never().unwrap().unwrap();
-            *seen.borrow_mut() = Some((in_kv, rows[0]["n"] == 1));
-            Ok(telegram_ok(request))
-        });
-        assert_eq!(
-            f.replies(A, "/watchlist add AAPL"),
-            ["✅ Added AAPL to your watchlist."]
-        );
-        let (in_kv, in_d1) = at_reply.borrow().expect("a reply was sent");
-        let holds = |store| if store == "kv" { in_kv } else { in_d1 };
-        assert!(
-            holds(first),
-            "{phase}: the answering store has it at the reply"
-        );
-        assert!(
-            !holds(second),
-            "{phase}: the second store waits for the reply"
-        );
-        assert!(
-            f.kv.peek("watchlist:111").unwrap().contains("AAPL"),
-            "{phase}"
-        );
-        assert_eq!(
-            f.count("SELECT COUNT(*) FROM watchlists WHERE ticker = 'AAPL'"),
-            1,
-            "{phase}: both stores have it once the webhook answered"
-        );
+        }
     }
 }

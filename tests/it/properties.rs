@@ -205,10 +205,13 @@ fn properties_22_to_26_repository_queries_use_indexes() {
                 || plan.contains("sqlite_autoindex"),
             "{name}: {plan}"
         );
-        // `SCAN CONSTANT ROW` is the row of a `SELECT` without `FROM`, not a table scan.
-        let scans_a_table = steps
-            .iter()
-            .any(|step| step.starts_with("SCAN ") && step != "SCAN CONSTANT ROW");
+        // `SCAN CONSTANT ROW` is the row of a `SELECT` without `FROM`, not a table scan; the
+        // flags' read reads every `settings` row.
+        let scans_a_table = steps.iter().any(|step| {
+            step.starts_with("SCAN ")
+                && step != "SCAN CONSTANT ROW"
+                && !(name == "settings_all" && step == "SCAN s")
+        });
         assert!(!scans_a_table, "{name} scans: {plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{name} sorts: {plan}");
     }

@@ -29,6 +29,9 @@ pub(crate) fn in_phase(phase: &str) -> Fixture {
         let (status, answer) = f.admin("PUT", "/admin/flags", &body.to_string());
         assert_eq!(status, 200, "{step}: {answer}");
     }
+    if at >= 2 {
+        f.after_handover();
+    }
     f
 }
 
@@ -56,7 +59,7 @@ fn claim_state(f: &Fixture, update_id: i64) -> Option<String> {
         .map(|row| row["state"].as_str().unwrap().to_owned())
 }
 
-fn put_claim(f: &Fixture, update_id: i64, state: &str) {
+pub(crate) fn put_claim(f: &Fixture, update_id: i64, state: &str) {
     let claim = Statement::new(
         "INSERT INTO telegram_updates (update_id, state, claimed_at) VALUES (?1, ?2, ?3)",
         vec![update_id.into(), state.into(), f.clock_now().into()],

@@ -18,6 +18,7 @@ fn into_shadow(f: &Fixture, repository: &str) {
         let (status, answer) = f.admin("PUT", "/admin/flags", &body.to_string());
         assert_eq!(status, 200, "{answer}");
     }
+    f.after_handover();
 }
 
 fn totals(f: &Fixture, repository: &str) -> Value {

@@ -1,6 +1,7 @@
 //! [`Flags`]: the typed value of every flag at one moment, and where each value came from.
 
 use super::{Flag, FlagValue, Setting};
+use crate::migration::handover::Standing;
 use crate::migration::{Phase, Phases};
 use crate::storage::d1::PhaseRows;
 use crate::storage::Repository;
@@ -69,6 +70,9 @@ pub struct Flags {
     /// The phase rows these flags were read from; `None` when they were not read from
     /// `settings` (the defaults of an isolate that never could read it).
     phase_rows: Option<PhaseRows>,
+    /// What the read said of each repository besides its phase (a handover under way, repairs
+    /// queued), by `Repository as usize`.
+    standings: [Standing; 5],
 }
 
 impl Flags {
@@ -91,6 +95,7 @@ impl Flags {
             page_repeat_seconds: 0,
             sources: [Source::Default; Flag::COUNT],
             phase_rows: None,
+            standings: [Standing::default(); 5],
         };
         for flag in Flag::ALL {
             if !matches!(flag, Flag::Phase(_)) {
@@ -109,6 +114,11 @@ impl Flags {
     /// These flags were read from `settings`, whose phase rows were `rows`.
     pub(crate) fn read_from(&mut self, rows: PhaseRows) {
         self.phase_rows = Some(rows);
+    }
+
+    /// Takes what the read said of `repository` besides its phase.
+    pub(crate) fn stand(&mut self, repository: Repository, standing: Standing) {
+        self.standings[repository as usize] = standing;
     }
 
     /// Takes the value of a valid `settings` row.
@@ -166,8 +176,31 @@ impl Flags {
         self.sources[flag.index()]
     }
 
+    /// Every repository's phase flag: what the guard rails, the repair drain and the sweeps
+    /// go by. A request goes by [`Flags::serving`].
     pub fn phases(&self) -> Phases {
         self.phases
+    }
+
+    /// The phases a request at `now` runs with: a repository being handed over between
+    /// `dual_write` and `shadow` may still serve its old phase, and with caution
+    /// ([`handover`](crate::migration::handover)).
+    pub fn serving(&self, now: i64) -> Phases {
+        let mut serving = self.phases;
+        for repository in Repository::ALL {
+            let standing = &self.standings[repository as usize];
+            let (phase, caution) =
+                standing.serving(self.phase(repository), self.cache_ttl_ms(), now);
+            serving.set(repository, phase);
+            serving.set_caution(repository, caution);
+        }
+        serving
+    }
+
+    /// Until when `repository`'s handover is under way at `now` (`i64::MAX`: not known yet),
+    /// `None` when there is none.
+    pub fn handing_over_until(&self, repository: Repository, now: i64) -> Option<i64> {
+        self.standings[repository as usize].handing_over_until(self.cache_ttl_ms(), now)
     }
 
     pub fn phase(&self, repository: Repository) -> Phase {

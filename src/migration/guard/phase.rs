@@ -33,6 +33,9 @@ pub(crate) struct Facts {
     pub kv_repairs_pending: bool,
     /// Some of them are towards D1: D1 missed writes and is stale until they drain.
     pub d1_repairs_pending: bool,
+    /// The last move between `dual_write` and `shadow` is still being handed over, until then
+    /// (`i64::MAX`: until the writes claimed before it finish).
+    pub handing_over_until: Option<i64>,
 }
 
 /// The answer to "may this repository move from `from` to `to`?".
@@ -58,7 +61,7 @@ pub(crate) fn verdict(
     if from == to {
         return Verdict::Unchanged;
     }
-    let unmet = if from.next() == Some(to) {
+    let mut unmet = if from.next() == Some(to) {
         forward(to, facts, thresholds)
     } else if from.previous() == Some(to) {
         rollback(from, facts)
@@ -68,6 +71,12 @@ pub(crate) fn verdict(
             Phase::ALL.map(Phase::as_str).join(" → ")
         ));
     };
+    if let Some(until) = facts.handing_over_until {
+        unmet.push(match until {
+            i64::MAX => "the last move between dual_write and shadow is still being handed over: writes claimed before it are still running".to_owned(),
+            until => format!("the last move between dual_write and shadow is still being handed over, until {until} (ms since the epoch)"),
+        });
+    }
     if unmet.is_empty() {
         Verdict::Allowed
     } else {
@@ -184,6 +193,25 @@ mod tests {
             repairs_queued: 0,
             kv_repairs_pending: false,
             d1_repairs_pending: false,
+            handing_over_until: None,
+        }
+    }
+
+    #[test]
+    fn no_move_while_the_last_one_is_being_handed_over() {
+        for until in [1_700_000_000_000, i64::MAX] {
+            let facts = Facts {
+                handing_over_until: Some(until),
+                ..healthy()
+            };
+            for (from, to) in [
+                (Phase::Shadow, Phase::D1Only),
+                (Phase::Shadow, Phase::DualWrite),
+            ] {
+                let unmet = unmet(from, to, facts);
+                assert_eq!(unmet.len(), 1, "{from} → {to}: {unmet:?}");
+                assert!(unmet[0].contains("still being handed over"), "{unmet:?}");
+            }
         }
     }
 

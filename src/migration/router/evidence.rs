@@ -120,14 +120,18 @@ pub enum FallbackCause {
     D1Error(String),
     /// D1 had no record where KV had one, and no repair marks KV as stale.
     MissingInD1,
+    /// A repair towards the store the phase reads is queued for the entity: that store missed
+    /// a write, so the other one answered (in `dual_write` too: D1 answered for KV).
+    RepairQueued,
 }
 
 impl FallbackCause {
-    /// The metric label: `d1_error` or `missing_in_d1`.
+    /// The metric label: `d1_error`, `missing_in_d1` or `repair_queued`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::D1Error(_) => "d1_error",
             Self::MissingInD1 => "missing_in_d1",
+            Self::RepairQueued => "repair_queued",
         }
     }
 }

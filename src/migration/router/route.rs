@@ -12,7 +12,7 @@ use super::after_replies::AfterReplies;
 use super::evidence::Evidence;
 use super::read_answer::{AnyAnswer, ReadAnswer};
 use super::request_phases::RequestPhases;
-use crate::migration::Phase;
+use crate::migration::{Caution, Phase};
 use crate::platform::Clock;
 use crate::storage::d1::{EntityVersions, RaceChecks, RepairQueue, UpdateClaim};
 use crate::storage::{Repository, StorageResult, Store};
@@ -47,6 +47,25 @@ impl Route {
     /// storage call.
     pub(super) async fn phase(&self) -> Phase {
         self.phases.get().await.get(self.repository)
+    }
+
+    /// The care this repository's handover asks of the request, if one is under way
+    /// ([`handover`](crate::migration::handover)).
+    pub(super) async fn caution(&self) -> Caution {
+        self.phases.get().await.caution(self.repository)
+    }
+
+    /// Runs `work`, the store that does not answer the user's part of a call: after the
+    /// replies ([`AfterReplies`]), or at once while a handover asks for caution.
+    pub(super) async fn behind_replies(
+        &self,
+        work: impl std::future::Future<Output = ()> + 'static,
+    ) {
+        if self.caution().await.writes_inline {
+            work.await;
+        } else {
+            self.later.start(work).await;
+        }
     }
 
     /// Runs a write in the phase's order and answers with the authoritative store's result.
@@ -119,6 +138,18 @@ impl Route {
         read: Read<'_, T>,
     ) -> StorageResult<T> {
         let phase = self.phase().await;
+        if self
+            .answering_store_missed(phase, read.operation, read.entity_key)
+            .await
+        {
+            return match phase.authoritative() {
+                Store::Kv => read.d1.await,
+                Store::D1 => {
+                    self.claim.before_kv_call().await?;
+                    read.kv.await
+                }
+            };
+        }
         match phase.authoritative() {
             Store::Kv => {
                 self.claim.before_kv_call().await?;

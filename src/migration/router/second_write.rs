@@ -85,7 +85,7 @@ impl Route {
             target,
             first,
         };
-        self.later.start(follow.run(write)).await;
+        self.behind_replies(follow.run(write)).await;
     }
 
     /// Has the next D1 call carry the race checks of a write of `repositories`' entities under
@@ -168,7 +168,7 @@ impl Route {
     }
 
     /// A second write of its own (not after a routed write): its outcome is not the user's
-    /// business, and it runs as [`AfterReplies`](super::AfterReplies) says. A failure is queued
+    /// business, and it runs as [`Route::behind_replies`] says. A failure is queued
     /// for repair towards `target` ([`Route::queue_repair`]). Nothing here can fail the call.
     pub(super) async fn mirror<T: WriteAnswer>(
         &self,
@@ -185,7 +185,7 @@ impl Route {
                 .run_second_write(operation, &repositories, &key, target, write)
                 .await;
         };
-        self.later.start(second).await;
+        self.behind_replies(second).await;
     }
 
     /// [`Route::mirror`] of a write that changes the entity of each of `repositories`, its race

@@ -68,7 +68,12 @@ impl Route {
                 if self.kv_known_stale(operation, entity_key).await {
                     (Ok(d1), Store::D1)
                 } else {
-                    self.fall_back(operation, entity_key, FallbackCause::MissingInD1);
+                    self.fall_back(
+                        Phase::Shadow,
+                        operation,
+                        entity_key,
+                        FallbackCause::MissingInD1,
+                    );
                     (Ok(kv), Store::Kv)
                 }
             }
@@ -80,6 +85,7 @@ impl Route {
                     (Err(error), Store::D1)
                 } else {
                     self.fall_back(
+                        Phase::Shadow,
                         operation,
                         entity_key,
                         FallbackCause::D1Error(error.to_string()),
@@ -126,17 +132,71 @@ impl Route {
         }
     }
 
-    /// A shadow read answered from KV (only shadow reads fall back).
-    fn fall_back(&self, operation: &'static str, entity_key: Option<&str>, cause: FallbackCause) {
-        tracing::warn!(
-            repository = %self.repository,
-            phase = %Phase::Shadow,
-            operation,
-            entity_key,
-            cause = cause.as_str(),
-            detail = ?cause,
-            "shadow read answered from KV"
-        );
+    /// Whether the store `phase` reads missed a write of the entity read (of any entity when
+    /// the read covers them all) that is still queued for repair (a race check's row, which
+    /// says the stores may differ, not that one missed a write, does not count): looked up
+    /// only while the
+    /// handover or the flags' read says such a repair may be queued. Then the other store,
+    /// which acknowledged the write, answers, and the read is counted as a fallback. A failed
+    /// lookup leaves the read to the phase's store.
+    pub(super) async fn answering_store_missed(
+        &self,
+        phase: Phase,
+        operation: &'static str,
+        entity_key: Option<&str>,
+    ) -> bool {
+        if phase.second().is_none() || !self.caution().await.reads_look_for_repairs {
+            return false;
+        }
+        let answering = phase.authoritative();
+        let missed = self
+            .repairs
+            .has_missed_writes(self.repository, entity_key, answering)
+            .await;
+        match missed {
+            Ok(false) => false,
+            Ok(true) => {
+                self.fall_back(phase, operation, entity_key, FallbackCause::RepairQueued);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(
+                    repository = %self.repository,
+                    operation,
+                    entity_key,
+                    error = %error,
+                    "repair queue unreadable; the phase's store answers"
+                );
+                false
+            }
+        }
+    }
+
+    /// A read answered by the store its phase does not read from.
+    fn fall_back(
+        &self,
+        phase: Phase,
+        operation: &'static str,
+        entity_key: Option<&str>,
+        cause: FallbackCause,
+    ) {
+        macro_rules! fell_back {
+            ($message:literal) => {
+                tracing::warn!(
+                    repository = %self.repository,
+                    phase = %phase,
+                    operation,
+                    entity_key,
+                    cause = cause.as_str(),
+                    detail = ?cause,
+                    $message
+                )
+            };
+        }
+        match phase.authoritative() {
+            Store::D1 => fell_back!("shadow read answered from KV"),
+            Store::Kv => fell_back!("dual_write read answered from D1"),
+        }
         self.evidence.fell_back(Fallback {
             repository: self.repository,
             operation,

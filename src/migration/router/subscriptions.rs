@@ -41,13 +41,20 @@ impl SubscriptionRepo for Routed<dyn SubscriptionRepo> {
     }
 
     async fn entries(&self) -> StorageResult<Vec<Subscriber>> {
-        match self.route.phase().await.authoritative() {
-            Store::Kv => self.kv.entries().await,
-            Store::D1 => {
-                let chats = self.subscribers().await?;
-                Ok(chats.into_iter().map(Subscriber::Chat).collect())
-            }
-        }
+        const OPERATION: &str = "subscriptions.entries";
+        let phase = self.route.phase().await;
+        let chats = match phase.authoritative() {
+            Store::Kv => match self
+                .route
+                .answering_store_missed(phase, OPERATION, None)
+                .await
+            {
+                false => return self.kv.entries().await,
+                true => self.d1.subscribers().await?,
+            },
+            Store::D1 => self.subscribers().await?,
+        };
+        Ok(chats.into_iter().map(Subscriber::Chat).collect())
     }
 
     async fn forget(&self, entry: &Subscriber) -> StorageResult<bool> {

@@ -53,6 +53,13 @@ impl WatchlistRepo for Routed<dyn WatchlistRepo> {
                 .await;
         }
         if phase == Phase::DualWrite {
+            if self
+                .route
+                .answering_store_missed(phase, OPERATION, Some(&key))
+                .await
+            {
+                return self.d1.watchlist(chat).await;
+            }
             let tickers = self.kv.watchlist(chat).await?;
             if tickers == [DEFAULT_TICKER] {
                 let d1 = self.d1.clone();

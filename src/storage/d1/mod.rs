@@ -35,7 +35,7 @@ pub use plan_check::statements_for_plan_check;
 pub use positions::D1Positions;
 pub use repairs::{RaceChecks, Repair, RepairQueue, Since};
 pub(crate) use settings::restore_command;
-pub use settings::{D1Settings, SettingChange, SettingRow};
+pub use settings::{D1Settings, PhaseStanding, SettingChange, SettingRow};
 pub use subscriptions::D1Subscriptions;
 pub use sweeps::{Checkpoint, Commit, EntityVersions, Finding, SweepRow, SweepStore, Version};
 pub use units::D1Units;

@@ -91,7 +91,13 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
             "repair_pending_for_entity",
             Statement::new(
                 repairs::PENDING_FOR_ENTITY,
-                vec!["watchlists".into(), "1".into(), "kv".into()],
+                vec![
+                    "watchlists".into(),
+                    "1".into(),
+                    "kv".into(),
+                    0.into(),
+                    "raced".into(),
+                ],
             ),
         ),
         (
@@ -180,6 +186,14 @@ pub fn statements_for_plan_check() -> Vec<(&'static str, Statement)> {
         (
             "evidence_counters_since",
             Statement::new(evidence::COUNTERS_SINCE, vec![0.into()]),
+        ),
+        (
+            // Scans `settings` (a handful of rows) by design; each of its lookups must not scan.
+            "settings_all",
+            Statement::new(
+                settings::SELECT_ALL,
+                vec![0.into(), 0.into(), 0.into(), "reconcile: %".into()],
+            ),
         ),
         (
             "settings_previous_value",

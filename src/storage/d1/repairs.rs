@@ -43,7 +43,7 @@ pub(super) const RACE_CHECK: &str =
 /// How the reason of a reconciliation begins (see [`Repair::reconciles`]).
 const RECONCILE: &str = "reconcile: ";
 /// [`RECONCILE`] as a `LIKE` pattern.
-const RECONCILING: &str = "reconcile: %";
+pub(super) const RECONCILING: &str = "reconcile: %";
 /// The reason a race check queues.
 const RACED: &str = "reconcile: written concurrently with another write, the stores may hold \
      them in different orders";
@@ -53,8 +53,9 @@ const DIVERGED: &str = "reconcile: KV differed from D1 on a shadow read";
 pub(super) const DEPTH: &str =
     "SELECT COUNT(*) AS depth FROM repair_queue WHERE repository = ?1 AND reason NOT LIKE ?2";
 const TOTAL_DEPTH: &str = "SELECT COUNT(*) AS depth FROM repair_queue";
+/// With ?4 = 0, a reconciliation (reason like ?5) does not count.
 pub(super) const PENDING_FOR_ENTITY: &str = "SELECT 1 AS pending FROM repair_queue \
-     WHERE repository = ?1 AND entity_key = ?2 AND target = ?3";
+     WHERE repository = ?1 AND entity_key = ?2 AND target = ?3 AND (?4 = 1 OR reason NOT LIKE ?5)";
 /// With ?3 = 0, a reconciliation (reason like ?4) does not count.
 pub(super) const PENDING_IN_REPOSITORY: &str = "SELECT 1 AS pending FROM repair_queue \
      WHERE repository = ?1 AND target = ?2 AND (?3 = 1 OR reason NOT LIKE ?4) LIMIT 1";
@@ -208,14 +209,15 @@ impl RepairQueue {
         self.queued(repository, entity_key, target, true).await
     }
 
-    /// Whether `target` missed a write of `repository` that is still queued for repair (a race
-    /// check's row is not one).
+    /// Whether `target` missed a write of `entity_key` (with `None`, of any entity of
+    /// `repository`) that is still queued for repair (a race check's row is not one).
     pub async fn has_missed_writes(
         &self,
         repository: Repository,
+        entity_key: Option<&str>,
         target: Store,
     ) -> StorageResult<bool> {
-        self.queued(repository, None, target, false).await
+        self.queued(repository, entity_key, target, false).await
     }
 
     async fn queued(
@@ -233,6 +235,8 @@ impl RepairQueue {
                     repository.as_str().into(),
                     key.into(),
                     target.as_str().into(),
+                    i64::from(with_reconciliations).into(),
+                    RECONCILING.into(),
                 ],
             ),
             None => Statement::new(

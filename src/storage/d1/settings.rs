@@ -3,14 +3,39 @@
 //! atomic batch, with the old value read inside that batch, so the audit cannot miss or
 //! misstate a change.
 
-use super::Sql;
+use super::repairs::RECONCILING;
+use super::{Sql, CLAIM_EXPIRY_MS};
 use crate::platform::{SqlValue, Statement};
 use crate::storage::{Operation, StorageResult};
 use serde::Deserialize;
 
 /// Every row: a handful, read whole. D1 without the Sessions API reads from the primary, so a
 /// flip is seen by the next read after it (§3: no stale replica reads).
-const SELECT_ALL: &str = "SELECT key, value FROM settings";
+///
+/// A phase row (`storage.phase.<repository>`) comes with its [`PhaseStanding`], in the same
+/// statement so that all of it is one snapshot: when it changed; for a change since ?1, the
+/// phase before it, the claims made before it (within ?3 of it) that are still running (claimed
+/// since ?2, so not expired) and the latest time one of them finished; and whether any repair
+/// towards KV, towards D1, that is not a reconciliation (?4, see `repairs`) is queued for the
+/// repository (probes of the index of migration 0013).
+pub(super) const SELECT_ALL: &str = "SELECT key, value, \
+     CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' THEN updated_at END AS changed_at, \
+     CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' AND updated_at > ?1 THEN \
+       (SELECT h.old_value FROM settings_history h WHERE h.key = s.key \
+        ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) END AS previous, \
+     CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' AND updated_at > ?1 THEN \
+       (SELECT count(*) FROM telegram_updates t WHERE t.claimed_at >= ?2 \
+        AND t.claimed_at < s.updated_at AND t.state = 'running') END AS running_before, \
+     CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' AND updated_at > ?1 THEN \
+       (SELECT max(t.finished_at) FROM telegram_updates t WHERE t.claimed_at >= s.updated_at - ?3 \
+        AND t.claimed_at < s.updated_at) END AS finished_before, \
+     CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' THEN EXISTS (SELECT 1 \
+       FROM repair_queue r WHERE r.repository = substr(s.key, 15) AND r.target = 'kv' \
+       AND r.reason NOT LIKE ?4) END AS queued_to_kv, \
+     CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' THEN EXISTS (SELECT 1 \
+       FROM repair_queue r WHERE r.repository = substr(s.key, 15) AND r.target = 'd1' \
+       AND r.reason NOT LIKE ?4) END AS queued_to_d1 \
+     FROM settings s";
 pub(super) const CHANGED_AT: &str = "SELECT updated_at FROM settings WHERE key = ?1";
 /// The value a flag had before its latest change (index order: newest last).
 pub(super) const PREVIOUS_VALUE: &str = "SELECT old_value FROM settings_history \
@@ -28,11 +53,32 @@ const UPSERT: &str = "INSERT INTO settings (key, value, updated_at, updated_by, 
      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET value = excluded.value, \
      updated_at = excluded.updated_at, updated_by = excluded.updated_by, reason = excluded.reason";
 
-/// One `settings` row, as stored.
+/// One `settings` row, as stored, with its [`PhaseStanding`] when it is a phase row.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SettingRow {
     pub key: String,
     pub value: String,
+    #[serde(flatten)]
+    pub standing: PhaseStanding,
+}
+
+/// What the flags' read learns of a phase row besides its value (see [`SELECT_ALL`]); all
+/// `None` for other rows, and the claims and the previous phase `None` for a change older
+/// than the read's horizon.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PhaseStanding {
+    /// When the phase was last set (ms, the worker's clock).
+    pub changed_at: Option<i64>,
+    /// The phase before that change.
+    pub previous: Option<String>,
+    /// Claims made before the change that are still running.
+    pub running_before: Option<i64>,
+    /// When the last of the claims made before the change finished.
+    pub finished_before: Option<i64>,
+    /// 1 when KV missed a write of the repository that is queued for repair.
+    pub queued_to_kv: Option<i64>,
+    /// 1 when D1 missed a write of the repository that is queued for repair.
+    pub queued_to_d1: Option<i64>,
 }
 
 /// One change of one flag, as `settings_history` records it.
@@ -57,10 +103,18 @@ pub(crate) fn restore_command(at_ms: i64) -> String {
 pub struct D1Settings(pub(crate) Sql);
 
 impl D1Settings {
-    pub(crate) async fn all(&self) -> StorageResult<Vec<SettingRow>> {
+    /// Every row, each phase row with the standing of a change made within `horizon_ms`.
+    pub(crate) async fn all(&self, horizon_ms: i64) -> StorageResult<Vec<SettingRow>> {
         let op = Operation::new("settings.all");
+        let now = self.0.now();
+        let params = vec![
+            (now - horizon_ms).into(),
+            (now - CLAIM_EXPIRY_MS).into(),
+            CLAIM_EXPIRY_MS.into(),
+            RECONCILING.into(),
+        ];
         self.0
-            .query_as(&op, Statement::new(SELECT_ALL, vec![]))
+            .query_as(&op, Statement::new(SELECT_ALL, params))
             .await
     }
 

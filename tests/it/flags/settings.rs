@@ -94,7 +94,11 @@ fn a_flag_change_whose_history_cannot_be_written_is_not_made() {
         json!("dual_write"),
         OPERATOR,
     );
-    f.db.run_script("DROP TABLE settings_history").unwrap();
+    f.db.run_script(
+        "CREATE TRIGGER no_history BEFORE INSERT ON settings_history \
+         BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .unwrap();
 
     let refused = run(cache.set(
         &f.platform,

@@ -1,5 +1,5 @@
 //! `GET /admin/migration/status` (migration.md §6): per repository, where it stands, since
-//! when, whether its next move would pass the guard rails and why not, its sweeps (backfill,
+//! when, which phase serves (a move between `dual_write` and `shadow` is handed over), whether its next move would pass the guard rails and why not, its sweeps (backfill,
 //! validation, reverse sync), its shadow numbers over the guard window and its repair queue.
 
 use super::facts::{facts, MoveFacts};
@@ -15,6 +15,7 @@ pub(super) async fn status(cx: &AdminContext<'_>) -> Result<Response, AdminError
     let platform = cx.platform;
     let flags = cx.fresh_flags().await?;
     let sweeps = Sweeps::load(platform).await?;
+    let serving = flags.serving(platform.clock.now_ms());
     let mut repositories = Map::new();
     for (repository, MoveFacts { facts, since }) in
         facts(cx, Repository::ALL, &flags, &sweeps).await?
@@ -35,6 +36,12 @@ pub(super) async fn status(cx: &AdminContext<'_>) -> Result<Response, AdminError
             json!({
                 "phase": phase.as_str(),
                 "since": since,
+                // Differs from `phase` while a move is handed over (MIGRATION.md).
+                "serving": serving.get(repository).as_str(),
+                "handover": facts.handing_over_until.map(|until| json!({
+                    // `null`: until the writes claimed before the move have finished.
+                    "until": (until != i64::MAX).then_some(until),
+                })),
                 "next_move": next,
                 "backfill": progress_json(sweep(Kind::Backfill)),
                 "validation": progress_json(sweep(Kind::Validation)),

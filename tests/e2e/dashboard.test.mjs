@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import puppeteer from "puppeteer-core";
-import { ADMIN_TOKEN, ROOT, startWorker } from "./harness.mjs";
+import { ADMIN_TOKEN, ROOT, pastHandover, startWorker } from "./harness.mjs";
 import { minified, SHIPPED, SOURCE } from "../../scripts/minify-dashboard.mjs";
 import { converse, createStandIn } from "./stand-in.mjs";
 
@@ -135,6 +135,7 @@ test("the dashboard shows the phases, a divergence with its diff and a fallback;
   const run = { world, worker };
   await moveAll(worker, "dual_write");
   await moveAll(worker, "shadow");
+  await pastHandover(worker);
   // Chat A's watchlist as KV holds it, and as someone edited it directly in D1.
   const [kv, d1] = [await worker.kv(), await worker.d1()];
   await kv.put(`watchlist:${A}`, '["SPY","TSLA"]');

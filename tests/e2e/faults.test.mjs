@@ -8,6 +8,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { moveAll, soak, startFaulty, stateOf } from "./faults.mjs";
+import { servedIn } from "./harness.mjs";
 
 const FULL = process.env.FAULT_SOAK === "full";
 const running = new Set();
@@ -24,6 +25,7 @@ test("fixed points: a failed second write is repaired, a failed first write is r
     const res = await worker.say(CHAT, text, { updateId });
     return [res.status, Number(res.headers.get("x-faults-injected")), world.take().map(([, t]) => t), updateId];
   };
+  assert.equal((await worker.admin("PUT", "/admin/flags", { key: "flags.cache_ttl_seconds", value: 1, reason: "e2e" }))[0], 200);
   await moveAll(worker, "dual_write");
   // dual_write: D1's half of the add fails as a whole batch; the user was told, KV has it, a repair is queued.
   await faults({ points: [{ store: "d1", method: "batch", sql: "INSERT INTO watchlists" }] });
@@ -44,7 +46,7 @@ test("fixed points: a failed second write is repaired, a failed first write is r
 
   // shadow: D1's batch of a trade fails before it ran: the spec's failure text, nothing recorded.
   await moveAll(worker, "shadow", true);
-  await new Promise((r) => setTimeout(r, 1_100));
+  await servedIn(worker, "shadow");
   await faults({ points: [{ store: "d1", method: "batch", sql: "INSERT INTO executions" }] });
   assert.deepEqual((await say("/execute QQQ 300 2024-01-15")).slice(0, 3), [200, 1, ["❌ Failed to record execution. Please try again."]]);
   assert.deepEqual((await stateOf(worker, CHAT, "d1")).executions, []);

@@ -250,3 +250,31 @@ export async function startWorker({
     },
   };
 }
+
+/**
+ * Waits until every repository serves `phase` (`GET /admin/migration/status`): a move between
+ * `dual_write` and `shadow` is handed over (MIGRATION.md), and the new phase serves once every
+ * isolate has read it, the flag cache's TTL and a second after the move. With `settled`, waits
+ * until the handover is over too (two TTLs and 10 s later), when the next move may be made.
+ */
+export async function servedIn(worker, phase, { settled = false } = {}) {
+  let last;
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const [status, body] = await worker.admin("GET", "/admin/migration/status");
+    last = JSON.stringify(body);
+    const all = status === 200 ? Object.values(body.repositories) : [];
+    if (all.length && all.every((r) => r.serving === phase && (!settled || r.handover === null))) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`not served in ${phase}${settled ? ", handed over," : ""} after 150 s: ${last}`);
+}
+
+/**
+ * Dates every phase move back `ms` in D1, as if that long had passed since: under
+ * TEST_CLOCK_START_MS every request's clock starts at the same instant, so the time a move
+ * between `dual_write` and `shadow` is handed over for (see `servedIn`) never passes.
+ */
+export async function pastHandover(worker, ms = 60_000) {
+  const d1 = await worker.d1();
+  await d1.prepare("UPDATE settings SET updated_at = updated_at - ?1 WHERE key LIKE 'storage.phase.%'").bind(ms).run();
+}

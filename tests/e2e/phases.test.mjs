@@ -5,7 +5,7 @@
 // from KV and counted as a fallback.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { pastHandover, startWorker } from "./harness.mjs";
 import { converse, createStandIn } from "./stand-in.mjs";
 
 const A = 111;
@@ -131,6 +131,7 @@ test("shadow: a record edited in D1 is reported with its diff; one missing from 
   await moveAll(worker, "dual_write");
   await converse(run, [[A, "/watchlist add TSLA"]]);
   await moveAll(worker, "shadow");
+  await pastHandover(worker);
   const d1 = await worker.d1();
   await d1.prepare("UPDATE watchlists SET ticker = 'NVDA' WHERE chat_id = ? AND ticker = 'TSLA'").bind(String(A)).run();
   assert.deepEqual(await converse(run, [[A, "/watchlist"]]), [

@@ -8,7 +8,7 @@
 // watchlist and position.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { pastHandover, startWorker } from "./harness.mjs";
 import { createStandIn } from "./stand-in.mjs";
 
 const TUESDAY_2026_11_24_0900 = 1795510800000;
@@ -174,6 +174,7 @@ async function startedIn(phase, bot, vars) {
   });
   // From kv_only, where a fresh database starts, one phase at a time.
   for (const step of PHASES.slice(1, PHASES.indexOf(phase) + 1)) await movePhase(worker, step);
+  await pastHandover(worker);
   return { world, worker };
 }
 
@@ -230,6 +231,7 @@ test("a phase flip during a run (dual_write → shadow → d1_only) changes noth
         return sent.some(([c]) => c === chat);
       }, `chat ${chat} served`);
       await movePhase(worker, phase);
+      await pastHandover(worker);
       flipsAt.push((await db.prepare("SELECT chats_done FROM broadcast_runs").first()).chats_done);
     }
     await finished(worker);

@@ -7,7 +7,7 @@
 // propagation window twice and the 60 s cleanup retention once.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker } from "./harness.mjs";
+import { servedIn, startWorker } from "./harness.mjs";
 import { converse, createStandIn } from "./stand-in.mjs";
 
 const A = 111; // subscribed, with a watchlist, executions and a position
@@ -71,7 +71,11 @@ async function refused(worker, method, path, body) {
   return answer.error.details;
 }
 
-const moveAll = (worker, value) => ok(worker, "PUT", "/admin/flags", { key: "storage.phase.all", value, reason: "e2e walk" });
+/** Every repository moved to `value`, and served in it: a move between dual_write and shadow is handed over first. */
+async function moveAll(worker, value) {
+  await ok(worker, "PUT", "/admin/flags", { key: "storage.phase.all", value, reason: "e2e walk" });
+  await servedIn(worker, value, { settled: true });
+}
 const setFlag = (worker, key, value) => ok(worker, "PUT", "/admin/flags", { key, value, reason: "e2e walk" });
 
 /** POSTs one step at a time until the sweep is finished; the last answer. */

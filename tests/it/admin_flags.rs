@@ -338,3 +338,41 @@ fn a_missing_table_holds_back_the_first_move() {
         json!(["cache: the D1 schema is not at the latest migration"])
     );
 }
+
+#[test]
+fn migration_status_shows_which_phase_serves_while_a_move_is_handed_over() {
+    let f = Fixture::new(Backend::Kv);
+    for to in ["dual_write", "shadow"] {
+        let body = json!({"key": "storage.phase.watchlists", "value": to, "force": true, "reason": "test"});
+        assert_eq!(put(&f, body).0, 200);
+    }
+    let moved = f.clock_now();
+    let standing = |f: &Fixture| {
+        let (_, body) = f.admin("GET", "/admin/migration/status", "");
+        let w = &body["repositories"]["watchlists"];
+        (
+            w["phase"].clone(),
+            w["serving"].clone(),
+            w["handover"].clone(),
+        )
+    };
+    // Switched a TTL (10 s) and a second after the move; over two TTLs and 10 s after that.
+    let over = json!({"until": moved + 41_000});
+    assert_eq!(
+        standing(&f),
+        (json!("shadow"), json!("dual_write"), over.clone())
+    );
+    f.clock.advance(11_000);
+    assert_eq!(standing(&f), (json!("shadow"), json!("shadow"), over));
+    f.clock.advance(30_000);
+    assert_eq!(
+        standing(&f),
+        (json!("shadow"), json!("shadow"), json!(null))
+    );
+    let cache = standing(&f);
+    let (_, body) = f.admin("GET", "/admin/migration/status", "");
+    assert_eq!(
+        body["repositories"]["cache"]["serving"], "kv_only",
+        "{cache:?}"
+    );
+}

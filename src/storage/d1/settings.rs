@@ -14,15 +14,16 @@ use serde::Deserialize;
 ///
 /// A phase row (`storage.phase.<repository>`) comes with its [`PhaseStanding`], in the same
 /// statement so that all of it is one snapshot: when it changed; for a change since ?1, the
-/// phase before it, the claims made before it (within ?3 of it) that are still running (claimed
-/// since ?2, so not expired) and the latest time one of them finished; and whether any repair
-/// towards KV, towards D1, that is not a reconciliation (?4, see `repairs`) is queued for the
-/// repository (probes of the index of migration 0013).
+/// phase before it (the latest history row by id: two clocks may disagree on the order), the
+/// claims made before it (within ?3 of it) that are still running (claimed since ?2, so not
+/// expired) and the latest time one of them finished; and whether a repair towards KV, towards
+/// D1, that is not a reconciliation (?4, see `repairs`) is queued for the repository (probes of
+/// the index of migration 0013).
 pub(super) const SELECT_ALL: &str = "SELECT key, value, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' THEN updated_at END AS changed_at, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' AND updated_at > ?1 THEN \
-       (SELECT h.old_value FROM settings_history h WHERE h.key = s.key \
-        ORDER BY h.changed_at DESC, h.id DESC LIMIT 1) END AS previous, \
+       (SELECT h.old_value FROM settings_history h WHERE h.id = \
+        (SELECT max(id) FROM settings_history WHERE key = s.key)) END AS previous, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' AND updated_at > ?1 THEN \
        (SELECT count(*) FROM telegram_updates t WHERE t.claimed_at >= ?2 \
         AND t.claimed_at < s.updated_at AND t.state = 'running') END AS running_before, \

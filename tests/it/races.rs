@@ -8,18 +8,23 @@
 //!   entity the updates wrote or a repair of it is queued; after the drain they agree, and in
 //!   `shadow` KV then holds every acknowledged write too.
 //! - A flag flip while updates are in flight (an isolate holding the old phase for the flag
-//!   cache's TTL) serves no read from a store that has not received every acknowledged write,
-//!   but between `dual_write` and `shadow`, where the store that answers changes: there a read
-//!   on the new phase can miss a write the old phase acknowledged before its second write.
+//!   cache's TTL, or a write whose claim was taken before the move) serves no read from a store
+//!   that has not received every acknowledged write: a write's claim fences it, and a move
+//!   between `dual_write` and `shadow` is handed over (MIGRATION.md).
 
-use crate::helpers::{run, webhook_request, Backend, Fixture, HookedKv, KvHook, WEBHOOK_SECRET};
+use crate::helpers::{
+    run, webhook_request, Backend, Fixture, HookedKv, KvHook, ADMIN_TOKEN, WEBHOOK_SECRET,
+};
 use async_trait::async_trait;
 use fear_greed_bot::app::{App, Isolate};
 use fear_greed_bot::domain::ChatId;
+use fear_greed_bot::http::Request;
 use fear_greed_bot::migration::repair::{run_step, StepOutcome};
 use fear_greed_bot::migration::{Phase, Phases};
 use fear_greed_bot::platform::native::KvOp;
-use fear_greed_bot::platform::{Platform, PlatformError, Row, SqlDatabase, Statement};
+use fear_greed_bot::platform::{
+    KvPage, KvStore, Platform, PlatformError, Row, SqlDatabase, Statement,
+};
 use fear_greed_bot::storage::{entities, EntityKey, Snapshot, Store};
 use futures::future::join_all;
 use serde_json::json;
@@ -100,6 +105,8 @@ impl SqlDatabase for Interleaved {
 fn in_phase(phase: &str) -> Fixture {
     let f = Fixture::new(Backend::Kv);
     flip(&f, "kv_only", phase);
+    // Past the handover of `dual_write → shadow`: the phase as it runs from then on.
+    f.after_handover();
     f
 }
 
@@ -438,6 +445,152 @@ fn a_flag_flip_an_isolate_has_not_seen_serves_no_read_without_an_acknowledged_wr
     // "Flips an isolate has not seen yet"): without that, between `dual_write` and `shadow` it
     // acknowledged a write whose second store got it only after the replies.
     assert!(with_stale_reads.is_empty(), "{with_stale_reads:?}");
+}
+
+/// How many times a slow store's write lets the other futures run first.
+const SLOW: usize = 40;
+
+/// A KV namespace whose puts and deletes wait for [`SLOW`] turns first.
+struct SlowKvWrites(Rc<dyn KvStore>);
+
+#[async_trait(?Send)]
+impl KvStore for SlowKvWrites {
+    async fn get(&self, key: &str) -> Result<Option<String>, PlatformError> {
+        self.0.get(key).await
+    }
+
+    async fn put(&self, key: &str, value: &str) -> Result<(), PlatformError> {
+        for _ in 0..SLOW {
+            yield_now().await;
+        }
+        self.0.put(key, value).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PlatformError> {
+        for _ in 0..SLOW {
+            yield_now().await;
+        }
+        self.0.delete(key).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<KvPage, PlatformError> {
+        self.0.list(prefix, cursor, limit).await
+    }
+}
+
+/// A D1 whose batches that write a watchlist wait for [`SLOW`] turns first.
+struct SlowD1Batches(Rc<dyn SqlDatabase>);
+
+#[async_trait(?Send)]
+impl SqlDatabase for SlowD1Batches {
+    async fn query(&self, statement: &Statement) -> Result<Vec<Row>, PlatformError> {
+        self.0.query(statement).await
+    }
+
+    async fn execute(&self, statement: &Statement) -> Result<u64, PlatformError> {
+        self.0.execute(statement).await
+    }
+
+    async fn batch(&self, statements: &[Statement]) -> Result<Vec<u64>, PlatformError> {
+        if statements.iter().any(|s| s.sql.contains("INTO watchlists")) {
+            for _ in 0..SLOW {
+                yield_now().await;
+            }
+        }
+        self.0.batch(statements).await
+    }
+
+    async fn query_after(
+        &self,
+        writes: &[Statement],
+        read: &Statement,
+    ) -> Result<Vec<Row>, PlatformError> {
+        self.0.query_after(writes, read).await
+    }
+}
+
+/// Every repository moved to `to` through the admin API, as an operator's call that lands
+/// while other updates are in flight.
+async fn flip_now(f: &Fixture, to: &str) {
+    let body = json!({"key": "storage.phase.all", "value": to, "force": true, "reason": "test"});
+    let request = Request {
+        method: "PUT".into(),
+        path: "/admin/flags".into(),
+        query: String::new(),
+        headers: [("authorization".to_owned(), format!("Bearer {ADMIN_TOKEN}"))]
+            .into_iter()
+            .collect(),
+        body: body.to_string().into_bytes(),
+    };
+    assert_eq!(f.app().handle(&request).await.status, 200);
+}
+
+/// A `/watchlist add NVDA` starts in `from`; `delay` store calls later the flag moves to `to`
+/// and the flag cache's TTL (1 s) and a second pass (when a move between `dual_write` and
+/// `shadow` switches stores); once the user was told NVDA was added, a fresh isolate reads the
+/// watchlist while the write is still in flight (the store it writes second is slow; its claim
+/// may have been taken before the move). Whether that read was served without NVDA.
+fn read_missed_a_write_in_flight_across_the_move(from: &str, to: &str, delay: usize) -> bool {
+    let f = in_phase(from);
+    // A TTL of 1 s: the switch comes 2 s after the move, well within Telegram's timeout.
+    let ttl = json!({"key": "flags.cache_ttl_seconds", "value": 1, "reason": "test"});
+    assert_eq!(f.admin("PUT", "/admin/flags", &ttl.to_string()).0, 200);
+    let platform = interleaved(&f);
+    // The store `from` writes second is slow: its second write lands well after the reply.
+    let slow = match from {
+        "dual_write" => Platform {
+            db: Rc::new(SlowD1Batches(platform.db.clone())),
+            ..platform.clone()
+        },
+        _ => Platform {
+            kv: Rc::new(SlowKvWrites(platform.kv.clone())),
+            ..platform.clone()
+        },
+    };
+    let writer = App::new(slow, f.config());
+    let reader = App::new(platform, f.config());
+    let write = deliver(&writer, 2, CHAT, "/watchlist add NVDA");
+    let replies = || -> Vec<String> {
+        let sent = f.sent_messages().into_iter();
+        sent.map(|(_, text)| text).collect()
+    };
+    let move_then_read = async {
+        for _ in 0..delay {
+            yield_now().await;
+        }
+        flip_now(&f, to).await;
+        f.clock.advance(2_000);
+        while !replies().iter().any(|t| t.starts_with("✅ Added NVDA")) {
+            yield_now().await;
+        }
+        deliver(&reader, 3, CHAT, "/watchlist").await
+    };
+    let (wrote, read) = run(futures::future::join(write, move_then_read));
+    assert_eq!((wrote, read), (200, 200));
+    let replies = replies();
+    let list = replies.iter().find(|t| t.starts_with("*Your Watchlist:*"));
+    !list
+        .unwrap_or_else(|| panic!("{from} → {to}: {replies:?}"))
+        .contains("NVDA")
+}
+
+#[test]
+fn a_move_between_dual_write_and_shadow_serves_no_read_without_a_write_still_in_flight() {
+    let mut stale = Vec::new();
+    for (from, to) in [("dual_write", "shadow"), ("shadow", "dual_write")] {
+        for delay in 0..12 {
+            if read_missed_a_write_in_flight_across_the_move(from, to, delay) {
+                stale.push((from, to, delay));
+            }
+        }
+    }
+    // The switch waits for the write claimed before the move (MIGRATION.md, "Handing over").
+    assert!(stale.is_empty(), "{stale:?}");
 }
 
 /// What the guard rail says of moving the watchlists from `dual_write` to `shadow`.

@@ -26,10 +26,10 @@ pub(super) const SELECT_ALL: &str = "SELECT key, value, \
         (SELECT max(id) FROM settings_history WHERE key = s.key)) END AS previous, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' AND updated_at > ?1 THEN \
        (SELECT count(*) FROM telegram_updates t WHERE t.claimed_at >= ?2 \
-        AND t.claimed_at < s.updated_at AND t.state = 'running') END AS running_before, \
+        AND t.claimed_at <= s.updated_at AND t.state = 'running') END AS running_before, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' AND updated_at > ?1 THEN \
        (SELECT max(t.finished_at) FROM telegram_updates t WHERE t.claimed_at >= s.updated_at - ?3 \
-        AND t.claimed_at < s.updated_at) END AS finished_before, \
+        AND t.claimed_at <= s.updated_at) END AS finished_before, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' THEN EXISTS (SELECT 1 \
        FROM repair_queue r WHERE r.repository = substr(s.key, 15) AND r.target = 'kv' \
        AND r.reason NOT LIKE ?4) END AS queued_to_kv, \

@@ -26,13 +26,13 @@ use crate::storage::d1::{PhaseStanding, CLAIM_EXPIRY_MS};
 use crate::storage::Store;
 
 /// How far apart two isolates' clocks may be.
-pub(crate) const SKEW_MS: i64 = 1_000;
+pub const SKEW_MS: i64 = 1_000;
 /// How long a request may run between reading its phases and its last storage call.
-pub(crate) const SPAN_MS: i64 = 10_000;
+pub const SPAN_MS: i64 = 10_000;
 /// How long after a phase change the flags' read looks at what its handover waits on: the
 /// claims made before it have all expired by then, and the handover is over. (The TTL is at
 /// most 10 s.)
-pub(crate) const HORIZON_MS: i64 = CLAIM_EXPIRY_MS + 60_000;
+pub const HORIZON_MS: i64 = CLAIM_EXPIRY_MS + 60_000;
 
 /// What a request does with more care than its phase alone asks for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

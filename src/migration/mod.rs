@@ -12,7 +12,7 @@ pub mod experiment;
 mod flag_cache;
 pub mod flags;
 pub(crate) mod guard;
-pub(crate) mod handover;
+pub mod handover;
 pub mod paging;
 mod phase;
 pub mod publish;

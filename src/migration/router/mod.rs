@@ -42,6 +42,12 @@
 //! - **Single-store phases touch one store.** `kv_only` never calls D1 (the legacy bot's cost,
 //!   exactly) and `d1_only` never calls KV.
 //!
+//! - **A handover asks for caution.** While a move between `dual_write` and `shadow` is handed
+//!   over ([`handover`](crate::migration::handover)), a repository's [`Caution`](crate::migration::Caution) makes its
+//!   second writes run before the reply, and its reads look for a repair queued towards the
+//!   store they read first, answered by the other store when there is one; reads do that too
+//!   whenever the flags' read says such a repair is queued.
+//!
 //! What the router cannot keep by itself is left to the guard rails (migration.md §4): a move
 //! to `shadow` must wait for the backfill and for an empty `d1` repair queue, or D1 would serve
 //! data it never received; a rollback from `shadow` to `dual_write` while `kv` repairs are

@@ -2,7 +2,7 @@
 //! moves under the guard rails, `force` with a reason, every change audited, bad requests
 //! refused with nothing changed.
 
-use crate::helpers::{Backend, Fixture};
+use crate::helpers::{Backend, Fixture, HANDOVER_MS, SWITCH_MS};
 use crate::logs::{assert_one_event, logged};
 use fear_greed_bot::storage::Repository;
 use serde_json::{json, Value};
@@ -357,14 +357,14 @@ fn migration_status_shows_which_phase_serves_while_a_move_is_handed_over() {
         )
     };
     // Switched a TTL (10 s) and a second after the move; over two TTLs and 10 s after that.
-    let over = json!({"until": moved + 41_000});
+    let over = json!({"until": moved + HANDOVER_MS});
     assert_eq!(
         standing(&f),
         (json!("shadow"), json!("dual_write"), over.clone())
     );
-    f.clock.advance(11_000);
+    f.clock.advance(SWITCH_MS);
     assert_eq!(standing(&f), (json!("shadow"), json!("shadow"), over));
-    f.clock.advance(30_000);
+    f.clock.advance(HANDOVER_MS - SWITCH_MS);
     assert_eq!(
         standing(&f),
         (json!("shadow"), json!("shadow"), json!(null))

@@ -3,7 +3,7 @@
 //! carries the phase rows its flags came from, so a write never runs in a phase its repository
 //! has left: the claim fails, nothing lands, and the update runs again on fresh flags.
 
-use crate::helpers::{run, Fixture};
+use crate::helpers::{run, Fixture, SWITCH_MS};
 use crate::redelivery::{deliver_on, in_phase, CHAT};
 use async_trait::async_trait;
 use fear_greed_bot::app::{App, Isolate};
@@ -141,10 +141,6 @@ impl SqlDatabase for WatchlistWritesFail {
         self.0.query_after(writes, read).await
     }
 }
-
-/// The flags' TTL (the default, 10 s) and a second for the clocks: when a move between
-/// `dual_write` and `shadow` with no write running switches the store that answers.
-const SWITCH_MS: i64 = 11_000;
 
 /// The platform whose store the new phase reads fails every watchlist write (D1 for `shadow`;
 /// for `dual_write`, the fixture's KV is told to fail its puts once the isolate is warm).

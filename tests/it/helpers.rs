@@ -4,7 +4,7 @@
 use fear_greed_bot::app::config::Config;
 use fear_greed_bot::app::App;
 use fear_greed_bot::http::{Request, Response};
-use fear_greed_bot::migration::Phase;
+use fear_greed_bot::migration::{handover, Phase};
 use fear_greed_bot::platform::native::{KvOp, ManualClock, MemoryKv, ScriptedHttp, SqliteDatabase};
 use fear_greed_bot::platform::{
     HttpRequest, HttpResponse, KvPage, KvStore, Platform, PlatformError,
@@ -24,9 +24,13 @@ pub const T0: i64 = 1_705_276_800_000;
 
 /// `ADMIN_API_TOKEN` of the fixture's app.
 pub const ADMIN_TOKEN: &str = "test-admin-token";
-/// How long a move between `dual_write` and `shadow` takes to hand over, with the default TTL
-/// and no write running: a TTL and a second to switch, two TTLs and 10 s more to settle.
-pub const HANDOVER_MS: i64 = 41_000;
+/// The flag cache's TTL by default (`flags.cache_ttl_seconds`).
+pub const TTL_MS: i64 = 10_000;
+/// When a move between `dual_write` and `shadow` made with no write running switches stores,
+/// with the default TTL: a TTL and a second after it.
+pub const SWITCH_MS: i64 = TTL_MS + handover::SKEW_MS;
+/// When its handover is over: two TTLs and 10 s after the switch.
+pub const HANDOVER_MS: i64 = SWITCH_MS + 2 * TTL_MS + handover::SPAN_MS;
 
 /// `ADMIN_CHAT_ID` of the fixture's app (legacy §9).
 pub const ADMIN: i64 = 999_999_999;

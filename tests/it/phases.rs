@@ -2,7 +2,7 @@
 //! Telegram messages with every repository in each of the four phases, and across phase flips
 //! made through the admin API in the middle of it.
 
-use crate::helpers::{answer_market, telegram_ok, Backend, Fixture, ADMIN};
+use crate::helpers::{answer_market, telegram_ok, Backend, Fixture, ADMIN, SWITCH_MS};
 use fear_greed_bot::platform::{SqlDatabase, Statement};
 use futures::FutureExt;
 use serde_json::json;
@@ -163,7 +163,7 @@ fn the_second_write_runs_after_the_reply_and_before_the_response() {
 fn while_a_move_is_handed_over_both_writes_land_before_the_reply() {
     for (old, new) in [("dual_write", "shadow"), ("shadow", "dual_write")] {
         // Announced (the old phase serves), then switched (the new one does).
-        for wait in [0, 11_000] {
+        for wait in [0, SWITCH_MS] {
             let f = fixture();
             move_all(&f, "dual_write");
             if old == "shadow" {

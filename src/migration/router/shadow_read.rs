@@ -135,10 +135,9 @@ impl Route {
     /// Whether the store `phase` reads missed a write of the entity read (of any entity when
     /// the read covers them all) that is still queued for repair (a race check's row, which
     /// says the stores may differ, not that one missed a write, does not count): looked up
-    /// only while the
-    /// handover or the flags' read says such a repair may be queued. Then the other store,
-    /// which acknowledged the write, answers, and the read is counted as a fallback. A failed
-    /// lookup leaves the read to the phase's store.
+    /// only while the handover or the flags' read says such a repair may be queued. Then the
+    /// other store, which acknowledged the write, answers, and the read is counted as a
+    /// fallback. A failed lookup leaves the read to the phase's store.
     pub(super) async fn answering_store_missed(
         &self,
         phase: Phase,

@@ -103,6 +103,10 @@ pub trait PositionRepo {
 /// reported as [`Landed::WatchlistMissed`].
 #[async_trait(?Send)]
 pub trait UnitRepo {
+    /// A [`UnitRepo::trade`] for `chat` may follow, before the command's first read: what must
+    /// happen before the trade's first write happens now, in the round trip that takes the
+    /// update's claim. The stores themselves need nothing; the storage move's router does.
+    async fn before_trade(&self, _chat: ChatId) {}
     /// `/execute` (legacy §3.8): records `execution`; a BUY opens the position on its ticker and
     /// puts the ticker on the watchlist, a SELL closes the position.
     async fn trade(&self, chat: ChatId, execution: &Execution) -> StorageResult<Landed>;

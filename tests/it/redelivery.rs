@@ -4,7 +4,7 @@
 //! commands that write nothing never ask D1, and an isolate that applied an update answers its
 //! redelivery from memory.
 
-use crate::helpers::{run, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
+use crate::helpers::{run, telegram_ok, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
 use async_trait::async_trait;
 use fear_greed_bot::app::{App, Isolate};
 use fear_greed_bot::domain::ChatId;
@@ -271,9 +271,10 @@ fn an_attempt_whose_claim_landed_with_its_answer_lost_runs_on_and_once_in_every_
             "{phase}: {sent:?}"
         );
         assert_eq!(executions_seen(&f, phase), 1, "{phase}");
-        if matches!(phase, "shadow" | "d1_only") {
-            // The claim rode in the lost call's transaction: it is this attempt's, marked
-            // done, and a redelivery is acknowledged.
+        if phase != "kv_only" {
+            // The claim rode in the lost call's transaction (in `dual_write`, the history's
+            // version bump before the command reads): it is this attempt's, marked done, and a
+            // redelivery is acknowledged.
             assert_eq!(claim_state(&f, 12).as_deref(), Some("done"), "{phase}");
             let again = deliver(&f, 12, "/execute QQQ 300 2024-01-15");
             assert_eq!(answer(&again), OK, "{phase}");
@@ -285,6 +286,47 @@ fn an_attempt_whose_claim_landed_with_its_answer_lost_runs_on_and_once_in_every_
         assert_eq!(f.sent_messages().len(), 1, "{phase}: not applied again");
         assert_eq!(executions_seen(&f, phase), 1, "{phase}");
     }
+}
+
+fn executions_version(f: &Fixture) -> Option<i64> {
+    let statement = Statement::new(
+        "SELECT version FROM entity_versions WHERE repository = 'executions' AND entity_key = ?1",
+        vec![CHAT.to_string().into()],
+    );
+    let rows = run(f.db.query(&statement)).unwrap();
+    rows.first().map(|row| row["version"].as_i64().unwrap())
+}
+
+/// In `dual_write` an `/execute` bumps its history's D1 version before KV is written (so a
+/// backfill cannot copy the append from KV before D1 has it). The bump comes before the
+/// command reads and carries the update's claim: one D1 round trip before the reply, as in
+/// `kv_only`. A redelivery is refused by that call, and its bump is rolled back with it.
+#[test]
+fn in_dual_write_an_execute_claims_with_its_version_bump_in_one_round_trip() {
+    let f = in_phase("dual_write");
+    let app = f.app();
+    // The isolate's flags, read once per TTL, are not the command's cost.
+    assert_eq!(answer(&deliver_on(&app, 1, "/executions")), OK);
+    let trips_at_reply = Rc::new(Cell::new(None));
+    let (db, seen) = (f.db.clone(), trips_at_reply.clone());
+    f.http.answer_with(move |request| {
+        if seen.get().is_none() {
+            seen.set(Some(db.round_trips()));
+        }
+        Ok(telegram_ok(request))
+    });
+    f.db.reset_round_trips();
+    assert_eq!(answer(&deliver_on(&app, 2, "/execute SPY 400.5")), OK);
+    assert_eq!(trips_at_reply.get(), Some(1), "the claim and the bump, together");
+    assert_eq!(claim_state(&f, 2).as_deref(), Some("done"));
+    let (version, sent) = (executions_version(&f), f.sent_messages().len());
+    assert!(version.is_some(), "the history's version was bumped");
+
+    // A new isolate gets the redelivery: the claim is found done, nothing lands or replies.
+    assert_eq!(answer(&deliver(&f, 2, "/execute SPY 400.5")), OK);
+    assert_eq!(executions_version(&f), version, "the bump rolled back");
+    assert_eq!(f.sent_messages().len(), sent, "no second reply");
+    assert_eq!(executions_seen(&f, "dual_write"), 1);
 }
 
 #[test]

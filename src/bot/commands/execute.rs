@@ -82,6 +82,7 @@ impl Execute {
                 return Ok(());
             }
         };
+        bot.repos.units.before_trade(chat).await;
         if let Some(blocked) = monthly_limit(chat, bot, now).await {
             reply.send(blocked);
             return Ok(());

@@ -160,7 +160,11 @@ pub fn routed(
     let started = platform.clock.now_ms();
     let bumped = Rc::default();
     let repairs = Rc::new(RepairQueue::new(platform));
-    let versions = Rc::new(EntityVersions::new(platform));
+    // A version bump may be the command's first D1 call, and then carries the claim.
+    let versions = Rc::new(EntityVersions::new(&Platform {
+        db: claim.wrap(platform.db.clone()),
+        ..platform.clone()
+    }));
     let phases = phases.into();
     let route = |repository| Route {
         repository,

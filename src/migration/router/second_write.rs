@@ -151,12 +151,19 @@ impl Route {
         if self.phase().await != Phase::DualWrite {
             return;
         }
+        if matches!(&*self.bumped.borrow(), Some((bumped, _)) if bumped == entity_key) {
+            // Bumped earlier in this request, before the command read anything.
+            return;
+        }
         let mut check = self.race_checks(&[self.repository], entity_key, Store::D1);
         let bump = self
             .versions
             .touch(self.repository, entity_key, check.pop());
         match bump.await {
             Ok(version) => *self.bumped.borrow_mut() = Some((entity_key.to_owned(), version)),
+            // The bump carried the update's claim, which another attempt holds (or a flip
+            // fenced): the attempt stops at its next call, and no write of it lands.
+            Err(_) if self.claim.stopped() => {}
             Err(error) => tracing::warn!(
                 repository = %self.repository,
                 operation,

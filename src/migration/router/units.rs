@@ -82,6 +82,22 @@ impl RoutedUnits {
 
 #[async_trait(?Send)]
 impl UnitRepo for RoutedUnits {
+    /// In `dual_write` the history's D1 version is bumped before KV is written (see
+    /// `executions::record`). Bumped here, before the command reads, the bump is the command's
+    /// first D1 call and carries the update's claim: one round trip for both before the reply,
+    /// where the bump at the trade cost one more. A trade the monthly limit then refuses has
+    /// bumped a version that nothing changed, which only makes a backfill re-copy the
+    /// history once it has settled.
+    async fn before_trade(&self, chat: ChatId) {
+        let route = Route {
+            repository: Repository::Executions,
+            ..self.route.clone()
+        };
+        route
+            .bump_d1_version("units.trade", &chat.to_string())
+            .await;
+    }
+
     async fn trade(&self, chat: ChatId, execution: &Execution) -> StorageResult<Landed> {
         const OPERATION: &str = "units.trade";
         let touched: &[Repository] = match execution.signal_type {
@@ -95,7 +111,8 @@ impl UnitRepo for RoutedUnits {
         let Some(route) = self.joint(touched).await else {
             return self.steps().trade(chat, execution).await;
         };
-        // The append must not land twice (see `executions::record`).
+        // The append must not land twice (see `executions::record`); bumped already when the
+        // command said a trade would follow.
         route.bump_d1_version(OPERATION, &chat.to_string()).await;
         let trade = |units: Rc<dyn UnitRepo>| {
             let execution = execution.clone();

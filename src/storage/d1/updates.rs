@@ -238,6 +238,12 @@ impl UpdateClaim {
         }
     }
 
+    /// Whether the attempt must change nothing more: another attempt holds the update, or a
+    /// flip fenced this one.
+    pub(crate) fn stopped(&self) -> bool {
+        self.refused().is_some() || self.fenced()
+    }
+
     /// What another attempt had done, when this one found the update claimed.
     pub(crate) fn refused(&self) -> Option<Claim> {
         match self.0.as_ref()?.stage.get() {

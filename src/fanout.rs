@@ -3,7 +3,7 @@
 //! Queues' limits, what a consumer does for a chat given what the chat already got, and how
 //! long a message waits before it is retried.
 
-use crate::domain::{Position, DEFAULT_TICKER};
+use crate::domain::{parse_json, Position, DEFAULT_TICKER};
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
@@ -105,7 +105,7 @@ impl QueueMessage {
 
     /// The message a body holds; `None` for anything else.
     pub fn from_body(body: &str) -> Option<Self> {
-        let value: Value = serde_json::from_str(body).ok()?;
+        let value: Value = parse_json(body).ok()?;
         let text = |v: &Value| v.as_str().map(str::to_owned);
         let work = &value["work"];
         let work = if let Some(b) = work.get("broadcast") {

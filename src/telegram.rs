@@ -1,7 +1,7 @@
 //! The Telegram Bot API client (legacy §5.7): `sendMessage` with the legacy body and
 //! `getChat` for `/subscribers`, both through the legacy retry rules of [`crate::outbound`].
 
-use crate::domain::{js_stringify, ChatId};
+use crate::domain::{js_stringify, parse_json, ChatId};
 use crate::outbound::{self, host_of};
 use crate::platform::{HttpRequest, HttpResponse, Platform};
 use crate::secret::Secret;
@@ -43,7 +43,7 @@ pub(crate) fn classify(response: Option<&HttpResponse>) -> Answer {
     match response.status {
         _ if response.is_success() && has_boolean_ok(response) => Answer::Delivered,
         429 => Answer::RetryAfter(
-            serde_json::from_str::<Value>(&response.body)
+            parse_json::<Value>(&response.body)
                 .ok()
                 .and_then(|body| body["parameters"]["retry_after"].as_u64())
                 .map_or(DEFAULT_RETRY_AFTER_S, |s| s.min(u64::from(u32::MAX)) as u32),
@@ -146,7 +146,7 @@ impl Telegram {
                 return None;
             }
         };
-        let body: Value = serde_json::from_str(&response.body).ok()?;
+        let body: Value = parse_json(&response.body).ok()?;
         if body.get("ok") != Some(&Value::Bool(true)) {
             return None;
         }
@@ -201,7 +201,7 @@ enum Attempts {
 
 /// Telegram answers every call with a boolean `ok`; a body without one is not Telegram's.
 fn has_boolean_ok(response: &HttpResponse) -> bool {
-    serde_json::from_str::<Value>(&response.body).is_ok_and(|body| body["ok"].is_boolean())
+    parse_json::<Value>(&response.body).is_ok_and(|body| body["ok"].is_boolean())
 }
 
 #[cfg(test)]

@@ -1,7 +1,15 @@
 //! `JSON.stringify` byte for byte: the legacy bot's KV values must be reproduced exactly
 //! (legacy §4.2), and serde_json writes numbers differently (`400.0`, `1e21`).
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// `JSON.parse` into `T`. Every parse of the worker reads bytes, through this: serde_json then
+/// holds one parser per target type rather than one for `&str` and one for bytes, and a fresh
+/// isolate compiles one on its first request, not two (the update and Telegram's answer).
+pub fn parse_json<T: DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    serde_json::from_slice(text.as_bytes())
+}
 
 /// ECMAScript `Number::toString(x)` for a double: shortest round-trip digits, plain notation
 /// for exponents in (-7, 21], otherwise `d.ddde±n`. In the worker it is JavaScript's own,

@@ -3,7 +3,7 @@
 //! answer cached. Cache failures are only logged: the bot then simply asks CNN.
 
 use super::{Market, MarketError};
-use crate::domain::{CacheEntry, FearGreed, FEAR_GREED_CACHE_KEY};
+use crate::domain::{parse_json, CacheEntry, FearGreed, FEAR_GREED_CACHE_KEY};
 use crate::storage::CacheRepo;
 use serde_json::{Map, Value};
 
@@ -33,7 +33,7 @@ impl Market {
         }
         let url = format!("{}/index/fearandgreed/current", self.cnn_base_url);
         let response = self.get(url, "Fear & Greed Index").await?;
-        let data = serde_json::from_str::<Value>(&response.body)
+        let data = parse_json::<Value>(&response.body)
             .ok()
             .and_then(|body| normalise(&body))
             .ok_or_else(|| MarketError(INVALID_STRUCTURE.into()))?;

@@ -2,7 +2,7 @@
 //! current `regularMarketPrice`. Market data is never cached.
 
 use super::{Market, MarketError};
-use crate::domain::{js_truthy, valid_ticker, Bar, MarketData};
+use crate::domain::{js_truthy, parse_json, valid_ticker, Bar, MarketData};
 use serde_json::Value;
 
 /// ceil(200 × 1.5) calendar days, about 206 trading days.
@@ -24,7 +24,7 @@ impl Market {
             self.yahoo_base_url
         );
         let response = self.get(url, &format!("market data for {ticker}")).await?;
-        let body: Value = serde_json::from_str(&response.body)
+        let body: Value = parse_json(&response.body)
             .map_err(|_| MarketError(format!("Invalid market data response for {ticker}")))?;
         parse_chart(&body, &ticker)
     }

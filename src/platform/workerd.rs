@@ -223,9 +223,13 @@ pub(crate) async fn body_within(
 /// The path (without query or fragment) and the query (without `?`; empty when none) of a
 /// URL the runtime has already serialized, split without parsing it again: in a serialized
 /// WHATWG URL the first `/` after `://` begins the path, and `?` and `#` are percent-encoded
-/// within the path and `#` within the query.
+/// within the path and `#` within the query. Searched a character at a time: a `&str` pattern
+/// would compile the two-way string searcher on every fresh isolate's first request.
 pub(crate) fn path_and_query(url: &str) -> (String, String) {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let after_scheme = url
+        .find(':')
+        .filter(|&colon| url[colon + 1..].starts_with("//"))
+        .map_or(0, |colon| colon + 3);
     let rest = url[after_scheme..]
         .find('/')
         .map_or("/", |i| &url[after_scheme + i..]);

@@ -5,6 +5,7 @@
 
 use super::value::check;
 use super::{Flag, FlagType, FlagValue};
+use crate::domain::parse_json;
 use crate::migration::Phase;
 use serde::Deserialize;
 use serde_json::Value;
@@ -108,7 +109,7 @@ struct Entry {
 
 /// Parses and checks a definitions file; the definitions come back in [`Flag::ALL`] order.
 fn load(json: &str) -> Result<Vec<FlagDefinition>, String> {
-    let file: File = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let file: File = parse_json(json).map_err(|e| e.to_string())?;
     let mut slots: [Option<FlagDefinition>; Flag::COUNT] = Default::default();
     for entry in file.flags {
         let definition = definition(entry)?;

@@ -2,6 +2,7 @@
 //! `settings` row passed [`validate`] against its definition in `flags.json`.
 
 use super::{Flag, FlagKey, FlagKind};
+use crate::domain::parse_json;
 use crate::migration::Phase;
 use serde_json::Value;
 use std::fmt;
@@ -98,7 +99,7 @@ impl Setting {
         let flag: Flag = key.parse()?;
         let value = match flag.definition().kind() {
             FlagKind::Phase { .. } => Value::from(text),
-            _ => serde_json::from_str(text).unwrap_or_else(|_| Value::from(text)),
+            _ => parse_json(text).unwrap_or_else(|_| Value::from(text)),
         };
         Ok(Self {
             flag,

@@ -2,6 +2,7 @@
 //! step: the numbers of the backfill's `MigrationResult` and the validation's
 //! `ValidationReport` (seed design), and the budget the sweep has used.
 
+use crate::domain::parse_json;
 use crate::platform::metered::Usage;
 use crate::storage::Snapshot;
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,7 @@ pub struct Tally {
 impl Tally {
     /// The tally a checkpoint recorded; `None` if it is not one.
     pub(crate) fn decode(json: &str) -> Option<Self> {
-        serde_json::from_str(json).ok()
+        parse_json(json).ok()
     }
 
     pub(crate) fn encode(&self) -> String {

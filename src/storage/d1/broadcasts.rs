@@ -3,7 +3,7 @@
 //! (docs/broadcast-queue.md).
 
 use super::Sql;
-use crate::domain::{Bar, MarketData, Position};
+use crate::domain::{parse_json, Bar, MarketData, Position};
 use crate::fanout::{ChatPlan, Record};
 use crate::platform::{Platform, Row, SqlValue, Statement};
 use crate::storage::{Operation, StorageError, StorageResult};
@@ -171,7 +171,7 @@ impl BroadcastRuns {
                 let tickers = row
                     .get("tickers")
                     .and_then(Value::as_str)
-                    .and_then(|json| serde_json::from_str(json).ok())
+                    .and_then(|json| parse_json(json).ok())
                     .ok_or_else(decode)?;
                 let position = row
                     .get("position_ticker")
@@ -409,12 +409,11 @@ impl BroadcastRuns {
 fn chart_of(op: &Operation, row: &Row) -> StorageResult<MarketData> {
     type Kept = (f64, Vec<(i64, f64, f64, f64, f64, f64)>);
     let text = row.get("chart").and_then(Value::as_str).unwrap_or_default();
-    let (current_price, bars): Kept =
-        serde_json::from_str(text).map_err(|e| StorageError::Decode {
-            operation: op.clone(),
-            key: "broadcast_charts.chart".into(),
-            message: e.to_string(),
-        })?;
+    let (current_price, bars): Kept = parse_json(text).map_err(|e| StorageError::Decode {
+        operation: op.clone(),
+        key: "broadcast_charts.chart".into(),
+        message: e.to_string(),
+    })?;
     let bars = bars
         .into_iter()
         .map(|(timestamp, open, high, low, close, volume)| Bar {

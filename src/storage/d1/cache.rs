@@ -2,7 +2,7 @@
 //! `now < expires_at`, the same rule as the KV entry's timestamp (legacy §10.4).
 
 use super::Sql;
-use crate::domain::{js_stringify, CacheEntry, CACHE_TTL_MS};
+use crate::domain::{js_stringify, parse_json, CacheEntry, CACHE_TTL_MS};
 use crate::platform::Statement;
 use crate::storage::{CacheRepo, Operation, StorageError, StorageResult};
 use async_trait::async_trait;
@@ -28,7 +28,7 @@ pub(super) struct CacheRow {
 impl CacheRow {
     /// The entry the row holds; `key` names it in a decode error.
     pub(super) fn entry(self, op: &Operation, key: &str) -> StorageResult<CacheEntry> {
-        let data = serde_json::from_str(&self.cache_value).map_err(|e| StorageError::Decode {
+        let data = parse_json(&self.cache_value).map_err(|e| StorageError::Decode {
             operation: op.clone(),
             key: format!("cache.cache_key={key}"),
             message: e.to_string(),

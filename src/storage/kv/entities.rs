@@ -11,7 +11,7 @@ use super::{
     cache, chat_key, subscriptions, to_json, watchlists, Kv, ACTIVE_POSITION_PREFIX, CHAT_IDS_KEY,
     EXECUTION_HISTORY_PREFIX, WATCHLIST_PREFIX,
 };
-use crate::domain::{ChatId, Execution, Subscriber};
+use crate::domain::{parse_json, ChatId, Execution, Subscriber};
 use crate::platform::{KvStore, Platform};
 use crate::storage::{EntityKey, EntityStore, Operation, Snapshot, StorageResult};
 use async_trait::async_trait;
@@ -132,7 +132,7 @@ async fn stored_array(kv: &Kv, op: &Operation, key: &str) -> StorageResult<Optio
     let Some(text) = kv.get(op, key).await? else {
         return Ok(None);
     };
-    match serde_json::from_str(&text) {
+    match parse_json(&text) {
         Ok(items) => Ok(Some(items)),
         Err(error) => {
             tracing::warn!(key, value = %text, error = %error, "replacing a corrupt KV value");

@@ -23,7 +23,7 @@ pub(crate) use units::KvUnits;
 pub(crate) use watchlists::KvWatchlists;
 
 use super::{Operation, StorageError, StorageResult};
-use crate::domain::{js_stringify, ChatId};
+use crate::domain::{js_stringify, parse_json, ChatId};
 use crate::platform::{KvStore, Platform};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -92,7 +92,7 @@ impl Kv {
     ) -> StorageResult<Option<T>> {
         match self.get(op, key).await? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
+            Some(text) => parse_json(&text)
                 .map(Some)
                 .map_err(|e| decode_error(op, key, e)),
         }

@@ -151,8 +151,8 @@ fn settings(env: &Env) -> Settings {
 
 fn app_from_env(env: &Env) -> Result<App, ConfigError> {
     let settings = settings(env);
-    let app = App::new(platform_from_env(env, &settings)?, settings.config)
-        .with_isolate(ISOLATE.with(Isolate::clone));
+    let platform = platform_from_env(env, &settings)?;
+    let app = App::in_isolate(platform, settings.config, ISOLATE.with(Isolate::clone));
     // Optional: without the binding the counters go to D1 only.
     let app = match env.analytics_engine(ANALYTICS_BINDING) {
         Ok(dataset) => app.with_analytics(Rc::new(WorkerAnalytics(dataset))),
@@ -236,7 +236,9 @@ async fn serve(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         Err(http::TooLarge) => App::too_large(),
     };
     // Comparing and publishing the shadow evidence is not the user's wait.
-    ctx.wait_until(async move { app.after_response().boxed_local().await });
+    if app.has_work_after_response() {
+        ctx.wait_until(async move { app.after_response().boxed_local().await });
+    }
     Ok(workerd::js_response(response)?)
 }
 

@@ -30,7 +30,7 @@ use crate::storage::d1::UpdateClaim;
 use crate::telegram::Telegram;
 use config::Config;
 use futures_util::FutureExt;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, LazyCell, RefCell};
 use std::rc::Rc;
 
 /// Everything a request or a cron run needs: the platform, the configuration and the
@@ -61,12 +61,17 @@ pub struct App {
 
 impl App {
     /// An app with a memory of its own, as if each request reached a new isolate; the worker
-    /// shares one per isolate ([`App::with_isolate`]).
+    /// shares one per isolate ([`App::in_isolate`]).
     pub fn new(platform: Platform, config: Config) -> Self {
+        Self::in_isolate(platform, config, Isolate::default())
+    }
+
+    /// An app that shares `isolate`'s memory with the other requests of the isolate.
+    pub fn in_isolate(platform: Platform, config: Config, isolate: Isolate) -> Self {
         Self {
             platform,
             config,
-            isolate: Isolate::default(),
+            isolate,
             claim: RefCell::default(),
             evidence: Evidence::default(),
             later: AfterReplies::queued(),
@@ -76,10 +81,6 @@ impl App {
             admin_limiter: None,
             queue: None,
         }
-    }
-
-    pub fn with_isolate(self, isolate: Isolate) -> Self {
-        Self { isolate, ..self }
     }
 
     /// Also sends every published counter to an Analytics Engine dataset.
@@ -136,13 +137,23 @@ impl App {
         self.later.run().await;
     }
 
+    /// Whether [`App::after_response`] has anything to do: a claim to mark done, or evidence
+    /// to publish. The worker hands it to `wait_until` only then: a fresh isolate compiles a
+    /// wasm function on its first call, so a request with nothing to do afterwards (a `/help`,
+    /// a `GET /`) compiles none of it.
+    pub fn has_work_after_response(&self) -> bool {
+        self.claim.borrow().running()
+            || !self.evidence.is_empty()
+            || self.flags_read.settings_unreadable.get() > 0
+            || !self.maintenance_failed.borrow().is_empty()
+    }
+
     /// What runs after the response (the worker hands it to `wait_until`): the update's claim
     /// is marked done, the shadow reads of this request are compared and everything it
     /// observed is published.
     pub async fn after_response(&self) {
-        // Each part is boxed and made only when it has work: a fresh isolate compiles a wasm
-        // function on its first call, so a request with nothing to do afterwards (a `/help`,
-        // a `GET /`) compiles neither.
+        // Each part is boxed and made only when it has work, as [`App::has_work_after_response`]
+        // says.
         let claim = self.claim.take();
         if claim.running() {
             claim.finish().boxed_local().await;
@@ -179,17 +190,19 @@ impl App {
     /// The bot for one update or cron run, on fresh repositories (they remember what this
     /// run read, never what an earlier one did), each routed to KV, D1 or both as its phase
     /// flag says; its first write takes `claim`, which is finished after the response. The
-    /// flags are read by the first storage call, so a run that needs none reads no `settings`.
+    /// repositories are made by the first command that uses them, and the flags are read by
+    /// the first storage call, so a run that needs none makes none and reads no `settings`.
     fn bot(&self, claim: UpdateClaim) -> Bot {
+        self.claim.replace(claim.clone());
         let platform = self.platform.clone();
-        let phases = {
-            let (platform, cache) = (platform.clone(), self.isolate.flags.clone());
-            let (default_phase, read) =
-                (self.config.storage_phase_default, self.flags_read.clone());
-            let claim = claim.clone();
-            RequestPhases::on_first_use(move || {
-                let (platform, cache, read) = (platform.clone(), cache.clone(), read.clone());
-                let claim = claim.clone();
+        let (cache, read) = (self.isolate.flags.clone(), self.flags_read.clone());
+        let (default_phase, evidence) = (self.config.storage_phase_default, self.evidence.clone());
+        let (later, at) = (self.later.clone(), platform.clone());
+        let repos = move || {
+            let (fence, reader) = (claim.clone(), at.clone());
+            let phases = RequestPhases::on_first_use(move || {
+                let (platform, cache, read) = (reader.clone(), cache.clone(), read.clone());
+                let claim = fence.clone();
                 Box::pin(async move {
                     let flags = read.flags(&cache, &platform, default_phase).await;
                     // The claim of a write, if any, checks these are still the phases.
@@ -198,17 +211,11 @@ impl App {
                     }
                     flags.serving(platform.clock.now_ms())
                 })
-            })
+            });
+            router::routed(&at, phases, evidence, later, claim)
         };
-        self.claim.replace(claim.clone());
         Bot {
-            repos: router::routed(
-                &platform,
-                phases,
-                self.evidence.clone(),
-                self.later.clone(),
-                claim,
-            ),
+            repos: LazyCell::new(Box::new(repos)),
             market: Market::new(
                 platform.clone(),
                 &self.config.cnn_base_url,

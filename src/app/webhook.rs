@@ -9,8 +9,11 @@ use super::{send_all, App};
 use crate::bot::commands::Command;
 use crate::bot::update::Update;
 use crate::bot::Reply;
+use crate::domain::ChatId;
 use crate::http::{Request, Response};
 use crate::storage::d1::{Claim, UpdateClaim};
+use crate::storage::StorageError;
+use futures_util::FutureExt;
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
@@ -42,12 +45,6 @@ impl App {
                 Seen::Running => return being_applied(id),
             },
         };
-        // What this isolate remembers of the update once the attempt is over.
-        let settle = |applied: bool| match (id, applied) {
-            (Some(id), true) => self.isolate.updates.applied(id),
-            (Some(id), false) => self.isolate.updates.forget(id),
-            (None, _) => {}
-        };
         let (chat, command) = (message.chat, &command);
         let attempt = |claim: UpdateClaim| async move {
             if command.writes() {
@@ -62,40 +59,68 @@ impl App {
         if let (true, Some(id)) = (claim.fenced(), id) {
             // A flip this isolate had not seen yet: nothing landed, so the update runs once
             // more on the flags as they are now (a second flip meanwhile fails it with 500).
-            tracing::info!(
-                update_id = id,
-                "the phases changed under the update; running it again"
-            );
-            self.isolate.flags.forget();
+            self.run_again(id);
             (claim, bot, reply, applied) = attempt(UpdateClaim::of(id, self.platform())).await;
         }
+        // The rare ends are boxed: a fresh isolate compiles only the path its update takes.
         if let (Some(found), Some(id)) = (claim.refused(), id) {
-            // Nothing of this attempt landed; no reply goes out.
-            self.after_replies().await;
-            settle(found == Claim::AlreadyDone);
-            return match found {
-                Claim::AlreadyDone => acknowledged(id),
-                _ => being_applied(id),
-            };
+            return self.refused(id, found).boxed_local().await;
         }
-        if let Err(e) = applied {
-            // What the command did write is mirrored before the claim is let go.
-            self.after_replies().await;
-            tracing::error!(
-                chat = %message.chat,
-                update_id = ?id,
-                error = %e,
-                "command failed; answering 500 so Telegram delivers the update again"
-            );
-            claim.release().await;
-            settle(false);
-            return Response::error(500, "Internal server error");
+        if let Err(error) = applied {
+            let failed = self.failed(message.chat, id, error, &claim);
+            return failed.boxed_local().await;
         }
         send_all(&bot, &reply.messages).await;
         // The second writes, before the answer like every write of the command.
         self.after_replies().await;
-        settle(true);
+        if let Some(id) = id {
+            self.isolate.updates.applied(id);
+        }
         Response::ok()
+    }
+
+    /// The phases changed under the update's first attempt: the flags are read again.
+    fn run_again(&self, update_id: i64) {
+        tracing::info!(
+            update_id,
+            "the phases changed under the update; running it again"
+        );
+        self.isolate.flags.forget();
+    }
+
+    /// Another attempt holds the update: nothing of this one landed, and no reply goes out.
+    async fn refused(&self, update_id: i64, found: Claim) -> Response {
+        self.after_replies().await;
+        if found == Claim::AlreadyDone {
+            self.isolate.updates.applied(update_id);
+            acknowledged(update_id)
+        } else {
+            self.isolate.updates.forget(update_id);
+            being_applied(update_id)
+        }
+    }
+
+    /// The command failed: what it did write is mirrored before the claim is let go, and
+    /// Telegram gets a 500, so it delivers the update again.
+    async fn failed(
+        &self,
+        chat: ChatId,
+        update_id: Option<i64>,
+        error: StorageError,
+        claim: &UpdateClaim,
+    ) -> Response {
+        self.after_replies().await;
+        tracing::error!(
+            chat = %chat,
+            update_id = ?update_id,
+            error = %error,
+            "command failed; answering 500 so Telegram delivers the update again"
+        );
+        claim.release().await;
+        if let Some(id) = update_id {
+            self.isolate.updates.forget(id);
+        }
+        Response::error(500, "Internal server error")
     }
 }
 

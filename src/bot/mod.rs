@@ -11,11 +11,16 @@ use crate::market::Market;
 use crate::platform::Clock;
 use crate::storage::Repos;
 use crate::telegram::Telegram;
+use std::cell::LazyCell;
 use std::rc::Rc;
+
+/// Repositories made on their first use: a command that touches no storage (`/help`) makes
+/// none, and a fresh isolate does not compile their making for it.
+pub(crate) type LazyRepos = LazyCell<Repos, Box<dyn FnOnce() -> Repos>>;
 
 /// Everything a command or a broadcast may use, built once per update or cron run.
 pub(crate) struct Bot {
-    pub repos: Repos,
+    pub repos: LazyRepos,
     pub market: Market,
     pub telegram: Telegram,
     pub clock: Rc<dyn Clock>,

@@ -45,8 +45,11 @@ impl<'f> Worker<'f> {
             headers,
             body: vec![],
         };
-        let mut app =
-            App::new(self.f.platform.clone(), self.f.config()).with_isolate(self.isolate.clone());
+        let mut app = App::in_isolate(
+            self.f.platform.clone(),
+            self.f.config(),
+            self.isolate.clone(),
+        );
         if let Some(binding) = &self.binding {
             app = app.with_admin_limiter(binding.clone());
         }

@@ -34,7 +34,7 @@ impl StaleIsolate {
     }
 
     fn app(&self, f: &Fixture) -> App {
-        App::new(self.platform.clone(), f.config()).with_isolate(self.isolate.clone())
+        App::in_isolate(self.platform.clone(), f.config(), self.isolate.clone())
     }
 
     fn deliver(&self, f: &Fixture, update_id: i64, text: &str) -> (u16, String) {

@@ -392,12 +392,12 @@ fn a_first_read_racing_a_first_add_never_leaves_the_stores_apart_unrepaired() {
 fn read_missed_an_acknowledged_write(from: &str, to: &str, delay: usize) -> bool {
     let f = in_phase(from);
     let a = Isolate::default();
-    let warm = App::new(f.platform.clone(), f.config()).with_isolate(a.clone());
+    let warm = App::in_isolate(f.platform.clone(), f.config(), a.clone());
     assert_eq!(run(deliver(&warm, 1, CHAT, "/watchlist")), 200);
     flip(&f, from, to);
     f.http.clear();
     let platform = interleaved(&f);
-    let writer = App::new(platform.clone(), f.config()).with_isolate(a);
+    let writer = App::in_isolate(platform.clone(), f.config(), a);
     let reader = App::new(platform, f.config());
     let write = deliver(&writer, 2, CHAT, "/watchlist add NVDA");
     let read = async {

@@ -317,7 +317,11 @@ fn in_dual_write_an_execute_claims_with_its_version_bump_in_one_round_trip() {
     });
     f.db.reset_round_trips();
     assert_eq!(answer(&deliver_on(&app, 2, "/execute SPY 400.5")), OK);
-    assert_eq!(trips_at_reply.get(), Some(1), "the claim and the bump, together");
+    assert_eq!(
+        trips_at_reply.get(),
+        Some(1),
+        "the claim and the bump, together"
+    );
     assert_eq!(claim_state(&f, 2).as_deref(), Some("done"));
     let (version, sent) = (executions_version(&f), f.sent_messages().len());
     assert!(version.is_some(), "the history's version was bumped");
@@ -329,6 +333,37 @@ fn in_dual_write_an_execute_claims_with_its_version_bump_in_one_round_trip() {
     assert_eq!(executions_seen(&f, "dual_write"), 1);
 }
 
+/// The worker hands the work after the response to `wait_until` only when
+/// `has_work_after_response` says there is some: never after `/help`, always after a write
+/// (its claim is marked done) and after a `shadow` read (its comparison).
+#[test]
+fn the_work_after_the_response_is_handed_on_exactly_when_there_is_some() {
+    for phase in PHASES {
+        let f = in_phase(phase);
+        let app = f.app();
+        let shadow = phase == "shadow";
+        for (id, text, work) in [
+            (50, "/help", false),
+            (51, "/watchlist add AAPL", true),
+            (52, "/watchlist", shadow),
+        ] {
+            let body = json!({"update_id": id, "message": {"chat": {"id": CHAT}, "text": text}});
+            let request = webhook_request(Some(WEBHOOK_SECRET), body.to_string().as_bytes());
+            assert_eq!(run(app.handle(&request)).status, 200, "{phase} {text}");
+            assert_eq!(app.has_work_after_response(), work, "{phase} {text}");
+            f.db.reset_round_trips();
+            run(app.after_response());
+            let trips = f.db.round_trips();
+            assert_eq!(
+                trips > 0,
+                work,
+                "{phase} {text}: {trips} D1 calls after the response"
+            );
+        }
+        assert_eq!(claim_state(&f, 51).as_deref(), Some("done"), "{phase}");
+    }
+}
+
 #[test]
 fn a_command_that_writes_nothing_claims_nothing_and_in_kv_only_never_asks_d1() {
     for phase in PHASES {
@@ -336,7 +371,7 @@ fn a_command_that_writes_nothing_claims_nothing_and_in_kv_only_never_asks_d1() {
         // The chat's watchlist exists, so showing it writes nothing; the isolate has read the
         // flags already.
         let isolate = Isolate::default();
-        let app = || f.app().with_isolate(isolate.clone());
+        let app = || App::in_isolate(f.platform.clone(), f.config(), isolate.clone());
         deliver_on(&app(), 19, "/watchlist add AAPL");
         f.db.reset_round_trips();
         let updates = [(20, "/help"), (21, "/watchlist"), (22, "/executions")];
@@ -383,7 +418,7 @@ fn help_on_a_fresh_isolate_reads_no_flags_and_touches_no_store_in_any_phase() {
 fn an_isolate_answers_a_redelivery_of_what_it_ran_from_memory() {
     let f = in_phase("d1_only");
     let isolate = Isolate::default();
-    let app = || f.app().with_isolate(isolate.clone());
+    let app = || App::in_isolate(f.platform.clone(), f.config(), isolate.clone());
     assert_eq!(answer(&deliver_on(&app(), 30, "/help")), OK);
     f.db.reset_round_trips();
     assert_eq!(answer(&deliver_on(&app(), 30, "/help")), OK);

@@ -19,6 +19,15 @@ impl Evidence {
         self.0.take()
     }
 
+    /// Whether nothing was collected.
+    pub fn is_empty(&self) -> bool {
+        let collected = self.0.borrow();
+        collected.observations.is_empty()
+            && collected.fallbacks.is_empty()
+            && collected.write_failures.is_empty()
+            && collected.writes.is_empty()
+    }
+
     pub(super) fn observe(&self, observation: Observation) {
         self.0.borrow_mut().observations.push(observation);
     }

@@ -3,13 +3,14 @@
 // `GET /` as the floor); latency and workerd CPU per command in each storage phase, while other
 // chats' writes flow into the same workers; D1 calls, statements and rows and KV calls per
 // command and phase; whether this runtime overlaps a KV and a D1 read; the first requests on a
-// fresh isolate; one broadcast cron to 1,000 subscribers. Every outbound request is answered
+// fresh isolate, and the wasm they compile; one broadcast cron to 1,000 subscribers. Every outbound request is answered
 // in-process by the test stand-in, so the numbers are the worker's own time plus local storage.
 // Exits non-zero only on a count over its target (the upload size), never on a timing. Run
 // through `bash scripts/bench.sh`; the sections live in scripts/bench/.
 import { pastHandover, startWorker } from "../tests/e2e/harness.mjs";
 import { createStandIn, TELEGRAM } from "../tests/e2e/stand-in.mjs";
 import { printBroadcast } from "./bench/broadcast.mjs";
+import { printFirstCompiled } from "./bench/compiled.mjs";
 import { printFreshIsolates } from "./bench/fresh.mjs";
 import { LOAD_CHATS, startLoad } from "./bench/load.mjs";
 import { printOverlap } from "./bench/overlap.mjs";
@@ -355,6 +356,7 @@ await printFreshIsolates([
   ["Rust (kv_only)", async () => (await startRust("fresh")).worker],
   ["reference", async () => (await startRef()).worker],
 ], FRESH_REPS);
+await printFirstCompiled();
 
 if (!ONLY) {
   const run = await startRust("broadcast");

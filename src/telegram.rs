@@ -1,11 +1,11 @@
 //! The Telegram Bot API client (legacy §5.7): `sendMessage` with the legacy body and
 //! `getChat` for `/subscribers`, both through the legacy retry rules of [`crate::outbound`].
 
-use crate::domain::{js_stringify, parse_json, ChatId};
+use crate::domain::{js_object_of, parse_json, ChatId};
 use crate::outbound::{self, host_of};
 use crate::platform::{HttpRequest, HttpResponse, Platform};
 use crate::secret::Secret;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Why a message did not go out. `Display` is the text `/deploy-notify` reports (§8.5).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,14 +81,15 @@ impl Telegram {
     /// returned for those who count it, and failures are logged without the URL (it holds the
     /// token).
     pub(crate) async fn send_message(&self, chat: ChatId, text: &str) -> Result<(), SendFailure> {
-        let body = json!({ "chat_id": chat.get(), "text": text, "parse_mode": "Markdown" });
-        self.send(chat, &body).await
+        self.send(chat, markdown(chat, text)).await
     }
 
     /// Sends `text` like [`Telegram::send_message`], in one attempt: the caller retries.
     pub(crate) async fn send_message_once(&self, chat: ChatId, text: &str) -> Answer {
-        let body = json!({ "chat_id": chat.get(), "text": text, "parse_mode": "Markdown" });
-        match self.call("sendMessage", &body, Attempts::One).await {
+        match self
+            .call("sendMessage", markdown(chat, text), Attempts::One)
+            .await
+        {
             Ok(response) => {
                 let answer = classify(Some(&response));
                 if answer != Answer::Delivered {
@@ -107,11 +108,10 @@ impl Telegram {
     /// Sends `text` as plain text (no `parse_mode`): for messages whose text Markdown would
     /// mangle, like the on-call pages full of flag names with underscores.
     pub(crate) async fn send_plain(&self, chat: ChatId, text: &str) -> Result<(), SendFailure> {
-        self.send(chat, &json!({ "chat_id": chat.get(), "text": text }))
-            .await
+        self.send(chat, body(chat, &[("text", text)])).await
     }
 
-    async fn send(&self, chat: ChatId, body: &Value) -> Result<(), SendFailure> {
+    async fn send(&self, chat: ChatId, body: String) -> Result<(), SendFailure> {
         let outcome = match self.call("sendMessage", body, Attempts::Legacy).await {
             Ok(response) if response.is_success() && has_boolean_ok(&response) => Ok(()),
             Ok(response) => {
@@ -129,11 +129,7 @@ impl Telegram {
     /// `getChat`; `None` when the lookup failed in any way (HTTP error, `ok:false`, network).
     pub(crate) async fn get_chat(&self, chat: ChatId) -> Option<ChatInfo> {
         let response = match self
-            .call(
-                "getChat",
-                &json!({ "chat_id": chat.get() }),
-                Attempts::Legacy,
-            )
+            .call("getChat", body(chat, &[]), Attempts::Legacy)
             .await
         {
             Ok(response) if response.is_success() => response,
@@ -166,7 +162,7 @@ impl Telegram {
     async fn call(
         &self,
         method: &str,
-        body: &Value,
+        body: String,
         attempts: Attempts,
     ) -> Result<HttpResponse, String> {
         let Some(token) = &self.token else {
@@ -176,7 +172,7 @@ impl Telegram {
             method: "POST",
             url: format!("{}/bot{}/{method}", self.base_url, token.expose()),
             headers: vec![("Content-Type", "application/json".into())],
-            body: Some(js_stringify(body)),
+            body: Some(body),
         };
         let response = match attempts {
             Attempts::Legacy => outbound::send(&self.platform, &request).await,
@@ -189,6 +185,17 @@ impl Telegram {
                 .replace(token.expose(), "<token>")
         })
     }
+}
+
+/// A call's JSON body for `chat`, with `fields`: the legacy client's `JSON.stringify` of
+/// `{ chat_id, ...fields }`.
+fn body(chat: ChatId, fields: &[(&str, &str)]) -> String {
+    js_object_of(("chat_id", chat.get() as f64), fields)
+}
+
+/// `sendMessage`'s body for `text` in legacy Markdown.
+fn markdown(chat: ChatId, text: &str) -> String {
+    body(chat, &[("text", text), ("parse_mode", "Markdown")])
 }
 
 /// How many attempts a call makes.

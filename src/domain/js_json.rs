@@ -142,10 +142,45 @@ fn write_string(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).expect("a str always serialises"));
 }
 
+/// `JSON.stringify` of an object of string fields but a leading number: what the legacy bot
+/// sent Telegram (`{"chat_id":1,"text":"…"}`), written without building a `Value`.
+pub fn js_object_of(number: (&str, f64), strings: &[(&str, &str)]) -> String {
+    let mut out = String::from("{");
+    write_string(&mut out, number.0);
+    out.push(':');
+    match number.1 {
+        x if x.is_finite() => out.push_str(&js_number_to_string(x)),
+        _ => out.push_str("null"),
+    }
+    for (key, value) in strings {
+        out.push(',');
+        write_string(&mut out, key);
+        out.push(':');
+        write_string(&mut out, value);
+    }
+    out.push('}');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_object_of_fields_is_what_json_stringify_writes_of_it() {
+        let text = "*Bold* \"quoted\" \\ line\nbreak\t\u{1}😀";
+        assert_eq!(
+            js_object_of(
+                ("chat_id", -1_001_234_567_890.0),
+                &[("text", text), ("parse_mode", "Markdown")]
+            ),
+            js_stringify(
+                &json!({"chat_id": -1_001_234_567_890_i64, "text": text, "parse_mode": "Markdown"})
+            )
+        );
+        assert_eq!(js_object_of(("chat_id", 7.0), &[]), r#"{"chat_id":7}"#);
+    }
 
     #[test]
     fn numbers_follow_ecmascript_number_to_string() {

@@ -12,7 +12,9 @@ pub use calendar::{
     DateArg,
 };
 pub use holidays::{holiday_on, holidays_of, is_trading_day, Holiday};
-pub use js_json::{js_number_to_string, js_string, js_stringify, js_truthy, parse_json};
+pub use js_json::{
+    js_number_to_string, js_object_of, js_string, js_stringify, js_truthy, parse_json,
+};
 pub use market::{Bar, FearGreed, MarketData};
 pub use numbers::{fmt2, parse_float, valid_price};
 pub use text::{

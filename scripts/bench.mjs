@@ -3,8 +3,9 @@
 // `GET /` as the floor); latency and workerd CPU per command in each storage phase, while other
 // chats' writes flow into the same workers; D1 calls, statements and rows and KV calls per
 // command and phase; whether this runtime overlaps a KV and a D1 read; the first requests on a
-// fresh isolate, and the wasm they compile; one broadcast cron to 1,000 subscribers. Every outbound request is answered
-// in-process by the test stand-in, so the numbers are the worker's own time plus local storage.
+// fresh isolate, and the wasm they compile; one broadcast cron to 1,000 subscribers. Every
+// outbound request is answered in-process by the test stand-in, so the numbers are the
+// worker's own time plus local storage.
 // Exits non-zero only on a count over its target (the upload size), never on a timing. Run
 // through `bash scripts/bench.sh`; the sections live in scripts/bench/.
 import { pastHandover, startWorker } from "../tests/e2e/harness.mjs";

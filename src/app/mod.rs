@@ -197,9 +197,9 @@ impl App {
         let platform = self.platform.clone();
         let (cache, read) = (self.isolate.flags.clone(), self.flags_read.clone());
         let (default_phase, evidence) = (self.config.storage_phase_default, self.evidence.clone());
-        let (later, at) = (self.later.clone(), platform.clone());
+        let (later, storage) = (self.later.clone(), platform.clone());
         let repos = move || {
-            let (fence, reader) = (claim.clone(), at.clone());
+            let (fence, reader) = (claim.clone(), storage.clone());
             let phases = RequestPhases::on_first_use(move || {
                 let (platform, cache, read) = (reader.clone(), cache.clone(), read.clone());
                 let claim = fence.clone();
@@ -212,7 +212,7 @@ impl App {
                     flags.serving(platform.clock.now_ms())
                 })
             });
-            router::routed(&at, phases, evidence, later, claim)
+            router::routed(&storage, phases, evidence, later, claim)
         };
         Bot {
             repos: LazyCell::new(Box::new(repos)),

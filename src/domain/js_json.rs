@@ -106,10 +106,7 @@ fn write_value(out: &mut String, value: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         // JavaScript holds every number as a double, so integers beyond 2^53 round as it would.
-        Value::Number(n) => match n.as_f64() {
-            Some(x) if x.is_finite() => out.push_str(&js_number_to_string(x)),
-            _ => out.push_str("null"),
-        },
+        Value::Number(n) => write_number(out, n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => write_string(out, s),
         Value::Array(items) => {
             out.push('[');
@@ -136,6 +133,15 @@ fn write_value(out: &mut String, value: &Value) {
     }
 }
 
+/// A number as `JSON.stringify` writes it: `null` when it is not finite.
+fn write_number(out: &mut String, x: f64) {
+    if x.is_finite() {
+        out.push_str(&js_number_to_string(x));
+    } else {
+        out.push_str("null");
+    }
+}
+
 /// serde_json escapes strings exactly as `JSON.stringify` does (`\"`, `\\`, `\b\f\n\r\t`,
 /// other controls as lower-case `\u00xx`, everything else raw).
 fn write_string(out: &mut String, s: &str) {
@@ -148,10 +154,7 @@ pub fn js_object_of(number: (&str, f64), strings: &[(&str, &str)]) -> String {
     let mut out = String::from("{");
     write_string(&mut out, number.0);
     out.push(':');
-    match number.1 {
-        x if x.is_finite() => out.push_str(&js_number_to_string(x)),
-        _ => out.push_str("null"),
-    }
+    write_number(&mut out, number.1);
     for (key, value) in strings {
         out.push(',');
         write_string(&mut out, key);

@@ -79,7 +79,7 @@ export async function printFirstCompiled(build = "build") {
   const { dir, functions } = reportingCopy(build);
   if (functions !== sizes.length) throw new Error(`${functions} functions instrumented, ${sizes.length} bodies`);
   const start = () =>
-    startWorker({ build: dir, outbound: createStandIn().outbound, vars: { ADMIN_CHAT_ID: "1" }, secretsScan: false });
+    startWorker({ build: dir, outbound: createStandIn().outbound, vars: { ADMIN_CHAT_ID: "1" }, secretsScan: false, printLogs: false });
   const cost = (ids) => ({ count: ids.length, kib: ids.reduce((sum, i) => sum + sizes[i], 0) / 1024 });
   try {
     const bare = await start();

@@ -38,6 +38,8 @@ pub(super) async fn status(cx: &AdminContext<'_>) -> Result<Response, AdminError
                 "since": since,
                 // Differs from `phase` while a move is handed over (MIGRATION.md).
                 "serving": serving.get(repository).as_str(),
+                // In shadow: D1's "no record" is served without a KV read first (MIGRATION.md).
+                "d1_vouched": serving.caution(repository).d1_vouched,
                 "handover": facts.handing_over_until.map(|until| json!({
                     // `null`: until the writes claimed before the move have finished.
                     "until": (until != i64::MAX).then_some(until),

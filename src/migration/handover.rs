@@ -34,13 +34,21 @@ pub const SPAN_MS: i64 = 10_000;
 /// most 10 s.)
 pub const HORIZON_MS: i64 = CLAIM_EXPIRY_MS + 60_000;
 
-/// What a request does with more care than its phase alone asks for.
+/// How a request reads and writes beyond what its phase alone says: the care a handover or a
+/// queued repair asks for, and what the guard rails vouched for. The default is the careful
+/// reading of the phase alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Caution {
     /// Second writes run before the reply (inline), not after it.
     pub writes_inline: bool,
     /// A read first looks for a repair queued towards the store it reads.
     pub reads_look_for_repairs: bool,
+    /// D1 is vouched complete, which matters in `shadow`: the repository serves the phase its
+    /// latest change set through the guard rails, unforced (into `shadow`: a backfill begun
+    /// after dual writes, and a clean validation after it), and no repair towards D1 is
+    /// queued. A D1 read that finds no record is then the user's answer, KV being read after
+    /// the replies to compare; otherwise KV is read before the reply, for the fallback.
+    pub d1_vouched: bool,
 }
 
 /// What the flags' read says of one repository besides its phase.
@@ -49,6 +57,8 @@ pub struct Standing {
     handover: Option<Handover>,
     queued_to_kv: bool,
     queued_to_d1: bool,
+    /// The phase's latest change passed the guard rails (see [`Caution::d1_vouched`]).
+    entered_unforced: bool,
 }
 
 /// A move between `dual_write` and `shadow` made within [`HORIZON_MS`].
@@ -81,6 +91,7 @@ impl Standing {
             handover,
             queued_to_kv: row.queued_to_kv.unwrap_or(0) != 0,
             queued_to_d1: row.queued_to_d1.unwrap_or(0) != 0,
+            entered_unforced: row.entered_unforced.unwrap_or(0) != 0,
         }
     }
 
@@ -92,10 +103,14 @@ impl Standing {
             Store::D1 => self.queued_to_d1,
         };
         let looks = |phase: Phase| phase.second().is_some() && queued(phase.authoritative());
+        // Vouched for only while the phase the change set serves: not the old one of a
+        // rollback still being handed over.
+        let vouched = |phase: Phase| phase == to && self.entered_unforced && !self.queued_to_d1;
         let Some(handover) = self.handover else {
             let caution = Caution {
                 writes_inline: false,
                 reads_look_for_repairs: looks(to),
+                d1_vouched: vouched(to),
             };
             return (to, caution);
         };
@@ -108,6 +123,7 @@ impl Standing {
         let caution = Caution {
             writes_inline: now < settled,
             reads_look_for_repairs: now < settled.saturating_add(ttl_ms) || looks(phase),
+            d1_vouched: vouched(phase),
         };
         (phase, caution)
     }
@@ -153,12 +169,14 @@ mod tests {
             finished_before: finished,
             queued_to_kv: Some(0),
             queued_to_d1: Some(0),
+            entered_unforced: Some(0),
         }
     }
 
     const CAREFUL: Caution = Caution {
         writes_inline: true,
         reads_look_for_repairs: true,
+        d1_vouched: false,
     };
 
     #[test]
@@ -173,6 +191,7 @@ mod tests {
             let reads_only = Caution {
                 writes_inline: false,
                 reads_look_for_repairs: true,
+                d1_vouched: false,
             };
             assert_eq!(standing.serving(to, TTL, settled), (to, reads_only));
             let over = settled + TTL;
@@ -235,5 +254,33 @@ mod tests {
         // The single-store phases have no other store to answer.
         assert!(!looks(KvOnly, towards(1, 1)));
         assert!(!looks(D1Only, towards(1, 1)));
+    }
+
+    #[test]
+    fn d1_is_vouched_for_while_the_phase_an_unforced_change_set_serves_and_no_repair_waits() {
+        let vouched = |to: Phase, from: Phase, unforced: Option<i64>, queued: i64, now: i64| {
+            let row = PhaseStanding {
+                entered_unforced: unforced,
+                queued_to_d1: Some(queued),
+                ..row(from, 0, Some(CHANGED - 5))
+            };
+            Standing::read(to, &row).serving(to, TTL, now).1.d1_vouched
+        };
+        let switched = CHANGED + TTL + SKEW_MS;
+        assert!(vouched(Shadow, DualWrite, Some(1), 0, switched));
+        assert!(vouched(Shadow, D1Only, Some(1), 0, CHANGED));
+        // Forced past the rails, or set where no history row records it.
+        assert!(!vouched(Shadow, DualWrite, Some(0), 0, switched));
+        assert!(!vouched(Shadow, DualWrite, None, 0, switched));
+        // A repair towards D1 is queued: D1 missed a write.
+        assert!(!vouched(Shadow, DualWrite, Some(1), 1, switched));
+        // A rollback to dual_write still handed over serves shadow, which it does not vouch for.
+        assert!(!vouched(DualWrite, Shadow, Some(1), 0, CHANGED));
+        assert_eq!(
+            Standing::read(DualWrite, &row(Shadow, 0, Some(CHANGED - 5)))
+                .serving(DualWrite, TTL, CHANGED)
+                .0,
+            Shadow
+        );
     }
 }

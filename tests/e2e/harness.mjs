@@ -84,7 +84,7 @@ function applyMigrations(dir) {
  * `url`: Miniflare's loopback HTTP address (`http://127.0.0.1:<port>/`), where a real browser
  * reaches the bot. `rateLimit: false` leaves the Rate Limiting binding out (the isolate counts
  * failed admin attempts); `opsBinding: false` the bot's `OPS` binding. `logs` holds both workers' console lines, `{ level, message }`, in
- * order.
+ * order; `printLogs: false` keeps them there only.
  */
 export async function startWorker({
   outbound,
@@ -97,6 +97,7 @@ export async function startWorker({
   opsBinding = true,
   bot = {},
   secretsScan = true,
+  printLogs = true,
 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "fear-greed-e2e-"));
   applyMigrations(dir);
@@ -142,7 +143,7 @@ export async function startWorker({
       // Printed as Miniflare prints them by default, and kept for the secrets scan.
       handleStructuredLogs: ({ level, message }) => {
         logs.push({ level, message });
-        (level === "error" || level === "warn" ? console.error : console.log)(message);
+        if (printLogs) (level === "error" || level === "warn" ? console.error : console.log)(message);
       },
       // Miniflare at debug level logs every request; the bench (`secretsScan: false`) keeps none.
       ...(secretsScan ? { log: new KeptLog(miniflareLines) } : {}),

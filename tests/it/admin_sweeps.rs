@@ -2,7 +2,7 @@
 //! `POST /admin/validate`, `POST /admin/reverse-sync`, their refusals, and the guard rails
 //! they open (`dual_write → shadow`, `d1_only → shadow`).
 
-use crate::helpers::{run, Backend, Fixture};
+use crate::helpers::{run, until_finished, Backend, Fixture};
 use fear_greed_bot::app::cron::CronOutcome;
 use fear_greed_bot::migration::sweep::Kind;
 use fear_greed_bot::storage::kv::LegacyDataset;
@@ -23,20 +23,6 @@ fn move_all(f: &Fixture, to: &str, force: bool) -> (u16, Value) {
         body["force"] = json!(true);
     }
     f.admin("PUT", "/admin/flags", &body.to_string())
-}
-
-/// POSTs until the sweep says it is finished; the last answer.
-fn until_finished(f: &Fixture, path: &str, body: Value) -> Value {
-    for _ in 0..200 {
-        let (status, answer) = f.admin("POST", path, &body.to_string());
-        assert_eq!(status, 200, "{answer}");
-        assert!(answer["step"]["kv_ops"].as_u64().unwrap() <= 950);
-        assert!(answer["step"]["d1_statements"].as_u64().unwrap() <= 950);
-        if answer["finished"] == true {
-            return answer;
-        }
-    }
-    panic!("{path} never finished");
 }
 
 #[test]

@@ -284,6 +284,21 @@ pub fn answer_market(f: &Fixture, rating: &str, score: f64, price: f64) {
     });
 }
 
+/// POSTs the admin sweep at `path` until it says it is finished; the last answer. Each step
+/// stays within a Worker invocation's budget.
+pub fn until_finished(f: &Fixture, path: &str, body: Value) -> Value {
+    for _ in 0..200 {
+        let (status, answer) = f.admin("POST", path, &body.to_string());
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["step"]["kv_ops"].as_u64().unwrap() <= 950);
+        assert!(answer["step"]["d1_statements"].as_u64().unwrap() <= 950);
+        if answer["finished"] == true {
+            return answer;
+        }
+    }
+    panic!("{path} never finished");
+}
+
 /// Telegram's success answer to `sendMessage` and `getChat`.
 pub fn telegram_ok(request: &HttpRequest) -> HttpResponse {
     if request.url.ends_with("/getChat") {

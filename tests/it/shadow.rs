@@ -1,13 +1,16 @@
 //! The shadow phase through the webhook and the admin API (migration.md §2, §6): the user is
 //! answered from D1 while KV waits until the reply is out, a record edited in D1 shows up in
 //! `/admin/divergences` with its diff and in `/admin/metrics`, and a record missing from D1 is
-//! served from KV and counted.
+//! served from KV and counted, unless the guard rails vouched for D1.
 
-use crate::helpers::{run, telegram_ok, webhook_request, Backend, Fixture, WEBHOOK_SECRET};
+use crate::helpers::{
+    run, telegram_ok, until_finished, webhook_request, Backend, Fixture, WEBHOOK_SECRET,
+};
 use crate::logs::{assert_one_event, logged};
 use fear_greed_bot::domain::ChatId;
 use fear_greed_bot::migration::experiment::KV_PROPAGATION_MS;
-use fear_greed_bot::storage::Repos;
+use fear_greed_bot::storage::d1::RepairQueue;
+use fear_greed_bot::storage::{Repos, Repository, Store};
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -19,6 +22,42 @@ fn into_shadow(f: &Fixture, repository: &str) {
         assert_eq!(status, 200, "{answer}");
     }
     f.after_handover();
+}
+
+/// Every repository into shadow as an operator moves it: through the guard rails, unforced
+/// (dual writes, the backfill once KV has settled, a clean validation), so D1 is vouched for.
+fn through_the_rails(f: &Fixture) {
+    let move_all = |to: &str| {
+        let body = json!({"key": "storage.phase.all", "value": to, "reason": "test"});
+        let (status, answer) = f.admin("PUT", "/admin/flags", &body.to_string());
+        assert_eq!(status, 200, "{answer}");
+    };
+    move_all("dual_write");
+    f.clock.advance(70_000);
+    until_finished(f, "/admin/backfill", json!({"repository": "all"}));
+    let validated = until_finished(f, "/admin/validate", json!({}));
+    assert_eq!(validated["report"]["overallSuccess"], true, "{validated}");
+    move_all("shadow");
+    f.after_handover();
+    let (_, status) = f.admin("GET", "/admin/migration/status", "");
+    for (name, repository) in status["repositories"].as_object().unwrap() {
+        assert_eq!(repository["d1_vouched"], true, "{name}: {repository}");
+    }
+}
+
+/// KV's gets when the bot's first message reached Telegram, and the replies, for `text` from `chat`.
+fn kv_reads_before_the_reply(f: &Fixture, chat: i64, text: &str) -> (Option<u64>, Vec<String>) {
+    f.kv.reset_counts();
+    let at_reply = Rc::new(Cell::new(None));
+    let (kv, seen) = (f.kv.clone(), at_reply.clone());
+    f.http.answer_with(move |request| {
+        if seen.get().is_none() {
+            seen.set(Some(kv.counts().get));
+        }
+        Ok(telegram_ok(request))
+    });
+    let replies = f.replies(chat, text);
+    (at_reply.get(), replies)
 }
 
 fn totals(f: &Fixture, repository: &str) -> Value {
@@ -117,6 +156,11 @@ const ONE_BUY: &str =
 fn a_history_missing_from_d1_is_served_from_kv_and_counted_as_a_fallback() {
     let f = Fixture::new(Backend::Kv);
     into_shadow(&f, "executions");
+    let (_, status) = f.admin("GET", "/admin/migration/status", "");
+    assert_eq!(
+        status["repositories"]["executions"]["d1_vouched"], false,
+        "forced"
+    );
     f.kv.seed("execution_history:6", ONE_BUY);
     assert_eq!(
         f.replies(6, "/executions"),
@@ -144,6 +188,48 @@ fn a_fallback_is_one_log_event_with_its_entity_and_cause() {
                "phase": "shadow", "operation": "executions.history", "entity_key": "6",
                "cause": "missing_in_d1", "detail": "MissingInD1"}),
     );
+}
+
+#[test]
+fn a_record_only_kv_has_is_not_served_once_the_rails_vouched_for_d1_but_reported_and_kept() {
+    let f = Fixture::new(Backend::Kv);
+    through_the_rails(&f);
+    // Written to KV alone after the validation: what a D1 that missed a write would look like.
+    f.kv.seed("execution_history:6", ONE_BUY);
+    let (kv_reads, replies) = kv_reads_before_the_reply(&f, 6, "/executions");
+    assert_eq!(
+        replies,
+        ["*Your Execution History:*\n\nNo executions recorded."]
+    );
+    assert_eq!(kv_reads, Some(0), "D1's \"no record\" did not wait for KV");
+    let e = totals(&f, "executions");
+    assert_eq!(
+        (e["fallbacks"].as_i64(), e["divergences"].as_i64()),
+        (Some(0), Some(1))
+    );
+    let (_, body) = f.admin("GET", "/admin/divergences?class=missing_in_d1", "");
+    assert_eq!(body["divergences"][0]["entity_key"], "6", "{body}");
+    // Not reconciled away: KV keeps what may be the record's only copy.
+    f.clock.advance(KV_PROPAGATION_MS);
+    assert_eq!(f.admin("POST", "/admin/repair", "{}").0, 200);
+    assert_eq!(f.kv.peek("execution_history:6").as_deref(), Some(ONE_BUY));
+}
+
+#[test]
+fn a_repair_queued_towards_d1_sends_a_missing_record_back_to_kv_before_the_reply() {
+    let f = Fixture::new(Backend::Kv);
+    through_the_rails(&f);
+    let queue = RepairQueue::new(&f.platform);
+    run(queue.enqueue(Repository::Executions, "99", Store::D1, "test")).unwrap();
+    f.after_handover();
+    f.kv.seed("execution_history:6", ONE_BUY);
+    let (kv_reads, replies) = kv_reads_before_the_reply(&f, 6, "/executions");
+    assert_eq!(kv_reads, Some(1));
+    assert_eq!(
+        replies,
+        ["*Your Execution History:*\n\n*Execution History (1 entry):*\n\n\n🟢 *BUY* SPY at $400.00\n   📅 Jan 15, 2024, 12:00 AM"]
+    );
+    assert_eq!(totals(&f, "executions")["fallbacks"].as_i64(), Some(1));
 }
 
 #[test]

@@ -27,11 +27,12 @@
 //! - **A second write never fails a request.** When it fails, the stores differ for that
 //!   entity until a repair copies it over; the failure is in the log, in the metrics
 //!   ([`Evidence`]) and in the D1 repair queue, keyed by repository, entity and target.
-//! - **Shadow reads cost no latency and are recorded.** D1 answers; when it has the record, KV
-//!   is read after the replies ([`AfterReplies`]), and both answers go to the [`Evidence`]
-//!   sink as an [`Observation`]; the comparison runs after the response. KV is read at once,
-//!   and answers instead, only as a counted *fallback*: when D1 fails, or when D1 lacks a
-//!   record KV has and the repair queue does not say KV is stale.
+//! - **Shadow reads cost no latency and are recorded.** D1 answers; when it has the record,
+//!   or the guard rails vouched for it, KV is read after the replies ([`AfterReplies`]), and
+//!   both answers go to the [`Evidence`] sink as an [`Observation`]; the comparison runs after
+//!   the response. KV is read at once, and answers instead, only as a counted *fallback*: when
+//!   D1 fails, or when D1, not vouched for, lacks a record KV has and the repair queue does
+//!   not say KV is stale.
 //! - **One command, one unit.** `/execute` and `/start` write more than one repository; the
 //!   router routes each as one write when those share a phase (`units`), so D1 commits the
 //!   command in one `batch()`.

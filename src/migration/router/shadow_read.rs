@@ -14,13 +14,14 @@ use std::rc::Rc;
 
 impl Route {
     /// The shadow read: D1 (the control) answers, and KV (the candidate) is read for the
-    /// comparator. When D1 has the record, the user gets it at once and KV is read after the
-    /// replies ([`AfterReplies`](super::AfterReplies)), so KV adds no latency; when KV then
+    /// comparator. When D1 has the record, or has none but is vouched complete by the guard
+    /// rails ([`d1_vouched`](crate::migration::Caution::d1_vouched)), the user gets D1's answer at once and KV is read after
+    /// the replies ([`AfterReplies`](super::AfterReplies)), so KV adds no latency; when KV then
     /// answers a value that differs from D1's answer, D1 is read again (`recheck`) and KV is
     /// compared with that, so a change made while the request ran on (a broadcast,
-    /// `/subscribers`) is not counted as a divergence. When D1 fails or has no record, KV's
-    /// answer may be the user's, so KV is read at once, and the user gets it as a *fallback*
-    /// when
+    /// `/subscribers`) is not counted as a divergence. When D1 fails, or has no record and is
+    /// not vouched for, KV's answer may be the user's, so KV is read at once, and the user gets
+    /// it as a *fallback* when
     ///
     /// - D1 failed or has no record where KV has one, and KV is known to be current: no queued
     ///   repair says KV missed a write, and D1 did not change the entity within KV's window.
@@ -38,7 +39,12 @@ impl Route {
     /// Why KV waits for D1 rather than running beside it: only a missing or failed D1 answer
     /// needs KV's before the reply, and a store that shares the worker's process (Miniflare,
     /// `wrangler dev`) runs the two reads one after the other anyway, so a concurrent KV read
-    /// would cost every reply its full time (MIGRATION.md, "Shadow reads").
+    /// would cost every reply its full time (MIGRATION.md, "Shadow reads"). Why a vouched D1's
+    /// "no record" does not wait for KV: the rails checked that D1 holds every record KV held
+    /// before dual writes, and every write since reached D1 first or queued its repair, so a
+    /// KV read there would only catch a bug, which the comparison after the replies reports
+    /// as a `missing_in_d1` divergence anyway, at the price of a KV read before every such
+    /// reply (MIGRATION.md, "Shadow reads").
     pub(super) async fn shadow(&self, read: Read<'_, AnyAnswer>) -> StorageResult<AnyAnswer> {
         let Read {
             operation,
@@ -54,7 +60,8 @@ impl Route {
             entity_key: entity_key.map(str::to_owned),
             control: control_measured,
         };
-        if matches!(&control, Ok(answer) if !answer.is_absent()) {
+        let vouched = self.caution().await.d1_vouched;
+        if matches!(&control, Ok(answer) if vouched || !answer.is_absent()) {
             let (clock, evidence) = (self.clock.clone(), self.evidence.clone());
             let repairs = self.repairs.clone();
             let compare = pending.compare_later(clock, evidence, repairs, kv, recheck);
@@ -228,10 +235,12 @@ impl Pending {
 
     /// KV's half of a read D1 answered, for the comparator only (see [`Route::shadow`]): a
     /// KV value that differs from D1's first answer is compared with `recheck`, D1 read again,
-    /// unless that fails. When KV still differs from D1 read again, KV is queued to be
-    /// reconciled with D1: KV's half of a read can write too (a chat's first `/watchlist`
-    /// stores the default), and a concurrent write's KV half can be overwritten by it, which
-    /// no race check sees.
+    /// unless that fails. When KV still differs from a record D1 read again has, KV is queued
+    /// to be reconciled with D1: KV's half of a read can write too (a chat's first
+    /// `/watchlist` stores the default), and a concurrent write's KV half can be overwritten by
+    /// it, which no race check sees. A record only KV has is left alone: reconciling would
+    /// delete what may be its only copy (a vouched D1 that missed it), so the divergence is
+    /// reported, and the validation and the repair tools take it from there.
     async fn compare_later(
         mut self,
         clock: Rc<dyn Clock>,
@@ -247,7 +256,8 @@ impl Pending {
             let rechecked = recheck.await;
             if rechecked.is_ok() {
                 self.control.reading = reading(&rechecked);
-                if !agree(&self.control.reading, &candidate.reading) {
+                let d1_has_it = !matches!(self.control.reading, Reading::Missing);
+                if d1_has_it && !agree(&self.control.reading, &candidate.reading) {
                     self.reconcile(&repairs).await;
                 }
             }

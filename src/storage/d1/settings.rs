@@ -18,7 +18,8 @@ use serde::Deserialize;
 /// claims made before it (within ?3 of it) that are still running (claimed since ?2, so not
 /// expired) and the latest time one of them finished; and whether a repair towards KV, towards
 /// D1, that is not a reconciliation (?4, see `repairs`) is queued for the repository (probes of
-/// the index of migration 0013).
+/// the index of migration 0013); and whether the phase's latest change, as its history row
+/// records it, set the current value through the guard rails, unforced.
 pub(super) const SELECT_ALL: &str = "SELECT key, value, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' THEN updated_at END AS changed_at, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' AND updated_at > ?1 THEN \
@@ -35,7 +36,10 @@ pub(super) const SELECT_ALL: &str = "SELECT key, value, \
        AND r.reason NOT LIKE ?4) END AS queued_to_kv, \
      CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' THEN EXISTS (SELECT 1 \
        FROM repair_queue r WHERE r.repository = substr(s.key, 15) AND r.target = 'd1' \
-       AND r.reason NOT LIKE ?4) END AS queued_to_d1 \
+       AND r.reason NOT LIKE ?4) END AS queued_to_d1, \
+     CASE WHEN key >= 'storage.phase.' AND key < 'storage.phase/' THEN \
+       (SELECT h.forced = 0 AND h.new_value = s.value FROM settings_history h WHERE h.id = \
+        (SELECT max(id) FROM settings_history WHERE key = s.key)) END AS entered_unforced \
      FROM settings s";
 pub(super) const CHANGED_AT: &str = "SELECT updated_at FROM settings WHERE key = ?1";
 /// The value a flag had before its latest change (index order: newest last).
@@ -80,6 +84,9 @@ pub struct PhaseStanding {
     pub queued_to_kv: Option<i64>,
     /// 1 when D1 missed a write of the repository that is queued for repair.
     pub queued_to_d1: Option<i64>,
+    /// 1 when the phase's latest change passed the guard rails (not forced) and set the value
+    /// the row holds; `None` when no history row records the change (set outside the admin API).
+    pub entered_unforced: Option<i64>,
 }
 
 /// One change of one flag, as `settings_history` records it.

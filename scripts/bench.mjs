@@ -75,7 +75,10 @@ function startRust(name, entry) {
       outbound: loggedOutbound(world, log),
       vars: { ADMIN_CHAT_ID: "1", TEST_CLOCK_START_MS: String(TUESDAY_0900) },
       entry,
+      // Kept in `worker.logs`, not printed: printing would cost the timed requests, and the
+      // reference's the same.
       secretsScan: false,
+      printLogs: false,
     });
     return { name, world, log, worker, kv: await worker.kv(), d1: await worker.d1() };
   });

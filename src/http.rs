@@ -145,9 +145,15 @@ impl Response {
         }
     }
 
-    /// `{"ok":true}`.
+    /// `{"ok":true}`: written out rather than serialised from a `Value`, since every update
+    /// is answered with it (a fresh isolate's first request compiles no JSON writer for it).
     pub(crate) fn ok() -> Self {
-        Self::json(200, &json!({ "ok": true }))
+        Self {
+            status: 200,
+            content_type: "application/json",
+            body: r#"{"ok":true}"#.to_owned(),
+            retry_after: None,
+        }
     }
 
     /// `{"ok":false,"error":<text>}` (legacy §2.2).

@@ -240,7 +240,7 @@ impl Pending {
     /// `/watchlist` stores the default), and a concurrent write's KV half can be overwritten by
     /// it, which no race check sees. A record only KV has is left alone: reconciling would
     /// delete what may be its only copy (a vouched D1 that missed it), so the divergence is
-    /// reported, and the validation and the repair tools take it from there.
+    /// reported, its diff holding the record, for an operator to decide.
     async fn compare_later(
         mut self,
         clock: Rc<dyn Clock>,

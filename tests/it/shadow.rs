@@ -131,19 +131,9 @@ fn a_divergence_is_one_log_event_with_its_entity_class_and_diff() {
 #[test]
 fn kv_is_read_for_the_comparison_only_once_the_reply_is_out() {
     let f = edited_in_d1();
-    f.kv.reset_counts();
-    let kv_reads_at_reply = Rc::new(Cell::new(None));
-    let (kv, seen) = (f.kv.clone(), kv_reads_at_reply.clone());
-    f.http.answer_with(move |request| {
-        seen.set(Some(kv.counts().get));
-        Ok(telegram_ok(request))
-    });
-    assert_eq!(f.replies(5, "/watchlist"), [FROM_D1]);
-    assert_eq!(
-        kv_reads_at_reply.get(),
-        Some(0),
-        "the reply waits for D1 alone"
-    );
+    let (kv_reads_at_reply, replies) = kv_reads_before_the_reply(&f, 5, "/watchlist");
+    assert_eq!(replies, [FROM_D1]);
+    assert_eq!(kv_reads_at_reply, Some(0), "the reply waits for D1 alone");
     assert_eq!(f.kv.counts().get, 1, "KV read before the webhook answered");
     assert_eq!(totals(&f, "watchlists")["divergences"].as_i64(), Some(1));
 }

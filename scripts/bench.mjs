@@ -8,7 +8,7 @@
 // worker's own time plus local storage.
 // Exits non-zero only on a count over its target (the upload size), never on a timing. Run
 // through `bash scripts/bench.sh`; the sections live in scripts/bench/.
-import { pastHandover, startWorker } from "../tests/e2e/harness.mjs";
+import { pastHandover, startWorker, sweepToEnd } from "../tests/e2e/harness.mjs";
 import { createStandIn, TELEGRAM } from "../tests/e2e/stand-in.mjs";
 import { printBroadcast } from "./bench/broadcast.mjs";
 import { printFirstCompiled } from "./bench/compiled.mjs";
@@ -100,16 +100,6 @@ async function moveAll(worker, value, force) {
   if (status !== 200) throw new Error(`moving to ${value}: ${status} ${JSON.stringify(body)}`);
 }
 
-/** POSTs the admin sweep at `path` until it is finished. */
-async function sweep(worker, path, body) {
-  for (let step = 0; step < 100; step++) {
-    const [status, answer] = await worker.admin("POST", path, body);
-    if (status !== 200) throw new Error(`${path}: ${status} ${JSON.stringify(answer)}`);
-    if (answer.finished) return answer;
-  }
-  throw new Error(`${path} never finished`);
-}
-
 /**
  * Every repository into `phase`, one step at a time, as operators move it: into `shadow`
  * through the guard rails (the backfill once KV has settled, a clean validation), so D1 is
@@ -121,12 +111,12 @@ async function moveTo(worker, phase) {
     if (step === "shadow") {
       // The bench's clock is frozen: dual writes are dated back past KV's window and the TTL.
       await pastHandover(worker, 80_000);
-      await sweep(worker, "/admin/backfill", { repository: "all" });
+      await sweepToEnd(worker, "/admin/backfill", { repository: "all" });
       // Each request's clock starts at the same instant, so the backfill is dated back a
       // second: the validation then starts after it finished, as the rail asks.
       const d1 = await worker.d1();
       await d1.prepare("UPDATE sweeps SET started_at = started_at - 1000, finished_at = finished_at - 1000 WHERE kind = 'backfill'").run();
-      const { report } = await sweep(worker, "/admin/validate", {});
+      const { report } = await sweepToEnd(worker, "/admin/validate", {});
       if (!report.overallSuccess) throw new Error(`validation: ${JSON.stringify(report)}`);
     }
     await moveAll(worker, step, step === "d1_only");

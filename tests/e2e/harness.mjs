@@ -279,3 +279,18 @@ export async function pastHandover(worker, ms = 60_000) {
   const d1 = await worker.d1();
   await d1.prepare("UPDATE settings SET updated_at = updated_at - ?1 WHERE key LIKE 'storage.phase.%'").bind(ms).run();
 }
+
+/**
+ * POSTs the admin sweep at `path` (`/admin/backfill`, `/admin/validate`, ...) one step at a time
+ * until it is finished; the last answer. Throws on an answer other than 200, on a step over a
+ * Worker invocation's 1,000-operation budget, and after 50 steps.
+ */
+export async function sweepToEnd(worker, path, body = {}) {
+  for (let step = 0; step < 50; step++) {
+    const [status, answer] = await worker.admin("POST", path, body);
+    if (status !== 200) throw new Error(`POST ${path} ${JSON.stringify(body)}: ${status} ${JSON.stringify(answer)}`);
+    if (!(answer.step.kv_ops < 1000 && answer.step.d1_statements < 1000)) throw new Error(`over budget: ${JSON.stringify(answer.step)}`);
+    if (answer.finished) return answer;
+  }
+  throw new Error(`${path} never finished`);
+}

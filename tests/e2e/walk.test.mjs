@@ -7,7 +7,7 @@
 // propagation window twice and the 60 s cleanup retention once.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { servedIn, startWorker } from "./harness.mjs";
+import { servedIn, startWorker, sweepToEnd } from "./harness.mjs";
 import { converse, createStandIn } from "./stand-in.mjs";
 
 const A = 111; // subscribed, with a watchlist, executions and a position
@@ -78,16 +78,6 @@ async function moveAll(worker, value) {
 }
 const setFlag = (worker, key, value) => ok(worker, "PUT", "/admin/flags", { key, value, reason: "e2e walk" });
 
-/** POSTs one step at a time until the sweep is finished; the last answer. */
-async function sweep(worker, path, body = {}) {
-  for (let step = 0; step < 50; step++) {
-    const answer = await ok(worker, "POST", path, body);
-    assert.ok(answer.step.kv_ops < 1000 && answer.step.d1_statements < 1000, JSON.stringify(answer.step));
-    if (answer.finished) return answer;
-  }
-  assert.fail(`${path} never finished`);
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits out KV's window, then drains the repair queue one admin step at a time. */
@@ -119,14 +109,14 @@ test("the whole move, back and forth, while users talk: the same messages, nothi
   assert.equal(tooSoon.length, 5);
   await both("dualWrite");
   await sleep(62_000);
-  const dry = await sweep(worker, "/admin/backfill", { dry_run: true });
+  const dry = await sweepToEnd(worker, "/admin/backfill", { dry_run: true });
   assert.equal(dry.kind, "dry_run");
-  const backfill = await sweep(worker, "/admin/backfill", { repository: "all" });
+  const backfill = await sweepToEnd(worker, "/admin/backfill", { repository: "all" });
   const executions = backfill.results.find((r) => r.table === "executions");
   assert.equal(executions.recordsMigrated, 3, JSON.stringify(executions));
   const skipped = backfill.results.flatMap((r) => r.errors.map((e) => e.key)).sort();
   assert.deepEqual(skipped, ["active_position:abc", "watchlist:555"]);
-  const validation = await sweep(worker, "/admin/validate");
+  const validation = await sweepToEnd(worker, "/admin/validate");
   assert.equal(validation.report.overallSuccess, true, JSON.stringify(validation.report));
   await both("backfilled");
 
@@ -141,13 +131,13 @@ test("the whole move, back and forth, while users talk: the same messages, nothi
   // Back: KV heard nothing in d1_only, so the rollback waits for the reverse sync.
   const noSync = await refused(worker, "PUT", "/admin/flags", { key: "storage.phase.all", value: "shadow", reason: "rollback" });
   assert.match(noSync[0], /no completed reverse sync/);
-  await sweep(worker, "/admin/reverse-sync");
+  await sweepToEnd(worker, "/admin/reverse-sync");
   await moveAll(worker, "shadow");
   await both("backInShadow");
   const kvBehind = await refused(worker, "PUT", "/admin/flags", { key: "storage.phase.all", value: "dual_write", reason: "rollback" });
   assert.ok(kvBehind.some((unmet) => /no reverse sync has completed since the move to shadow/.test(unmet)), kvBehind.join("; "));
   await sleep(1_500);
-  await sweep(worker, "/admin/reverse-sync");
+  await sweepToEnd(worker, "/admin/reverse-sync");
   // The conversation's writes in shadow came close enough together to be race-checked, and KV
   // must hold every write before it answers: their repairs drain after a quiet minute
   // (MIGRATION.md, "Races").
@@ -157,8 +147,8 @@ test("the whole move, back and forth, while users talk: the same messages, nothi
 
   // Forward again, all the way, and the KV data goes.
   await sleep(62_000);
-  await sweep(worker, "/admin/backfill");
-  assert.equal((await sweep(worker, "/admin/validate")).report.overallSuccess, true);
+  await sweepToEnd(worker, "/admin/backfill");
+  assert.equal((await sweepToEnd(worker, "/admin/validate")).report.overallSuccess, true);
   await moveAll(worker, "shadow");
   await both("forwardAgain");
   await sleep(COUNTERS_MS);

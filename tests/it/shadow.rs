@@ -206,6 +206,41 @@ fn a_record_only_kv_has_is_not_served_once_the_rails_vouched_for_d1_but_reported
 }
 
 #[test]
+fn a_validation_in_shadow_repairs_kv_but_never_deletes_a_record_only_kv_has() {
+    let f = Fixture::new(Backend::Kv);
+    through_the_rails(&f);
+    f.replies(9, "/watchlist add QQQ");
+    f.kv.seed("watchlist:9", r#"["SPY"]"#);
+    f.kv.seed("execution_history:6", ONE_BUY);
+    f.clock.advance(2 * KV_PROPAGATION_MS);
+    let report = until_finished(&f, "/admin/validate", json!({}))["report"].clone();
+    let classes: Vec<_> = report["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["entity_key"].as_str(), d["class"].as_str()))
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            (Some("9"), Some("value_mismatch")),
+            (Some("6"), Some("missing_in_d1"))
+        ],
+        "{report}"
+    );
+    f.clock.advance(KV_PROPAGATION_MS);
+    let (status, drained) = f.admin("POST", "/admin/repair", r#"{"budget":200}"#);
+    assert_eq!(status, 200, "{drained}");
+    assert_eq!(drained["step"]["copied"], 1, "{drained}");
+    // KV, the second store, took D1's watchlist; the history only KV has is still there.
+    assert_eq!(
+        f.kv.peek("watchlist:9").as_deref(),
+        Some(r#"["SPY","QQQ"]"#)
+    );
+    assert_eq!(f.kv.peek("execution_history:6").as_deref(), Some(ONE_BUY));
+}
+
+#[test]
 fn a_repair_queued_towards_d1_sends_a_missing_record_back_to_kv_before_the_reply() {
     let f = Fixture::new(Backend::Kv);
     through_the_rails(&f);

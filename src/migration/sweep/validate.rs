@@ -6,13 +6,14 @@ use super::sweeper::{skip_corrupt, Sweeper};
 use super::{tally, Progress};
 use crate::migration::experiment::{diff, Reading};
 use crate::storage::d1::Finding;
-use crate::storage::{Snapshot, StorageResult};
+use crate::storage::{Snapshot, StorageResult, Store};
 
 impl Sweeper {
     /// Compares each entity of the page. A difference is listed with its diff; one on an
     /// entity changed within KV's propagation window is in flight (`stale_kv_suspected`),
     /// any other is a discrepancy, queued for repair towards the store that is not
-    /// authoritative, in the phases that have one.
+    /// authoritative, in the phases that have one; but never the deletion of a record only KV
+    /// has.
     pub(super) async fn validate(
         &self,
         page: &Page,
@@ -52,11 +53,21 @@ impl Sweeper {
                 continue;
             }
             next.tally.discrepancies += 1;
-            // The store that receives second writes missed one; in a single-store phase
-            // the other store no longer matters until the backfill or reverse sync.
-            if let Some(target) = self.phases.get(repository).second() {
-                self.defer(key, target, "validation found the stores different")
-                    .await?;
+            match self.phases.get(repository).second() {
+                // The repair would copy D1's "no record" over what may be the record's only
+                // copy (MIGRATION.md, "Shadow reads"): it is listed, counted and kept.
+                Some(Store::Kv) if problem == "missing_in_d1" => {
+                    tracing::warn!(repository = %repository, entity_key = %name,
+                        "a record only KV has is kept, not queued for deletion");
+                }
+                // The store that receives second writes missed one.
+                Some(target) => {
+                    self.defer(key, target, "validation found the stores different")
+                        .await?;
+                }
+                // In a single-store phase the other store no longer matters until the
+                // backfill or reverse sync.
+                None => {}
             }
         }
         Ok(findings)

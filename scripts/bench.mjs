@@ -30,7 +30,7 @@ const ONLY = process.env.BENCH_ONLY?.split(",");
 const LOAD = process.env.BENCH_LOAD !== "0";
 /** Writes per second into each phase's worker while the commands are timed. */
 const LOAD_RATE = Number(process.env.BENCH_LOAD_RATE ?? 4.5);
-const FRESH_REPS = Number(process.env.BENCH_FRESH ?? 7);
+const FRESH_REPS = Number(process.env.BENCH_FRESH ?? 15);
 /** Requests per command and phase whose storage calls are counted (machine-independent). */
 const STORAGE_RUNS = Number(process.env.BENCH_STORAGE_RUNS ?? 3);
 /**
@@ -378,8 +378,8 @@ for (const run of runs.values()) await run.worker.stop();
 await printStorage();
 await printOverlap(RUNS);
 await printFreshIsolates([
-  ["Rust (kv_only)", async () => (await startRust("fresh")).worker],
-  ["reference", async () => (await startRef()).worker],
+  ["Rust (kv_only)", () => startRust("fresh")],
+  ["reference", startRef],
 ], FRESH_REPS);
 await printFirstCompiled();
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: the lint of the scripts and workflows, formatting, clippy (native
-# and wasm), the native suite (unit, contract, property tests on SQLite), the release wasm build
-# and its size, and the workerd suite in Miniflare. Installs what is missing first.
+# and wasm), the docs' links, the native suite (unit, contract, property tests on SQLite), the
+# release wasm build and its size, and the workerd suite in Miniflare. Installs what is missing first.
 set -euo pipefail
 # shellcheck source=env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -23,6 +23,9 @@ cargo clippy --target wasm32-unknown-unknown -- -D warnings
 # Each worker's build alone (Cargo.toml's `bot` and `ops` features).
 cargo clippy --target wasm32-unknown-unknown --no-default-features --features bot -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --no-default-features --features ops -- -D warnings
+
+step "cargo doc (private items, every link resolved)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items
 
 step "native tests"
 cargo test

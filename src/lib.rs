@@ -49,6 +49,10 @@
     not(all(feature = "bot", feature = "ops")),
     allow(dead_code, unused_imports)
 )]
+// The docs are for the people who work on the crate, rendered with its private items
+// (`cargo doc --document-private-items`, which scripts/test.sh checks), so a public item's doc
+// may link to a private one.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub(crate) mod admin;
 pub mod app;

@@ -4,14 +4,15 @@
 //! # Layout
 //!
 //! - `indicators`: SMA 20/50/100/200 (short-history fallback), Bollinger bands, the window's ATH.
-//! - `signal`: the [`Signal`] and its parts ([`Action`], [`Conditions`], [`Holding`]).
+//! - `signal`: the [`Signal`](signal::Signal) and its parts ([`Action`](signal::Action),
+//!   [`Conditions`](signal::Conditions), [`Holding`](signal::Holding)).
 //! - `decision`: conditions A/B/C and the decision: [`evaluate`].
 //! - `reasoning`: the `*Reasoning:*` sentences.
 //! - `message`: [`signal_message`] and the two data-unavailable HOLDs.
-//! - `header`: the Fear & Greed [`header`] with its QuickChart [`chart_url`].
+//! - `header`: the Fear & Greed [`header()`] with its QuickChart [`chart_url`](header::chart_url).
 //!
 //! Callers evaluate each ticker, fall back to [`market_unavailable`] on any [`SignalError`],
-//! and prefix [`header`] with [`with_header`] where §3.6 and §8.3 say so.
+//! and prefix [`header()`] with [`with_header`] where §3.6 and §8.3 say so.
 
 mod decision;
 mod header;
@@ -32,7 +33,7 @@ pub(crate) use message::{all_unavailable, market_unavailable, signal_message};
 /// Why a ticker could not be evaluated; every variant leads to the data-unavailable HOLD.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub(crate) enum SignalError {
-    /// Fewer than [`MIN_BARS`] bars; the legacy error text, with the count.
+    /// Fewer than [`MIN_BARS`](indicators::MIN_BARS) bars; the legacy error text, with the count.
     #[error("Insufficient historical data: need at least 20 days for basic indicators, got {0}")]
     InsufficientData(usize),
     /// The chat's position in this ticker has a `null` entry price (stored by

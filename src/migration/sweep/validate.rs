@@ -4,7 +4,7 @@
 use super::pages::Page;
 use super::sweeper::{skip_corrupt, Sweeper};
 use super::{tally, Progress};
-use crate::migration::experiment::{diff, Reading};
+use crate::migration::experiment::{diff, Class, Reading};
 use crate::storage::d1::Finding;
 use crate::storage::{Snapshot, StorageResult, Store};
 
@@ -36,16 +36,16 @@ impl Sweeper {
             }
             let recent = read.versions.get(name).is_some_and(|v| v.recent);
             let problem = match (kv.is_absent(), d1.is_absent()) {
-                _ if recent => "stale_kv_suspected",
-                (false, true) => "missing_in_d1",
-                (true, false) => "missing_in_kv",
-                _ => "value_mismatch",
+                _ if recent => Class::StaleKvSuspected,
+                (false, true) => Class::MissingInD1,
+                (true, false) => Class::MissingInKv,
+                _ => Class::ValueMismatch,
             };
-            tracing::warn!(repository = %repository, entity_key = %name, class = problem,
+            tracing::warn!(repository = %repository, entity_key = %name, class = problem.as_str(),
                 "validation found a difference");
             findings.push(Finding {
                 entity_key: name.clone(),
-                problem: problem.into(),
+                problem: problem.as_str().into(),
                 detail: diff(&reading(&d1), &reading(&kv)),
             });
             if recent {
@@ -56,7 +56,7 @@ impl Sweeper {
             match self.phases.get(repository).second() {
                 // The repair would copy D1's "no record" over what may be the record's only
                 // copy (MIGRATION.md, "Shadow reads"): it is listed, counted and kept.
-                Some(Store::Kv) if problem == "missing_in_d1" => {
+                Some(Store::Kv) if problem == Class::MissingInD1 => {
                     tracing::warn!(repository = %repository, entity_key = %name,
                         "a record only KV has is kept, not queued for deletion");
                 }

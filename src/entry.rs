@@ -18,7 +18,9 @@ use futures_util::future::FutureExt;
 #[cfg(not(feature = "ops"))]
 use futures_util::future::LocalBoxFuture;
 use std::rc::Rc;
-use worker::{event, web_sys, Context, Env, ScheduleContext, ScheduledEvent};
+use worker::{
+    event, web_sys, Context, D1Database, Env, EnvBinding, Fetcher, ScheduleContext, ScheduledEvent,
+};
 #[cfg(feature = "bot")]
 use worker::{MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 
@@ -49,9 +51,8 @@ fn platform_from_env(env: &Env, settings: &Settings) -> Result<Platform, ConfigE
     let kv = env
         .kv(KV_BINDING)
         .map_err(|_| ConfigError::MissingBinding(KV_BINDING))?;
-    let db = env
-        .d1(D1_BINDING)
-        .map_err(|_| ConfigError::MissingBinding(D1_BINDING))?;
+    let db =
+        binding::<D1Database>(env, D1_BINDING).ok_or(ConfigError::MissingBinding(D1_BINDING))?;
     let clock = match settings.test_clock_start_ms {
         Some(start_ms) => WorkerClock::starting_at(start_ms),
         None => WorkerClock::real(),
@@ -64,12 +65,14 @@ fn platform_from_env(env: &Env, settings: &Settings) -> Result<Platform, ConfigE
     })
 }
 
-/// A var or secret as text; `None` when unset.
+/// A var or secret as text; `None` when unset (or not text).
 fn text_binding(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
+    workerd::binding(env, name)?.as_string()
+}
+
+/// The binding `name` of type `T`; `None` when the worker has none of that type.
+fn binding<T: EnvBinding>(env: &Env, name: &str) -> Option<T> {
+    T::get(workerd::binding(env, name)?).ok()
 }
 
 /// The production endpoints, no secrets: what a deploy gets before vars and secrets apply.
@@ -154,9 +157,9 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
     let platform = platform_from_env(env, &settings)?;
     let app = App::in_isolate(platform, settings.config, ISOLATE.with(Isolate::clone));
     // Optional: without the binding the counters go to D1 only.
-    let app = match env.analytics_engine(ANALYTICS_BINDING) {
-        Ok(dataset) => app.with_analytics(Rc::new(WorkerAnalytics(dataset))),
-        Err(_) => app,
+    let app = match binding(env, ANALYTICS_BINDING) {
+        Some(dataset) => app.with_analytics(Rc::new(WorkerAnalytics(dataset))),
+        None => app,
     };
     // Optional: without the binding the isolate counts failed admin attempts.
     let app = match WorkerRateLimiter::bound(env, ADMIN_LIMIT_BINDING) {
@@ -164,9 +167,9 @@ fn app_from_env(env: &Env) -> Result<App, ConfigError> {
         None => app,
     };
     // Optional: without the binding the broadcast is sent inline (the ops worker has none).
-    Ok(match env.queue(QUEUE_BINDING) {
-        Ok(queue) => app.with_queue(Rc::new(WorkerQueue(queue))),
-        Err(_) => app,
+    Ok(match binding(env, QUEUE_BINDING) {
+        Some(queue) => app.with_queue(Rc::new(WorkerQueue(queue))),
+        None => app,
     })
 }
 
@@ -252,9 +255,11 @@ fn to_ops(
     path: &str,
     env: &Env,
 ) -> Result<LocalBoxFuture<'static, worker::Result<web_sys::Response>>, web_sys::Request> {
-    let ops = match env.service(OPS_BINDING) {
-        Ok(ops) if path.starts_with("/admin/") => ops,
-        _ => return Err(req),
+    if !path.starts_with("/admin/") {
+        return Err(req);
+    }
+    let Some(ops) = binding::<Fetcher>(env, OPS_BINDING) else {
+        return Err(req);
     };
     let write = req.method() != "GET";
     Ok(async move {
@@ -290,9 +295,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 #[cfg(not(feature = "ops"))]
 async fn to_ops_cron(cron: &str, env: &Env) -> bool {
     use crate::app::cron::Job;
-    let Some(ops) = env
-        .service(OPS_BINDING)
-        .ok()
+    let Some(ops) = binding::<Fetcher>(env, OPS_BINDING)
         .filter(|_| Job::for_cron(cron) == Some(Job::Maintenance))
     else {
         return false;

@@ -359,9 +359,15 @@ pub(crate) struct WorkerRateLimiter(JsValue);
 impl WorkerRateLimiter {
     /// The binding `name`, when the worker has it.
     pub(crate) fn bound(env: &worker::Env, name: &str) -> Option<Self> {
-        let binding = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
-        (!binding.is_undefined()).then_some(Self(binding))
+        binding(env, name).map(Self)
     }
+}
+
+/// The binding, var or secret `name` as it is; `None` when the worker has none. (`Env`'s own
+/// getters format an error text for each one that is absent, and compile that on a first request.)
+pub(crate) fn binding(env: &worker::Env, name: &str) -> Option<JsValue> {
+    let binding = js_sys::Reflect::get(env, &JsValue::from_str(name)).ok()?;
+    (!binding.is_undefined()).then_some(binding)
 }
 
 #[async_trait(?Send)]

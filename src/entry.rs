@@ -18,8 +18,10 @@ use futures_util::future::FutureExt;
 #[cfg(not(feature = "ops"))]
 use futures_util::future::LocalBoxFuture;
 use std::rc::Rc;
+#[cfg(not(feature = "ops"))]
+use worker::Fetcher;
 use worker::{
-    event, web_sys, Context, D1Database, Env, EnvBinding, Fetcher, ScheduleContext, ScheduledEvent,
+    event, web_sys, Context, D1Database, Env, EnvBinding, ScheduleContext, ScheduledEvent,
 };
 #[cfg(feature = "bot")]
 use worker::{MessageBatch, MessageExt, QueueRetryOptionsBuilder};

@@ -1,5 +1,6 @@
 //! The platform traits on the worker's real bindings (wasm only): Workers KV, D1, `fetch()`,
-//! the JavaScript clock, the Rate Limiting binding and a Queue's producer. The only code besides `entry` that calls `worker`.
+//! the JavaScript clock, the Rate Limiting binding and a Queue's producer; how a binding is
+//! looked up, and the allocator. The only code besides `entry` that calls `worker`.
 
 use super::log::JsonLog;
 use super::{

@@ -12,7 +12,7 @@
 import binaryen from "binaryen";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { startWorker } from "../../tests/e2e/harness.mjs";
 import { createStandIn } from "../../tests/e2e/stand-in.mjs";
 import { fixed } from "./stats.mjs";
@@ -21,10 +21,9 @@ import { fixed } from "./stats.mjs";
 const IMPORTS = '"./index_bg.js":{__proto__:null,';
 const REPORT = "__called";
 
-/** The entry module: each request starts a new set of the functions it called. */
-const ENTRY = {
-  path: "build/bench-calls-entry.mjs",
-  contents: `
+/** The entry module, beside the copy's glue: each request starts a new set of the functions it called. */
+const ENTRY_NAME = "bench-calls-entry.mjs";
+const ENTRY = `
 import Worker from "./index.js";
 import { WorkerEntrypoint } from "cloudflare:workers";
 export default class extends WorkerEntrypoint {
@@ -32,8 +31,7 @@ export default class extends WorkerEntrypoint {
     globalThis.__calls = new Set();
     return new Worker(this.ctx, this.env).fetch(request);
   }
-}`,
-};
+}`;
 
 /** The size in bytes of each function body in `wasm`'s code section, in order. */
 function bodySizes(wasm) {
@@ -100,7 +98,7 @@ export async function printFirstCompiled(build = "build") {
   const sizes = bodySizes(readFileSync(join(build, "index_bg.wasm")));
   const { dir, functions } = reportingCopy(build);
   if (functions !== sizes.length) throw new Error(`${functions} functions instrumented, ${sizes.length} bodies`);
-  const entry = { path: join(dir, basename(ENTRY.path)), contents: ENTRY.contents };
+  const entry = { path: join(dir, ENTRY_NAME), contents: ENTRY };
   const start = () =>
     startWorker({ build: dir, entry, outbound: createStandIn().outbound, vars: { ADMIN_CHAT_ID: "1" }, secretsScan: false, printLogs: false });
   const cost = (ids) => ({ count: ids.length, kib: ids.reduce((sum, i) => sum + sizes[i], 0) / 1024 });

@@ -1,11 +1,10 @@
 //! The Telegram Bot API client (legacy §5.7): `sendMessage` with the legacy body and
 //! `getChat` for `/subscribers`, both through the legacy retry rules of [`crate::outbound`].
 
-use crate::domain::{js_object_of, parse_json, ChatId};
+use crate::domain::{js_object_of, parse_json, ChatId, Json};
 use crate::outbound::{self, host_of};
 use crate::platform::{HttpRequest, HttpResponse, Platform};
 use crate::secret::Secret;
-use serde_json::Value;
 
 /// Why a message did not go out. `Display` is the text `/deploy-notify` reports (§8.5).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,9 +42,9 @@ pub(crate) fn classify(response: Option<&HttpResponse>) -> Answer {
     match response.status {
         _ if response.is_success() && has_boolean_ok(response) => Answer::Delivered,
         429 => Answer::RetryAfter(
-            parse_json::<Value>(&response.body)
+            parse_json::<Json>(&response.body)
                 .ok()
-                .and_then(|body| body["parameters"]["retry_after"].as_u64())
+                .and_then(|body| body.at("parameters").at("retry_after").as_u64())
                 .map_or(DEFAULT_RETRY_AFTER_S, |s| s.min(u64::from(u32::MAX)) as u32),
         ),
         408 | 500..=599 => Answer::Unavailable,
@@ -142,12 +141,13 @@ impl Telegram {
                 return None;
             }
         };
-        let body: Value = parse_json(&response.body).ok()?;
-        if body.get("ok") != Some(&Value::Bool(true)) {
+        let body: Json = parse_json(&response.body).ok()?;
+        if body.get("ok") != Some(&Json::Bool(true)) {
             return None;
         }
         let field = |name: &str| {
-            body["result"][name]
+            body.at("result")
+                .at(name)
                 .as_str()
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
@@ -168,9 +168,12 @@ impl Telegram {
         let Some(token) = &self.token else {
             return Err("TELEGRAM_BOT_TOKEN_SECRET is not set".into());
         };
+        // Pushed, not `format!`ed: a `/help` then runs none of `core::fmt`.
+        let mut url = String::new();
+        url.extend([&self.base_url, "/bot", token.expose(), "/", method]);
         let request = HttpRequest {
             method: "POST",
-            url: format!("{}/bot{}/{method}", self.base_url, token.expose()),
+            url,
             headers: vec![("Content-Type", "application/json".into())],
             body: Some(body),
         };
@@ -178,13 +181,17 @@ impl Telegram {
             Attempts::Legacy => outbound::send(&self.platform, &request).await,
             Attempts::One => outbound::attempt(&self.platform, &request).await,
         };
-        response.map_err(|e| {
-            // A platform error may quote the URL; keep the token out of every message.
-            let host = host_of(&request.url);
-            e.0.replace(&request.url, host)
-                .replace(token.expose(), "<token>")
-        })
+        response.map_err(|e| scrubbed(e.0, &request.url, token))
     }
+}
+
+/// A platform error may quote the URL: the message without the token. Apart from its caller,
+/// which a fresh isolate then compiles without it.
+#[inline(never)]
+fn scrubbed(message: String, url: &str, token: &Secret) -> String {
+    message
+        .replace(url, host_of(url))
+        .replace(token.expose(), "<token>")
 }
 
 /// A call's JSON body for `chat`, with `fields`: the legacy client's `JSON.stringify` of
@@ -208,7 +215,7 @@ enum Attempts {
 
 /// Telegram answers every call with a boolean `ok`; a body without one is not Telegram's.
 fn has_boolean_ok(response: &HttpResponse) -> bool {
-    parse_json::<Value>(&response.body).is_ok_and(|body| body["ok"].is_boolean())
+    parse_json::<Json>(&response.body).is_ok_and(|body| body.at("ok").is_boolean())
 }
 
 #[cfg(test)]

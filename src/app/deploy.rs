@@ -6,7 +6,7 @@
 
 use super::App;
 use crate::bot::commands::CHAT_IDS_UNREADABLE;
-use crate::domain::{js_string, js_truthy, Subscriber};
+use crate::domain::{Json, Subscriber};
 use crate::fanout::Work;
 use crate::http::{Request, Response};
 use crate::storage::d1::UpdateClaim;
@@ -16,14 +16,14 @@ use serde_json::{json, Value};
 impl App {
     pub(super) async fn deploy_notify(&self, request: &Request) -> Response {
         // The body is parsed first: without JSON, even a request without credentials gets 500.
-        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+        let Ok(body) = serde_json::from_slice::<Json>(&request.body) else {
             return Response::error(500, "Internal server error");
         };
         // Reading a property of a JSON `null` body threw in the legacy bot: 500.
         let token = match request.header("authorization") {
             Some(header) if header.starts_with("Bearer ") => Some(&header["Bearer ".len()..]),
-            _ if body.is_null() => return Response::error(500, "Internal server error"),
-            _ => body.get("token").and_then(Value::as_str),
+            _ if body == Json::Null => return Response::error(500, "Internal server error"),
+            _ => body.get("token").and_then(Json::as_str),
         };
         let authorised = match (&self.config.bot_token, token) {
             (Some(secret), Some(token)) => secret.matches(token),
@@ -32,10 +32,10 @@ impl App {
         if !authorised {
             return Response::error(401, "Invalid token");
         }
-        if body.is_null() {
+        if body == Json::Null {
             return Response::error(500, "Internal server error");
         }
-        let field = |name: &str| body.get(name).filter(|v| js_truthy(v));
+        let field = |name: &str| body.get(name).filter(|v| v.truthy());
         let (Some(hash), Some(message), Some(url)) = (
             field("commitHash"),
             field("commitMessage"),
@@ -50,7 +50,7 @@ impl App {
         let Some(message) = message.as_str() else {
             return Response::error(500, "Internal server error");
         };
-        let (hash, url) = (js_string(hash), js_string(url));
+        let (hash, url) = (hash.to_js_string(), url.to_js_string());
         let first_line = message.split('\n').next().unwrap_or_default();
         // The commit message comes from the operator, not a user: it is sent unescaped (§10.3).
         let text = format!(

@@ -1,7 +1,6 @@
 //! Decoding a Telegram update into the one message the bot acts on (legacy §2.3, steps 2–5).
 
-use crate::domain::{js_trim, js_truthy, ChatId};
-use serde_json::Value;
+use crate::domain::{js_trim, ChatId, Json};
 
 /// JavaScript's `Number.MAX_SAFE_INTEGER`, 2^53 − 1: the largest integer a double holds exactly.
 const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
@@ -31,11 +30,11 @@ pub(crate) struct Message {
 
 impl Update {
     pub(crate) fn parse(body: &[u8]) -> Result<Self, InvalidJson> {
-        let update: Value = serde_json::from_slice(body).map_err(|_| InvalidJson)?;
+        let update: Json = serde_json::from_slice(body).map_err(|_| InvalidJson)?;
         Ok(Self {
             update_id: update
-                .get("update_id")
-                .and_then(Value::as_i64)
+                .at("update_id")
+                .as_i64()
                 .filter(|id| (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(id)),
             message: message_of(&update),
         })
@@ -44,20 +43,18 @@ impl Update {
 
 /// `message`, or `edited_message` when `message` is absent or falsy; it must carry a chat id
 /// (number, or a string holding one) and non-empty string text.
-fn message_of(update: &Value) -> Option<Message> {
-    let update = update.as_object()?;
-    let message = match update.get("message") {
-        Some(m) if js_truthy(m) => m,
+fn message_of(update: &Json) -> Option<Message> {
+    let message = match update.at("message") {
+        m if m.truthy() => m,
         _ => update.get("edited_message")?,
-    }
-    .as_object()?;
-    let chat = match message.get("chat")?.as_object()?.get("id")? {
-        Value::Number(n) => n.as_i64()?,
-        Value::String(s) => s.parse().ok()?,
+    };
+    let chat = match message.get("chat")?.get("id")? {
+        Json::Number(n) => n.as_i64()?,
+        Json::String(s) => s.parse().ok()?,
         _ => return None,
     };
     let text = match message.get("text") {
-        Some(Value::String(s)) => js_trim(s),
+        Some(Json::String(s)) => js_trim(s),
         // No text (photo, sticker...) or text that is not a string: nothing to act on.
         _ => return None,
     };

@@ -65,35 +65,6 @@ fn number_to_string(x: f64) -> String {
     }
 }
 
-/// JavaScript truthiness of a JSON value (`if (value)`).
-pub fn js_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|x| x != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
-}
-
-/// `String(value)`, as a template literal shows a JSON value: arrays joined with commas
-/// (`null` elements empty), objects as `[object Object]`.
-pub fn js_string(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::Null => String::new(),
-                other => js_string(other),
-            })
-            .collect::<Vec<_>>()
-            .join(","),
-        Value::Object(_) => "[object Object]".into(),
-        Value::Null | Value::Bool(_) | Value::Number(_) => js_stringify(value),
-    }
-}
-
 /// `JSON.stringify(value)`: compact, keys in insertion order, JavaScript number formatting.
 pub fn js_stringify(value: &Value) -> String {
     let mut out = String::new();

@@ -3,6 +3,7 @@
 mod calendar;
 mod holidays;
 mod js_json;
+mod json;
 mod market;
 mod numbers;
 mod text;
@@ -12,9 +13,8 @@ pub use calendar::{
     DateArg,
 };
 pub use holidays::{holiday_on, holidays_of, is_trading_day, Holiday};
-pub use js_json::{
-    js_number_to_string, js_object_of, js_string, js_stringify, js_truthy, parse_json,
-};
+pub use js_json::{js_number_to_string, js_object_of, js_stringify, parse_json};
+pub use json::Json;
 pub use market::{Bar, FearGreed, MarketData};
 pub use numbers::{fmt2, parse_float, valid_price};
 pub use text::{

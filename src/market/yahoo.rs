@@ -2,8 +2,7 @@
 //! current `regularMarketPrice`. Market data is never cached.
 
 use super::{Market, MarketError};
-use crate::domain::{js_truthy, parse_json, valid_ticker, Bar, MarketData};
-use serde_json::Value;
+use crate::domain::{parse_json, valid_ticker, Bar, Json, MarketData};
 
 /// ceil(200 × 1.5) calendar days, about 206 trading days.
 const HISTORY_DAYS: i64 = 300;
@@ -24,39 +23,44 @@ impl Market {
             self.yahoo_base_url
         );
         let response = self.get(url, &format!("market data for {ticker}")).await?;
-        let body: Value = parse_json(&response.body)
+        let body: Json = parse_json(&response.body)
             .map_err(|_| MarketError(format!("Invalid market data response for {ticker}")))?;
         parse_chart(&body, &ticker)
     }
 }
 
 /// The price and the complete bars of a chart answer, oldest first.
-pub(crate) fn parse_chart(body: &Value, ticker: &str) -> Result<MarketData, MarketError> {
-    let chart = &body["chart"];
-    if js_truthy(&chart["error"]) {
+pub(crate) fn parse_chart(body: &Json, ticker: &str) -> Result<MarketData, MarketError> {
+    let chart = body.at("chart");
+    if chart.at("error").truthy() {
         return Err(MarketError(format!(
             "Yahoo Finance API error for {ticker}: {}",
-            chart["error"]["description"].as_str().unwrap_or("unknown")
+            chart
+                .at("error")
+                .at("description")
+                .as_str()
+                .unwrap_or("unknown")
         )));
     }
-    let result = match chart["result"].as_array().and_then(|r| r.first()) {
+    let result = match chart.at("result").as_array().and_then(|r| r.first()) {
         Some(result) => result,
         None => return Err(MarketError(format!("No market data returned for {ticker}"))),
     };
-    let price = &result["meta"]["regularMarketPrice"];
-    let quote = &result["indicators"]["quote"][0];
-    let (Some(current_price), Some(timestamps), true) = (
+    let price = result.at("meta").at("regularMarketPrice");
+    let quote = result.at("indicators").at("quote").as_array();
+    let (Some(current_price), Some(timestamps), Some(quote)) = (
         price.as_f64(),
-        result["timestamp"].as_array(),
-        quote.is_object(),
+        result.at("timestamp").as_array(),
+        quote.and_then(|q| q.first()).filter(|q| q.is_object()),
     ) else {
         return Err(MarketError(MISSING_FIELDS.into()));
     };
-    if !js_truthy(price) {
+    if !price.truthy() {
         return Err(MarketError(MISSING_FIELDS.into()));
     }
     let column = |name: &str| {
-        quote[name]
+        quote
+            .at(name)
             .as_array()
             .ok_or_else(|| MarketError(MISSING_FIELDS.into()))
     };
@@ -95,17 +99,22 @@ pub(crate) fn parse_chart(body: &Value, ticker: &str) -> Result<MarketData, Mark
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
-    fn chart(price: Value, timestamps: Value, close: Value) -> Value {
-        json!({"chart": {"result": [{
+    /// `value` as the worker reads it from Yahoo's answer.
+    fn read(value: Value) -> Json {
+        parse_json(&value.to_string()).unwrap()
+    }
+
+    fn chart(price: Value, timestamps: Value, close: Value) -> Json {
+        read(json!({"chart": {"result": [{
             "meta": {"regularMarketPrice": price},
             "timestamp": timestamps,
             "indicators": {"quote": [{
                 "open": [1.0, 2.0, null, 4.0], "high": [1.0, 2.0, 3.0, 4.0],
                 "low": [1.0, 2.0, 3.0, 4.0], "close": close, "volume": [1, 2, 3, 4]
             }]}
-        }], "error": null}})
+        }], "error": null}}))
     }
 
     #[test]
@@ -126,9 +135,11 @@ mod tests {
     fn answers_without_price_or_columns_are_errors() {
         let no_price = chart(json!(0), json!([1]), json!([1.0]));
         assert_eq!(parse_chart(&no_price, "SPY").unwrap_err().0, MISSING_FIELDS);
-        let errored = json!({"chart": {"result": null, "error": {"code": "Not Found", "description": "No data found"}}});
+        let errored = read(
+            json!({"chart": {"result": null, "error": {"code": "Not Found", "description": "No data found"}}}),
+        );
         assert!(parse_chart(&errored, "SPY").is_err());
-        let empty = json!({"chart": {"result": [], "error": null}});
+        let empty = read(json!({"chart": {"result": [], "error": null}}));
         assert!(parse_chart(&empty, "SPY").is_err());
     }
 }

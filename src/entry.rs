@@ -50,9 +50,7 @@ enum ConfigError {
 }
 
 fn platform_from_env(env: &Env, settings: &Settings) -> Result<Platform, ConfigError> {
-    let kv = env
-        .kv(KV_BINDING)
-        .map_err(|_| ConfigError::MissingBinding(KV_BINDING))?;
+    let kv = workerd::binding(env, KV_BINDING).ok_or(ConfigError::MissingBinding(KV_BINDING))?;
     let db =
         binding::<D1Database>(env, D1_BINDING).ok_or(ConfigError::MissingBinding(D1_BINDING))?;
     let clock = match settings.test_clock_start_ms {

@@ -34,26 +34,54 @@ fn d1_error(e: worker::Error) -> PlatformError {
     }
 }
 
-/// A Workers KV namespace binding.
-pub(crate) struct WorkerKv(pub worker::kv::KvStore);
+/// A Workers KV namespace binding, called through a line of JavaScript per method:
+/// `worker::kv::KvStore` looks its five methods up when made (on every request, KV or not) and
+/// builds each call's options through serde.
+pub(crate) struct WorkerKv(pub JsValue);
+
+#[wasm_bindgen::prelude::wasm_bindgen(
+    inline_js = "export async function kvGet(kv, key) { return kv.get(key); } \
+    export async function kvPut(kv, key, value) { await kv.put(key, value); } \
+    export async function kvDelete(kv, key) { await kv.delete(key); } \
+    export async function kvList(kv, prefix, limit, cursor) { \
+    const page = await kv.list(cursor == null ? { prefix, limit } : { prefix, limit, cursor }); \
+    return [page.list_complete ? null : page.cursor, ...page.keys.map((key) => key.name)]; }"
+)]
+extern "C" {
+    /// `kv.get(key)`: the value as text, or `null`.
+    #[wasm_bindgen(js_name = kvGet)]
+    fn kv_get(kv: &JsValue, key: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = kvPut)]
+    fn kv_put(kv: &JsValue, key: &str, value: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = kvDelete)]
+    fn kv_delete(kv: &JsValue, key: &str) -> js_sys::Promise;
+    /// `kv.list(…)` as one array: the next page's cursor (`null` on the last page), then the
+    /// page's key names.
+    #[wasm_bindgen(js_name = kvList)]
+    fn kv_list(kv: &JsValue, prefix: &str, limit: f64, cursor: Option<&str>) -> js_sys::Promise;
+}
 
 #[async_trait(?Send)]
 impl KvStore for WorkerKv {
     async fn get(&self, key: &str) -> Result<Option<String>, PlatformError> {
-        self.0.get(key).text().await.map_err(platform_error)
+        let value = JsFuture::from(kv_get(&self.0, key))
+            .await
+            .map_err(js_error)?;
+        Ok(value.as_string())
     }
 
     async fn put(&self, key: &str, value: &str) -> Result<(), PlatformError> {
-        self.0
-            .put(key, value)
-            .map_err(platform_error)?
-            .execute()
+        JsFuture::from(kv_put(&self.0, key, value))
             .await
-            .map_err(platform_error)
+            .map_err(js_error)?;
+        Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), PlatformError> {
-        self.0.delete(key).await.map_err(platform_error)
+        JsFuture::from(kv_delete(&self.0, key))
+            .await
+            .map_err(js_error)?;
+        Ok(())
     }
 
     async fn list(
@@ -62,18 +90,15 @@ impl KvStore for WorkerKv {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<KvPage, PlatformError> {
-        let mut list = self.0.list().prefix(prefix.to_owned()).limit(limit as u64);
-        if let Some(cursor) = cursor {
-            list = list.cursor(cursor.to_owned());
-        }
-        let page = list.execute().await.map_err(platform_error)?;
+        let page = kv_list(&self.0, prefix, limit as f64, cursor);
+        let page: js_sys::Array = JsFuture::from(page)
+            .await
+            .map_err(js_error)?
+            .unchecked_into();
+        let mut entries = page.iter().map(|entry| entry.as_string());
         Ok(KvPage {
-            keys: page.keys.into_iter().map(|key| key.name).collect(),
-            cursor: if page.list_complete {
-                None
-            } else {
-                page.cursor
-            },
+            cursor: entries.next().flatten(),
+            keys: entries.flatten().collect(),
         })
     }
 }

@@ -22,7 +22,7 @@ impl App {
         // Reading a property of a JSON `null` body threw in the legacy bot: 500.
         let token = match request.header("authorization") {
             Some(header) if header.starts_with("Bearer ") => Some(&header["Bearer ".len()..]),
-            _ if body == Json::Null => return Response::error(500, "Internal server error"),
+            _ if body.is_null() => return Response::error(500, "Internal server error"),
             _ => body.get("token").and_then(Json::as_str),
         };
         let authorised = match (&self.config.bot_token, token) {
@@ -32,7 +32,7 @@ impl App {
         if !authorised {
             return Response::error(401, "Invalid token");
         }
-        if body == Json::Null {
+        if body.is_null() {
             return Response::error(500, "Internal server error");
         }
         let field = |name: &str| body.get(name).filter(|v| v.truthy());

@@ -46,27 +46,29 @@ impl Json {
         matches!(self, Json::Bool(_))
     }
 
-    /// An integer number that fits an `i64`.
-    pub fn as_i64(&self) -> Option<i64> {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Json::Null)
+    }
+
+    fn as_number(&self) -> Option<&Number> {
         match self {
-            Json::Number(n) => n.as_i64(),
+            Json::Number(n) => Some(n),
             _ => None,
         }
+    }
+
+    /// An integer number that fits an `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        self.as_number()?.as_i64()
     }
 
     /// A non-negative integer number that fits a `u64`.
     pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            Json::Number(n) => n.as_u64(),
-            _ => None,
-        }
+        self.as_number()?.as_u64()
     }
 
     pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Json::Number(n) => n.as_f64(),
-            _ => None,
-        }
+        self.as_number()?.as_f64()
     }
 
     pub fn as_array(&self) -> Option<&[Json]> {
